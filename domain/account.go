@@ -1,27 +1,67 @@
 package domain
 
 import (
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 )
 
-// Secret is a string that never prints: fmt, slog and encoding/json all see
-// "[redacted]". Only code that must hand it to the tax bureau or seal it calls
-// Reveal.
-type Secret struct{ v string }
+// Secret is a string that never prints: fmt (every verb, %#v included),
+// log/slog and encoding/json all see "[redacted]". Only code that must hand it
+// to the tax bureau or seal it calls Reveal. The zero value is the empty
+// secret.
+//
+// The plaintext sits behind a pointer so that even reflection-driven printing,
+// which cannot call methods (fmt on a struct that holds a Secret in an
+// unexported field), shows an address rather than the text. Hence == compares
+// identity, not content: use Equal.
+type Secret struct{ p *string }
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: s} }
+func NewSecret(s string) Secret {
+	if s == "" {
+		return Secret{}
+	}
+	return Secret{p: &s}
+}
 
 // Reveal returns the plaintext.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
 
+// Equal reports whether s and o hold the same plaintext, in constant time.
+func (s Secret) Equal(o Secret) bool {
+	return subtle.ConstantTimeCompare([]byte(s.Reveal()), []byte(o.Reveal())) == 1
+}
+
+// String returns "[redacted]", never the plaintext.
 func (s Secret) String() string { return "[redacted]" }
 
 // GoString keeps %#v from printing the plaintext.
 func (s Secret) GoString() string { return "domain.Secret{[redacted]}" }
+
+// Format makes every fmt verb print "[redacted]" (%#v prints GoString): the
+// verbs that skip String, such as %d or %x, would otherwise print the fields.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	io.WriteString(f, s.String())
+}
+
+// LogValue keeps every slog handler, not only the standard ones, from seeing
+// the plaintext.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalJSON never encodes the plaintext.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }

@@ -7,13 +7,19 @@ type Defaults struct {
 	Receive string `json:"receive,omitempty"`
 }
 
-// Of returns the default account for b (issue or receive), "" when none.
+// Of returns the default account for b, "" when none. For issue+receive it
+// is the account that holds both flags, since one request is served by one
+// account.
 func (d Defaults) Of(b Business) string {
-	if b == BusinessIssue {
+	switch b {
+	case BusinessIssue:
 		return d.Issue
-	}
-	if b == BusinessReceive {
+	case BusinessReceive:
 		return d.Receive
+	case BusinessBoth:
+		if d.Issue == d.Receive {
+			return d.Issue
+		}
 	}
 	return ""
 }
@@ -48,6 +54,9 @@ func (d Defaults) Without(id string) Defaults {
 // without the permission cannot hold the slot; with a single account in the
 // enterprise only "issue+receive" may be chosen.
 func (d Defaults) SetDefault(id string, perm Business, which Business, count int) (Defaults, error) {
+	if id == "" {
+		return d, Invalid("account_id", "未指定账号")
+	}
 	if which != BusinessIssue && which != BusinessReceive && which != BusinessBoth {
 		return d, ErrInvalidBusiness
 	}

@@ -18,6 +18,8 @@ type Error struct {
 	Cause     error
 }
 
+// Error returns the code and the English message, then the cause if any:
+// text for logs, not for users.
 func (e *Error) Error() string {
 	if e.Cause != nil {
 		return e.Code + ": " + e.MessageEN + ": " + e.Cause.Error()
@@ -31,7 +33,7 @@ func (e *Error) Unwrap() error { return e.Cause }
 // Is reports whether target is an *Error with the same code.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t != nil && t.Code == e.Code
 }
 
 // With returns a copy of e whose messages carry a detail, e.g. the field that

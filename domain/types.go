@@ -32,6 +32,7 @@ func ParseBusiness(s string) (Business, error) {
 // Has reports whether b includes every business of x.
 func (b Business) Has(x Business) bool { return x != 0 && b&x == x }
 
+// String returns "issue", "receive", "both", or "none" for any other value.
 func (b Business) String() string {
 	switch b {
 	case BusinessIssue:
@@ -72,8 +73,13 @@ func (b Business) Channels() []Channel {
 // MarshalText encodes b as its String form.
 func (b Business) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
-// UnmarshalText decodes the String form.
+// UnmarshalText decodes the String form, "none" (the zero value) included, so
+// every value MarshalText writes reads back.
 func (b *Business) UnmarshalText(p []byte) error {
+	if string(p) == "none" {
+		*b = 0
+		return nil
+	}
 	v, err := ParseBusiness(string(p))
 	if err != nil {
 		return err
@@ -103,20 +109,28 @@ func ParseChannel(s string) (Channel, error) {
 	return "", ErrInvalidBusiness
 }
 
-// Business is the business this channel serves.
+// Business is the business this channel serves; an unknown channel serves
+// none, so it passes no permission check.
 func (c Channel) Business() Business {
-	if c == ChannelIssue {
+	switch c {
+	case ChannelIssue:
 		return BusinessIssue
+	case ChannelReceive:
+		return BusinessReceive
 	}
-	return BusinessReceive
+	return 0
 }
 
-// Name is the Chinese label: 开票业务 or 收票业务.
+// Name is the Chinese label: 开票业务 or 收票业务 ("未知业务" for an unknown
+// channel).
 func (c Channel) Name() string {
-	if c == ChannelIssue {
+	switch c {
+	case ChannelIssue:
 		return "开票业务"
+	case ChannelReceive:
+		return "收票业务"
 	}
-	return "收票业务"
+	return "未知业务"
 }
 
 // Role is a person's 身份 on an enterprise at the tax bureau.
@@ -193,18 +207,20 @@ const (
 	LoginFapiaoyunApp LoginType = "fapiaoyun_app" // 发票云登录App: withdrawn, always refused
 )
 
-// ParseLoginType accepts the codes above and the Chinese names. The withdrawn
-// App type is refused with ErrLoginTypeWithdrawn; an empty string is manual,
-// the manual's default.
+// ParseLoginType accepts the codes above and the Chinese names, ignoring
+// the case of Latin letters. The withdrawn App type is refused with
+// ErrLoginTypeWithdrawn under either of its names (发票云登录App, and
+// 发票云自动登录App as the manual's unlock chapter calls it); an empty string
+// is manual, the manual's default.
 func ParseLoginType(s string) (LoginType, error) {
-	switch strings.TrimSpace(s) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", string(LoginManual), "人工登录":
 		return LoginManual, nil
-	case string(LoginHuameng), "华盟托管号码":
+	case string(LoginHuameng), "华盟托管号码", "华盟托管账号":
 		return LoginHuameng, nil
 	case string(LoginQixiangyun), "企享云办税小号":
 		return LoginQixiangyun, nil
-	case string(LoginFapiaoyunApp), "发票云登录App":
+	case string(LoginFapiaoyunApp), "发票云登录app", "发票云自动登录app":
 		return "", ErrLoginTypeWithdrawn
 	}
 	return "", ErrInvalidLoginType
@@ -230,9 +246,10 @@ func (l LoginType) Name() string {
 }
 
 // MaskPhone hides the middle four digits of a mainland mobile number:
-// 15112341832 → 151****1832. Other strings keep their first three and last
-// four characters when long enough, and are fully masked otherwise, so a
-// secret-looking value never leaks whole.
+// 15112341832 → 151****1832. Other strings of at least 11 characters keep
+// their first three and last four; shorter ones are fully masked, so at least
+// four characters are always hidden and a secret-looking value never leaks
+// (nearly) whole.
 func MaskPhone(p string) string {
 	p = strings.TrimSpace(p)
 	n := utf8.RuneCountInString(p)
@@ -240,15 +257,16 @@ func MaskPhone(p string) string {
 		return ""
 	}
 	r := []rune(p)
-	if n < 8 {
+	if n < 11 {
 		return strings.Repeat("*", n)
 	}
 	return string(r[:3]) + "****" + string(r[n-4:])
 }
 
-// ValidPhone reports whether p is an 11-digit mainland mobile number.
+// ValidPhone reports whether p is an 11-digit mainland mobile number: 1, then
+// 3 to 9 (no mobile prefix starts 10, 11 or 12), then nine digits.
 func ValidPhone(p string) bool {
-	if len(p) != 11 || p[0] != '1' {
+	if len(p) != 11 || p[0] != '1' || p[1] < '3' || p[1] > '9' {
 		return false
 	}
 	for i := 0; i < len(p); i++ {
