@@ -12,8 +12,8 @@ import (
 // domain.ErrWrongPassword, domain.ErrNoRelation, domain.ErrWrongCode,
 // domain.ErrCodeExpired, domain.ErrBureauPwdLocked, domain.ErrSMSBudget,
 // domain.ErrPasswordPolicy, domain.ErrIdentityMismatch, domain.ErrQRExpired,
-// domain.ErrNoChallenge, domain.ErrBureauUnavailable); anything else is a
-// transport failure.
+// domain.ErrNoChallenge, domain.ErrBureauUnavailable, domain.ErrNotLoggedIn,
+// domain.ErrRoleBusiness); anything else is a transport failure.
 type Gateway interface {
 	// Login checks username and password for the enterprise taxNo in region
 	// and opens a login for channel. In regions without the SMS step it
@@ -26,10 +26,12 @@ type Gateway interface {
 	// StartQR opens a QR login for the enterprise, scanned in app.
 	StartQR(ctx context.Context, req QRRequest) (QRChallenge, error)
 	// PollQR reports a QR login's state; once confirmed it carries the session.
+	// Expiry is a state (QRExpired) with a nil error, not domain.ErrQRExpired.
 	PollQR(ctx context.Context, qrID string) (QRStatus, error)
 	// StartCertification opens a face certification for a logged-in session.
 	StartCertification(ctx context.Context, token string) (FaceChallenge, error)
-	// PollCertification reports a certification's state.
+	// PollCertification reports a certification's state; expiry is a state,
+	// as in PollQR.
 	PollCertification(ctx context.Context, certID string) (CertStatus, error)
 	// Relations lists the enterprises and roles of the person behind the
 	// credentials.
