@@ -2,28 +2,23 @@ package persistence
 
 import (
 	"context"
-	"errors"
 	"time"
-)
-
-// Errors returned by every Store.
-var (
-	// ErrNotFound is returned by Get for a key that holds nothing.
-	ErrNotFound = errors.New("persistence: key not found")
-	// ErrRevisionMismatch is returned by a write whose expected revision is not
-	// the stored one: another writer won. Nothing was written.
-	ErrRevisionMismatch = errors.New("persistence: revision mismatch")
-	// ErrClosed is returned by every call after Close.
-	ErrClosed = errors.New("persistence: store closed")
-	// ErrInvalidKey is returned for an empty key, or one longer than MaxKeyLen.
-	ErrInvalidKey = errors.New("persistence: invalid key")
 )
 
 // MaxKeyLen bounds keys so they fit every backend (JetStream KV included).
 const MaxKeyLen = 512
 
+// MaxValueLen bounds values. State records are small (a sealed account record
+// is a few hundred bytes); the bound keeps one runaway record from bloating a
+// group commit, and fits JetStream's default message size.
+const MaxValueLen = 1 << 20
+
 // Record is one stored value with its revision. Revisions start at 1 and grow
-// by one on every write of the key; 0 means "absent".
+// by one on every write of the key; 0 means "absent". A deleted key keeps its
+// last revision: writing it again continues from there, so a writer that
+// still holds a revision from before the delete can never succeed. Callers
+// treat revisions as opaque, increasing tokens (JetStream KV revisions are
+// stream sequences, not consecutive per key).
 type Record struct {
 	Key      string
 	Value    []byte
@@ -31,8 +26,10 @@ type Record struct {
 }
 
 // Op is one write of a Commit: a put when Delete is false, a delete otherwise.
-// Expected is the revision the key must hold (0: it must not exist). A put with
+// Expected is the revision the key must hold (0: it must not exist). An op with
 // AnyRevision set skips the check (used only for idempotent index records).
+// Deleting an absent key with Expected 0 (or AnyRevision) succeeds and writes
+// nothing.
 type Op struct {
 	Key         string
 	Value       []byte
@@ -54,15 +51,21 @@ type Store interface {
 	// Commit applies ops atomically: all of them or none. Each op's revision is
 	// checked first; on any mismatch nothing is written and the error wraps
 	// ErrRevisionMismatch. It returns the new revision of each op's key (0 for
-	// deletes).
+	// deletes). Ops apply in order: an op on a key that an earlier op of the
+	// same Commit wrote expects the revision that op produced. A Commit
+	// without ops writes nothing and returns no revisions.
 	Commit(ctx context.Context, ops ...Op) ([]uint64, error)
 	// Scan calls fn for every record whose key starts with prefix, in key
-	// order, until fn returns an error (which Scan returns).
+	// order, until fn returns an error (which Scan returns). Scan is not a
+	// snapshot: a record written while Scan runs may or may not be seen, but
+	// each record is seen whole. fn may call the Store.
 	Scan(ctx context.Context, prefix string, fn func(Record) error) error
-	// AppendAudit durably appends an event to the audit log.
+	// AppendAudit durably appends an event to the audit log. A zero Time is
+	// set to the store's clock; Seq is assigned by the store.
 	AppendAudit(ctx context.Context, ev AuditEvent) error
 	// Audit calls fn for the tenant's events with from <= Time < to, oldest
-	// first. A zero from or to is unbounded.
+	// first, until fn returns an error (which Audit returns). A zero from or
+	// to is unbounded.
 	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(AuditEvent) error) error
 	// Close flushes pending writes and releases the store.
 	Close() error

@@ -1,0 +1,453 @@
+package persistence
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
+)
+
+// BoltOptions tunes a Bolt store. The zero value is usable: every field has a
+// default.
+type BoltOptions struct {
+	// MaxBatch bounds how many writes (Commit and AppendAudit calls) one
+	// transaction applies. Zero means 128.
+	MaxBatch int
+	// MaxDelay is how long the committer waits for more writes once it holds
+	// one, before it commits. Zero means it takes what is queued at that
+	// moment and commits at once: writes that arrive during a commit form the
+	// next group, so batching happens without any added latency.
+	MaxDelay time.Duration
+	// LockTimeout bounds the wait for the file lock, which another process
+	// (or another Bolt on the same file) holds. Zero means 1 s.
+	LockTimeout time.Duration
+	// Now is the clock that dates audit events appended without a time. Nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// Defaults of BoltOptions.
+const (
+	DefaultMaxBatch    = 128
+	DefaultLockTimeout = time.Second
+)
+
+// Bolt is the Store on a single bbolt file, with group commit. Create it with
+// OpenBolt; the zero value is not usable. It is safe for concurrent use.
+type Bolt struct {
+	db   *bbolt.DB
+	path string
+	opts BoltOptions
+	now  func() time.Time
+
+	// mu orders senders against Close: submit holds it shared while it
+	// queues, Close holds it exclusively while it closes the queue.
+	mu      sync.RWMutex
+	closed  atomic.Bool
+	queue   chan *request
+	stopped chan struct{} // closed when the committer has returned
+
+	closeOnce sync.Once
+	closeErr  error
+
+	scratch []opState // owned by the committer
+	yieldBudget int
+
+	// testHook, when set before the first write, is called by the committer
+	// at each hookPoint; tests block in it to shape groups.
+	testHook func(hookPoint)
+
+	cancelled atomic.Uint64
+	statsMu   sync.Mutex
+	stats     boltCounters
+}
+
+// BoltStats are counters of a Bolt store since it was opened, for metrics.
+type BoltStats struct {
+	// Commits counts writes (Commit and AppendAudit calls) applied and durable.
+	Commits uint64
+	// Refused counts Commit calls refused by the check (revision mismatch,
+	// or a corrupt record): nothing of them was written.
+	Refused uint64
+	// Failed counts writes lost to a failed transaction (a disk error).
+	Failed uint64
+	// Cancelled counts writes whose context ended before the committer took
+	// them: nothing of them was written.
+	Cancelled uint64
+	// Transactions counts committed bbolt transactions, hence fsyncs.
+	Transactions uint64
+	// Ops counts records written: puts, deletes of present keys, audit events.
+	Ops uint64
+	// AvgBatch is the mean number of writes per committed transaction.
+	AvgBatch float64
+	// LastBatch is the number of writes in the last committed transaction.
+	LastBatch int
+	// LastCommitLatency is how long the last transaction took, fsync included.
+	LastCommitLatency time.Duration
+	// MaxCommitLatency is the longest transaction so far.
+	MaxCommitLatency time.Duration
+}
+
+// boltCounters is what the committer counts; Stats derives BoltStats.
+type boltCounters struct {
+	BoltStats
+	batched uint64 // writes in committed transactions
+}
+
+// OpenBolt opens (or creates, with mode 0600, its directory with 0700) the
+// bbolt file at path and starts its committer. If another process holds the
+// file, it fails after opts.LockTimeout with an error wrapping ErrLocked.
+func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
+	if opts.MaxBatch < 0 || opts.MaxDelay < 0 || opts.LockTimeout < 0 {
+		return nil, fmt.Errorf("persistence: open %s: negative BoltOptions (MaxBatch %d, MaxDelay %s, LockTimeout %s)",
+			path, opts.MaxBatch, opts.MaxDelay, opts.LockTimeout)
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
+	}
+	// NoSync stays false: a commit returns after fsync, always.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, bberrors.ErrTimeout) {
+			return nil, fmt.Errorf("persistence: open %s: %w (waited %s; is another etaxd using this data directory?)",
+				path, ErrLocked, opts.LockTimeout)
+		}
+		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
+	}
+	if err := initLayout(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
+	}
+	b := &Bolt{
+		db:      db,
+		path:    path,
+		opts:    opts,
+		now:     now,
+		queue:   make(chan *request, opts.MaxBatch),
+		stopped: make(chan struct{}),
+	}
+	go b.run()
+	return b, nil
+}
+
+// initLayout creates the buckets of a new file, and refuses a file written in
+// another format or by another program.
+func initLayout(db *bbolt.DB) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if f := meta.Get(keyFormat); string(f) != formatVersion {
+				return fmt.Errorf("unsupported file format %q (this build reads %q)", f, formatVersion)
+			}
+		} else {
+			foreign := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+				return fmt.Errorf("not an etaxd store: it holds bucket %q and no format marker", name)
+			})
+			if foreign != nil {
+				return foreign
+			}
+			m, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if err := m.Put(keyFormat, []byte(formatVersion)); err != nil {
+				return err
+			}
+		}
+		for _, name := range [][]byte{bucketKV, bucketTomb, bucketAudit} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Path returns the file the store lives in.
+func (b *Bolt) Path() string { return b.path }
+
+// Close stops accepting writes, waits until every write already queued is
+// committed (and its caller released), then closes the file. Every call
+// after Close, Close included, returns ErrClosed.
+func (b *Bolt) Close() error {
+	first := false
+	b.closeOnce.Do(func() {
+		first = true
+		b.mu.Lock()
+		b.closed.Store(true)
+		close(b.queue)
+		b.mu.Unlock()
+		<-b.stopped
+		if err := b.db.Close(); err != nil {
+			b.closeErr = fmt.Errorf("persistence: close %s: %w", b.path, err)
+		}
+	})
+	if !first {
+		return ErrClosed
+	}
+	return b.closeErr
+}
+
+// view runs fn in a read-only transaction, mapping a closed database to
+// ErrClosed.
+func (b *Bolt) view(fn func(*bbolt.Tx) error) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	err := b.db.View(fn)
+	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Get returns the record at key; see Store.Get.
+func (b *Bolt) Get(ctx context.Context, key string) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return Record{}, fmt.Errorf("get: %w", err)
+	}
+	rec := Record{Key: key}
+	err := b.view(func(tx *bbolt.Tx) error {
+		k := []byte(key)
+		v := tx.Bucket(bucketKV).Get(k)
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, shortKey(key))
+		}
+		rev, val, err := decodeRecord(k, v)
+		if err != nil {
+			return err
+		}
+		rec.Revision = rev
+		rec.Value = bytes.Clone(val)
+		if rec.Value == nil {
+			rec.Value = []byte{}
+		}
+		return nil
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// readPage bounds how many records Scan and Audit copy out of one read
+// transaction. They never call fn inside a transaction: fn may then write to
+// the store without deadlocking against a remap of the file.
+const readPage = 256
+
+// Scan calls fn for every record under prefix, in key order; see Store.Scan.
+func (b *Bolt) Scan(ctx context.Context, prefix string, fn func(Record) error) error {
+	p := []byte(prefix)
+	var after []byte // last key handed out; the next page starts past it
+	page := make([]Record, 0, readPage)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page = page[:0]
+		more := false
+		err := b.view(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketKV).Cursor()
+			var k, v []byte
+			if after == nil {
+				k, v = c.Seek(p)
+			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for ; k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+				if len(page) == readPage {
+					more = true
+					return nil
+				}
+				rev, val, err := decodeRecord(k, v)
+				if err != nil {
+					return err
+				}
+				page = append(page, Record{Key: string(k), Value: append([]byte{}, val...), Revision: rev})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, rec := range page {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+		after = []byte(page[len(page)-1].Key)
+	}
+}
+
+// Audit calls fn for the tenant's events with from <= Time < to, oldest
+// first; see Store.Audit. Keys are ordered by time within a tenant, so the
+// cost is that of the events in range.
+func (b *Bolt) Audit(ctx context.Context, tenant string, from, to time.Time, fn func(AuditEvent) error) error {
+	if err := checkTenant(tenant); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	prefix := auditPrefix(tenant)
+	seek := auditSeek(tenant, from)
+	var end []byte // first key past the range
+	if !to.IsZero() {
+		end = auditSeek(tenant, to)
+	}
+	var after []byte
+	page := make([]AuditEvent, 0, readPage)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page = page[:0]
+		more := false
+		err := b.view(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketAudit).Cursor()
+			var k, v []byte
+			if after == nil {
+				k, v = c.Seek(seek)
+			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				seq, ok := auditKeySeq(prefix, k)
+				if !ok {
+					return fmt.Errorf("persistence: corrupt audit key %x", k)
+				}
+				// Past the end: the key's time is after to. An equal time
+				// (to itself, or clamped) is left to the exact check below.
+				if end != nil && bytes.Compare(k[:len(end)], end) > 0 {
+					return nil
+				}
+				if len(page) == readPage {
+					more = true
+					return nil
+				}
+				after = append(after[:0], k...)
+				var ev AuditEvent
+				if err := json.Unmarshal(v, &ev); err != nil {
+					return fmt.Errorf("persistence: corrupt audit event %d: %w", seq, err)
+				}
+				ev.Seq = seq
+				if (!from.IsZero() && ev.Time.Before(from)) || (!to.IsZero() && !ev.Time.Before(to)) {
+					continue
+				}
+				page = append(page, ev)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, ev := range page {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// Stats returns the store's counters. It is cheap and safe to call at any
+// time, after Close included.
+func (b *Bolt) Stats() BoltStats {
+	b.statsMu.Lock()
+	c := b.stats
+	b.statsMu.Unlock()
+	s := c.BoltStats
+	s.Cancelled = b.cancelled.Load()
+	if s.Transactions > 0 {
+		s.AvgBatch = float64(c.batched) / float64(s.Transactions)
+	}
+	return s
+}
+
+// Check verifies the file: bbolt's own consistency check (pages, freelist,
+// ordering), then etaxd's layout (every record carries a revision, tombstones
+// and records never share a key, audit keys are well formed). It takes the
+// writer lock while it runs, so commits wait: it is meant for tests and
+// offline tools. It returns every problem found, joined.
+func (b *Bolt) Check() error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	// A writable transaction makes tx.Check safe against the committer; it
+	// is rolled back, so nothing is written.
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
+			return ErrClosed
+		}
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var errs []error
+	for err := range tx.Check() {
+		errs = append(errs, err)
+	}
+	kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
+	if kv == nil || tomb == nil || audit == nil {
+		return errors.Join(append(errs, errors.New("persistence: check: a bucket is missing"))...)
+	}
+	_ = kv.ForEach(func(k, v []byte) error {
+		if _, _, err := decodeRecord(k, v); err != nil {
+			errs = append(errs, err)
+		}
+		if len(k) == 0 || len(k) > MaxKeyLen {
+			errs = append(errs, fmt.Errorf("persistence: check: invalid key %s", shortKey(string(k))))
+		}
+		return nil
+	})
+	_ = tomb.ForEach(func(k, v []byte) error {
+		if _, err := decodeTomb(k, v); err != nil {
+			errs = append(errs, err)
+		}
+		if kv.Get(k) != nil {
+			errs = append(errs, fmt.Errorf("persistence: check: key %s is both live and deleted", shortKey(string(k))))
+		}
+		return nil
+	})
+	maxSeq := audit.Sequence()
+	_ = audit.ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		seq, ok := uint64(0), false
+		if i >= 0 {
+			seq, ok = auditKeySeq(k[:i+1], k)
+		}
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("persistence: check: malformed audit key %x", k))
+		case seq == 0 || seq > maxSeq:
+			errs = append(errs, fmt.Errorf("persistence: check: audit seq %d outside 1..%d", seq, maxSeq))
+		case !json.Valid(v):
+			errs = append(errs, fmt.Errorf("persistence: check: audit event %d is not JSON", seq))
+		}
+		return nil
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,483 @@
+package persistence
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Group commit: every write (Commit, AppendAudit) becomes a request on
+// b.queue. One committer goroutine takes the first request, gathers what else
+// is queued (up to MaxBatch, waiting at most MaxDelay), and applies the group
+// in one bbolt transaction, hence one fsync. Each request is validated and
+// applied on its own against the transaction, which already holds the writes
+// of the requests before it in the group: a revision mismatch fails that
+// request alone, and writes nothing of it. Callers are released when the
+// transaction is durable.
+
+// Request states. A request moves from pending to taken (by the committer) or
+// to cancelled (by its caller whose context ended), never both.
+const (
+	reqPending uint32 = iota
+	reqTaken
+	reqCancelled
+)
+
+// hookPoint names where the committer calls Bolt.testHook.
+type hookPoint int
+
+const (
+	hookReceived hookPoint = iota // holds a first request, before gathering
+	hookClaimed                   // claimed a group, before its transaction
+)
+
+// request is one queued write.
+type request struct {
+	state atomic.Uint32
+	done  chan struct{} // closed by the committer once revs and err are set
+
+	// A Commit: ops, with keys and encoded values prepared by the caller.
+	ops  []Op
+	prep []prepared
+
+	// An AppendAudit: the key (whose last 8 bytes get the seq) and JSON.
+	auditKey []byte
+	auditVal []byte
+
+	revs []uint64
+	err  error
+}
+
+// prepared is the encoded form of one op: the key, and for a put the stored
+// value (revision placeholder ‖ payload). bbolt keeps value slices until the
+// transaction commits, so every prepared value has its own bytes.
+type prepared struct {
+	key []byte
+	val []byte
+}
+
+// keyState is what the committer knows of a key after an op of the request:
+// the revision it holds (0: absent) and the highest revision it ever had.
+type keyState struct {
+	stored uint64
+	last   uint64
+}
+
+// Commit applies ops atomically and durably; see Store.Commit.
+//
+// The context bounds the wait for the committer: if it ends before the
+// committer has taken the write, Commit returns ctx.Err() and nothing is
+// written. Once taken, the write is applied or refused as a whole and Commit
+// waits for that outcome (at most one transaction) whatever the context.
+func (b *Bolt) Commit(ctx context.Context, ops ...Op) ([]uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	size := 0
+	for i := range ops {
+		op := &ops[i]
+		if err := checkKey(op.Key); err != nil {
+			return nil, fmt.Errorf("commit op %d: %w", i, err)
+		}
+		size += len(op.Key)
+		if !op.Delete {
+			if len(op.Value) > MaxValueLen {
+				return nil, fmt.Errorf("commit op %d: %w: key %s, %d bytes (limit %d)", i, ErrValueTooLarge, shortKey(op.Key), len(op.Value), MaxValueLen)
+			}
+			size += revLen + len(op.Value)
+		}
+	}
+	if len(ops) == 0 {
+		return []uint64{}, nil
+	}
+
+	// Encode in the caller's goroutine, so the committer only copies pointers.
+	arena := make([]byte, 0, size)
+	prep := make([]prepared, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		start := len(arena)
+		arena = append(arena, op.Key...)
+		prep[i].key = arena[start:len(arena):len(arena)]
+		if !op.Delete {
+			start = len(arena)
+			arena = append(arena, make([]byte, revLen)...)
+			arena = append(arena, op.Value...)
+			prep[i].val = arena[start:len(arena):len(arena)]
+		}
+	}
+	r := &request{done: make(chan struct{}), ops: ops, prep: prep, revs: make([]uint64, len(ops))}
+	if err := b.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.revs, nil
+}
+
+// AppendAudit durably appends ev to the audit log; see Store.AppendAudit.
+// The context works as for Commit. It returns an error wrapping
+// ErrInvalidKey for a tenant longer than MaxKeyLen or holding a NUL byte.
+func (b *Bolt) AppendAudit(ctx context.Context, ev AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkTenant(ev.Tenant); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = b.now()
+	}
+	ev.Seq = 0 // the key holds it
+	val, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	if len(val) > MaxValueLen {
+		return fmt.Errorf("append audit: %w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
+	}
+	key := auditSeek(ev.Tenant, ev.Time)
+	key = append(key, make([]byte, 8)...) // seq, set by the committer
+	r := &request{done: make(chan struct{}), auditKey: key, auditVal: val}
+	if err := b.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// submit queues r and waits for its outcome. It returns ErrClosed or
+// ctx.Err() when r was not taken (nothing written); otherwise nil, and r.err
+// holds the outcome.
+func (b *Bolt) submit(ctx context.Context, r *request) error {
+	// The read lock keeps Close from closing the queue under a sender; Close
+	// takes the write lock, so every sender already past the check has
+	// queued its request before the committer drains the queue and stops.
+	b.mu.RLock()
+	if b.closed.Load() {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case b.queue <- r:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		b.cancelled.Add(1)
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqPending, reqCancelled) {
+			b.cancelled.Add(1)
+			return ctx.Err()
+		}
+		// Taken: the outcome is decided by the transaction under way.
+		<-r.done
+		return nil
+	}
+}
+
+// run is the committer: it applies groups of queued requests until Close
+// closes the queue, and then returns once every queued request is done.
+func (b *Bolt) run() {
+	defer close(b.stopped)
+	group := make([]*request, 0, b.opts.MaxBatch)
+	var timer *time.Timer
+	for {
+		r, ok := <-b.queue
+		if !ok {
+			return
+		}
+		if b.testHook != nil {
+			b.testHook(hookReceived)
+		}
+		group = append(group[:0], r)
+		open := b.gather(&group, &timer)
+		b.apply(group)
+		clear(group) // drop references for the GC
+		if !open {
+			return
+		}
+	}
+}
+
+// gather appends queued requests to group, up to MaxBatch, waiting at most
+// MaxDelay for more. It reports whether the queue is still open.
+func (b *Bolt) gather(group *[]*request, timer **time.Timer) bool {
+	max := b.opts.MaxBatch
+	waiting := false
+	yields := 0
+	for len(*group) < max {
+		select {
+		case r, ok := <-b.queue:
+			if !ok {
+				return false
+			}
+			*group = append(*group, r)
+			continue
+		default:
+		}
+		if yields < b.yieldBudget {
+			yields++
+			runtime.Gosched()
+			if len(b.queue) > 0 {
+				continue
+			}
+			yields = b.yieldBudget // no one came: stop yielding
+		}
+		if b.opts.MaxDelay <= 0 {
+			return true
+		}
+		if !waiting {
+			waiting = true
+			if *timer == nil {
+				*timer = time.NewTimer(b.opts.MaxDelay)
+			} else {
+				(*timer).Reset(b.opts.MaxDelay)
+			}
+		}
+		select {
+		case r, ok := <-b.queue:
+			if !ok {
+				(*timer).Stop()
+				return false
+			}
+			*group = append(*group, r)
+		case <-(*timer).C:
+			return true
+		}
+	}
+	if waiting {
+		(*timer).Stop()
+	}
+	return true
+}
+
+// apply writes one group in one transaction and releases its callers.
+func (b *Bolt) apply(group []*request) {
+	// Claim: a request cancelled by its caller is dropped unwritten.
+	live := group[:0]
+	for _, r := range group {
+		if r.state.CompareAndSwap(reqPending, reqTaken) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	if b.testHook != nil {
+		b.testHook(hookClaimed)
+	}
+
+	start := time.Now()
+	var ops uint64
+	err := b.update(func(tx *bbolt.Tx) error {
+		ops = 0
+		kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
+		for _, r := range live {
+			r.err = nil
+			var n int
+			var err error
+			if r.auditKey != nil {
+				n, err = applyAudit(audit, r)
+			} else {
+				n, err = b.applyCommit(kv, tomb, r)
+			}
+			if err != nil {
+				return err
+			}
+			ops += uint64(n)
+		}
+		return nil
+	})
+	latency := time.Since(start)
+
+	var ok, conflicts uint64
+	for _, r := range live {
+		switch {
+		case err != nil:
+			// Nothing of the group was written.
+			r.revs, r.err = nil, fmt.Errorf("persistence: commit: %w", err)
+		case r.err != nil:
+			r.revs = nil
+			conflicts++
+		default:
+			ok++
+		}
+	}
+	b.statsMu.Lock()
+	s := &b.stats
+	if err != nil {
+		s.Failed += uint64(len(live))
+		ops = 0
+	} else {
+		s.Transactions++
+		s.Commits += ok
+		s.Refused += conflicts
+		s.Ops += ops
+		s.batched += uint64(len(live))
+		s.LastBatch = len(live)
+		s.LastCommitLatency = latency
+		if latency > s.MaxCommitLatency {
+			s.MaxCommitLatency = latency
+		}
+	}
+	b.statsMu.Unlock()
+
+	for _, r := range live {
+		close(r.done)
+	}
+}
+
+// update runs fn in one read-write transaction, turning a panic into an
+// error so that one bad request cannot strand every waiting caller.
+func (b *Bolt) update(fn func(*bbolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in commit: %v", p)
+		}
+	}()
+	return b.db.Update(fn)
+}
+
+// applyCommit validates every op of r against tx, and writes them all when
+// every revision matches. A refusal is r's own outcome (r.err); the returned
+// error is a failure of the transaction itself, which aborts the group. It
+// returns the number of records written.
+func (b *Bolt) applyCommit(kv, tomb *bbolt.Bucket, r *request) (int, error) {
+	n := len(r.ops)
+	if cap(b.scratch) < n {
+		b.scratch = make([]opState, n)
+	}
+	st := b.scratch[:n]
+
+	// Phase 1: check every op, computing the key's state before and after
+	// it; nothing is written. An op on a key that an earlier op of r wrote
+	// starts from that op's outcome.
+	var index map[string]int // last op per key, for large requests
+	if n > 8 {
+		index = make(map[string]int, n)
+	}
+	for i := range r.ops {
+		op := &r.ops[i]
+		prev := -1
+		if index != nil {
+			if j, ok := index[op.Key]; ok {
+				prev = j
+			}
+			index[op.Key] = i
+		} else {
+			for j := i - 1; j >= 0; j-- {
+				if r.ops[j].Key == op.Key {
+					prev = j
+					break
+				}
+			}
+		}
+		var cur keyState
+		if prev >= 0 {
+			cur = st[prev].after
+		} else {
+			var err error
+			if cur, err = readKeyState(kv, tomb, r.prep[i].key); err != nil {
+				r.err = err
+				return 0, nil
+			}
+		}
+		if !op.AnyRevision && op.Expected != cur.stored {
+			r.err = fmt.Errorf("%w: key %s holds revision %d, expected %d", ErrRevisionMismatch, shortKey(op.Key), cur.stored, op.Expected)
+			return 0, nil
+		}
+		st[i].before = cur
+		if op.Delete {
+			r.revs[i] = 0
+			st[i].after = keyState{stored: 0, last: cur.last}
+		} else {
+			r.revs[i] = cur.last + 1
+			st[i].after = keyState{stored: cur.last + 1, last: cur.last + 1}
+		}
+	}
+
+	// Phase 2: write. Invariant: tomb holds a key exactly when kv does not
+	// and the key has had a revision (stored == 0 && last > 0).
+	written := 0
+	for i := range r.ops {
+		op, p, s := &r.ops[i], &r.prep[i], &st[i]
+		if op.Delete {
+			if s.before.stored == 0 {
+				continue // absent already: nothing to write
+			}
+			if err := kv.Delete(p.key); err != nil {
+				return 0, fmt.Errorf("delete %s: %w", shortKey(op.Key), err)
+			}
+			if err := tomb.Put(p.key, binary.BigEndian.AppendUint64(nil, s.before.stored)); err != nil {
+				return 0, fmt.Errorf("tombstone %s: %w", shortKey(op.Key), err)
+			}
+			written++
+			continue
+		}
+		binary.BigEndian.PutUint64(p.val, s.after.stored)
+		if err := kv.Put(p.key, p.val); err != nil {
+			return 0, fmt.Errorf("put %s: %w", shortKey(op.Key), err)
+		}
+		if s.before.stored == 0 && s.before.last > 0 {
+			if err := tomb.Delete(p.key); err != nil {
+				return 0, fmt.Errorf("untombstone %s: %w", shortKey(op.Key), err)
+			}
+		}
+		written++
+	}
+	return written, nil
+}
+
+// opState is a key's state before and after one op of a request.
+type opState struct {
+	before, after keyState
+}
+
+// readKeyState returns the state of key in the transaction.
+func readKeyState(kv, tomb *bbolt.Bucket, key []byte) (keyState, error) {
+	if v := kv.Get(key); v != nil {
+		rev, _, err := decodeRecord(key, v)
+		if err != nil {
+			return keyState{}, err
+		}
+		return keyState{stored: rev, last: rev}, nil
+	}
+	if v := tomb.Get(key); v != nil {
+		rev, err := decodeTomb(key, v)
+		if err != nil {
+			return keyState{}, err
+		}
+		return keyState{last: rev}, nil
+	}
+	return keyState{}, nil
+}
+
+// applyAudit appends r's audit event, numbering it from the bucket sequence.
+func applyAudit(audit *bbolt.Bucket, r *request) (int, error) {
+	seq, err := audit.NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("audit sequence: %w", err)
+	}
+	binary.BigEndian.PutUint64(r.auditKey[len(r.auditKey)-8:], seq)
+	if err := audit.Put(r.auditKey, r.auditVal); err != nil {
+		return 0, fmt.Errorf("audit append: %w", err)
+	}
+	return 1, nil
+}
