@@ -1,0 +1,232 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// Config holds the engine's rules and timings. Zero fields take the defaults
+// of DefaultConfig.
+type Config struct {
+	LockPolicy domain.LockPolicy
+	SMSPolicy  domain.SMSPolicy
+	// CodeTTL is how long a person has to enter an SMS code (5 min).
+	CodeTTL time.Duration
+	// HostedCodeTimeout bounds the wait for a hosting provider's code.
+	HostedCodeTimeout time.Duration
+	// GatewayTimeout bounds every tax-bureau call.
+	GatewayTimeout time.Duration
+	// StoreTimeout bounds every store call made inside an actor.
+	StoreTimeout time.Duration
+	// AskTimeout bounds a caller's wait for an actor's reply.
+	AskTimeout time.Duration
+	// IdleTimeout passivates an account actor idle that long.
+	IdleTimeout time.Duration
+	// RequestRetention keeps a finished client request for long polls.
+	RequestRetention time.Duration
+	// ServiceName is the official account named in prompts (F6).
+	ServiceName string
+	// ActivationLimit and ActivationWindow rate-limit wrong activation codes
+	// per openid (F1: 5 per 10 min).
+	ActivationLimit  int
+	ActivationWindow time.Duration
+}
+
+// DefaultConfig is the manual's numbers.
+func DefaultConfig() Config {
+	return Config{
+		LockPolicy:        domain.DefaultLockPolicy(),
+		SMSPolicy:         domain.DefaultSMSPolicy(),
+		CodeTTL:           5 * time.Minute,
+		HostedCodeTimeout: 60 * time.Second,
+		GatewayTimeout:    30 * time.Second,
+		StoreTimeout:      10 * time.Second,
+		AskTimeout:        45 * time.Second,
+		IdleTimeout:       10 * time.Minute,
+		RequestRetention:  10 * time.Minute,
+		ServiceName:       "发票云",
+		ActivationLimit:   5,
+		ActivationWindow:  10 * time.Minute,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.LockPolicy == (domain.LockPolicy{}) {
+		c.LockPolicy = d.LockPolicy
+	}
+	if c.SMSPolicy == (domain.SMSPolicy{}) {
+		c.SMSPolicy = d.SMSPolicy
+	}
+	set := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	set(&c.CodeTTL, d.CodeTTL)
+	set(&c.HostedCodeTimeout, d.HostedCodeTimeout)
+	set(&c.GatewayTimeout, d.GatewayTimeout)
+	set(&c.StoreTimeout, d.StoreTimeout)
+	set(&c.AskTimeout, d.AskTimeout)
+	set(&c.IdleTimeout, d.IdleTimeout)
+	set(&c.RequestRetention, d.RequestRetention)
+	set(&c.ActivationWindow, d.ActivationWindow)
+	if c.ServiceName == "" {
+		c.ServiceName = d.ServiceName
+	}
+	if c.ActivationLimit <= 0 {
+		c.ActivationLimit = d.ActivationLimit
+	}
+	return c
+}
+
+// deps is what every actor of an engine shares. It is read-only after Start.
+type deps struct {
+	cfg   Config
+	store persistence.Store
+	seal  Sealer
+	gw    taxbureau.Gateway
+	sms   taxbureau.SMSProvider
+	pub   prompts.Publisher
+	clk   clock.Clock
+	log   *slog.Logger
+	stats *Stats
+}
+
+func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+}
+
+// audit appends an audit event. The audit log is best effort for reads but
+// every state change audits after its commit; a failed append is logged.
+func (d *deps) audit(tenant, who, action, target string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = domain.AsError(err).Code
+	}
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	if e := d.store.AppendAudit(ctx, persistence.AuditEvent{
+		Time: d.clk.Now(), Tenant: tenant, Actor: who, Action: action, Target: target, Outcome: outcome,
+	}); e != nil {
+		d.log.Error("audit append failed", "tenant", tenant, "action", action, "err", e)
+	}
+}
+
+// goAsync runs f off the actor's goroutine with the gateway timeout and sends
+// its result back to the actor as a message: the mailbox never blocks on the
+// tax bureau.
+func (d *deps) goAsync(ctx actor.Context, timeout time.Duration, f func(context.Context) any) {
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		sys.Root.Send(self, f(c))
+	}()
+}
+
+// bureauError maps a gateway failure onto the catalogue: our errors pass,
+// timeouts and transport failures become ErrBureauUnavailable.
+func bureauError(err error) *domain.Error {
+	var e *domain.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return domain.ErrBureauUnavailable.Wrap(err)
+}
+
+var idEnc = base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
+
+// newID returns prefix + 16 random base32 characters (80 bits).
+func newID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // cannot happen on Linux
+	}
+	return prefix + idEnc.EncodeToString(b[:])
+}
+
+// requestID makes a request id that carries its route: tenant, account and
+// a random part, so a long poll reaches the right actor without a table.
+func requestID(tenant, account string) string { return tenant + "." + account + "." + newID("r") }
+
+// parseRequestID splits a request id into tenant and account.
+func parseRequestID(id string) (tenant, account string, ok bool) {
+	parts := strings.Split(id, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// validID reports whether s looks like one of our ids: short, lower-case
+// base32 with a one-letter prefix. Ids go into store keys and actor names.
+func validID(s string) bool {
+	if len(s) < 2 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// budget reads the B3 budget of a person's phone in a region.
+func (d *deps) budget(region, person string) (domain.PhoneBudget, uint64, error) {
+	var b domain.PhoneBudget
+	if person == "" {
+		return b, 0, persistence.ErrNotFound
+	}
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	rec, err := d.store.Get(ctx, keySMSBudget(region, person))
+	if err != nil {
+		return b, 0, err
+	}
+	if err := jsonUnmarshal(rec.Value, &b); err != nil {
+		return b, 0, err
+	}
+	return b, rec.Revision, nil
+}
+
+// spendSMS records a code sent to the person's phone (B3). Several actors of
+// one person may spend concurrently: revision-checked retries.
+func (d *deps) spendSMS(region, person string, now time.Time) {
+	if person == "" {
+		return
+	}
+	for i := 0; i < 5; i++ {
+		b, rev, err := d.budget(region, person)
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			d.log.Warn("read sms budget", "region", region, "err", err)
+			return
+		}
+		nb, err := b.Spend(d.cfg.SMSPolicy, now)
+		if err != nil {
+			return // the bureau sent it anyway; the budget is spent
+		}
+		ctx, cancel := d.storeCtx()
+		_, err = persistence.Put(ctx, d.store, keySMSBudget(region, person), jsonMarshal(nb), rev)
+		cancel()
+		if err == nil || !errors.Is(err, persistence.ErrRevisionMismatch) {
+			return
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// harness is a real engine: bbolt in a temp dir, sealed secrets, the
+// simulator on a fake clock, prompts in a channel.
+type harness struct {
+	t      *testing.T
+	dir    string
+	store  *persistence.Bolt
+	keys   *persistence.Keyring
+	sim    *taxbureau.Simulator
+	sms    *taxbureau.SimSMSProvider
+	pub    *prompts.Chan
+	clk    *clock.Fake
+	eng    *Engine
+	cfg    Config
+	logBuf *syncBuffer
+	tenant string
+	code   string
+	// enterprises
+	bj, gd string // 北京 (SMS), 广东 (no SMS)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime)
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), logBuf: &syncBuffer{}}
+	var err error
+	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	h.keys, err = persistence.NewKeyring(map[uint32][]byte{1: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sim = taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), h.clk)
+	h.sms = taxbureau.NewSimSMSProvider(h.sim)
+	h.cfg = DefaultConfig()
+	h.cfg.HostedCodeTimeout = 5 * time.Second
+	h.cfg.AskTimeout = 10 * time.Second
+	h.start()
+	t.Cleanup(func() {
+		h.eng.Stop()
+		if err := h.store.Check(); err != nil {
+			t.Errorf("store consistency: %v", err)
+		}
+		_ = h.store.Close()
+	})
+	h.bj = domain.MakeTaxNo("11", 1)
+	h.gd = domain.MakeTaxNo("44", 2)
+	info, err := h.eng.CreateTenant(h.ctx(), "t1", "测试租户", "ACT-CODE-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tenant, h.code = info.ID, info.ActivationCode
+	h.must(h.eng.AddEnterprise(h.ctx(), h.tenant, h.bj, "北京测试有限公司", ""))
+	h.must(h.eng.AddEnterprise(h.ctx(), h.tenant, h.gd, "广东测试有限公司", ""))
+	return h
+}
+
+func (h *harness) start() {
+	var err error
+	h.eng, err = Start(h.cfg, Deps{Store: h.store, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub,
+		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// restart stops the engine and starts a fresh one on the same store.
+func (h *harness) restart() {
+	h.eng.Stop()
+	h.start()
+}
+
+func (h *harness) ctx() context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	h.t.Cleanup(cancel)
+	return c
+}
+
+func (h *harness) must(_ any, err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) ok(err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// person adds a natural person to the simulator.
+func (h *harness) person(user, phone, pw string, rels ...taxbureau.Relation) {
+	h.t.Helper()
+	if err := h.sim.AddPerson(taxbureau.Person{Name: user, IDNumber: idNumber(phone), Phone: phone, Username: user,
+		Password: pw, Relations: rels}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// idNumber makes a distinct valid-looking resident id per phone.
+func idNumber(phone string) string {
+	base := "110101199001" + phone[len(phone)-5:]
+	w := []int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i, c := range base {
+		sum += int(c-'0') * w[i]
+	}
+	return base + string("10X98765432"[sum%11])
+}
+
+func rel(taxNo, region string, role domain.Role) taxbureau.Relation {
+	return taxbureau.Relation{TaxNo: taxNo, Region: region, Role: role}
+}
+
+func (h *harness) link(openid string) {
+	h.t.Helper()
+	h.must(h.eng.LinkTenant(h.ctx(), openid, h.code))
+}
+
+// addAccount runs F3 to the end, entering the SMS code when one is asked.
+func (h *harness) addAccount(openid, taxNo, business, user, pw, phone string, lt domain.LoginType) string {
+	h.t.Helper()
+	r, err := h.eng.AddAccount(h.ctx(), h.tenant, AddAccount{OpenID: openid, TaxNo: taxNo, Business: business,
+		Username: user, Password: domain.NewSecret(pw), LoginType: string(lt)})
+	if err != nil {
+		h.t.Fatalf("add account %s: %v", user, err)
+	}
+	if r.State == FlowAwaitingCode {
+		r, err = h.eng.SubmitFlowCode(h.ctx(), h.tenant, r.FlowID, openid, h.sim.LastCode(phone))
+		if err != nil {
+			h.t.Fatalf("submit code for %s: %v", user, err)
+		}
+	}
+	if r.State != FlowDone || r.AccountID == "" {
+		h.t.Fatalf("add account %s: state %s", user, r.State)
+	}
+	return r.AccountID
+}
+
+func (h *harness) account(id string) AccountView {
+	h.t.Helper()
+	vs, err := h.eng.Accounts(h.ctx(), h.tenant, "", "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.ID == id {
+			return v
+		}
+	}
+	h.t.Fatalf("account %s not listed", id)
+	return AccountView{}
+}
+
+// session asks for a session as an API client.
+func (h *harness) session(acct string, ch domain.Channel, action Action) (*SessionReply, error) {
+	return h.eng.RequestSession(h.ctx(), h.tenant, SessionRequest{AccountID: acct, Business: ch, Action: action})
+}
+
+func wantErr(t *testing.T, err error, want *domain.Error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want %s", err, want.Code)
+	}
+}
+
+// eventually polls f until it returns nil or d passes.
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met in %v: %v", d, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {
+	var out []prompts.Prompt
+	for _, p := range c.All() {
+		if p.Kind == kind {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var _ = fmt.Sprintf

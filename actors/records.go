@@ -1,0 +1,153 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/etaxd/etaxd/domain"
+)
+
+// Store keys. Each key has one writer: tenant/… and accref/… the tenant actor,
+// account/… the account actor, smsbudget/… whoever spends from it (revision
+// checked), actcode/… and wxuser/… the tenant actor that links.
+func keyTenant(t string) string          { return "tenant/" + t }
+func keyAccount(t, a string) string      { return "account/" + t + "/" + a }
+func keyAccountRef(t, a string) string   { return "accref/" + t + "/" + a }
+func prefixAccountRefs(t string) string  { return "accref/" + t + "/" }
+func keyActivation(hash string) string   { return "actcode/" + hash }
+func keyWeChatUser(openid string) string { return "wxuser/" + openid }
+func keySMSBudget(region, person string) string {
+	return "smsbudget/" + region + "/" + person
+}
+
+// Sealer encrypts secrets before they reach the store (persistence.Keyring).
+type Sealer interface {
+	Seal(plaintext []byte, aad string) ([]byte, error)
+	Open(sealed []byte, aad string) ([]byte, error)
+}
+
+// tenantRecord is the tenant actor's persisted state: what spans accounts.
+type tenantRecord struct {
+	ID             string                       `json:"id"`
+	Name           string                       `json:"name"`
+	ActivationHash string                       `json:"activation_hash"`
+	Linked         map[string]time.Time         `json:"linked"` // openid → linked at (F1)
+	Enterprises    map[string]*enterpriseRecord `json:"enterprises"`
+	CreatedAt      time.Time                    `json:"created_at"`
+}
+
+type enterpriseRecord struct {
+	TaxNo    string               `json:"tax_no"`
+	Name     string               `json:"name"`
+	Region   string               `json:"region"`
+	Legacy   bool                 `json:"legacy"`
+	Admins   map[string]time.Time `json:"admins"` // openid → since (F9)
+	Defaults domain.Defaults      `json:"defaults"`
+}
+
+// accountRef is the tenant's index entry of an account: the attributes that
+// never change after it is added, plus the WeChat binding, which is a
+// relation between a tenant's user and an account and so belongs to the
+// tenant (F2, F4, F7, F8 all span accounts).
+type accountRef struct {
+	ID        string           `json:"id"`
+	TaxNo     string           `json:"tax_no"`
+	Region    string           `json:"region"`
+	Username  string           `json:"username"`
+	PersonID  string           `json:"person_id"`
+	Role      domain.Role      `json:"role"`
+	Business  domain.Business  `json:"business"`
+	LoginType domain.LoginType `json:"login_type"`
+	BoundTo   string           `json:"bound_to,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+// accountRecord is the account actor's persisted state. Secrets are sealed
+// with the record key as associated data, so a sealed value cannot be moved
+// to another account.
+type accountRecord struct {
+	ID             string                            `json:"id"`
+	Tenant         string                            `json:"tenant"`
+	SealedPassword []byte                            `json:"password"`
+	PhoneMasked    string                            `json:"phone_masked,omitempty"`
+	Lock           domain.LockState                  `json:"lock"`
+	Channels       map[domain.Channel]*channelRecord `json:"channels,omitempty"`
+	CertifiedUntil time.Time                         `json:"certified_until,omitempty"`
+	LastCodeAt     time.Time                         `json:"last_code_at,omitempty"`
+	UpdatedAt      time.Time                         `json:"updated_at"`
+}
+
+type channelRecord struct {
+	SealedToken []byte    `json:"token"`
+	ObtainedAt  time.Time `json:"obtained_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// accountState is the account's state in memory, secrets open.
+type accountState struct {
+	password       domain.Secret
+	phoneMasked    string
+	lock           domain.LockState
+	sessions       map[domain.Channel]session
+	certifiedUntil time.Time
+	lastCodeAt     time.Time
+}
+
+type session struct {
+	token      domain.Secret
+	obtainedAt time.Time
+	expiresAt  time.Time
+}
+
+func (s session) alive(now time.Time) bool { return !s.token.IsZero() && now.Before(s.expiresAt) }
+
+func encodeAccount(seal Sealer, tenant, id string, st *accountState, now time.Time) ([]byte, error) {
+	aad := keyAccount(tenant, id)
+	pw, err := seal.Seal([]byte(st.password.Reveal()), aad)
+	if err != nil {
+		return nil, fmt.Errorf("seal password: %w", err)
+	}
+	rec := accountRecord{
+		ID: id, Tenant: tenant, SealedPassword: pw, PhoneMasked: st.phoneMasked,
+		Lock: st.lock, CertifiedUntil: st.certifiedUntil, LastCodeAt: st.lastCodeAt, UpdatedAt: now,
+	}
+	for ch, s := range st.sessions {
+		if s.token.IsZero() {
+			continue
+		}
+		tok, err := seal.Seal([]byte(s.token.Reveal()), aad+"#"+string(ch))
+		if err != nil {
+			return nil, fmt.Errorf("seal token: %w", err)
+		}
+		if rec.Channels == nil {
+			rec.Channels = map[domain.Channel]*channelRecord{}
+		}
+		rec.Channels[ch] = &channelRecord{SealedToken: tok, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
+	}
+	return json.Marshal(rec)
+}
+
+func decodeAccount(seal Sealer, tenant, id string, b []byte) (*accountState, error) {
+	var rec accountRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("decode account %s: %w", id, err)
+	}
+	aad := keyAccount(tenant, id)
+	pw, err := seal.Open(rec.SealedPassword, aad)
+	if err != nil {
+		return nil, fmt.Errorf("open password of %s: %w", id, err)
+	}
+	st := &accountState{
+		password: domain.NewSecret(string(pw)), phoneMasked: rec.PhoneMasked, lock: rec.Lock,
+		sessions: map[domain.Channel]session{}, certifiedUntil: rec.CertifiedUntil, lastCodeAt: rec.LastCodeAt,
+	}
+	for ch, c := range rec.Channels {
+		tok, err := seal.Open(c.SealedToken, aad+"#"+string(ch))
+		if err != nil {
+			return nil, fmt.Errorf("open token of %s: %w", id, err)
+		}
+		st.sessions[ch] = session{token: domain.NewSecret(string(tok)), obtainedAt: c.ObtainedAt, expiresAt: c.ExpiresAt}
+	}
+	return st, nil
+}

@@ -1,0 +1,1195 @@
+package actors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// Commands the engine sends to a tenant actor (through the root). The
+// replies are named on each; any may be a *domain.Error instead.
+type (
+	tCreate struct {
+		name, code string
+	} // reply TenantInfo
+	tRotateCode    struct{ code string }                // reply TenantInfo
+	tInfo          struct{}                             // reply TenantInfo
+	tAddEnterprise struct{ taxNo, name, region string } // reply EnterpriseView
+	tEnterprises   struct{ openid string }              // reply []EnterpriseView
+	tLink          struct{ openid string }              // reply TenantInfo
+	tUnlink        struct {
+		openid  string
+		preview bool
+	} // reply []AccountView (the accounts unbound)
+	tAddAccount   struct{ cmd AddAccount }              // reply FlowReply
+	tFlowCode     struct{ flowID, openid, code string } // reply FlowReply
+	tFlowPassword struct {
+		flowID, openid    string
+		password, confirm domain.Secret
+	} // reply FlowReply
+	tBind      struct{ accountID, openid string } // reply ok
+	tUnbind    struct{ accountID, openid string } // reply ok
+	tUnbindEnt struct{ taxNo, openid string }     // reply int
+	tRebind    struct {
+		accountID, openid, username string
+		password                    domain.Secret
+	} // reply FlowReply
+	tSetDefault struct {
+		accountID, openid string
+		which             domain.Business
+	} // reply ok
+	tApplyAdmin struct {
+		taxNo, openid, username string
+		password                domain.Secret
+	} // reply FlowReply
+	tStepDown   struct{ taxNo, openid string }                       // reply ok
+	tDelete     struct{ accountID, openid string }                   // reply ok
+	tUnlock     struct{ accountID, openid string }                   // reply ok
+	tStartReset struct{ accountID, openid, idType, idNumber string } // reply FlowReply
+	tUpdatePass struct {
+		accountID, openid string
+		password          domain.Secret
+	} // reply FlowReply (Updated)
+	tSession struct{ req SessionRequest } // reply SessionReply
+	tAwait   struct {
+		requestID string
+		wait      bool
+	} // reply SessionReply
+	tAnswer struct {
+		requestID, accountID, openid, code string
+		channel                            domain.Channel
+	} // reply SessionReply
+	tStartQR struct {
+		accountID, openid string
+		channel           domain.Channel
+		app               taxbureau.QRApp
+	} // reply QRView
+	tPollQR      struct{ accountID, openid, qrID string } // reply QRView
+	tConfirmCert struct{ accountID, openid string }       // reply SessionReply
+	tInvalid     struct {
+		accountID, token string
+		channel          domain.Channel
+	} // reply ok
+	tList struct {
+		taxNo, openid string
+		all           bool
+	} // reply []AccountView
+	tPassivateAll struct{} // test hook: passivate idle accounts; reply int
+	// internal
+	tVerifyDone struct {
+		spec    flowSpec
+		err     error
+		replyTo *actor.PID
+	}
+)
+
+// buffered is a message that arrived for an account while its actor was
+// stopping; it is replayed with its original sender.
+type buffered struct {
+	msg    any
+	sender *actor.PID
+}
+
+type tenantActor struct {
+	d        *deps
+	id       string
+	rec      *tenantRecord
+	rev      uint64
+	refs     map[string]*accountRef
+	refRevs  map[string]uint64
+	children map[string]*actor.PID
+	stopping map[string][]buffered
+	flows    map[string]*actor.PID
+}
+
+func newTenantActor(d *deps, id string) actor.Actor {
+	return &tenantActor{d: d, id: id}
+}
+
+func hashCode(code string) string {
+	h := sha256.Sum256([]byte("etaxd-activation:" + code))
+	return hex.EncodeToString(h[:])
+}
+
+// load reads the tenant record and its account index. A missing tenant
+// leaves rec nil: only tCreate is served.
+func (t *tenantActor) load() error {
+	t.refs, t.refRevs = map[string]*accountRef{}, map[string]uint64{}
+	t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
+	ctx, cancel := t.d.storeCtx()
+	defer cancel()
+	r, err := t.d.store.Get(ctx, keyTenant(t.id))
+	if errors.Is(err, persistence.ErrNotFound) {
+		t.rec = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var rec tenantRecord
+	if err := jsonUnmarshal(r.Value, &rec); err != nil {
+		return err
+	}
+	t.rec, t.rev = &rec, r.Revision
+	return t.d.store.Scan(ctx, prefixAccountRefs(t.id), func(r persistence.Record) error {
+		var ref accountRef
+		if err := jsonUnmarshal(r.Value, &ref); err != nil {
+			return err
+		}
+		t.refs[ref.ID], t.refRevs[ref.ID] = &ref, r.Revision
+		return nil
+	})
+}
+
+func (t *tenantActor) saveTenant(extra ...persistence.Op) error {
+	ops := append([]persistence.Op{{Key: keyTenant(t.id), Value: jsonMarshal(t.rec), Expected: t.rev}}, extra...)
+	ctx, cancel := t.d.storeCtx()
+	defer cancel()
+	revs, err := t.d.store.Commit(ctx, ops...)
+	if err != nil {
+		t.d.log.Error("persist tenant", "tenant", t.id, "err", err)
+		_ = t.load() // the stored state is the truth
+		return domain.ErrBusy.Wrap(err)
+	}
+	t.rev = revs[0]
+	return nil
+}
+
+func (t *tenantActor) saveRef(ref *accountRef) error {
+	ctx, cancel := t.d.storeCtx()
+	defer cancel()
+	rev, err := persistence.Put(ctx, t.d.store, keyAccountRef(t.id, ref.ID), jsonMarshal(ref), t.refRevs[ref.ID])
+	if err != nil {
+		t.d.log.Error("persist account ref", "tenant", t.id, "account", ref.ID, "err", err)
+		_ = t.load()
+		return domain.ErrBusy.Wrap(err)
+	}
+	t.refRevs[ref.ID] = rev
+	return nil
+}
+
+func (t *tenantActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if err := t.load(); err != nil {
+			panic(err) // the root restarts us; Started reloads
+		}
+		t.d.stats.tenants.Add(1)
+		return
+	case *actor.Stopped:
+		t.d.stats.tenants.Add(-1)
+		return
+	case *actor.Restarting:
+		t.d.stats.tenants.Add(-1)
+		return
+	case *actor.Terminated:
+		t.onTerminated(ctx, m)
+		return
+	case *passivate:
+		if pid := t.children[m.id]; pid != nil && pid.Equal(m.pid) {
+			delete(t.children, m.id)
+			t.stopping[m.id] = nil
+			t.d.stats.passivations.Add(1)
+			ctx.Poison(pid)
+		}
+		return
+	case *flowEnded:
+		delete(t.flows, m.id)
+		return
+	case *tCreate:
+		t.onCreate(ctx, m)
+		return
+	}
+	if t.rec == nil {
+		if _, isReply := ctx.Message().(*flowVerified); !isReply {
+			ctx.Respond(domain.ErrTenantNotFound)
+		}
+		return
+	}
+	t.handle(ctx, ctx.Message())
+}
+
+func (t *tenantActor) handle(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *tInfo:
+		ctx.Respond(&TenantInfo{ID: t.rec.ID, Name: t.rec.Name})
+	case *tRotateCode:
+		t.onRotate(ctx, m)
+	case *tAddEnterprise:
+		t.onAddEnterprise(ctx, m)
+	case *tEnterprises:
+		ctx.Respond(t.enterprises(m.openid))
+	case *tLink:
+		t.onLink(ctx, m)
+	case *tUnlink:
+		t.onUnlink(ctx, m)
+	case *tAddAccount:
+		t.onAddAccount(ctx, m)
+	case *tFlowCode:
+		t.toFlow(ctx, m.flowID, &flowSubmitCode{code: m.code})
+	case *tFlowPassword:
+		t.toFlow(ctx, m.flowID, &flowNewPass{password: m.password, confirm: m.confirm})
+	case *flowVerified:
+		t.onVerified(ctx, m)
+	case *tBind:
+		t.onBind(ctx, m)
+	case *tUnbind:
+		t.onUnbind(ctx, m)
+	case *tUnbindEnt:
+		t.onUnbindEnterprise(ctx, m)
+	case *tRebind:
+		t.onRebind(ctx, m)
+	case *tSetDefault:
+		t.onSetDefault(ctx, m)
+	case *tApplyAdmin:
+		t.onApplyAdmin(ctx, m)
+	case *tStepDown:
+		t.onStepDown(ctx, m)
+	case *tDelete:
+		t.onDelete(ctx, m)
+	case *tUnlock:
+		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+			ctx.Respond(err)
+		} else {
+			t.forward(ctx, ref.ID, &accountUnlock{who: "wx:" + m.openid})
+		}
+	case *tStartReset:
+		t.onStartReset(ctx, m)
+	case *tUpdatePass:
+		t.onUpdatePassword(ctx, m)
+	case *tVerifyDone:
+		t.onVerifyDone(ctx, m)
+	case *tSession:
+		t.onSession(ctx, m)
+	case *tAwait:
+		_, acct, _ := parseRequestID(m.requestID)
+		if t.refs[acct] == nil {
+			ctx.Respond(domain.ErrRequestNotFound)
+			return
+		}
+		t.forward(ctx, acct, &accountAwait{requestID: m.requestID, wait: m.wait})
+	case *tAnswer:
+		t.onAnswer(ctx, m)
+	case *tStartQR:
+		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+			ctx.Respond(err)
+		} else if !ref.Business.Has(m.channel.Business()) {
+			ctx.Respond(domain.ErrBusinessNotAllowed)
+		} else {
+			t.forward(ctx, ref.ID, &accountStartQR{channel: m.channel, app: m.app})
+		}
+	case *tPollQR:
+		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+			ctx.Respond(err)
+		} else {
+			t.forward(ctx, ref.ID, &accountPollQR{qrID: m.qrID})
+		}
+	case *tConfirmCert:
+		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+			ctx.Respond(err)
+		} else {
+			t.forward(ctx, ref.ID, &accountConfirmCert{})
+		}
+	case *tInvalid:
+		if t.refs[m.accountID] == nil {
+			ctx.Respond(domain.ErrAccountNotFound)
+			return
+		}
+		t.forward(ctx, m.accountID, &accountInvalid{channel: m.channel, token: m.token})
+	case *tList:
+		t.onList(ctx, m)
+	case *tPassivateAll:
+		n := 0
+		for id, pid := range t.children {
+			delete(t.children, id)
+			t.stopping[id] = nil
+			ctx.Poison(pid)
+			n++
+		}
+		ctx.Respond(n)
+	}
+}
+
+// forward sends msg to the account's actor, spawning it on demand, with
+// the current sender as the reply address.
+func (t *tenantActor) forward(ctx actor.Context, accountID string, msg any) {
+	t.sendAccount(ctx, accountID, msg, ctx.Sender())
+}
+
+func (t *tenantActor) sendAccount(ctx actor.Context, accountID string, msg any, sender *actor.PID) {
+	if buf, isStopping := t.stopping[accountID]; isStopping {
+		t.stopping[accountID] = append(buf, buffered{msg: msg, sender: sender})
+		return
+	}
+	pid := t.children[accountID]
+	if pid == nil {
+		ref := t.refs[accountID]
+		if ref == nil {
+			if sender != nil {
+				ctx.Send(sender, domain.ErrAccountNotFound)
+			}
+			return
+		}
+		r := *ref
+		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, r) },
+			actor.WithSupervisor(supervisor()))
+		var err error
+		pid, err = ctx.SpawnNamed(props, "a-"+accountID)
+		if err != nil {
+			t.d.log.Error("spawn account", "tenant", t.id, "account", accountID, "err", err)
+			if sender != nil {
+				ctx.Send(sender, domain.ErrBusy)
+			}
+			return
+		}
+		t.children[accountID] = pid
+	}
+	if sender != nil {
+		ctx.RequestWithCustomSender(pid, msg, sender)
+	} else {
+		ctx.Send(pid, msg)
+	}
+}
+
+func (t *tenantActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
+	for id, pid := range t.children {
+		if pid.Equal(m.Who) {
+			delete(t.children, id) // crashed beyond restarts; respawn on demand
+			return
+		}
+	}
+	for id, buf := range t.stopping {
+		if m.Who.Id == ctx.Self().Id+"/a-"+id {
+			delete(t.stopping, id)
+			for _, b := range buf {
+				t.sendAccount(ctx, id, b.msg, b.sender)
+			}
+			return
+		}
+	}
+}
+
+func (t *tenantActor) onCreate(ctx actor.Context, m *tCreate) {
+	if t.rec != nil {
+		ctx.Respond(domain.ErrInvalidInput.With("租户已存在", "tenant exists"))
+		return
+	}
+	now := t.d.clk.Now()
+	t.rec = &tenantRecord{ID: t.id, Name: m.name, ActivationHash: hashCode(m.code),
+		Linked: map[string]time.Time{}, Enterprises: map[string]*enterpriseRecord{}, CreatedAt: now}
+	t.rev = 0
+	err := t.saveTenant(persistence.Op{Key: keyActivation(t.rec.ActivationHash), Value: []byte(t.id)})
+	if err != nil {
+		t.rec = nil
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.d.audit(t.id, "cli", "tenant.create", "tenant/"+t.id, nil)
+	ctx.Respond(&TenantInfo{ID: t.id, Name: m.name, ActivationCode: m.code})
+}
+
+func (t *tenantActor) onRotate(ctx actor.Context, m *tRotateCode) {
+	old := t.rec.ActivationHash
+	t.rec.ActivationHash = hashCode(m.code)
+	err := t.saveTenant(
+		persistence.Op{Key: keyActivation(t.rec.ActivationHash), Value: []byte(t.id)},
+		persistence.Op{Key: keyActivation(old), Delete: true, AnyRevision: true})
+	t.d.audit(t.id, "cli", "tenant.rotate_code", "tenant/"+t.id, err)
+	respond(ctx, &TenantInfo{ID: t.id, Name: t.rec.Name, ActivationCode: m.code}, err)
+}
+
+func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *tAddEnterprise) {
+	tn, err := domain.ParseTaxNo(m.taxNo)
+	if err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	if _, exists := t.rec.Enterprises[tn.Value]; exists {
+		ctx.Respond(domain.ErrEnterpriseExists)
+		return
+	}
+	region, derived := domain.RegionOf(tn)
+	if m.region != "" {
+		r, err := domain.ParseRegion(m.region)
+		if err != nil {
+			ctx.Respond(domain.AsError(err))
+			return
+		}
+		if derived && r.Code != region.Code {
+			ctx.Respond(domain.ErrInvalidRegion.With("地区与税号不一致（税号属于"+region.Name+"）", "region differs from the tax number's"))
+			return
+		}
+		region, derived = r, true
+	}
+	if !derived {
+		ctx.Respond(domain.ErrInvalidRegion.With("请选择企业所在地区", "region required"))
+		return
+	}
+	if m.name == "" || len([]rune(m.name)) > 100 {
+		ctx.Respond(domain.Invalid("name", "企业名称不能为空且不超过100字"))
+		return
+	}
+	t.rec.Enterprises[tn.Value] = &enterpriseRecord{TaxNo: tn.Value, Name: m.name, Region: region.Code, Legacy: tn.Legacy, Admins: map[string]time.Time{}}
+	if err := t.saveTenant(); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.d.audit(t.id, "cli", "enterprise.add", "enterprise/"+tn.Value, nil)
+	ctx.Respond(t.enterpriseView(t.rec.Enterprises[tn.Value], ""))
+}
+
+func (t *tenantActor) enterpriseView(e *enterpriseRecord, openid string) EnterpriseView {
+	n := 0
+	for _, r := range t.refs {
+		if r.TaxNo == e.TaxNo {
+			n++
+		}
+	}
+	_, admin := e.Admins[openid]
+	return EnterpriseView{TaxNo: e.TaxNo, Name: e.Name, Region: e.Region, Legacy: e.Legacy, Admins: len(e.Admins),
+		IsAdmin: openid != "" && admin, Defaults: e.Defaults, Accounts: n}
+}
+
+func (t *tenantActor) enterprises(openid string) []EnterpriseView {
+	out := make([]EnterpriseView, 0, len(t.rec.Enterprises))
+	for _, e := range t.rec.Enterprises {
+		out = append(out, t.enterpriseView(e, openid))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TaxNo < out[j].TaxNo })
+	return out
+}
+
+// operator describes a WeChat user to the pure permission rules.
+func (t *tenantActor) operator(openid, taxNo string) domain.Operator {
+	_, linked := t.rec.Linked[openid]
+	admin := false
+	if e := t.rec.Enterprises[taxNo]; e != nil {
+		_, admin = e.Admins[openid]
+	}
+	return domain.Operator{OpenID: openid, Linked: linked, Admin: admin}
+}
+
+// operable returns the account if openid may operate it (F4, F9, F10). An
+// empty openid is a client API caller, already authorised for the tenant.
+func (t *tenantActor) operable(accountID, openid string) (*accountRef, error) {
+	ref := t.refs[accountID]
+	if ref == nil {
+		return nil, domain.ErrAccountNotFound
+	}
+	if openid == "" {
+		return ref, nil
+	}
+	if err := domain.CanOperate(t.operator(openid, ref.TaxNo), ref.BoundTo); err != nil {
+		return nil, err
+	}
+	return ref, nil
+}
+
+func (t *tenantActor) onLink(ctx actor.Context, m *tLink) {
+	if _, linked := t.rec.Linked[m.openid]; linked {
+		ctx.Respond(domain.ErrAlreadyLinked)
+		return
+	}
+	t.rec.Linked[m.openid] = t.d.clk.Now()
+	if err := t.saveTenant(); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.updateWeChatUser(m.openid, true)
+	t.d.audit(t.id, "wx:"+m.openid, "tenant.link", "tenant/"+t.id, nil)
+	ctx.Respond(&TenantInfo{ID: t.id, Name: t.rec.Name})
+}
+
+// wechatUser is the wxuser/<openid> record: the tenants a user linked.
+type wechatUser struct {
+	OpenID  string   `json:"openid"`
+	Tenants []string `json:"tenants"`
+}
+
+// updateWeChatUser adds or removes this tenant in the user's record.
+// Tenants of one user may write it concurrently: revision-checked retries.
+func (t *tenantActor) updateWeChatUser(openid string, add bool) {
+	for i := 0; i < 5; i++ {
+		ctx, cancel := t.d.storeCtx()
+		u := wechatUser{OpenID: openid}
+		var rev uint64
+		if r, err := t.d.store.Get(ctx, keyWeChatUser(openid)); err == nil {
+			_ = jsonUnmarshal(r.Value, &u)
+			rev = r.Revision
+		}
+		var ts []string
+		for _, id := range u.Tenants {
+			if id != t.id {
+				ts = append(ts, id)
+			}
+		}
+		if add {
+			ts = append(ts, t.id)
+		}
+		u.Tenants = ts
+		_, err := persistence.Put(ctx, t.d.store, keyWeChatUser(openid), jsonMarshal(u), rev)
+		cancel()
+		if err == nil || !errors.Is(err, persistence.ErrRevisionMismatch) {
+			if err != nil {
+				t.d.log.Error("persist wechat user", "tenant", t.id, "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (t *tenantActor) boundTo(openid string, taxNo string) []*accountRef {
+	var out []*accountRef
+	for _, r := range t.refs {
+		if r.BoundTo == openid && (taxNo == "" || r.TaxNo == taxNo) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// setBinding stores a ref's new binding and tells a live actor.
+func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid string) error {
+	old := ref.BoundTo
+	ref.BoundTo = openid
+	if err := t.saveRef(ref); err != nil {
+		ref.BoundTo = old
+		return err
+	}
+	if pid := t.children[ref.ID]; pid != nil {
+		ctx.Send(pid, &accountSetRef{ref: *ref})
+	}
+	return nil
+}
+
+func (t *tenantActor) onUnlink(ctx actor.Context, m *tUnlink) {
+	if _, linked := t.rec.Linked[m.openid]; !linked {
+		ctx.Respond(domain.ErrNotLinked)
+		return
+	}
+	refs := t.boundTo(m.openid, "")
+	views := make([]AccountView, 0, len(refs))
+	for _, r := range refs {
+		views = append(views, t.refView(r, m.openid))
+	}
+	if m.preview {
+		ctx.Respond(views)
+		return
+	}
+	for _, r := range refs {
+		if err := t.setBinding(ctx, r, ""); err != nil {
+			ctx.Respond(domain.AsError(err))
+			return
+		}
+	}
+	delete(t.rec.Linked, m.openid)
+	for _, e := range t.rec.Enterprises {
+		delete(e.Admins, m.openid)
+	}
+	if err := t.saveTenant(); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.updateWeChatUser(m.openid, false)
+	t.d.audit(t.id, "wx:"+m.openid, "tenant.unlink", "tenant/"+t.id, nil)
+	ctx.Respond(views)
+}
+
+// refView is an account's view from the tenant's index only.
+func (t *tenantActor) refView(r *accountRef, openid string) AccountView {
+	v := AccountView{ID: r.ID, TaxNo: r.TaxNo, Region: r.Region, Username: r.Username, Role: r.Role, RoleName: r.Role.Name(),
+		Business: r.Business, LoginType: r.LoginType, Bound: r.BoundTo != "", BoundOpenID: r.BoundTo,
+		BoundToMe: openid != "" && r.BoundTo == openid}
+	if e := t.rec.Enterprises[r.TaxNo]; e != nil {
+		v.EnterpriseName = e.Name
+		v.DefaultFor = e.Defaults.Flags(r.ID)
+	}
+	return v
+}
+
+func (t *tenantActor) onAddAccount(ctx actor.Context, m *tAddAccount) {
+	c := m.cmd
+	spec, err := t.validateAdd(c)
+	if err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.startFlow(ctx, spec)
+}
+
+func (t *tenantActor) validateAdd(c AddAccount) (flowSpec, error) {
+	if _, linked := t.rec.Linked[c.OpenID]; !linked && c.OpenID != "" {
+		return flowSpec{}, domain.ErrNotLinked
+	}
+	tn, err := domain.ParseTaxNo(c.TaxNo)
+	if err != nil {
+		return flowSpec{}, err
+	}
+	e := t.rec.Enterprises[tn.Value]
+	if e == nil {
+		return flowSpec{}, domain.ErrEnterpriseNotFound
+	}
+	b, err := domain.ParseBusiness(c.Business)
+	if err != nil {
+		return flowSpec{}, err
+	}
+	lt, err := domain.ParseLoginType(c.LoginType)
+	if err != nil {
+		return flowSpec{}, err
+	}
+	var role domain.Role
+	if c.Role != "" {
+		if role, err = domain.ParseRole(c.Role); err != nil {
+			return flowSpec{}, err
+		}
+		if !role.Allows(b) {
+			return flowSpec{}, domain.ErrRoleBusiness.With(role.Name()+"无权办理"+b.Name()+"业务", "")
+		}
+	}
+	user := c.Username
+	if user == "" || len(user) > 64 {
+		return flowSpec{}, domain.Invalid("username", "请输入电子税局账号")
+	}
+	if c.Password.IsZero() || len(c.Password.Reveal()) > 64 {
+		return flowSpec{}, domain.Invalid("password", "请输入密码")
+	}
+	if t.findRef(tn.Value, user) != nil {
+		return flowSpec{}, domain.ErrAccountExists
+	}
+	return flowSpec{purpose: purposeAdd, openid: c.OpenID, taxNo: tn.Value, region: e.Region, username: user,
+		password: c.Password, loginType: lt, business: b, role: role}, nil
+}
+
+func (t *tenantActor) findRef(taxNo, username string) *accountRef {
+	for _, r := range t.refs {
+		if r.TaxNo == taxNo && r.Username == username {
+			return r
+		}
+	}
+	return nil
+}
+
+func (t *tenantActor) startFlow(ctx actor.Context, spec flowSpec) {
+	spec.id = newID("f")
+	props := actor.PropsFromProducer(func() actor.Actor { return &flowActor{d: t.d, spec: spec} })
+	pid, err := ctx.SpawnNamed(props, "f-"+spec.id)
+	if err != nil {
+		ctx.Respond(domain.ErrBusy.Wrap(err))
+		return
+	}
+	t.flows[spec.id] = pid
+	ctx.RequestWithCustomSender(pid, &flowStart{}, ctx.Sender())
+}
+
+func (t *tenantActor) toFlow(ctx actor.Context, flowID string, msg any) {
+	pid := t.flows[flowID]
+	if pid == nil {
+		ctx.Respond(domain.ErrNoChallenge.With("验证已过期，请重新开始", "flow not found or expired"))
+		return
+	}
+	ctx.RequestWithCustomSender(pid, msg, ctx.Sender())
+}
+
+// onVerified applies what a flow proved.
+func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
+	delete(t.flows, m.spec.id)
+	reply := func(v any, err error) {
+		if m.replyTo == nil {
+			return
+		}
+		if err != nil {
+			ctx.Send(m.replyTo, domain.AsError(err))
+			return
+		}
+		ctx.Send(m.replyTo, v)
+	}
+	s := m.spec
+	switch s.purpose {
+	case purposeAdd:
+		id, err := t.createAccount(ctx, m)
+		t.d.audit(t.id, who(s.openid), "account.add", "enterprise/"+s.taxNo, err)
+		reply(&FlowReply{FlowID: s.id, State: FlowDone, AccountID: id}, err)
+	case purposeAdmin:
+		e := t.rec.Enterprises[s.taxNo]
+		if e == nil {
+			reply(nil, domain.ErrEnterpriseNotFound)
+			return
+		}
+		e.Admins[s.openid] = t.d.clk.Now()
+		err := t.saveTenant()
+		t.d.audit(t.id, who(s.openid), "admin.apply", "enterprise/"+s.taxNo, err)
+		reply(&FlowReply{FlowID: s.id, State: FlowDone}, err)
+	case purposeRebind:
+		ref := t.refs[s.accountID]
+		if ref == nil {
+			reply(nil, domain.ErrAccountNotFound)
+			return
+		}
+		prev := ref.BoundTo
+		err := t.setBinding(ctx, ref, s.openid)
+		t.d.audit(t.id, who(s.openid), "account.rebind", "account/"+ref.ID, err)
+		if err == nil && prev != "" {
+			now := t.d.clk.Now()
+			_ = t.d.pub.Publish(context.Background(), prompts.Prompt{ID: newID("p"), Tenant: t.id, Account: ref.ID,
+				Kind: prompts.KindNotice, OpenID: prev, TaxNo: ref.TaxNo, Username: ref.Username, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+				Message: "您绑定的电子税局账号" + ref.Username + "（" + ref.TaxNo + "）已被号主更换绑定至其他微信"})
+		}
+		reply(&FlowReply{FlowID: s.id, State: FlowDone, AccountID: ref.ID}, err)
+	case purposeReset:
+		t.propagate(ctx, s.accountID, s.password, m.replyTo, s.id, who(s.openid))
+	}
+}
+
+func who(openid string) string {
+	if openid == "" {
+		return "api"
+	}
+	return "wx:" + openid
+}
+
+// createAccount writes the new account's index entry and its first state
+// (logged in on the verified channel) in one commit.
+func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string, error) {
+	s := m.spec
+	if t.findRef(s.taxNo, s.username) != nil {
+		return "", domain.ErrAccountExists
+	}
+	if _, linked := t.rec.Linked[s.openid]; !linked && s.openid != "" {
+		return "", domain.ErrNotLinked
+	}
+	now := t.d.clk.Now()
+	ref := &accountRef{ID: newID("a"), TaxNo: s.taxNo, Region: s.region, Username: s.username, PersonID: m.personID,
+		Role: m.role, Business: s.business, LoginType: s.loginType, CreatedAt: now}
+	st := &accountState{password: s.password, phoneMasked: m.phone, sessions: map[domain.Channel]session{},
+		lock: domain.LockState{Hosted: s.loginType.Hosted()}}
+	if m.session != nil {
+		ch := m.session.Channel
+		if ch == "" {
+			ch = domain.ChannelIssue
+		}
+		st.sessions[ch] = session{token: domain.NewSecret(m.session.Token), obtainedAt: m.session.ObtainedAt, expiresAt: m.session.ExpiresAt}
+	}
+	if m.phone != "" {
+		st.lastCodeAt = now
+	}
+	b, err := encodeAccount(t.d.seal, t.id, ref.ID, st, now)
+	if err != nil {
+		return "", domain.ErrInternal.Wrap(err)
+	}
+	c, cancel := t.d.storeCtx()
+	defer cancel()
+	revs, err := t.d.store.Commit(c,
+		persistence.Op{Key: keyAccountRef(t.id, ref.ID), Value: jsonMarshal(ref)},
+		persistence.Op{Key: keyAccount(t.id, ref.ID), Value: b})
+	if err != nil {
+		return "", domain.ErrBusy.Wrap(err)
+	}
+	t.refs[ref.ID], t.refRevs[ref.ID] = ref, revs[0]
+	return ref.ID, nil
+}
+
+func (t *tenantActor) onBind(ctx actor.Context, m *tBind) {
+	ref := t.refs[m.accountID]
+	if ref == nil {
+		ctx.Respond(domain.ErrAccountNotFound)
+		return
+	}
+	err := domain.CanBind(t.operator(m.openid, ref.TaxNo), ref.BoundTo)
+	if err == nil {
+		err = t.setBinding(ctx, ref, m.openid)
+	}
+	t.d.audit(t.id, who(m.openid), "account.bind", "account/"+ref.ID, err)
+	respond(ctx, ok{}, err)
+}
+
+func (t *tenantActor) onUnbind(ctx actor.Context, m *tUnbind) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err == nil && ref.BoundTo == "" {
+		err = domain.ErrNotBound
+	}
+	if err == nil {
+		err = t.setBinding(ctx, ref, "")
+	}
+	t.d.audit(t.id, who(m.openid), "account.unbind", "account/"+m.accountID, err)
+	respond(ctx, ok{}, err)
+}
+
+func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *tUnbindEnt) {
+	if _, linked := t.rec.Linked[m.openid]; !linked {
+		ctx.Respond(domain.ErrNotLinked)
+		return
+	}
+	if t.rec.Enterprises[m.taxNo] == nil {
+		ctx.Respond(domain.ErrEnterpriseNotFound)
+		return
+	}
+	n := 0
+	for _, r := range t.boundTo(m.openid, m.taxNo) {
+		if err := t.setBinding(ctx, r, ""); err != nil {
+			ctx.Respond(domain.AsError(err))
+			return
+		}
+		n++
+	}
+	t.d.audit(t.id, who(m.openid), "enterprise.unbind", "enterprise/"+m.taxNo, nil)
+	ctx.Respond(n)
+}
+
+func (t *tenantActor) onRebind(ctx actor.Context, m *tRebind) {
+	ref := t.refs[m.accountID]
+	switch {
+	case ref == nil:
+		ctx.Respond(domain.ErrAccountNotFound)
+	case !t.operator(m.openid, "").Linked:
+		ctx.Respond(domain.ErrNotLinked)
+	case ref.BoundTo == m.openid:
+		ctx.Respond(domain.ErrSameWeChat)
+	case m.username != ref.Username:
+		ctx.Respond(domain.Invalid("username", "请输入该电子税局账号的用户名"))
+	case m.password.IsZero():
+		ctx.Respond(domain.Invalid("password", "请输入密码"))
+	default:
+		t.startFlow(ctx, flowSpec{purpose: purposeRebind, openid: m.openid, accountID: ref.ID, taxNo: ref.TaxNo,
+			region: ref.Region, username: ref.Username, password: m.password, loginType: ref.LoginType, business: ref.Business})
+	}
+}
+
+func (t *tenantActor) onSetDefault(ctx actor.Context, m *tSetDefault) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	e := t.rec.Enterprises[ref.TaxNo]
+	count := 0
+	for _, r := range t.refs {
+		if r.TaxNo == ref.TaxNo {
+			count++
+		}
+	}
+	nd, err := e.Defaults.SetDefault(ref.ID, ref.Business, m.which, count)
+	if err == nil {
+		old := e.Defaults
+		e.Defaults = nd
+		if err = t.saveTenant(); err != nil {
+			e.Defaults = old
+		}
+	}
+	t.d.audit(t.id, who(m.openid), "account.set_default", "account/"+ref.ID, err)
+	respond(ctx, ok{}, err)
+}
+
+func (t *tenantActor) onApplyAdmin(ctx actor.Context, m *tApplyAdmin) {
+	e := t.rec.Enterprises[m.taxNo]
+	switch {
+	case !t.operator(m.openid, "").Linked:
+		ctx.Respond(domain.ErrNotLinked)
+	case e == nil:
+		ctx.Respond(domain.ErrEnterpriseNotFound)
+	case m.username == "" || m.password.IsZero():
+		ctx.Respond(domain.Invalid("username", "请输入法人或财务负责人的电子税局账号和密码"))
+	default:
+		if _, is := e.Admins[m.openid]; is {
+			ctx.Respond(domain.ErrAlreadyAdmin)
+			return
+		}
+		lt := domain.LoginManual
+		if r := t.findRef(m.taxNo, m.username); r != nil {
+			lt = r.LoginType
+		}
+		t.startFlow(ctx, flowSpec{purpose: purposeAdmin, openid: m.openid, taxNo: e.TaxNo, region: e.Region,
+			username: m.username, password: m.password, loginType: lt})
+	}
+}
+
+func (t *tenantActor) onStepDown(ctx actor.Context, m *tStepDown) {
+	e := t.rec.Enterprises[m.taxNo]
+	if e == nil {
+		ctx.Respond(domain.ErrEnterpriseNotFound)
+		return
+	}
+	since, is := e.Admins[m.openid]
+	if !is {
+		ctx.Respond(domain.ErrNotAdmin)
+		return
+	}
+	delete(e.Admins, m.openid)
+	err := t.saveTenant()
+	if err != nil {
+		e.Admins[m.openid] = since
+	}
+	t.d.audit(t.id, who(m.openid), "admin.step_down", "enterprise/"+m.taxNo, err)
+	respond(ctx, ok{}, err)
+}
+
+func (t *tenantActor) onDelete(ctx actor.Context, m *tDelete) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err != nil {
+		t.d.audit(t.id, who(m.openid), "account.delete", "account/"+m.accountID, err)
+		ctx.Respond(err)
+		return
+	}
+	id := ref.ID
+	fut := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
+	t.sendAccount(ctx, id, &accountErase{who: who(m.openid)}, fut.PID())
+	replyTo := ctx.Sender()
+	ctx.ReenterAfter(fut, func(res any, ferr error) {
+		if ferr == nil {
+			if e, isErr := res.(error); isErr {
+				ferr = e
+			}
+		}
+		if ferr != nil {
+			ctx.Send(replyTo, domain.ErrBusy.Wrap(ferr))
+			return
+		}
+		delete(t.refs, id)
+		delete(t.refRevs, id)
+		if e := t.rec.Enterprises[ref.TaxNo]; e != nil && e.Defaults.Flags(id) != 0 {
+			e.Defaults = e.Defaults.Without(id)
+			_ = t.saveTenant()
+		}
+		if pid := t.children[id]; pid != nil {
+			delete(t.children, id)
+			t.stopping[id] = nil
+			ctx.Poison(pid)
+		}
+		ctx.Send(replyTo, ok{})
+	})
+}
+
+func (t *tenantActor) onStartReset(ctx actor.Context, m *tStartReset) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if m.idType == "" || m.idNumber == "" {
+		ctx.Respond(domain.Invalid("id_number", "请输入证件类型和证件号码"))
+		return
+	}
+	t.startFlow(ctx, flowSpec{purpose: purposeReset, openid: m.openid, accountID: ref.ID, taxNo: ref.TaxNo, region: ref.Region,
+		username: ref.Username, loginType: ref.LoginType, idType: m.idType, idNumber: m.idNumber, personID: ref.PersonID})
+}
+
+func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *tUpdatePass) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if m.password.IsZero() || len(m.password.Reveal()) > 64 {
+		ctx.Respond(domain.Invalid("password", "请输入税局最新密码"))
+		return
+	}
+	spec := flowSpec{accountID: ref.ID, openid: m.openid, password: m.password}
+	region, user, pw, replyTo := ref.Region, ref.Username, m.password, ctx.Sender()
+	t.d.goAsync(ctx, t.d.cfg.GatewayTimeout, func(c context.Context) any {
+		return &tVerifyDone{spec: spec, err: t.d.gw.VerifyPassword(c, region, user, pw.Reveal()), replyTo: replyTo}
+	})
+}
+
+func (t *tenantActor) onVerifyDone(ctx actor.Context, m *tVerifyDone) {
+	if m.err != nil {
+		e := bureauError(m.err)
+		t.d.audit(t.id, who(m.spec.openid), "account.update_password", "account/"+m.spec.accountID, e)
+		ctx.Send(m.replyTo, e)
+		return
+	}
+	t.propagate(ctx, m.spec.accountID, m.spec.password, m.replyTo, "", who(m.spec.openid))
+}
+
+// propagate gives every account of the same natural person in this tenant
+// the new password (F11, F12) and answers with how many were updated.
+func (t *tenantActor) propagate(ctx actor.Context, accountID string, pw domain.Secret, replyTo *actor.PID, flowID, by string) {
+	src := t.refs[accountID]
+	if src == nil {
+		ctx.Send(replyTo, domain.ErrAccountNotFound)
+		return
+	}
+	var ids []string
+	for _, r := range t.refs {
+		same := r.PersonID != "" && r.PersonID == src.PersonID
+		if same || r.ID == src.ID || (r.PersonID == "" && r.Username == src.Username) {
+			ids = append(ids, r.ID)
+		}
+	}
+	sort.Strings(ids)
+	futs := make([]*actor.Future, len(ids))
+	for i, id := range ids {
+		futs[i] = actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
+		t.sendAccount(ctx, id, &accountSetPassword{password: pw, who: by}, futs[i].PID())
+	}
+	tenant, d, sys := t.id, t.d, ctx.ActorSystem()
+	go func() {
+		n := 0
+		for i, f := range futs {
+			res, err := f.Result()
+			if _, good := res.(ok); err == nil && good {
+				n++
+			} else {
+				d.log.Error("propagate password", "tenant", tenant, "account", ids[i], "err", err)
+			}
+		}
+		d.audit(tenant, by, "account.password_propagate", "account/"+accountID, nil)
+		if replyTo != nil {
+			sys.Root.Send(replyTo, &FlowReply{FlowID: flowID, State: FlowDone, AccountID: accountID, Updated: n})
+		}
+	}()
+}
+
+func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
+	req := m.req
+	ch := req.Business
+	if ch != domain.ChannelIssue && ch != domain.ChannelReceive {
+		ctx.Respond(domain.ErrInvalidBusiness)
+		return
+	}
+	if req.Action == "" {
+		req.Action = ActionLogin
+	}
+	if req.Action != ActionLogin && req.Action != ActionCertify {
+		ctx.Respond(domain.Invalid("action", "操作类型应为login或certify"))
+		return
+	}
+	id := req.AccountID
+	if id == "" {
+		e := t.rec.Enterprises[req.TaxNo]
+		if e == nil {
+			ctx.Respond(domain.ErrEnterpriseNotFound)
+			return
+		}
+		var err error
+		if id, err = e.Defaults.Resolve(ch.Business()); err != nil || t.refs[id] == nil {
+			ctx.Respond(domain.ErrNoDefaultAccount)
+			return
+		}
+	}
+	ref, err := t.operable(id, req.OpenID)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if req.TaxNo != "" && req.TaxNo != ref.TaxNo {
+		ctx.Respond(domain.ErrAccountNotFound)
+		return
+	}
+	if !ref.Business.Has(ch.Business()) {
+		ctx.Respond(domain.ErrBusinessNotAllowed)
+		return
+	}
+	t.forward(ctx, ref.ID, &accountSession{req: req, channel: ch})
+}
+
+func (t *tenantActor) onAnswer(ctx actor.Context, m *tAnswer) {
+	acct := m.accountID
+	if m.requestID != "" {
+		_, acct, _ = parseRequestID(m.requestID)
+	}
+	ref, err := t.operable(acct, m.openid)
+	if err != nil {
+		if m.requestID != "" && errors.Is(err, domain.ErrAccountNotFound) {
+			err = domain.ErrRequestNotFound
+		}
+		ctx.Respond(err)
+		return
+	}
+	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, channel: m.channel, code: m.code, who: who(m.openid)})
+}
+
+// onList answers with the accounts' views: live actors are asked, idle
+// accounts are read from the store without activating them.
+func (t *tenantActor) onList(ctx actor.Context, m *tList) {
+	if m.openid != "" && !t.operator(m.openid, "").Linked {
+		ctx.Respond(domain.ErrNotLinked)
+		return
+	}
+	var refs []*accountRef
+	for _, r := range t.refs {
+		if m.taxNo == "" || r.TaxNo == m.taxNo {
+			refs = append(refs, r)
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].TaxNo != refs[j].TaxNo {
+			return refs[i].TaxNo < refs[j].TaxNo
+		}
+		return refs[i].CreatedAt.Before(refs[j].CreatedAt) || refs[i].CreatedAt.Equal(refs[j].CreatedAt) && refs[i].ID < refs[j].ID
+	})
+	base := make([]AccountView, len(refs))
+	persons := make([]string, len(refs))
+	futs := make([]*actor.Future, len(refs))
+	for i, r := range refs {
+		base[i], persons[i] = t.refView(r, m.openid), r.PersonID
+		if pid := t.children[r.ID]; pid != nil {
+			futs[i] = ctx.RequestFuture(pid, &accountView{}, t.d.cfg.AskTimeout)
+		}
+	}
+	d, tenant, replyTo, sys := t.d, t.id, ctx.Sender(), ctx.ActorSystem()
+	go func() {
+		out := make([]AccountView, len(base))
+		for i, b := range base {
+			var live *AccountView
+			if futs[i] != nil {
+				if res, err := futs[i].Result(); err == nil {
+					live, _ = res.(*AccountView)
+				}
+			}
+			if live == nil {
+				live = storedView(d, tenant, b, persons[i])
+			}
+			v := *live
+			v.EnterpriseName, v.DefaultFor, v.Bound, v.BoundOpenID, v.BoundToMe = b.EnterpriseName, b.DefaultFor, b.Bound, b.BoundOpenID, b.BoundToMe
+			out[i] = v
+		}
+		sys.Root.Send(replyTo, out)
+	}()
+}
+
+// storedView builds an idle account's view from its committed record
+// without opening its secrets.
+func storedView(d *deps, tenant string, b AccountView, person string) *AccountView {
+	v := b
+	v.Channels = map[domain.Channel]ChannelView{}
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	rec, err := d.store.Get(ctx, keyAccount(tenant, b.ID))
+	var ar accountRecord
+	if err == nil {
+		_ = jsonUnmarshal(rec.Value, &ar)
+	}
+	now := d.clk.Now()
+	for _, ch := range b.Business.Channels() {
+		cv := ChannelView{State: domain.StateLoggedOut}
+		if c := ar.Channels[ch]; c != nil && now.Before(c.ExpiresAt) {
+			exp := c.ExpiresAt
+			cv = ChannelView{State: domain.StateLoggedIn, ExpiresAt: &exp}
+		}
+		cv.Text = cv.State.Text()
+		v.Channels[ch] = cv
+	}
+	if now.Before(ar.CertifiedUntil) {
+		cu := ar.CertifiedUntil
+		v.CertifiedUntil = &cu
+	}
+	v.PhoneMasked, v.PasswordInvalid = ar.PhoneMasked, ar.Lock.PasswordInvalid
+	if ar.Lock.Lock != nil {
+		v.Locked, v.LockReason, v.LockReasonText = true, ar.Lock.Lock.Reason, ar.Lock.Lock.Reason.Text()
+	}
+	v.SMSRemaining = d.cfg.SMSPolicy.PerPhonePerDay
+	if pb, _, err := d.budget(b.Region, person); err == nil {
+		v.SMSRemaining = pb.Remaining(d.cfg.SMSPolicy, now)
+	}
+	return &v
+}

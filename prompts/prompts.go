@@ -1,0 +1,125 @@
+// Package prompts carries the prompts that account actors raise when a
+// person must act (type an SMS code, scan a QR code, pass face
+// certification) to the notifiers that reach that person.
+//
+// The actors see only the Publisher interface. Publish must return quickly
+// and never call back into the actors: an implementation queues the prompt
+// and delivers it on its own goroutines. This package holds the in-process
+// implementation (Chan); the NATS JetStream queue and the WeChat notifier
+// plug in behind the same interface.
+package prompts
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Kind is what the person must do.
+type Kind string
+
+const (
+	KindSMSCode  Kind = "sms_code"
+	KindQRScan   Kind = "qr_scan"
+	KindFace     Kind = "face"
+	KindNotice   Kind = "notice" // information only, e.g. "your binding moved" (F8)
+	KindLocked   Kind = "locked"
+	KindPassword Kind = "password_invalid"
+)
+
+// Prompt is one message for a person. It never carries a secret: no
+// password, code or session token.
+type Prompt struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	Account     string    `json:"account"`
+	Kind        Kind      `json:"kind"`
+	Channel     string    `json:"channel,omitempty"`
+	OpenID      string    `json:"openid,omitempty"` // the bound WeChat user; empty: nobody is bound (F16)
+	PhoneMasked string    `json:"phone_masked,omitempty"`
+	Message     string    `json:"message"`
+	TaxNo       string    `json:"tax_no,omitempty"`
+	Username    string    `json:"username,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// Publisher hands prompts to delivery.
+type Publisher interface {
+	// Publish queues p for delivery. It returns quickly; a nil error means the
+	// prompt was accepted, not that a person has seen it.
+	Publish(ctx context.Context, p Prompt) error
+}
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("prompts: publisher closed")
+
+// Chan is an in-process Publisher: an unbounded queue read with Next or
+// drained by Subscribe. The zero value is not usable; call NewChan.
+type Chan struct {
+	mu     sync.Mutex
+	queue  []Prompt
+	all    []Prompt
+	notify chan struct{}
+	closed bool
+}
+
+// NewChan returns an empty queue.
+func NewChan() *Chan { return &Chan{notify: make(chan struct{})} }
+
+// Publish appends p.
+func (c *Chan) Publish(_ context.Context, p Prompt) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.queue = append(c.queue, p)
+	c.all = append(c.all, p)
+	close(c.notify)
+	c.notify = make(chan struct{})
+	return nil
+}
+
+// Next returns the oldest undelivered prompt, waiting until one is published
+// or ctx ends.
+func (c *Chan) Next(ctx context.Context) (Prompt, error) {
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			p := c.queue[0]
+			c.queue = c.queue[1:]
+			c.mu.Unlock()
+			return p, nil
+		}
+		if c.closed {
+			c.mu.Unlock()
+			return Prompt{}, ErrClosed
+		}
+		n := c.notify
+		c.mu.Unlock()
+		select {
+		case <-n:
+		case <-ctx.Done():
+			return Prompt{}, ctx.Err()
+		}
+	}
+}
+
+// All returns every prompt published so far, oldest first.
+func (c *Chan) All() []Prompt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Prompt(nil), c.all...)
+}
+
+// Close ends the queue; waiting Next calls return ErrClosed.
+func (c *Chan) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		close(c.notify)
+	}
+}
