@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -170,7 +171,38 @@ type clientRequest struct {
 	doneAt  time.Time
 }
 
+// snapshot is an immutable copy of an account's live sessions. The account
+// actor publishes a new one after every message it handles; the tenant reads
+// it to answer "the session of a logged-in account" without a second hop.
+// The actor stays the only writer of the state.
+type snapshot struct {
+	sessions       map[domain.Channel]session
+	certifiedUntil time.Time
+}
+
+// ready is the reply for a live session, or nil.
+func (s *snapshot) ready(accountID string, ch domain.Channel, action Action, now time.Time) *SessionReply {
+	if s == nil {
+		return nil
+	}
+	se, has := s.sessions[ch]
+	if !has || !se.alive(now) {
+		return nil
+	}
+	r := &SessionReply{State: RequestReady, AccountID: accountID,
+		Session: &SessionView{Channel: ch, Token: se.token.Reveal(), ExpiresAt: se.expiresAt}}
+	if action == ActionCertify {
+		if !now.Before(s.certifiedUntil) {
+			return nil
+		}
+		cu := s.certifiedUntil
+		r.CertifiedUntil = &cu
+	}
+	return r
+}
+
 type accountActor struct {
+	snap   *atomic.Pointer[snapshot]
 	d      *deps
 	tenant string
 	ref    accountRef
@@ -184,9 +216,9 @@ type accountActor struct {
 	qrs    map[string]domain.Channel
 }
 
-func newAccountActor(d *deps, tenant string, ref accountRef) actor.Actor {
+func newAccountActor(d *deps, tenant string, ref accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
 	return &accountActor{
-		d: d, tenant: tenant, ref: ref,
+		d: d, tenant: tenant, ref: ref, snap: snap,
 		logins: map[domain.Channel]*login{}, reqs: map[string]*clientRequest{}, qrs: map[string]domain.Channel{},
 	}
 }
@@ -249,9 +281,13 @@ func (a *accountActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.d.stats.active.Add(-1)
 		a.stopTimers()
+		a.snap.Store(nil)
+		return
 	case *actor.Restarting:
 		a.d.stats.active.Add(-1)
 		a.stopTimers()
+		a.snap.Store(nil)
+		return
 	case *actor.ReceiveTimeout:
 		if a.idle() {
 			ctx.Send(ctx.Parent(), &passivate{id: a.ref.ID, pid: ctx.Self()})
@@ -268,6 +304,37 @@ func (a *accountActor) Receive(ctx actor.Context) {
 		}
 		a.handle(ctx, m)
 	}
+	a.publishSnapshot()
+}
+
+// publishSnapshot shares the current sessions with the tenant, or nothing
+// when the account is not loaded.
+func (a *accountActor) publishSnapshot() {
+	if a.st == nil || a.gone {
+		a.snap.Store(nil)
+		return
+	}
+	if cur := a.snap.Load(); cur != nil && cur.certifiedUntil.Equal(a.st.certifiedUntil) && sameSessions(cur.sessions, a.st.sessions) {
+		return
+	}
+	ss := make(map[domain.Channel]session, len(a.st.sessions))
+	for k, v := range a.st.sessions {
+		ss[k] = v
+	}
+	a.snap.Store(&snapshot{sessions: ss, certifiedUntil: a.st.certifiedUntil})
+}
+
+func sameSessions(a, b map[domain.Channel]session) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, has := b[k]
+		if !has || !w.expiresAt.Equal(v.expiresAt) || w.token.Reveal() != v.token.Reveal() {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *accountActor) replyGone(ctx actor.Context) {
@@ -377,19 +444,10 @@ func (a *accountActor) nextNonce() uint64 { a.seq++; return a.seq }
 
 // ready is the reply for a live session, or nil.
 func (a *accountActor) ready(ch domain.Channel, action Action, reqID string) *SessionReply {
-	now := a.d.clk.Now()
-	s, okS := a.st.sessions[ch]
-	if !okS || !s.alive(now) {
-		return nil
-	}
-	r := &SessionReply{State: RequestReady, RequestID: reqID, AccountID: a.ref.ID,
-		Session: &SessionView{Channel: ch, Token: s.token.Reveal(), ExpiresAt: s.expiresAt}}
-	if action == ActionCertify {
-		if !now.Before(a.st.certifiedUntil) {
-			return nil
-		}
-		cu := a.st.certifiedUntil
-		r.CertifiedUntil = &cu
+	s := snapshot{sessions: a.st.sessions, certifiedUntil: a.st.certifiedUntil}
+	r := s.ready(a.ref.ID, ch, action, a.d.clk.Now())
+	if r != nil {
+		r.RequestID = reqID
 	}
 	return r
 }
@@ -482,7 +540,6 @@ func (a *accountActor) joinLogin(ctx actor.Context, ch domain.Channel) (*login, 
 func (a *accountActor) budget() (domain.PhoneBudget, uint64, error) {
 	return a.d.budget(a.ref.Region, a.ref.PersonID)
 }
-
 
 func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 	l := a.logins[m.channel]

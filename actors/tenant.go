@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -110,6 +111,7 @@ type tenantActor struct {
 	children map[string]*actor.PID
 	stopping map[string][]buffered
 	flows    map[string]*actor.PID
+	snaps    map[string]*atomic.Pointer[snapshot] // by account: what its actor published
 }
 
 func newTenantActor(d *deps, id string) actor.Actor {
@@ -126,6 +128,7 @@ func hashCode(code string) string {
 func (t *tenantActor) load() error {
 	t.refs, t.refRevs = map[string]*accountRef{}, map[string]uint64{}
 	t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
+	t.snaps = map[string]*atomic.Pointer[snapshot]{}
 	ctx, cancel := t.d.storeCtx()
 	defer cancel()
 	r, err := t.d.store.Get(ctx, keyTenant(t.id))
@@ -179,6 +182,16 @@ func (t *tenantActor) saveRef(ref *accountRef) error {
 }
 
 func (t *tenantActor) Receive(ctx actor.Context) {
+	// The hot path first, through a small frame: the mailbox goroutine's
+	// stack stays small (a deep switch here costs stack growth per run).
+	if m, isSession := ctx.Message().(*tSession); isSession && t.rec != nil {
+		t.onSession(ctx, m)
+		return
+	}
+	t.receive(ctx)
+}
+
+func (t *tenantActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		if err := t.load(); err != nil {
@@ -341,7 +354,12 @@ func (t *tenantActor) sendAccount(ctx actor.Context, accountID string, msg any, 
 			return
 		}
 		r := *ref
-		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, r) },
+		snap := t.snaps[accountID]
+		if snap == nil {
+			snap = &atomic.Pointer[snapshot]{}
+			t.snaps[accountID] = snap
+		}
+		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, r, snap) },
 			actor.WithSupervisor(supervisor()))
 		var err error
 		pid, err = ctx.SpawnNamed(props, "a-"+accountID)
@@ -1088,6 +1106,15 @@ func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
 	if !ref.Business.Has(ch.Business()) {
 		ctx.Respond(domain.ErrBusinessNotAllowed)
 		return
+	}
+	// The hot path: a live session answers from the account's snapshot.
+	if snap := t.snaps[ref.ID]; snap != nil && t.children[ref.ID] != nil {
+		if r := snap.Load().ready(ref.ID, ch, req.Action, t.d.clk.Now()); r != nil {
+			t.d.stats.sessionRequests.Add(1)
+			r.RequestID = requestID(t.id, ref.ID)
+			ctx.Respond(r)
+			return
+		}
 	}
 	t.forward(ctx, ref.ID, &accountSession{req: req, channel: ch})
 }
