@@ -242,6 +242,7 @@ func (a *accountActor) load() error {
 	}
 	st.lock.Hosted = a.ref.LoginType.Hosted()
 	a.st, a.rev = st, rec.Revision
+	a.publishSnapshot()
 	return nil
 }
 
@@ -265,6 +266,7 @@ func (a *accountActor) save() error {
 	}
 	a.rev = rev
 	a.d.stats.commits.Add(1)
+	a.publishSnapshot() // before anyone hears of the change
 	return nil
 }
 
@@ -304,11 +306,11 @@ func (a *accountActor) Receive(ctx actor.Context) {
 		}
 		a.handle(ctx, m)
 	}
-	a.publishSnapshot()
 }
 
-// publishSnapshot shares the current sessions with the tenant, or nothing
-// when the account is not loaded.
+// publishSnapshot shares the committed sessions with the tenant, or nothing
+// when the account is not loaded. It runs after every successful save, so
+// the tenant never answers from a state older than an acknowledged change.
 func (a *accountActor) publishSnapshot() {
 	if a.st == nil || a.gone {
 		a.snap.Store(nil)
@@ -1124,6 +1126,7 @@ func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	a.logins, a.cert, a.reqs, a.qrs = map[domain.Channel]*login{}, nil, map[string]*clientRequest{}, map[string]domain.Channel{}
 	a.st = nil
 	a.gone = true
+	a.snap.Store(nil)
 	a.d.audit(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil)
 	ctx.Respond(ok{})
 }
