@@ -248,7 +248,11 @@ func (a *accountActor) load() error {
 
 // save commits the state. The caller acknowledges only after it returned
 // nil. A revision conflict means another activation wrote: reload.
-func (a *accountActor) save() error {
+func (a *accountActor) save() error { return a.saveAudited("", "", nil) }
+
+// saveAudited commits the state and, when action is set, its audit event in
+// the same transaction.
+func (a *accountActor) saveAudited(who, action string, outcome error) error {
 	now := a.d.clk.Now()
 	b, err := encodeAccount(a.d.seal, a.tenant, a.ref.ID, a.st, now)
 	if err != nil {
@@ -256,7 +260,17 @@ func (a *accountActor) save() error {
 	}
 	ctx, cancel := a.d.storeCtx()
 	defer cancel()
-	rev, err := persistence.Put(ctx, a.d.store, a.key(), b, a.rev)
+	op := persistence.Op{Key: a.key(), Value: b, Expected: a.rev}
+	var revs []uint64
+	if action != "" {
+		revs, err = a.d.store.CommitAudited(ctx, a.d.event(a.tenant, who, action, "account/"+a.ref.ID, outcome), op)
+	} else {
+		revs, err = a.d.store.Commit(ctx, op)
+	}
+	var rev uint64
+	if err == nil {
+		rev = revs[0]
+	}
 	if err != nil {
 		a.d.log.Error("persist account", "tenant", a.tenant, "account", a.ref.ID, "err", err)
 		if errors.Is(err, persistence.ErrRevisionMismatch) {
@@ -382,16 +396,19 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 			a.failCert(ctx, domain.ErrQRExpired)
 		}
 	case *accountUnlock:
+		prev := a.st.lock
 		a.st.lock = a.st.lock.Unlock()
-		err := a.save()
-		a.d.audit(a.tenant, m.who, "account.unlock", "account/"+a.ref.ID, err)
+		err := a.saveAudited(m.who, "account.unlock", nil)
+		if err != nil {
+			a.st.lock = prev
+		}
 		respond(ctx, ok{}, err)
 	case *accountSetPassword:
-		old := a.st.password
-		a.st.password = m.password
+		old, oldSealed, oldLock := a.st.password, a.st.sealedPassword, a.st.lock
+		a.st.password, a.st.sealedPassword = m.password, nil
 		a.st.lock = a.st.lock.PasswordUpdated()
 		if err := a.save(); err != nil {
-			a.st.password = old
+			a.st.password, a.st.sealedPassword, a.st.lock = old, oldSealed, oldLock
 			ctx.Respond(err)
 			return
 		}
@@ -551,14 +568,15 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 	if m.err != nil {
 		e := bureauError(m.err)
 		switch {
-		case errors.Is(e, domain.ErrWrongPassword):
-			a.st.lock = a.st.lock.RecordFailure(domain.FailWrongPassword, a.d.cfg.LockPolicy, a.d.clk.Now())
-			_ = a.save()
 		case errors.Is(e, domain.ErrBureauPwdLocked):
 			a.st.lock.PasswordInvalid = true
-			_ = a.save()
+			_ = a.saveAudited("system", "login.start", e)
+		case errors.Is(e, domain.ErrWrongPassword):
+			a.st.lock = a.st.lock.RecordFailure(domain.FailWrongPassword, a.d.cfg.LockPolicy, a.d.clk.Now())
+			_ = a.saveAudited("system", "login.start", e)
+		default:
+			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		}
-		a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		a.failLogin(ctx, l, e)
 		return
 	}
@@ -610,8 +628,7 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 	}
 	if m.err != nil {
 		a.st.lock = a.st.lock.RecordFailure(domain.FailCodeTimeout, a.d.cfg.LockPolicy, a.d.clk.Now())
-		_ = a.save()
-		a.d.audit(a.tenant, "system", "login.hosted_code", "account/"+a.ref.ID, domain.ErrHostedCodeTimeout)
+		_ = a.saveAudited("system", "login.hosted_code", domain.ErrHostedCodeTimeout)
 		a.failLogin(ctx, l, a.lockedOr(domain.ErrHostedCodeTimeout.Wrap(m.err)))
 		return
 	}
@@ -697,8 +714,7 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 		e := bureauError(m.err)
 		if errors.Is(e, domain.ErrWrongCode) {
 			a.st.lock = a.st.lock.RecordFailure(domain.FailWrongCode, a.d.cfg.LockPolicy, a.d.clk.Now())
-			_ = a.save()
-			a.d.audit(a.tenant, "system", "login.code", "account/"+a.ref.ID, e)
+			_ = a.saveAudited("system", "login.code", e)
 			if a.st.lock.Lock != nil || submitter == nil {
 				// Locked, or a hosting provider's code was wrong: nobody
 				// is there to type another one.
@@ -735,8 +751,7 @@ func (a *accountActor) onCodeExpired(ctx actor.Context, m *codeExpired) {
 		return
 	}
 	a.st.lock = a.st.lock.RecordFailure(domain.FailCodeTimeout, a.d.cfg.LockPolicy, a.d.clk.Now())
-	_ = a.save()
-	a.d.audit(a.tenant, "system", "login.code_timeout", "account/"+a.ref.ID, domain.ErrCodeExpired)
+	_ = a.saveAudited("system", "login.code_timeout", domain.ErrCodeExpired)
 	a.failLogin(ctx, l, a.lockedOr(domain.ErrCodeExpired))
 }
 
@@ -760,7 +775,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	} else {
 		a.st.lock = a.st.lock.RecordSuccess()
 	}
-	if err := a.save(); err != nil {
+	if err := a.saveAudited("system", "login.ok", nil); err != nil {
 		a.st.sessions[ch] = prev
 		a.st.lock = prevLock
 		if l != nil {
@@ -768,7 +783,6 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 		}
 		return &SessionReply{State: RequestFailed, AccountID: a.ref.ID, Error: domain.AsError(err)}
 	}
-	a.d.audit(a.tenant, "system", "login.ok", "account/"+a.ref.ID, nil)
 	var reqs []*clientRequest
 	if l != nil {
 		reqs = l.requests
@@ -965,12 +979,11 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 	case taxbureau.QRConfirmed:
 		prev := a.st.certifiedUntil
 		a.st.certifiedUntil = m.st.ValidUntil
-		if err := a.save(); err != nil {
+		if err := a.saveAudited("system", "certify.ok", nil); err != nil {
 			a.st.certifiedUntil = prev
 			a.sendTo(ctx, m.replyTo, domain.AsError(err))
 			return
 		}
-		a.d.audit(a.tenant, "system", "certify.ok", "account/"+a.ref.ID, nil)
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -1093,19 +1106,18 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
 		return
 	}
 	delete(a.st.sessions, m.channel)
-	if err := a.save(); err != nil {
+	if err := a.saveAudited("system", "session.invalid", nil); err != nil {
 		a.st.sessions[m.channel] = s
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	a.d.audit(a.tenant, "system", "session.invalid", "account/"+a.ref.ID, nil)
 	ctx.Respond(ok{})
 }
 
 func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	c, cancel := a.d.storeCtx()
 	defer cancel()
-	_, err := a.d.store.Commit(c,
+	_, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil),
 		persistence.Op{Key: a.key(), Delete: true, Expected: a.rev},
 		persistence.Op{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true})
 	if err != nil {
@@ -1127,7 +1139,6 @@ func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	a.st = nil
 	a.gone = true
 	a.snap.Store(nil)
-	a.d.audit(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil)
 	ctx.Respond(ok{})
 }
 

@@ -310,3 +310,90 @@ func rss() int64 {
 	}
 	return 0
 }
+
+// interleave runs raw and ours in alternating rounds of n operations spread
+// over workers goroutines, so both see the same machine, and reports ours'
+// throughput as a fraction of raw's. Each b.N is one round of each.
+func interleave(b *testing.B, workers, n int, ours, raw func(w, i int) error) {
+	b.Helper()
+	run := func(f func(w, i int) error) time.Duration {
+		var next atomic.Int64
+		start := time.Now()
+		runWorkers(b, workers, func(w int) {
+			for {
+				i := int(next.Add(1))
+				if i > n {
+					return
+				}
+				if err := f(w, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		return time.Since(start)
+	}
+	run(raw) // warm both up
+	run(ours)
+	var tRaw, tOurs time.Duration
+	b.ResetTimer()
+	for r := 0; r < b.N; r++ {
+		tRaw += run(raw)
+		tOurs += run(ours)
+	}
+	b.StopTimer()
+	total := float64(b.N * n)
+	b.ReportMetric(total/tOurs.Seconds(), "ours/s")
+	b.ReportMetric(total/tRaw.Seconds(), "raw/s")
+	b.ReportMetric(tRaw.Seconds()/tOurs.Seconds(), "ratio")
+}
+
+// BenchmarkRatioDurable is (a) as a ratio measured in one run: durable state
+// changes over 64 accounts (64 clients) vs raw bbolt Batch puts from 64
+// goroutines with MaxBatchSize 64, fsync on. Target ≥ 0.5.
+func BenchmarkRatioDurable(b *testing.B) {
+	env := newBenchEnv(b, 64)
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.MaxBatchSize = 64
+	_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("kv")); return err })
+	val := make([]byte, 512)
+	ctx := context.Background()
+	defer func() { b.ReportMetric(env.store.Stats().AvgBatch, "writes/txn") }()
+	interleave(b, 64, 4000,
+		func(w, _ int) error { return env.eng.Unlock(ctx, env.tenant, env.ids[w], "") },
+		func(w, _ int) error {
+			key := []byte("account/" + strconv.Itoa(w))
+			return db.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte("kv")).Put(key, val) })
+		})
+}
+
+// BenchmarkRatioHotPath is (b) as a ratio measured in one run: the session
+// of a logged-in account through the engine and the actors vs a bare echo
+// actor asked with RequestFuture, 64 clients each. Target ≥ 0.7.
+func BenchmarkRatioHotPath(b *testing.B) {
+	env := newBenchEnv(b, 8)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer sys.Shutdown()
+	pids := make([]*actor.PID, 8)
+	for i := range pids {
+		pids[i] = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return echo{} }))
+	}
+	ctx := context.Background()
+	interleave(b, 64, 50000,
+		func(_, i int) error {
+			r, err := env.eng.RequestSession(ctx, env.tenant, SessionRequest{AccountID: env.ids[i%len(env.ids)], Business: domain.ChannelIssue})
+			if err == nil && r.State != RequestReady {
+				err = fmt.Errorf("state %s", r.State)
+			}
+			return err
+		},
+		func(_, i int) error {
+			_, err := sys.Root.RequestFuture(pids[i%len(pids)], "ping", time.Second).Result()
+			return err
+		})
+}
+

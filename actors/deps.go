@@ -113,18 +113,21 @@ func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
 }
 
-// audit appends an audit event. The audit log is best effort for reads but
-// every state change audits after its commit; a failed append is logged.
-func (d *deps) audit(tenant, who, action, target string, err error) {
+// event builds an audit event; outcome is "ok" or the error's code.
+func (d *deps) event(tenant, who, action, target string, err error) persistence.AuditEvent {
 	outcome := "ok"
 	if err != nil {
 		outcome = domain.AsError(err).Code
 	}
+	return persistence.AuditEvent{Time: d.clk.Now(), Tenant: tenant, Actor: who, Action: action, Target: target, Outcome: outcome}
+}
+
+// audit appends an audit event on its own. The audit log is best effort for reads but
+// every state change audits after its commit; a failed append is logged.
+func (d *deps) audit(tenant, who, action, target string, err error) {
 	ctx, cancel := d.storeCtx()
 	defer cancel()
-	if e := d.store.AppendAudit(ctx, persistence.AuditEvent{
-		Time: d.clk.Now(), Tenant: tenant, Actor: who, Action: action, Target: target, Outcome: outcome,
-	}); e != nil {
+	if e := d.store.AppendAudit(ctx, d.event(tenant, who, action, target, err)); e != nil {
 		d.log.Error("audit append failed", "tenant", tenant, "action", action, "err", e)
 	}
 }

@@ -87,6 +87,7 @@ type channelRecord struct {
 // accountState is the account's state in memory, secrets open.
 type accountState struct {
 	password       domain.Secret
+	sealedPassword []byte // password sealed, cached; nil after a change
 	phoneMasked    string
 	lock           domain.LockState
 	sessions       map[domain.Channel]session
@@ -95,6 +96,7 @@ type accountState struct {
 }
 
 type session struct {
+	sealed     []byte // token sealed, cached
 	token      domain.Secret
 	obtainedAt time.Time
 	expiresAt  time.Time
@@ -104,26 +106,35 @@ func (s session) alive(now time.Time) bool { return !s.token.IsZero() && now.Bef
 
 func encodeAccount(seal Sealer, tenant, id string, st *accountState, now time.Time) ([]byte, error) {
 	aad := keyAccount(tenant, id)
-	pw, err := seal.Seal([]byte(st.password.Reveal()), aad)
-	if err != nil {
-		return nil, fmt.Errorf("seal password: %w", err)
+	// Sealed values are cached: a state change that keeps the secrets (most
+	// of them) costs no encryption.
+	if st.sealedPassword == nil {
+		pw, err := seal.Seal([]byte(st.password.Reveal()), aad)
+		if err != nil {
+			return nil, fmt.Errorf("seal password: %w", err)
+		}
+		st.sealedPassword = pw
 	}
 	rec := accountRecord{
-		ID: id, Tenant: tenant, SealedPassword: pw, PhoneMasked: st.phoneMasked,
+		ID: id, Tenant: tenant, SealedPassword: st.sealedPassword, PhoneMasked: st.phoneMasked,
 		Lock: st.lock, CertifiedUntil: st.certifiedUntil, LastCodeAt: st.lastCodeAt, UpdatedAt: now,
 	}
 	for ch, s := range st.sessions {
 		if s.token.IsZero() {
 			continue
 		}
-		tok, err := seal.Seal([]byte(s.token.Reveal()), aad+"#"+string(ch))
-		if err != nil {
-			return nil, fmt.Errorf("seal token: %w", err)
+		if s.sealed == nil {
+			tok, err := seal.Seal([]byte(s.token.Reveal()), aad+"#"+string(ch))
+			if err != nil {
+				return nil, fmt.Errorf("seal token: %w", err)
+			}
+			s.sealed = tok
+			st.sessions[ch] = s
 		}
 		if rec.Channels == nil {
 			rec.Channels = map[domain.Channel]*channelRecord{}
 		}
-		rec.Channels[ch] = &channelRecord{SealedToken: tok, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
+		rec.Channels[ch] = &channelRecord{SealedToken: s.sealed, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
 	}
 	return json.Marshal(rec)
 }
@@ -139,7 +150,7 @@ func decodeAccount(seal Sealer, tenant, id string, b []byte) (*accountState, err
 		return nil, fmt.Errorf("open password of %s: %w", id, err)
 	}
 	st := &accountState{
-		password: domain.NewSecret(string(pw)), phoneMasked: rec.PhoneMasked, lock: rec.Lock,
+		password: domain.NewSecret(string(pw)), sealedPassword: rec.SealedPassword, phoneMasked: rec.PhoneMasked, lock: rec.Lock,
 		sessions: map[domain.Channel]session{}, certifiedUntil: rec.CertifiedUntil, lastCodeAt: rec.LastCodeAt,
 	}
 	for ch, c := range rec.Channels {
@@ -147,7 +158,7 @@ func decodeAccount(seal Sealer, tenant, id string, b []byte) (*accountState, err
 		if err != nil {
 			return nil, fmt.Errorf("open token of %s: %w", id, err)
 		}
-		st.sessions[ch] = session{token: domain.NewSecret(string(tok)), obtainedAt: c.ObtainedAt, expiresAt: c.ExpiresAt}
+		st.sessions[ch] = session{sealed: c.SealedToken, token: domain.NewSecret(string(tok)), obtainedAt: c.ObtainedAt, expiresAt: c.ExpiresAt}
 	}
 	return st, nil
 }

@@ -44,7 +44,7 @@ func TestAudit(t *testing.T) {
 		{Tenant: "T1", Time: at(20), Action: "t1.20"},
 		{Tenant: "T1", Time: at(5), Action: "t1.5"}, // appended late, dated early
 		{Tenant: "T2", Time: at(1), Action: "t2.1"},
-		{Tenant: "T1", Action: "t1.clock"},      // dated by the store's clock: base+60
+		{Tenant: "T1", Action: "t1.clock"},       // dated by the store's clock: base+60
 		{Tenant: "", Time: at(3), Action: "sys"}, // no tenant
 		{Tenant: "T1", Time: at(20), Action: "t1.20b"},
 		{Tenant: "T1", Time: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), Action: "t1.1900"},
@@ -145,5 +145,33 @@ func TestAuditPages(t *testing.T) {
 	})
 	if err != nil || i != n {
 		t.Fatalf("Audit = %v after %d events, want %d", err, i, n)
+	}
+}
+
+// TestCommitAudited: the audit event is written with the commit, and not at
+// all when the commit is refused.
+func TestCommitAudited(t *testing.T) {
+	s, _ := openTest(t, BoltOptions{})
+	ctx := context.Background()
+	ev := AuditEvent{Tenant: "T1", Actor: "system", Action: "account.unlock", Target: "account/A1", Outcome: "ok"}
+	revs, err := s.CommitAudited(ctx, ev, Op{Key: "account/T1/A1", Value: []byte("v1")})
+	if err != nil || revs[0] != 1 {
+		t.Fatalf("commit = %v %v", revs, err)
+	}
+	if _, err := s.CommitAudited(ctx, ev, Op{Key: "account/T1/A1", Value: []byte("v2"), Expected: 7}); !errors.Is(err, ErrRevisionMismatch) {
+		t.Fatalf("stale commit = %v", err)
+	}
+	if _, err := s.CommitAudited(ctx, AuditEvent{Tenant: "T1", Action: "audit.only"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.Audit(ctx, "T1", time.Time{}, time.Time{}, func(e AuditEvent) error {
+		got = append(got, e.Action)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != "account.unlock" || got[1] != "audit.only" {
+		t.Fatalf("audit = %v, want the accepted commit's event and the audit-only one", got)
 	}
 }

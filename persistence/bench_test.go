@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -19,17 +18,17 @@ const benchWriters = 64
 // benchValue is the size of a sealed account record.
 const benchValue = 256
 
-// runWriters runs b.N writes split over benchWriters goroutines, each
+// runWriters runs b.N writes split over writers goroutines, each
 // calling write(w, i) for its share, and reports ops/s.
-func runWriters(b *testing.B, write func(w, i int) error) {
+func runWriters(b *testing.B, writers int, write func(w, i int) error) {
 	b.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, benchWriters)
+	errs := make(chan error, writers)
 	b.ResetTimer()
 	start := time.Now()
-	for w := range benchWriters {
-		n := b.N / benchWriters
-		if w < b.N%benchWriters {
+	for w := range writers {
+		n := b.N / writers
+		if w < b.N%writers {
 			n++
 		}
 		wg.Add(1)
@@ -54,39 +53,41 @@ func runWriters(b *testing.B, write func(w, i int) error) {
 }
 
 // BenchmarkBoltCommit64 measures the store: 64 writers, each a CAS put of
-// its own key with the revision it got last, through group commit.
+// its own key with the revision it got last, through group commit. The
+// no-yield variant shows what the committer's yields (see gather) are worth.
 func BenchmarkBoltCommit64(b *testing.B) {
-	type variant struct {
-		opts  BoltOptions
-		yield int
+	b.Run("default", func(b *testing.B) { benchCommit(b, benchWriters, BoltOptions{}, groupYields) })
+	b.Run("no-yield", func(b *testing.B) { benchCommit(b, benchWriters, BoltOptions{}, 0) })
+}
+
+// BenchmarkBoltCommitSerial measures one writer: its ns/op is the latency
+// of a commit (two fsyncs) when nothing else is written.
+func BenchmarkBoltCommitSerial(b *testing.B) {
+	benchCommit(b, 1, BoltOptions{}, groupYields)
+}
+
+// benchCommit runs b.N CAS puts from writers goroutines.
+func benchCommit(b *testing.B, writers int, opts BoltOptions, yields int) {
+	s, err := OpenBolt(filepath.Join(b.TempDir(), "bench.db"), opts)
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, v := range []variant{{yield: 0}, {yield: 2}, {yield: 4}, {yield: 8}, {yield: 16}, {yield: 64}} {
-		opts := v.opts
-		name := fmt.Sprintf("batch=%d/delay=%s/yield=%d", cmp.Or(opts.MaxBatch, DefaultMaxBatch), opts.MaxDelay, v.yield)
-		b.Run(name, func(b *testing.B) {
-			s, err := OpenBolt(filepath.Join(b.TempDir(), "bench.db"), opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.yieldBudget = v.yield
-			defer s.Close()
-			ctx := context.Background()
-			value := make([]byte, benchValue)
-			keys := make([]string, benchWriters)
-			revs := make([]uint64, benchWriters)
-			for w := range keys {
-				keys[w] = fmt.Sprintf("account/T%d/A%d", w%8, w)
-			}
-			b.ReportAllocs()
-			runWriters(b, func(w, _ int) error {
-				rev, err := Put(ctx, s, keys[w], value, revs[w])
-				revs[w] = rev
-				return err
-			})
-			st := s.Stats()
-			b.ReportMetric(st.AvgBatch, "writes/txn")
-		})
+	defer s.Close()
+	s.yieldBudget = yields
+	ctx := context.Background()
+	value := make([]byte, benchValue)
+	keys := make([]string, writers)
+	revs := make([]uint64, writers)
+	for w := range keys {
+		keys[w] = fmt.Sprintf("account/T%d/A%d", w%8, w)
 	}
+	b.ReportAllocs()
+	runWriters(b, writers, func(w, _ int) error {
+		rev, err := Put(ctx, s, keys[w], value, revs[w])
+		revs[w] = rev
+		return err
+	})
+	b.ReportMetric(s.Stats().AvgBatch, "writes/txn")
 }
 
 // BenchmarkRawBoltBatch64 is the yardstick: bbolt's own db.Batch from 64
@@ -108,7 +109,7 @@ func BenchmarkRawBoltBatch64(b *testing.B) {
 		keys[w] = fmt.Appendf(nil, "account/T%d/A%d", w%8, w)
 	}
 	b.ReportAllocs()
-	runWriters(b, func(w, _ int) error {
+	runWriters(b, benchWriters, func(w, _ int) error {
 		return db.Batch(func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucket).Put(keys[w], value)
 		})

@@ -495,7 +495,7 @@ func TestCloseDrainsQueuedCommits(t *testing.T) {
 			errs <- err
 		}()
 	}
-	<-g.arrived     // the committer holds one request
+	<-g.arrived       // the committer holds one request
 	queued(t, b, n-1) // and the others wait in the queue
 	closed := make(chan error)
 	go func() { closed <- b.Close() }()

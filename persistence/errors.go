@@ -16,7 +16,8 @@ var (
 	// and for an audit tenant that contains a NUL byte or is too long.
 	ErrInvalidKey = errors.New("persistence: invalid key")
 	// ErrValueTooLarge is returned by Commit for a value larger than
-	// MaxValueLen. Nothing was written.
+	// MaxValueLen, or ops whose keys and values exceed 64 MiB in all, and by
+	// AppendAudit for an event larger than MaxValueLen. Nothing was written.
 	ErrValueTooLarge = errors.New("persistence: value too large")
 )
 

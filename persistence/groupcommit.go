@@ -46,6 +46,10 @@ type request struct {
 	ops  []Op
 	prep []prepared
 
+	// Storage for the common single-op Commit, saving two allocations.
+	prep1 [1]prepared
+	revs1 [1]uint64
+
 	// An AppendAudit: the key (whose last 8 bytes get the seq) and JSON.
 	auditKey []byte
 	auditVal []byte
@@ -53,6 +57,10 @@ type request struct {
 	revs []uint64
 	err  error
 }
+
+// maxCommitBytes bounds the keys and values of one Commit, so that one call
+// cannot make the committer hold an unbounded transaction.
+const maxCommitBytes = 64 << 20
 
 // prepared is the encoded form of one op: the key, and for a put the stored
 // value (revision placeholder ‖ payload). bbolt keeps value slices until the
@@ -76,6 +84,10 @@ type keyState struct {
 // written. Once taken, the write is applied or refused as a whole and Commit
 // waits for that outcome (at most one transaction) whatever the context.
 func (b *Bolt) Commit(ctx context.Context, ops ...Op) ([]uint64, error) {
+	return b.commit(ctx, nil, ops)
+}
+
+func (b *Bolt) commit(ctx context.Context, ev *AuditEvent, ops []Op) ([]uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -96,13 +108,27 @@ func (b *Bolt) Commit(ctx context.Context, ops ...Op) ([]uint64, error) {
 			size += revLen + len(op.Value)
 		}
 	}
-	if len(ops) == 0 {
+	if len(ops) == 0 && ev == nil {
 		return []uint64{}, nil
+	}
+	if size > maxCommitBytes {
+		return nil, fmt.Errorf("commit: %w: %d ops of %d bytes in all (limit %d)", ErrValueTooLarge, len(ops), size, maxCommitBytes)
 	}
 
 	// Encode in the caller's goroutine, so the committer only copies pointers.
+	r := &request{done: make(chan struct{}), ops: ops}
+	if ev != nil {
+		if err := b.prepareAudit(r, *ev); err != nil {
+			return nil, fmt.Errorf("commit audit: %w", err)
+		}
+	}
+	if len(ops) == 1 {
+		r.prep, r.revs = r.prep1[:], r.revs1[:]
+	} else {
+		r.prep, r.revs = make([]prepared, len(ops)), make([]uint64, len(ops))
+	}
+	prep := r.prep
 	arena := make([]byte, 0, size)
-	prep := make([]prepared, len(ops))
 	for i := range ops {
 		op := &ops[i]
 		start := len(arena)
@@ -115,7 +141,6 @@ func (b *Bolt) Commit(ctx context.Context, ops ...Op) ([]uint64, error) {
 			prep[i].val = arena[start:len(arena):len(arena)]
 		}
 	}
-	r := &request{done: make(chan struct{}), ops: ops, prep: prep, revs: make([]uint64, len(ops))}
 	if err := b.submit(ctx, r); err != nil {
 		return nil, err
 	}
@@ -135,8 +160,27 @@ func (b *Bolt) AppendAudit(ctx context.Context, ev AuditEvent) error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	if err := checkTenant(ev.Tenant); err != nil {
+	r := &request{done: make(chan struct{})}
+	if err := b.prepareAudit(r, ev); err != nil {
 		return fmt.Errorf("append audit: %w", err)
+	}
+	if err := b.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// CommitAudited is Commit plus ev appended to the audit log in the same
+// transaction, only when the commit succeeds: a state change and its audit
+// record share one fsync and are durable together.
+func (b *Bolt) CommitAudited(ctx context.Context, ev AuditEvent, ops ...Op) ([]uint64, error) {
+	return b.commit(ctx, &ev, ops)
+}
+
+// prepareAudit encodes ev into r's audit key and value.
+func (b *Bolt) prepareAudit(r *request, ev AuditEvent) error {
+	if err := checkTenant(ev.Tenant); err != nil {
+		return err
 	}
 	if ev.Time.IsZero() {
 		ev.Time = b.now()
@@ -144,18 +188,15 @@ func (b *Bolt) AppendAudit(ctx context.Context, ev AuditEvent) error {
 	ev.Seq = 0 // the key holds it
 	val, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	if len(val) > MaxValueLen {
-		return fmt.Errorf("append audit: %w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
-	}
-	key := auditSeek(ev.Tenant, ev.Time)
-	key = append(key, make([]byte, 8)...) // seq, set by the committer
-	r := &request{done: make(chan struct{}), auditKey: key, auditVal: val}
-	if err := b.submit(ctx, r); err != nil {
 		return err
 	}
-	return r.err
+	if len(val) > MaxValueLen {
+		return fmt.Errorf("%w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
+	}
+	key := auditSeek(ev.Tenant, ev.Time)
+	r.auditKey = append(key, make([]byte, 8)...) // seq, set by the committer
+	r.auditVal = val
+	return nil
 }
 
 // submit queues r and waits for its outcome. It returns ErrClosed or
@@ -209,6 +250,7 @@ func (b *Bolt) run() {
 		group = append(group[:0], r)
 		open := b.gather(&group, &timer)
 		b.apply(group)
+		b.lastGroup = len(group)
 		clear(group) // drop references for the GC
 		if !open {
 			return
@@ -232,7 +274,12 @@ func (b *Bolt) gather(group *[]*request, timer **time.Timer) bool {
 			continue
 		default:
 		}
-		if yields < b.yieldBudget {
+		// Writers released by the previous group come back within
+		// microseconds; committing without them would split the load into
+		// a small group and a large one. When writes come concurrently
+		// (either group has more than one), yield the processor a few
+		// times to let them queue, as long as each yield brings some.
+		if yields < b.yieldBudget && (b.lastGroup > 1 || len(*group) > 1) {
 			yields++
 			runtime.Gosched()
 			if len(b.queue) > 0 {
@@ -293,10 +340,13 @@ func (b *Bolt) apply(group []*request) {
 			r.err = nil
 			var n int
 			var err error
-			if r.auditKey != nil {
-				n, err = applyAudit(audit, r)
-			} else {
+			if len(r.ops) > 0 {
 				n, err = b.applyCommit(kv, tomb, r)
+			}
+			if err == nil && r.err == nil && r.auditKey != nil {
+				var m int
+				m, err = applyAudit(audit, r)
+				n += m
 			}
 			if err != nil {
 				return err

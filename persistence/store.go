@@ -60,6 +60,9 @@ type Store interface {
 	// snapshot: a record written while Scan runs may or may not be seen, but
 	// each record is seen whole. fn may call the Store.
 	Scan(ctx context.Context, prefix string, fn func(Record) error) error
+	// CommitAudited is Commit that also appends ev to the audit log, in the
+	// same transaction and only when the commit succeeds.
+	CommitAudited(ctx context.Context, ev AuditEvent, ops ...Op) ([]uint64, error)
 	// AppendAudit durably appends an event to the audit log. A zero Time is
 	// set to the store's clock; Seq is assigned by the store.
 	AppendAudit(ctx context.Context, ev AuditEvent) error

@@ -1,0 +1,56 @@
+// Package actors is etaxd's actor shell: it owns every account's live state
+// and runs each rule of the domain package against it, with protoactor-go
+// kept behind the Engine type.
+//
+// # Shape
+//
+//	Engine ──► root ──► tenant actor (one per tenant, OneForOne) ──► account actor (one per account)
+//	                                   └──► flow actors (short-lived verifications: F3, F8, F9, F11)
+//
+// The root spawns a tenant actor on first use; the engine caches its PID so
+// later requests skip the root. A tenant actor owns what spans accounts: the
+// WeChat users linked with the activation code (F1, F2), the enterprises and
+// their admins (F9) and defaults (F5), and an index entry per account with the
+// WeChat binding (F4, F7, F8) — a relation between a tenant's user and an
+// account, which is why the tenant and not the account writes it. An account
+// actor owns the account's state: password, per-channel sessions,
+// certification, lock counters and lock (F13), the refused-password guard
+// (B2), the SMS interval (B3), the login in progress per channel with its
+// code timer, and the client requests waiting for it (single flight, B1).
+//
+// # Contracts
+//
+//   - One writer per key. tenant/… and accref/… are written by the tenant
+//     actor, account/… by the account actor (created once by the tenant when
+//     F3 completes, deleted by the account on F10), smsbudget/… by whoever
+//     spends, with revision-checked retries. Every write is revision checked,
+//     so a second activation of the same actor (cluster mode) cannot win.
+//   - A state change is acknowledged only after its commit returned. Store
+//     calls inside an actor are a bounded wait (Config.StoreTimeout) on the
+//     store's group commit, which never calls back into actors: it cannot
+//     deadlock, and many actors' writes share one fsync.
+//   - The tax bureau is never called on an actor's goroutine: goAsync runs
+//     the call with Config.GatewayTimeout and sends the result back as a
+//     message, tagged with a nonce so a stale result is ignored.
+//   - Nothing is loaded eagerly. A tenant reads its record and account index
+//     when it activates; an account reads its record when it activates, and
+//     passivates after Config.IdleTimeout without a pending login. The parent
+//     owns passivation: the child asks, the parent forgets it, poisons it and
+//     buffers that account's messages until Terminated, then respawns it.
+//     (A message queued behind a PoisonPill would be dropped otherwise.)
+//   - A restarted actor (supervision: restart up to 10 times a minute) loses
+//     its memory and rebuilds it from the store in Started. Waiting requests
+//     are lost with it; their callers time out.
+//   - The hot path, "the session of a logged-in account", is answered by the
+//     tenant from an immutable snapshot the account publishes after each
+//     commit. The account stays the only writer.
+//   - Secrets: passwords and session tokens are sealed (AES-256-GCM, the
+//     record key as associated data) before they reach the store, and are
+//     domain.Secret in memory, which never prints.
+//   - Time comes from an injected clock.Clock; code expiry timers carry a
+//     nonce. Prompts leave through prompts.Publisher, which must not block.
+//
+// Every command the engine sends is a plain struct, so that a later cluster
+// mode can carry it across nodes as JSON in a protobuf wrapper with the
+// tenant actor as the grain and its accounts as local children.
+package actors

@@ -1,0 +1,131 @@
+// Package persistence is etaxd's durable state: the Store interface (get,
+// compare-and-set commit, prefix scan, audit log), its implementation on a
+// single bbolt file with group commit (Bolt), and the sealing of secrets
+// before they reach any store (Keyring).
+//
+// # Responsibilities
+//
+// Every write of etaxd goes through a Store: actors load their state with Get
+// and Scan when they start, and write every change with Commit before they
+// acknowledge it. The package knows nothing of accounts or tenants beyond the
+// key conventions below; values are opaque bytes. It never sees a secret in
+// clear: callers seal passwords and session tokens with a Keyring first.
+//
+// # Durability
+//
+// A write (Commit, AppendAudit) returns nil only once it is on disk: its
+// bbolt transaction has committed, and bbolt has fsynced the data and then
+// the meta page. NoSync is never set; there is no option to set it. A write
+// that returned nil survives a crash of the process or of the machine.
+//
+// Group commit makes this affordable. Writes are queued to one committer
+// goroutine, which takes the first, gathers whatever else is queued (up to
+// BoltOptions.MaxBatch, 128 by default; waiting BoltOptions.MaxDelay, none by
+// default) and applies the group in one transaction, so one fsync serves
+// every write of the group. Writes that arrive while a group commits form the
+// next group; when writes come concurrently, the committer also yields the
+// processor a few times before committing, so that writers it just released
+// join the group rather than form a small one of their own. Measured with 64
+// concurrent writers (bench_test.go), that is about 55–58 writes per
+// transaction against 32 without the yields, close to bbolt's own DB.Batch,
+// which has no per-write revision check and waits up to 10 ms to fill its
+// batches.
+//
+// Within a group, each write is checked and applied on its own, against the
+// transaction as the writes before it in the group left it: a revision
+// mismatch refuses that write only, and writes nothing of it; the other
+// writes of the group commit. Only a failure of the transaction itself (a
+// disk error) fails the whole group, and then nothing of it is written, as
+// far as the file system tells the truth: after a failed fsync the outcome
+// is unknown, so a caller that gets an error reloads before it retries (a
+// retry with the old revision is refused if the write did land, so retrying
+// is never wrong, only possibly refused).
+//
+// The context of a write bounds only its wait in the queue: if it ends before
+// the committer takes the write, the write returns ctx.Err() and nothing is
+// written. Once taken, the write's outcome is decided by the transaction
+// under way, and the caller waits for it (one transaction at most) whatever
+// its context, so that an error never hides a write that happened.
+//
+// Close stops new writes (they get ErrClosed), lets the committer finish
+// every write already queued, and then closes the file. Every call after
+// Close returns ErrClosed.
+//
+// # Revisions
+//
+// Every key has a revision: 1 when created, one more on every write. 0 means
+// "absent": an Op with Expected 0 creates a key, and fails if it exists. A
+// write states the revision it expects and fails with ErrRevisionMismatch,
+// writing nothing, when the key holds another: the writer that lost reloads
+// and decides again. A deleted key keeps its last revision (in a tombstone),
+// and creating it again continues from there, so a writer holding a
+// revision from before the delete can never overwrite the new key. These are
+// the semantics of NATS JetStream KV's Update(key, value, lastRevision), with
+// Create as Update with 0, so that a JetStream-backed Store can replace Bolt
+// for a cluster. Callers must therefore treat revisions as opaque increasing
+// tokens: JetStream revisions are stream sequences, increasing per key but
+// not consecutive.
+//
+// One Commit is atomic: all of its ops are applied or none. Its ops apply in
+// order, so two ops on one key chain (the second expects the revision the
+// first produced). JetStream KV's Update writes one key: a store on it will
+// need more machinery for several keys at once, so prefer commits of one key,
+// plus idempotent index records (AnyRevision) that a reader can repair.
+//
+// # Keys
+//
+// Keys are "/"-separated paths of at most MaxKeyLen bytes, the most general
+// part first, so that a prefix Scan reads one subtree in key order:
+//
+//	tenant/<tenant>                  a tenant
+//	account/<tenant>/<account>       an account's state (secrets sealed)
+//	index/<name>/<tenant>/<value>    an index record (written with AnyRevision)
+//
+// A prefix is compared bytewise: Scan("account/T1") also returns the accounts
+// of T10; scan "account/T1/" for one tenant. Keep to the characters
+// [-_=.a-zA-Z0-9/]: they map to JetStream KV keys one for one. The audit log
+// is keyed by tenant and time, so reading one tenant's events over a period
+// costs the events read, whatever the size of the log.
+//
+// # Sealing
+//
+// A Keyring holds versioned AES-256-GCM master keys. Seal encrypts a value
+// under the highest version; a sealed value is
+//
+//	0x01 ‖ key version (4 bytes, big-endian) ‖ nonce (12 random bytes) ‖ ciphertext ‖ tag (16 bytes)
+//
+// with the first five bytes and the caller's aad as additional data. The aad
+// is the record the value belongs to (its store key, or account id and field):
+// a sealed value moved to another record does not open. Open finds the key by
+// the version in the value, and fails with ErrUnknownKeyVersion or
+// ErrSealedCorrupt; neither error, nor any log line, ever carries a key.
+//
+// Keys come from a key file (KeyringOptions.File: lines "v<N>:<base64 of 32
+// bytes>", "#" comments) and an environment variable (KeyringOptions.Env: the
+// same, separated by ";" or newlines). The key file must be a regular file
+// of mode 0600 or stricter: a file its group or other users can read or write
+// is refused (ErrInsecureKeyFile). In development, CreateIfMissing creates the
+// file with one fresh key and warns that it must be backed up and replaced in
+// production.
+//
+// Rotation: AddKeyVersion (or AppendKeyVersion, for "etaxd keys rotate")
+// appends a fresh key as the next version. New seals use it; values sealed
+// under older versions still open, report NeedsReseal, and are resealed
+// (Reseal) when next written. An old version may leave the file only once no
+// value sealed under it remains. Random 96-bit nonces bound one key to about
+// 2^32 seals; rotating yearly keeps far below that.
+//
+// # Concurrency
+//
+// Bolt and Keyring are safe for concurrent use. One writer per key is the
+// callers' rule (the account actor owns its account's keys); revisions
+// detect any breach of it, such as two activations of one actor during a
+// cluster topology change, instead of losing a write. Scan and Audit read in
+// pages of short read transactions and call fn outside any transaction, so fn
+// may call the store; they are therefore not snapshots: a record written
+// during a Scan may or may not be seen, but each record is seen whole.
+//
+// Only one process may open a bbolt file: a second OpenBolt waits
+// BoltOptions.LockTimeout (1 s by default) for the file lock and fails with
+// ErrLocked.
+package persistence
