@@ -396,4 +396,3 @@ func BenchmarkRatioHotPath(b *testing.B) {
 			return err
 		})
 }
-
