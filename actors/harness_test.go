@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ type harness struct {
 	t      *testing.T
 	dir    string
 	store  *persistence.Bolt
+	fs     *faultStore
 	keys   *persistence.Keyring
 	sim    *taxbureau.Simulator
 	sms    *taxbureau.SimSMSProvider
@@ -99,7 +101,10 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	var err error
-	h.eng, err = Start(h.cfg, Deps{Store: h.store, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub,
+	if h.fs == nil {
+		h.fs = &faultStore{Store: h.store}
+	}
+	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub,
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		h.t.Fatal(err)
@@ -235,3 +240,69 @@ func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {
 }
 
 var _ = fmt.Sprintf
+
+// faultStore wraps the real store with injected failures for keys that
+// start with a prefix.
+type faultStore struct {
+	persistence.Store
+	mu         sync.Mutex
+	getFails   map[string]int // prefix → failures left
+	commitFail map[string]int
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (f *faultStore) take(m map[string]int, key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p, n := range m {
+		if n > 0 && strings.HasPrefix(key, p) {
+			m[p] = n - 1
+			return true
+		}
+	}
+	return false
+}
+
+func (f *faultStore) failGets(prefix string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getFails == nil {
+		f.getFails = map[string]int{}
+	}
+	f.getFails[prefix] = n
+}
+
+func (f *faultStore) failCommits(prefix string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.commitFail == nil {
+		f.commitFail = map[string]int{}
+	}
+	f.commitFail[prefix] = n
+}
+
+func (f *faultStore) Get(ctx context.Context, key string) (persistence.Record, error) {
+	if f.take(f.getFails, key) {
+		return persistence.Record{}, errInjected
+	}
+	return f.Store.Get(ctx, key)
+}
+
+func (f *faultStore) Commit(ctx context.Context, ops ...persistence.Op) ([]uint64, error) {
+	for _, op := range ops {
+		if f.take(f.commitFail, op.Key) {
+			return nil, errInjected
+		}
+	}
+	return f.Store.Commit(ctx, ops...)
+}
+
+func (f *faultStore) CommitAudited(ctx context.Context, ev persistence.AuditEvent, ops ...persistence.Op) ([]uint64, error) {
+	for _, op := range ops {
+		if f.take(f.commitFail, op.Key) {
+			return nil, errInjected
+		}
+	}
+	return f.Store.CommitAudited(ctx, ev, ops...)
+}

@@ -1060,6 +1060,13 @@ func (t *tenantActor) propagate(ctx actor.Context, accountID string, pw domain.S
 				d.log.Error("propagate password", "tenant", tenant, "account", ids[i], "err", err)
 			}
 		}
+		if n == 0 {
+			d.audit(tenant, by, "account.password_propagate", "account/"+accountID, domain.ErrBusy)
+			if replyTo != nil {
+				sys.Root.Send(replyTo, domain.ErrBusy.With("密码未能保存，请重试", "no account took the new password"))
+			}
+			return
+		}
 		d.audit(tenant, by, "account.password_propagate", "account/"+accountID, nil)
 		if replyTo != nil {
 			sys.Root.Send(replyTo, &FlowReply{FlowID: flowID, State: FlowDone, AccountID: accountID, Updated: n})
