@@ -34,18 +34,27 @@ func TestBadInputGivesCatalogueErrors(t *testing.T) {
 			"unbind":    func() error { return h.eng.Unbind(h.ctx(), h.tenant, s, s) },
 			"unbindEnt": func() error { _, err := h.eng.UnbindEnterprise(h.ctx(), h.tenant, s, wxAlice); return err },
 			"default":   func() error { return h.eng.SetDefault(h.ctx(), h.tenant, s, wxAlice, domain.BusinessBoth) },
-			"admin":     func() error { _, err := h.eng.ApplyAdmin(h.ctx(), h.tenant, s, wxAlice, s, domain.NewSecret(s)); return err },
-			"delete":    func() error { return h.eng.DeleteAccount(h.ctx(), h.tenant, s, wxAlice) },
-			"unlock":    func() error { return h.eng.Unlock(h.ctx(), h.tenant, s, wxAlice) },
-			"reset":     func() error { _, err := h.eng.StartPasswordReset(h.ctx(), h.tenant, s, wxAlice, s, s); return err },
-			"update":    func() error { _, err := h.eng.UpdatePassword(h.ctx(), h.tenant, s, wxAlice, domain.NewSecret(s)); return err },
+			"admin": func() error {
+				_, err := h.eng.ApplyAdmin(h.ctx(), h.tenant, s, wxAlice, s, domain.NewSecret(s))
+				return err
+			},
+			"delete": func() error { return h.eng.DeleteAccount(h.ctx(), h.tenant, s, wxAlice) },
+			"unlock": func() error { return h.eng.Unlock(h.ctx(), h.tenant, s, wxAlice) },
+			"reset":  func() error { _, err := h.eng.StartPasswordReset(h.ctx(), h.tenant, s, wxAlice, s, s); return err },
+			"update": func() error {
+				_, err := h.eng.UpdatePassword(h.ctx(), h.tenant, s, wxAlice, domain.NewSecret(s))
+				return err
+			},
 			"session": func() error {
 				_, err := h.eng.RequestSession(h.ctx(), h.tenant, SessionRequest{TaxNo: s, Business: domain.Channel(s), Action: Action(s), AccountID: s})
 				return err
 			},
-			"await":   func() error { _, err := h.eng.AwaitRequest(h.ctx(), s, time.Millisecond); return err },
-			"answer":  func() error { _, err := h.eng.Answer(h.ctx(), h.tenant, s, s, wxAlice, s); return err },
-			"qr":      func() error { _, err := h.eng.StartQRLogin(h.ctx(), h.tenant, s, wxAlice, domain.Channel(s), taxbureau.QRApp(s)); return err },
+			"await":  func() error { _, err := h.eng.AwaitRequest(h.ctx(), s, time.Millisecond); return err },
+			"answer": func() error { _, err := h.eng.Answer(h.ctx(), h.tenant, s, s, wxAlice, s); return err },
+			"qr": func() error {
+				_, err := h.eng.StartQRLogin(h.ctx(), h.tenant, s, wxAlice, domain.Channel(s), taxbureau.QRApp(s))
+				return err
+			},
 			"poll":    func() error { _, err := h.eng.PollQRLogin(h.ctx(), h.tenant, s, wxAlice, s); return err },
 			"cert":    func() error { _, err := h.eng.ConfirmCertification(h.ctx(), h.tenant, s, wxAlice); return err },
 			"invalid": func() error { return h.eng.ReportInvalid(h.ctx(), h.tenant, s, domain.Channel(s), s) },
