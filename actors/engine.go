@@ -100,7 +100,8 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 		}
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		pid, err := e.tenantPID(tenant, timeout)
+		_, create := msg.(*tCreate)
+		pid, err := e.tenantPID(tenant, timeout, create)
 		if err != nil {
 			return nil, err
 		}
@@ -120,9 +121,22 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 	return nil, domain.ErrBusy
 }
 
-func (e *Engine) tenantPID(tenant string, timeout time.Duration) (*actor.PID, error) {
+func (e *Engine) tenantPID(tenant string, timeout time.Duration, create bool) (*actor.PID, error) {
 	if v, has := e.tenants.Load(tenant); has {
 		return v.(*actor.PID), nil
+	}
+	// Only tenants that exist get an actor: an id made up by a client must
+	// not leave one behind.
+	if !create {
+		c, cancel := e.d.storeCtx()
+		_, err := e.d.store.Get(c, keyTenant(tenant))
+		cancel()
+		if errors.Is(err, persistence.ErrNotFound) {
+			return nil, domain.ErrTenantNotFound
+		}
+		if err != nil {
+			return nil, domain.ErrBusy.Wrap(err)
+		}
 	}
 	res, err := e.sys.Root.RequestFuture(e.root, &resolveTenant{tenant: tenant}, timeout).Result()
 	if err != nil {

@@ -74,3 +74,19 @@ func TestBadInputGivesCatalogueErrors(t *testing.T) {
 		t.Fatalf("bad input stored %d keys", keysAfter-keysBefore)
 	}
 }
+
+// TestUnknownTenantLeavesNoActor: a made-up tenant id is refused without
+// spawning anything.
+func TestUnknownTenantLeavesNoActor(t *testing.T) {
+	h := newHarness(t)
+	before := h.eng.Stats().ActiveTenants
+	for i := 0; i < 20; i++ {
+		_, err := h.eng.AwaitRequest(h.ctx(), "ghost"+strings.Repeat("x", i)+".a1.r1", 0)
+		wantErr(t, err, domain.ErrTenantNotFound)
+	}
+	if after := h.eng.Stats().ActiveTenants; after != before {
+		t.Fatalf("tenant actors %d → %d", before, after)
+	}
+	_, err := h.eng.CreateTenant(h.ctx(), h.tenant, "again", "ANOTHER-CODE")
+	wantErr(t, err, domain.ErrTenantExists)
+}

@@ -111,7 +111,7 @@ func TestAuditTrail(t *testing.T) {
 	for _, want := range []string{
 		"cli tenant.create tenant/t1 ok",
 		"wx:o_alice tenant.link tenant/t1 ok",
-		"wx:o_alice account.add enterprise/" + h.bj + " ok",
+		"wx:o_alice account.add account/" + id + " ok",
 		"wx:o_alice account.bind account/" + id + " ok",
 		"wx:o_bob account.bind account/" + id + " tenant_not_linked",
 	} {

@@ -165,6 +165,7 @@ func (t *tenantActor) saveTenant(extra ...persistence.Op) error {
 		return domain.ErrBusy.Wrap(err)
 	}
 	t.rev = revs[0]
+	t.d.stats.commits.Add(1)
 	return nil
 }
 
@@ -399,7 +400,7 @@ func (t *tenantActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 
 func (t *tenantActor) onCreate(ctx actor.Context, m *tCreate) {
 	if t.rec != nil {
-		ctx.Respond(domain.ErrInvalidInput.With("租户已存在", "tenant exists"))
+		ctx.Respond(domain.ErrTenantExists)
 		return
 	}
 	now := t.d.clk.Now()
@@ -736,7 +737,11 @@ func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
 	switch s.purpose {
 	case purposeAdd:
 		id, err := t.createAccount(ctx, m)
-		t.d.audit(t.id, who(s.openid), "account.add", "enterprise/"+s.taxNo, err)
+		target := "enterprise/" + s.taxNo
+		if id != "" {
+			target = "account/" + id
+		}
+		t.d.audit(t.id, who(s.openid), "account.add", target, err)
 		reply(&FlowReply{FlowID: s.id, State: FlowDone, AccountID: id}, err)
 	case purposeAdmin:
 		e := t.rec.Enterprises[s.taxNo]

@@ -34,6 +34,7 @@ var catalogue = map[string]*Error{
 	"ErrEnterpriseNotFound":  ErrEnterpriseNotFound,
 	"ErrEnterpriseExists":    ErrEnterpriseExists,
 	"ErrTenantNotFound":      ErrTenantNotFound,
+	"ErrTenantExists":        ErrTenantExists,
 	"ErrActivationCode":      ErrActivationCode,
 	"ErrActivationRateLimit": ErrActivationRateLimit,
 	"ErrAlreadyLinked":       ErrAlreadyLinked,

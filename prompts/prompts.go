@@ -77,6 +77,9 @@ func (c *Chan) Publish(_ context.Context, p Prompt) error {
 	}
 	c.queue = append(c.queue, p)
 	c.all = append(c.all, p)
+	if len(c.all) > keepPublished {
+		c.all = append(c.all[:0:0], c.all[len(c.all)-keepPublished:]...)
+	}
 	close(c.notify)
 	c.notify = make(chan struct{})
 	return nil
@@ -107,7 +110,10 @@ func (c *Chan) Next(ctx context.Context) (Prompt, error) {
 	}
 }
 
-// All returns every prompt published so far, oldest first.
+// keepPublished bounds the history All returns.
+const keepPublished = 10000
+
+// All returns the prompts published so far (the newest 10,000), oldest first.
 func (c *Chan) All() []Prompt {
 	c.mu.Lock()
 	defer c.mu.Unlock()

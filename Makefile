@@ -1,0 +1,44 @@
+# etaxd — make targets. `make run` starts etaxd with demo data; `make test`
+# is what CI runs (.ci/run). Nothing here installs anything.
+
+GO      ?= go
+PKGS    ?= ./...
+VERSION ?= dev
+
+.PHONY: run test race bench lint vet fmt-check fmt build clean
+
+## run: start etaxd on ./data with the demo tenant (see data/demo.json)
+run:
+	$(GO) run ./cmd/etaxd serve --demo
+
+## test: vet, the gofmt check, then every test with the race detector
+test: lint
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## race: every test with the race detector, without the lint step
+race:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## bench: run the benchmarks (no tests) and print their results
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+## lint: go vet, and gofmt must have nothing to say
+lint: vet fmt-check
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l reports unformatted files:"; echo "$$out"; exit 1; fi
+
+## fmt: format every Go file in place
+fmt:
+	gofmt -w .
+
+## build: bin/etaxd
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/etaxd ./cmd/etaxd
+
+clean:
+	rm -rf bin

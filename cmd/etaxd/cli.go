@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/etaxd/etaxd/config"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // a start-up or run-time failure (the message says which)
+	exitUsage = 2 // an unknown subcommand, flag or argument
+)
+
+const usageText = `etaxd — session manager for Chinese e-tax-bureau accounts (电子税务局)
+
+Usage:
+  etaxd [serve] [flags]   run the server (the default subcommand)
+  etaxd version           print the version
+  etaxd help              print this text
+
+Every flag also has an ETAXD_* environment variable and a key in the JSON
+file given with --config; flags beat the environment, which beats the file.
+"etaxd serve -h" lists them all.
+`
+
+// run executes one command line and returns the process exit code. ctx
+// ends on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd, rest := "serve", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case "torture":
+		return torture(ctx, rest, stdout, stderr) // hidden: the durability test's load generator
+	}
+	fmt.Fprintf(stderr, "etaxd: unknown command %q\n\n%s", cmd, usageText)
+	return exitUsage
+}
+
+// versionString is "etaxd <version> <go version> <os>/<arch>", plus the
+// commit when the build recorded one.
+func versionString() string {
+	s := fmt.Sprintf("etaxd %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				rev = kv.Value
+			case "vcs.modified":
+				if kv.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			s += " commit " + rev + dirty
+		}
+	}
+	return s
+}
+
+// parseFlags parses a subcommand's flags. It reports handled (with the exit
+// code) when parsing ended the command: -h, a bad flag, or a positional
+// argument.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, handled bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitUsage, true // the flag package printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "etaxd %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// reportConfig prints every configuration problem, one per line.
+func reportConfig(w io.Writer, err error) {
+	ps := config.Problems(err)
+	fmt.Fprintf(w, "etaxd: invalid configuration (%d problem%s):\n", len(ps), plural(len(ps)))
+	for _, p := range ps {
+		fmt.Fprintf(w, "  - %v\n", p)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,446 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// The demo: a tenant with two enterprises, one in 北京 (SMS step) and one
+// in 广东 (no SMS step), the natural persons behind their accounts in the
+// simulator, accounts of every login type, and one WeChat user linked to the
+// tenant and bound to some of the accounts.
+//
+// Seeding is idempotent. demo.json records what was generated (the
+// activation code, the API key, the account ids) and describes the persons,
+// so a later start reuses it: the persons are added to the simulator again
+// (it lives in memory), and each step first looks whether its state exists
+// already, so a second run writes nothing, and a run cut short is completed
+// by the next one.
+
+const (
+	demoTenantID   = "demo"
+	demoTenantName = "演示租户"
+	demoOpenID     = "o_demo_openid"
+	// demoTimeout bounds a whole seeding run.
+	demoTimeout = 2 * time.Minute
+)
+
+// demoFile is <data>/demo.json: machine-readable, for the next issue's API
+// examples and for people trying etaxd. It holds the demo persons'
+// passwords and the API key secret, so it is written with mode 0600.
+type demoFile struct {
+	TenantID       string           `json:"tenant_id"`
+	TenantName     string           `json:"tenant_name"`
+	ActivationCode string           `json:"activation_code"`
+	OpenID         string           `json:"openid"`
+	APIKeyID       string           `json:"api_key_id"`
+	APIKeySecret   string           `json:"api_key_secret"`
+	Enterprises    []demoEnterprise `json:"enterprises"`
+	Accounts       []demoAccount    `json:"accounts"`
+	Persons        []demoPerson     `json:"persons"`
+}
+
+type demoEnterprise struct {
+	TaxNo  string `json:"tax_no"`
+	Name   string `json:"name"`
+	Region string `json:"region"`
+}
+
+// demoAccount is one account; BoundOpenID and DefaultFor are what the demo
+// sets up (and, after seeding, what the engine holds).
+type demoAccount struct {
+	ID          string `json:"id"`
+	TaxNo       string `json:"tax_no"`
+	Username    string `json:"username"`
+	LoginType   string `json:"login_type"`
+	Business    string `json:"business"`
+	Role        string `json:"role"`
+	BoundOpenID string `json:"bound_openid"`
+	DefaultFor  string `json:"default_for,omitempty"`
+}
+
+type demoPerson struct {
+	Username  string               `json:"username"`
+	Password  string               `json:"password"`
+	Phone     string               `json:"phone"`
+	Name      string               `json:"name"`
+	IDType    string               `json:"id_type"`
+	IDNumber  string               `json:"id_number"`
+	Relations []taxbureau.Relation `json:"relations"`
+}
+
+// newDemoFile returns the demo as first seeded: fixed persons, enterprises
+// and accounts, a fresh activation code and API key.
+func newDemoFile() (*demoFile, error) {
+	keyID, err := randomText(6, hex.EncodeToString)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := randomText(32, base64.RawURLEncoding.EncodeToString)
+	if err != nil {
+		return nil, err
+	}
+	bj, gd := domain.MakeTaxNo("11", 1), domain.MakeTaxNo("44", 2)
+	rel := func(taxNo, region string, role domain.Role) taxbureau.Relation {
+		return taxbureau.Relation{TaxNo: taxNo, Region: region, Role: role}
+	}
+	person := func(seq int, name, user, pw string, rels ...taxbureau.Relation) demoPerson {
+		return demoPerson{Username: user, Password: pw, Phone: fmt.Sprintf("139000000%02d", seq), Name: name,
+			IDType: taxbureau.IDTypeResidentCard, IDNumber: residentID(fmt.Sprintf("11010519800101%03d", seq)), Relations: rels}
+	}
+	account := func(taxNo, user string, lt domain.LoginType, b domain.Business, role domain.Role, bound bool, def domain.Business) demoAccount {
+		a := demoAccount{TaxNo: taxNo, Username: user, LoginType: string(lt), Business: b.String(), Role: string(role)}
+		if bound {
+			a.BoundOpenID = demoOpenID
+		}
+		if def != 0 {
+			a.DefaultFor = def.String()
+		}
+		return a
+	}
+	return &demoFile{
+		TenantID: demoTenantID, TenantName: demoTenantName, ActivationCode: actors.NewActivationCode(),
+		OpenID: demoOpenID, APIKeyID: "demo-" + keyID, APIKeySecret: secret,
+		Enterprises: []demoEnterprise{
+			{TaxNo: bj, Name: "北京演示科技有限公司", Region: "11"},
+			{TaxNo: gd, Name: "广东演示贸易有限公司", Region: "44"},
+		},
+		Persons: []demoPerson{
+			person(1, "张法人", "zhangfaren", "Demo@2026zf", rel(bj, "11", domain.RoleLegalRep), rel(gd, "44", domain.RoleLegalRep)),
+			person(2, "李财务", "licaiwu", "Demo@2026lc", rel(bj, "11", domain.RoleFinanceManager)),
+			person(3, "王办税", "wangbanshui", "Demo@2026wb", rel(bj, "11", domain.RoleTaxClerk)),
+			person(4, "赵华盟", "zhaohuameng", "Demo@2026zh", rel(bj, "11", domain.RoleInvoicer)),
+			person(5, "钱企享", "qianqixiang", "Demo@2026qq", rel(bj, "11", domain.RoleInvoicer)),
+		},
+		Accounts: []demoAccount{
+			account(bj, "zhangfaren", domain.LoginManual, domain.BusinessBoth, domain.RoleLegalRep, true, domain.BusinessIssue),
+			account(bj, "licaiwu", domain.LoginManual, domain.BusinessReceive, domain.RoleFinanceManager, true, domain.BusinessReceive),
+			account(bj, "wangbanshui", domain.LoginManual, domain.BusinessReceive, domain.RoleTaxClerk, false, 0),
+			account(bj, "zhaohuameng", domain.LoginHuameng, domain.BusinessIssue, domain.RoleInvoicer, false, 0),
+			account(bj, "qianqixiang", domain.LoginQixiangyun, domain.BusinessBoth, domain.RoleInvoicer, true, 0),
+			account(gd, "zhangfaren", domain.LoginManual, domain.BusinessBoth, domain.RoleLegalRep, true, domain.BusinessBoth),
+		},
+	}, nil
+}
+
+// seedDemo makes the demo exist in st and returns its description, which
+// it keeps in path. See the comment at the top of this file.
+func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
+	eng, log := st.engine, st.log.With("component", "demo")
+	df, err := readDemoFile(path)
+	existed := err == nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if df, err = newDemoFile(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	}
+	if err := addDemoPersons(st.sim, df.Persons); err != nil {
+		return nil, err
+	}
+	if !existed {
+		// Written before anything is created, so that a run cut short
+		// leaves the activation code behind for the next one.
+		if err := writeDemoFile(path, df); err != nil {
+			return nil, err
+		}
+	}
+	created := 0
+
+	// The tenant.
+	if _, err := eng.Tenant(ctx, df.TenantID); errors.Is(err, domain.ErrTenantNotFound) {
+		if _, err := eng.CreateTenant(ctx, df.TenantID, df.TenantName, df.ActivationCode); err != nil {
+			return nil, fmt.Errorf("create tenant: %w", err)
+		}
+		created++
+	} else if err != nil {
+		return nil, fmt.Errorf("read tenant: %w", err)
+	} else if !existed {
+		// The tenant outlived its demo.json: its code is stored hashed
+		// only, so a new one is the only way to know it.
+		if err := rotateDemoCode(ctx, eng, df); err != nil {
+			return nil, err
+		}
+		created++
+	}
+
+	// The enterprises.
+	ents, err := eng.Enterprises(ctx, df.TenantID, "")
+	if err != nil {
+		return nil, fmt.Errorf("list enterprises: %w", err)
+	}
+	for _, e := range df.Enterprises {
+		if slices.ContainsFunc(ents, func(v actors.EnterpriseView) bool { return v.TaxNo == e.TaxNo }) {
+			continue
+		}
+		if _, err := eng.AddEnterprise(ctx, df.TenantID, e.TaxNo, e.Name, e.Region); err != nil {
+			return nil, fmt.Errorf("add enterprise %s: %w", e.TaxNo, err)
+		}
+		created++
+	}
+
+	// The WeChat user, linked with the activation code (F1).
+	n, err := linkDemoUser(ctx, eng, df)
+	if err != nil {
+		return nil, err
+	}
+	created += n
+
+	// The accounts (F3).
+	byKey, err := demoAccounts(ctx, eng, df.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range df.Accounts {
+		a := &df.Accounts[i]
+		if v, has := byKey[a.TaxNo+"/"+a.Username]; has {
+			a.ID = v.ID
+			continue
+		}
+		if a.ID, err = addDemoAccount(ctx, st, df, *a); err != nil {
+			return nil, fmt.Errorf("add account %s on %s: %w", a.Username, a.TaxNo, err)
+		}
+		created++
+	}
+
+	// Bindings (F4) and defaults (F5), as far as they are not there yet.
+	if byKey, err = demoAccounts(ctx, eng, df.TenantID); err != nil {
+		return nil, err
+	}
+	for i := range df.Accounts {
+		a := &df.Accounts[i]
+		v := byKey[a.TaxNo+"/"+a.Username]
+		switch {
+		case v.BoundOpenID == a.BoundOpenID:
+		case v.Bound:
+			// Someone bound it since (F4, F8): their choice stays, and
+			// demo.json says who holds it.
+			log.Info("demo account is bound to another WeChat user; leaving it", "tenant", df.TenantID, "account", a.ID, "openid", v.BoundOpenID)
+			a.BoundOpenID = v.BoundOpenID
+		default:
+			if err := eng.Bind(ctx, df.TenantID, a.ID, a.BoundOpenID); err != nil {
+				return nil, fmt.Errorf("bind account %s: %w", a.ID, err)
+			}
+			created++
+		}
+	}
+	for i := range df.Accounts {
+		a := &df.Accounts[i]
+		if a.DefaultFor == "" {
+			continue
+		}
+		var want domain.Business
+		if err := want.UnmarshalText([]byte(a.DefaultFor)); err != nil {
+			return nil, fmt.Errorf("account %s: default_for: %w", a.ID, err)
+		}
+		if byKey[a.TaxNo+"/"+a.Username].DefaultFor == want {
+			continue
+		}
+		if err := eng.SetDefault(ctx, df.TenantID, a.ID, df.OpenID, want); err != nil {
+			return nil, fmt.Errorf("set default %s for account %s: %w", want, a.ID, err)
+		}
+		created++
+	}
+
+	if err := writeDemoFile(path, df); err != nil {
+		return nil, err
+	}
+	if created == 0 {
+		log.Info("demo already seeded; reusing it", "tenant", df.TenantID, "file", path)
+	} else {
+		log.Info("demo seeded", "tenant", df.TenantID, "changes", created, "enterprises", len(df.Enterprises),
+			"accounts", len(df.Accounts), "file", path)
+	}
+	return df, nil
+}
+
+// addDemoPersons registers the persons with the simulator, skipping those
+// it knows already (a second seeding in one process).
+func addDemoPersons(sim *taxbureau.Simulator, persons []demoPerson) error {
+	for _, p := range persons {
+		if _, known := sim.FindPerson(p.Username); known {
+			continue
+		}
+		err := sim.AddPerson(taxbureau.Person{Name: p.Name, IDType: p.IDType, IDNumber: p.IDNumber, Phone: p.Phone,
+			Username: p.Username, Password: p.Password, Relations: slices.Clone(p.Relations)})
+		if err != nil {
+			return fmt.Errorf("add demo person %s to the simulator: %w", p.Username, err)
+		}
+	}
+	return nil
+}
+
+func rotateDemoCode(ctx context.Context, eng *actors.Engine, df *demoFile) error {
+	info, err := eng.RotateActivationCode(ctx, df.TenantID)
+	if err != nil {
+		return fmt.Errorf("rotate activation code: %w", err)
+	}
+	df.ActivationCode = info.ActivationCode
+	return nil
+}
+
+// linkDemoUser links the demo openid to the tenant unless it is linked. A
+// code that no longer works (rotated by an operator) is replaced once.
+func linkDemoUser(ctx context.Context, eng *actors.Engine, df *demoFile) (int, error) {
+	tenants, err := eng.TenantsOf(ctx, df.OpenID)
+	if err != nil {
+		return 0, fmt.Errorf("tenants of the demo user: %w", err)
+	}
+	if slices.ContainsFunc(tenants, func(t actors.TenantInfo) bool { return t.ID == df.TenantID }) {
+		return 0, nil
+	}
+	_, err = eng.LinkTenant(ctx, df.OpenID, df.ActivationCode)
+	if errors.Is(err, domain.ErrActivationCode) {
+		if err := rotateDemoCode(ctx, eng, df); err != nil {
+			return 0, err
+		}
+		_, err = eng.LinkTenant(ctx, df.OpenID, df.ActivationCode)
+	}
+	if err != nil && !errors.Is(err, domain.ErrAlreadyLinked) {
+		return 0, fmt.Errorf("link the demo user: %w", err)
+	}
+	return 1, nil
+}
+
+// demoAccounts returns the tenant's accounts by "tax_no/username".
+func demoAccounts(ctx context.Context, eng *actors.Engine, tenant string) (map[string]actors.AccountView, error) {
+	views, err := eng.Accounts(ctx, tenant, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	out := make(map[string]actors.AccountView, len(views))
+	for _, v := range views {
+		out[v.TaxNo+"/"+v.Username] = v
+	}
+	return out, nil
+}
+
+// addDemoAccount adds one account as the demo user would (F3). A manual
+// account in a region with the SMS step needs the code the bureau sent:
+// the simulator's outbox stands in for the person's phone. Hosted accounts
+// get theirs from the hosting provider.
+func addDemoAccount(ctx context.Context, st *stack, df *demoFile, a demoAccount) (string, error) {
+	i := slices.IndexFunc(df.Persons, func(p demoPerson) bool { return p.Username == a.Username })
+	if i < 0 {
+		return "", fmt.Errorf("no demo person %q", a.Username)
+	}
+	p := df.Persons[i]
+	r, err := st.engine.AddAccount(ctx, df.TenantID, actors.AddAccount{
+		OpenID: df.OpenID, TaxNo: a.TaxNo, Business: a.Business, Username: a.Username,
+		Password: domain.NewSecret(p.Password), LoginType: a.LoginType, Role: a.Role,
+	})
+	if err != nil {
+		return "", err
+	}
+	if r.State == actors.FlowAwaitingCode {
+		code := st.sim.LastCode(p.Phone)
+		if code == "" {
+			return "", errors.New("the simulator sent no code")
+		}
+		if r, err = st.engine.SubmitFlowCode(ctx, df.TenantID, r.FlowID, df.OpenID, code); err != nil {
+			return "", err
+		}
+	}
+	if r.State != actors.FlowDone || r.AccountID == "" {
+		return "", fmt.Errorf("the flow ended in state %q", r.State)
+	}
+	return r.AccountID, nil
+}
+
+// readDemoFile reads demo.json; fs.ErrNotExist when there is none.
+func readDemoFile(path string) (*demoFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var df demoFile
+	if err := json.Unmarshal(b, &df); err != nil {
+		return nil, fmt.Errorf("%s is not a demo description (delete it to seed again): %w", path, err)
+	}
+	if df.TenantID == "" || df.OpenID == "" || df.ActivationCode == "" || len(df.Persons) == 0 {
+		return nil, fmt.Errorf("%s lacks the tenant, openid, activation code or persons (delete it to seed again)", path)
+	}
+	return &df, nil
+}
+
+// writeDemoFile replaces path with df atomically, mode 0600, unless it holds
+// df already: a second seeding leaves even the file alone.
+func writeDemoFile(path string, df *demoFile) error {
+	b, err := json.MarshalIndent(df, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return os.Chmod(path, 0o600) // it holds passwords
+		}
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".demo-*.json")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o600)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+func randomText(n int, enc func([]byte) string) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return enc(b), nil
+}
+
+// residentID completes 17 digits into an 18-digit resident ID number with
+// its GB 11643 check character.
+func residentID(first17 string) string {
+	weights := [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		sum += int(first17[i]-'0') * weights[i]
+	}
+	return first17 + string("10X98765432"[sum%11])
+}

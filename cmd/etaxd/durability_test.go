@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etaxd/etaxd/domain"
+)
+
+// TestAcknowledgedChangesSurviveSIGKILL is the durability test of issue
+// item 9. It runs "etaxd torture", which adds enterprises through the
+// engine and prints "ACK <tax number>" after each acknowledgement, kills
+// it with SIGKILL after a random number of acks, reopens the data
+// directory and checks that every acknowledged change is stored, five
+// times on the same directory so that the acks accumulate across crashes.
+func TestAcknowledgedChangesSurviveSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a subprocess")
+	}
+	bin := etaxdBinary(t)
+	dir := t.TempDir()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	t.Logf("seed %d", seed)
+
+	var acked []string
+	for round := 1; round <= 5; round++ {
+		k := 20 + rng.IntN(181)
+		got := killAfterAcks(t, bin, dir, k)
+		if len(got) < k {
+			t.Fatalf("round %d: %d acks, want at least %d", round, len(got), k)
+		}
+		acked = append(acked, got...)
+
+		st := openTestStack(t, dir, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ents, err := st.engine.Enterprises(ctx, tortureTenant, "")
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		stored := map[string]bool{}
+		for _, e := range ents {
+			stored[e.TaxNo] = true
+		}
+		for _, tn := range acked {
+			if !stored[tn] {
+				t.Errorf("round %d: acknowledged %s is not stored", round, tn)
+			}
+		}
+		// Each change waits for its ack, so the store holds a prefix of the
+		// sequence, at most one change past the last ack (committed, killed
+		// before it printed).
+		if extra := len(ents) - len(acked); extra < 0 || extra > 1 {
+			t.Errorf("round %d: %d stored for %d acked", round, len(ents), len(acked))
+		}
+		for i := 1; i <= len(ents); i++ {
+			if !stored[domain.MakeTaxNo(tortureRegion, i)] {
+				t.Errorf("round %d: change %d is missing while %d are stored", round, i, len(ents))
+			}
+		}
+		closeStack(t, st)
+		t.Logf("round %d: killed after %d acks (asked for %d); %d stored", round, len(got), k, len(ents))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// killAfterAcks runs torture on dir until it has printed at least k acks,
+// SIGKILLs it, and returns every ack it printed, those that raced the kill
+// included.
+func killAfterAcks(t *testing.T, bin, dir string, k int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "torture", "--data", dir, "--n", "1000000", "--log-level", "warn")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acks []string
+	killed := false
+	sc := bufio.NewScanner(out)
+	for sc.Scan() { // ends at EOF: the process died (or ctx killed it)
+		tn, isAck := strings.CutPrefix(sc.Text(), "ACK ")
+		if !isAck {
+			t.Errorf("unexpected output %q", sc.Text())
+			continue
+		}
+		acks = append(acks, tn)
+		if len(acks) >= k && !killed {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("torture timed out after %d acks; stderr:\n%s", len(acks), stderr)
+	}
+	if !killed || exitCode(err) != -1 {
+		t.Fatalf("torture ended by itself (%v) after %d acks; stderr:\n%s", err, len(acks), stderr)
+	}
+	if strings.Contains(stderr.String(), "DATA RACE") {
+		t.Errorf("the race detector fired in torture:\n%s", stderr)
+	}
+	return acks
+}
+
+// TestTortureVerify lists what a torture run stored.
+func TestTortureVerify(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	if code := run(ctx, []string{"torture", "--data", dir, "--n", "3", "--log-level", "error"}, &out, &errOut); code != 0 {
+		t.Fatalf("torture exit %d: %s", code, errOut.String())
+	}
+	var want []string
+	for i := 1; i <= 3; i++ {
+		want = append(want, "ACK "+domain.MakeTaxNo(tortureRegion, i))
+	}
+	if strings.TrimSpace(out.String()) != strings.Join(want, "\n") {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"torture", "--data", dir, "--verify", "--log-level", "error"}, &out, &errOut); code != 0 {
+		t.Fatalf("torture --verify exit %d: %s", code, errOut.String())
+	}
+	if got, wantHave := strings.TrimSpace(out.String()), strings.ReplaceAll(strings.Join(want, "\n"), "ACK", "HAVE"); got != wantHave {
+		t.Errorf("verify printed %q, want %q", got, wantHave)
+	}
+	// A second run continues the sequence.
+	out.Reset()
+	if code := run(ctx, []string{"torture", "--data", dir, "--n", "1", "--log-level", "error"}, &out, &errOut); code != 0 {
+		t.Fatalf("torture exit %d: %s", code, errOut.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != fmt.Sprintf("ACK %s", domain.MakeTaxNo(tortureRegion, 4)) {
+		t.Errorf("second run printed %q", got)
+	}
+}

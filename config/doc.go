@@ -1,0 +1,30 @@
+// Package config holds etaxd's settings: one Options value with Default,
+// Validate and a loader that reads them from a JSON file, the environment
+// and command-line flags.
+//
+// # Sources and precedence
+//
+// Every option has a file key, an ETAXD_* environment variable and a flag
+// (see Fields, and the table in README.md). Load starts from Default and
+// applies, in order, the JSON file named by --config (or ETAXD_CONFIG), the
+// environment, then the flags given on the command line, so a flag beats the
+// environment, which beats the file, which beats the default. An environment
+// variable set to the empty string counts as unset.
+//
+// # Errors
+//
+// Nothing is reported one at a time: Load collects every unreadable value
+// (a *SourceError naming the file key, variable or flag) and every invalid
+// one (a *FieldError from Validate) and returns them joined with errors.Join,
+// so an operator fixes a configuration in one pass. Callers list them with
+// Problems.
+//
+// # Invariants
+//
+// The package reads no configuration in init() and keeps no package-level
+// state: the option table is built by a function on every call. It imports
+// the domain rules and the actors and taxbureau packages only to hand them
+// their configuration (EngineConfig, SimConfig); it never imports http or
+// cmd. Options is a plain value, safe to copy; NoSMSRegions is the only
+// reference field and is copied wherever it is handed out.
+package config

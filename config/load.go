@@ -1,0 +1,444 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvConfigFile names the environment variable that gives the config file
+// when --config is not set.
+const EnvConfigFile = "ETAXD_CONFIG"
+
+// maxFileSize bounds the config file: it is a few hundred bytes in practice.
+const maxFileSize = 1 << 20
+
+// Field describes one option: its file key, environment variable, flag and
+// meaning. Fields lists them all; it is what the loader, the flag usage and
+// the README table are built from.
+type Field struct {
+	// Key is the JSON file key; a dot separates an object from its member
+	// ("sim.qr_validity" is {"sim": {"qr_validity": ...}}).
+	Key string
+	// Env is the environment variable.
+	Env string
+	// Flag is the flag name, without dashes.
+	Flag string
+	// Meta names the kind of value in the usage text (DIR, DURATION, ...).
+	Meta string
+	// Help says what the option does.
+	Help string
+
+	ptr func(*Options) any
+}
+
+// Default returns the option's default value as it would be written in the
+// environment or on the command line ("" when it has none).
+func (f Field) Default() string {
+	o := Default()
+	return formatValue(f.ptr(&o))
+}
+
+// Fields returns every option, in the order of the README table.
+func Fields() []Field {
+	return []Field{
+		{Key: "data_dir", Env: "ETAXD_DATA", Flag: "data", Meta: "DIR",
+			Help: "data directory: the bbolt file etaxd.db, the development key file and demo.json",
+			ptr:  func(o *Options) any { return &o.DataDir }},
+		{Key: "listen", Env: "ETAXD_LISTEN", Flag: "listen", Meta: "ADDR",
+			Help: "HTTP listen address host:port (port 0 picks a free port)",
+			ptr:  func(o *Options) any { return &o.Listen }},
+		{Key: "dev", Env: "ETAXD_DEV", Flag: "dev", Meta: "BOOL",
+			Help: "development mode: create a missing master key file (mode 0600) and log a warning",
+			ptr:  func(o *Options) any { return &o.Dev }},
+		{Key: "key_file", Env: "ETAXD_KEY_FILE", Flag: "key-file", Meta: "FILE",
+			Help: "master key file, lines \"v<N>:<base64 of 32 bytes>\" (default <data>/master.keys)",
+			ptr:  func(o *Options) any { return &o.KeyFile }},
+		{Key: "keys_env", Env: "ETAXD_KEYS_ENV", Flag: "keys-env", Meta: "NAME",
+			Help: "name of the environment variable that may hold master keys as well, separated by ';'",
+			ptr:  func(o *Options) any { return &o.KeysEnv }},
+		{Key: "demo", Env: "ETAXD_DEMO", Flag: "demo", Meta: "BOOL",
+			Help: "seed the demo tenant (idempotent) and write <data>/demo.json",
+			ptr:  func(o *Options) any { return &o.Demo }},
+		{Key: "log_level", Env: "ETAXD_LOG_LEVEL", Flag: "log-level", Meta: "LEVEL",
+			Help: "log level: debug, info, warn or error",
+			ptr:  func(o *Options) any { return &o.LogLevel }},
+		{Key: "log_format", Env: "ETAXD_LOG_FORMAT", Flag: "log-format", Meta: "FORMAT",
+			Help: "log format on stderr: text or json",
+			ptr:  func(o *Options) any { return &o.LogFormat }},
+		{Key: "service_name", Env: "ETAXD_SERVICE_NAME", Flag: "service-name", Meta: "NAME",
+			Help: "WeChat official account named in login prompts (F6)",
+			ptr:  func(o *Options) any { return &o.ServiceName }},
+		{Key: "node_name", Env: "ETAXD_NODE_NAME", Flag: "node-name", Meta: "NAME",
+			Help: "this node's name in /ops/status (default the host name)",
+			ptr:  func(o *Options) any { return &o.NodeName }},
+		{Key: "lock.max_wrong_password", Env: "ETAXD_LOCK_MAX_WRONG_PASSWORD", Flag: "lock-max-wrong-password", Meta: "N",
+			Help: "hosted accounts lock after this many wrong passwords (F13)",
+			ptr:  func(o *Options) any { return &o.Lock.MaxWrongPassword }},
+		{Key: "lock.max_wrong_code", Env: "ETAXD_LOCK_MAX_WRONG_CODE", Flag: "lock-max-wrong-code", Meta: "N",
+			Help: "hosted accounts lock after this many wrong SMS codes (F13)",
+			ptr:  func(o *Options) any { return &o.Lock.MaxWrongCode }},
+		{Key: "lock.max_code_timeouts", Env: "ETAXD_LOCK_MAX_CODE_TIMEOUTS", Flag: "lock-max-code-timeouts", Meta: "N",
+			Help: "hosted accounts lock after this many SMS code timeouts (F13)",
+			ptr:  func(o *Options) any { return &o.Lock.MaxCodeTimeouts }},
+		{Key: "sms.per_phone_per_day", Env: "ETAXD_SMS_PER_PHONE_PER_DAY", Flag: "sms-per-phone-per-day", Meta: "N",
+			Help: "SMS codes etaxd asks for per phone per region per day (B3)",
+			ptr:  func(o *Options) any { return &o.SMS.PerPhonePerDay }},
+		{Key: "sms.per_account_interval", Env: "ETAXD_SMS_PER_ACCOUNT_INTERVAL", Flag: "sms-per-account-interval", Meta: "DURATION",
+			Help: "minimum time between two SMS codes of one account (B3)",
+			ptr:  func(o *Options) any { return &o.SMS.PerAccountInterval }},
+		{Key: "code_ttl", Env: "ETAXD_CODE_TTL", Flag: "code-ttl", Meta: "DURATION",
+			Help: "how long a person has to enter an SMS code",
+			ptr:  func(o *Options) any { return &o.CodeTTL }},
+		{Key: "idle_timeout", Env: "ETAXD_IDLE_TIMEOUT", Flag: "idle-timeout", Meta: "DURATION",
+			Help: "an account actor idle this long is passivated (its state stays in the store)",
+			ptr:  func(o *Options) any { return &o.IdleTimeout }},
+		{Key: "gateway_timeout", Env: "ETAXD_GATEWAY_TIMEOUT", Flag: "gateway-timeout", Meta: "DURATION",
+			Help: "bound on every tax-bureau call",
+			ptr:  func(o *Options) any { return &o.GatewayTimeout }},
+		{Key: "sim.session_length", Env: "ETAXD_SIM_SESSION_LENGTH", Flag: "sim-session-length", Meta: "DURATION",
+			Help: "simulator: how long a bureau session lives",
+			ptr:  func(o *Options) any { return &o.Sim.SessionLength }},
+		{Key: "sim.qr_validity", Env: "ETAXD_SIM_QR_VALIDITY", Flag: "sim-qr-validity", Meta: "DURATION",
+			Help: "simulator: how long a login QR code may be scanned (F15)",
+			ptr:  func(o *Options) any { return &o.Sim.QRValidity }},
+		{Key: "sim.cert_validity", Env: "ETAXD_SIM_CERT_VALIDITY", Flag: "sim-cert-validity", Meta: "DURATION",
+			Help: "simulator: how long a face certification counts (0: every invoice needs one)",
+			ptr:  func(o *Options) any { return &o.Sim.CertValidity }},
+		{Key: "sim.no_sms_regions", Env: "ETAXD_SIM_NO_SMS_REGIONS", Flag: "sim-no-sms-regions", Meta: "CODES",
+			Help: "simulator: region codes whose login skips the SMS step, comma-separated",
+			ptr:  func(o *Options) any { return &o.Sim.NoSMSRegions }},
+	}
+}
+
+func fieldByKey(key string) (Field, bool) {
+	for _, f := range Fields() {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// isGroup reports whether key names a JSON object of options ("sim").
+func isGroup(key string) bool {
+	for _, f := range Fields() {
+		if strings.HasPrefix(f.Key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceError is a value that could not be read: a malformed or unknown
+// key in the config file, or an environment variable or flag whose text is
+// not of the option's kind.
+type SourceError struct {
+	// Source is where the value came from: "file etaxd.json",
+	// "env ETAXD_CODE_TTL" or "flag --code-ttl".
+	Source string
+	// Key is the option's file key ("" when the whole file is at fault).
+	Key string
+	Err error
+}
+
+func (e *SourceError) Error() string {
+	if e.Key == "" {
+		return e.Source + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s (%s): %v", e.Source, e.Key, e.Err)
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Loader binds the option flags, and --config, to a flag set. After the set
+// is parsed, Options reads the file and the environment and applies the
+// flags that were given. Subcommands add flags of their own to the same set.
+type Loader struct {
+	flags  map[string]*flagValue
+	config *flagValue
+}
+
+// Bind adds a flag for every option and --config to fs.
+func Bind(fs *flag.FlagSet) *Loader {
+	l := &Loader{flags: map[string]*flagValue{}, config: &flagValue{}}
+	fs.Var(l.config, "config", "JSON config `FILE` (env "+EnvConfigFile+")")
+	for _, f := range Fields() {
+		o := Default()
+		_, isBool := f.ptr(&o).(*bool)
+		v := &flagValue{def: f.Default(), isBool: isBool}
+		l.flags[f.Flag] = v
+		fs.Var(v, f.Flag, fmt.Sprintf("`%s`: %s (env %s)", f.Meta, f.Help, f.Env))
+	}
+	return l
+}
+
+// Options returns Default with the config file, the environment and the
+// parsed flags applied, in that order, then validated. lookupEnv reads the
+// environment (nil: os.LookupEnv); a variable set to "" counts as unset.
+// The error joins every problem found (see Problems); the options returned
+// with it are as far as they could be read.
+func (l *Loader) Options(lookupEnv func(string) (string, bool)) (Options, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	o := Default()
+	var errs []error
+
+	path := ""
+	if l.config.set {
+		path = l.config.s
+	} else if v, ok := lookupEnv(EnvConfigFile); ok && v != "" {
+		path = v
+	}
+	if path != "" {
+		o.ConfigFile = path
+		errs = append(errs, applyFile(&o, path)...)
+	}
+
+	fields := Fields()
+	for _, f := range fields {
+		v, ok := lookupEnv(f.Env)
+		if !ok || v == "" {
+			continue
+		}
+		if err := setString(f.ptr(&o), v); err != nil {
+			errs = append(errs, &SourceError{Source: "env " + f.Env, Key: f.Key, Err: err})
+		}
+	}
+	for _, f := range fields {
+		fv := l.flags[f.Flag]
+		if fv == nil || !fv.set {
+			continue
+		}
+		if err := setString(f.ptr(&o), fv.s); err != nil {
+			errs = append(errs, &SourceError{Source: "flag --" + f.Flag, Key: f.Key, Err: err})
+		}
+	}
+	errs = append(errs, Problems(o.Validate())...)
+	return o, errors.Join(errs...)
+}
+
+// Load parses args (flags only, no positional arguments) with a flag set of
+// its own and returns the resolved options; see Loader.Options. Parse
+// errors, -h included, are returned as the flag package reports them.
+func Load(args []string, lookupEnv func(string) (string, bool)) (Options, error) {
+	fs := flag.NewFlagSet("etaxd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return l.Options(lookupEnv)
+}
+
+// PrintUsage writes the options as a table: flag, environment variable,
+// default and meaning.
+func PrintUsage(w io.Writer) {
+	fmt.Fprintf(w, "  --config FILE\n        JSON config file (env %s)\n", EnvConfigFile)
+	for _, f := range Fields() {
+		def := f.Default()
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%s %s\n        %s\n        env %s, file key %q, default %s\n", f.Flag, f.Meta, f.Help, f.Env, f.Key, def)
+	}
+}
+
+// flagValue records a flag's text; Options applies it after the file and
+// the environment so that flags win.
+type flagValue struct {
+	s      string
+	def    string
+	set    bool
+	isBool bool
+}
+
+func (v *flagValue) String() string {
+	if v == nil {
+		return ""
+	}
+	if v.set {
+		return v.s
+	}
+	return v.def
+}
+
+func (v *flagValue) Set(s string) error {
+	v.s, v.set = s, true
+	return nil
+}
+
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }
+
+func applyFile(o *Options, path string) []error {
+	src := "file " + path
+	f, err := os.Open(path)
+	if err != nil {
+		return []error{&SourceError{Source: src, Err: err}}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return []error{&SourceError{Source: src, Err: err}}
+	}
+	if len(b) > maxFileSize {
+		return []error{&SourceError{Source: src, Err: fmt.Errorf("larger than %d bytes", maxFileSize)}}
+	}
+	return applyObject(o, "", b, src)
+}
+
+func applyObject(o *Options, prefix string, raw []byte, src string) []error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		if err == nil {
+			err = errors.New("null")
+		}
+		return []error{&SourceError{Source: src, Key: strings.TrimSuffix(prefix, "."), Err: fmt.Errorf("must be a JSON object: %v", err)}}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		full := prefix + k
+		if f, ok := fieldByKey(full); ok {
+			if err := setJSON(f.ptr(o), m[k]); err != nil {
+				errs = append(errs, &SourceError{Source: src, Key: full, Err: err})
+			}
+			continue
+		}
+		if isGroup(full) {
+			errs = append(errs, applyObject(o, full+".", m[k], src)...)
+			continue
+		}
+		errs = append(errs, &SourceError{Source: src, Key: full, Err: errors.New("unknown key")})
+	}
+	return errs
+}
+
+// setString parses s, as written in the environment or a flag, into the
+// option at p.
+func setString(p any, s string) error {
+	switch p := p.(type) {
+	case *string:
+		*p = s
+	case *bool:
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		*p = v
+	case *int:
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", s)
+		}
+		*p = v
+	case *time.Duration:
+		v, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want a duration such as 90s, 5m or 3h, got %q", s)
+		}
+		*p = v
+	case *[]string:
+		var out []string
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+		*p = out
+	default:
+		panic(fmt.Sprintf("config: no parser for %T", p))
+	}
+	return nil
+}
+
+// setJSON decodes raw, a value of the config file, into the option at p.
+// Durations are strings ("5m"); lists are arrays of strings or numbers.
+func setJSON(p any, raw json.RawMessage) error {
+	switch p := p.(type) {
+	case *string:
+		if err := json.Unmarshal(raw, p); err != nil {
+			return fmt.Errorf("want a string, got %s", raw)
+		}
+	case *bool:
+		if err := json.Unmarshal(raw, p); err != nil {
+			return fmt.Errorf("want true or false, got %s", raw)
+		}
+	case *int:
+		if err := json.Unmarshal(raw, p); err != nil {
+			return fmt.Errorf("want a whole number, got %s", raw)
+		}
+	case *time.Duration:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("want a duration string such as \"5m\", got %s", raw)
+		}
+		return setString(p, s)
+	case *[]string:
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return fmt.Errorf("want an array, got %s", raw)
+		}
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			var s string
+			var n json.Number
+			switch {
+			case json.Unmarshal(it, &s) == nil:
+				out = append(out, strings.TrimSpace(s))
+			case json.Unmarshal(it, &n) == nil:
+				out = append(out, n.String())
+			default:
+				return fmt.Errorf("want an array of strings, got %s", raw)
+			}
+		}
+		*p = out
+	default:
+		panic(fmt.Sprintf("config: no decoder for %T", p))
+	}
+	return nil
+}
+
+func formatValue(p any) string {
+	switch p := p.(type) {
+	case *string:
+		return *p
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *int:
+		return strconv.Itoa(*p)
+	case *time.Duration:
+		return formatDuration(*p)
+	case *[]string:
+		return strings.Join(*p, ",")
+	}
+	panic(fmt.Sprintf("config: no formatter for %T", p))
+}
+
+// formatDuration writes d as time.Duration does, without zero trailing
+// units: 3m, 3h, 1h30m, 90s stays 1m30s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

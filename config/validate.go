@@ -1,0 +1,167 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/etaxd/etaxd/domain"
+)
+
+// FieldError is one invalid option, reported by Validate. Key is the
+// option's file key ("listen", "sim.qr_validity"); the message also names
+// its environment variable and flag, so the operator finds it wherever it
+// was set.
+type FieldError struct {
+	Key     string
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	if f, ok := fieldByKey(e.Key); ok {
+		return fmt.Sprintf("%s: %s (env %s, flag --%s)", e.Key, e.Problem, f.Env, f.Flag)
+	}
+	return e.Key + ": " + e.Problem
+}
+
+// Validate reports every problem of o at once, as *FieldError values joined
+// with errors.Join; nil when o is usable. It does no I/O: whether the data
+// directory is writable or a key exists is found out when etaxd opens them.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &FieldError{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	atLeast := func(key string, v, min int) {
+		if v < min {
+			bad(key, "must be at least %d, got %d", min, v)
+		}
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a duration greater than 0, got %s", d)
+		}
+	}
+
+	if strings.TrimSpace(o.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if err := checkListen(o.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if o.KeyFile != "" && strings.TrimSpace(o.KeyFile) != o.KeyFile {
+		bad("key_file", "must not start or end with spaces")
+	}
+	if !envName(o.KeysEnv) {
+		bad("keys_env", "must be an environment variable name (letters, digits, _), got %q", o.KeysEnv)
+	}
+	switch strings.ToLower(o.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be debug, info, warn or error, got %q", o.LogLevel)
+	}
+	switch strings.ToLower(o.LogFormat) {
+	case "text", "json":
+	default:
+		bad("log_format", "must be text or json, got %q", o.LogFormat)
+	}
+	if n := utf8.RuneCountInString(strings.TrimSpace(o.ServiceName)); n == 0 || n > 32 {
+		bad("service_name", "must be 1 to 32 characters, got %q", o.ServiceName)
+	}
+	if o.NodeName != "" && !nodeName(o.NodeName) {
+		bad("node_name", "must be at most 64 printable characters without spaces, got %q", o.NodeName)
+	}
+
+	atLeast("lock.max_wrong_password", o.Lock.MaxWrongPassword, 1)
+	atLeast("lock.max_wrong_code", o.Lock.MaxWrongCode, 1)
+	atLeast("lock.max_code_timeouts", o.Lock.MaxCodeTimeouts, 1)
+	atLeast("sms.per_phone_per_day", o.SMS.PerPhonePerDay, 1)
+	if o.SMS.PerAccountInterval < 0 {
+		bad("sms.per_account_interval", "must not be negative, got %s", o.SMS.PerAccountInterval)
+	}
+	positive("code_ttl", o.CodeTTL)
+	positive("idle_timeout", o.IdleTimeout)
+	positive("gateway_timeout", o.GatewayTimeout)
+
+	positive("sim.session_length", o.Sim.SessionLength)
+	positive("sim.qr_validity", o.Sim.QRValidity)
+	if o.Sim.CertValidity < 0 {
+		bad("sim.cert_validity", "must not be negative (0 means every invoice needs a fresh certification), got %s", o.Sim.CertValidity)
+	}
+	seen := map[string]bool{}
+	for _, r := range o.Sim.NoSMSRegions {
+		if _, known := domain.RegionByCode(r); !known {
+			bad("sim.no_sms_regions", "%q is not one of the 36 region codes (\"44\", \"4403\", ...)", r)
+		} else if seen[r] {
+			bad("sim.no_sms_regions", "%q is listed twice", r)
+		}
+		seen[r] = true
+	}
+	return errors.Join(errs...)
+}
+
+// checkListen accepts host:port with a numeric port in 0–65535; an empty
+// host means every interface.
+func checkListen(addr string) error {
+	if addr == "" {
+		return errors.New("must be host:port, got an empty string")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535, got %q", port)
+	}
+	return nil
+}
+
+func envName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func nodeName(s string) bool {
+	if utf8.RuneCountInString(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if unicode.IsSpace(c) || !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// Problems lists the problems inside an error returned by Load or Validate,
+// one per element, in the order found. An error that joins nothing is one
+// problem; nil is none.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
