@@ -249,8 +249,10 @@ func (b *Bolt) run() {
 		}
 		group = append(group[:0], r)
 		open := b.gather(&group, &timer)
+		start := time.Now()
 		b.apply(group)
-		b.lastGroup = len(group)
+		b.lastLatency = time.Since(start)
+		b.prevGroup, b.lastGroup = b.lastGroup, len(group)
 		clear(group) // drop references for the GC
 		if !open {
 			return
@@ -288,6 +290,9 @@ func (b *Bolt) gather(group *[]*request, timer **time.Timer) bool {
 			yields = b.yieldBudget // no one came: stop yielding
 		}
 		if b.opts.MaxDelay <= 0 {
+			if b.awaitCohort(group, timer) {
+				continue
+			}
 			return true
 		}
 		if !waiting {
@@ -313,6 +318,45 @@ func (b *Bolt) gather(group *[]*request, timer **time.Timer) bool {
 		(*timer).Stop()
 	}
 	return true
+}
+
+// awaitCohort handles the case yielding cannot: concurrent writers that
+// split into two cohorts, each queuing while the other's transaction syncs,
+// so every group holds half of them. When the last two groups both had
+// several writers, it waits, at most half the last commit's latency, for
+// the group to reach their sum: the cohort just released comes back and the
+// two merge, doubling the writes per fsync. A wait that times out disables
+// the next one, so a load that shrank pays it at most every other commit.
+// It reports whether it took a request (call again) or not (commit now).
+func (b *Bolt) awaitCohort(group *[]*request, timer **time.Timer) bool {
+	if b.lastGroup < 2 || b.prevGroup < 2 || b.lastMissed {
+		b.lastMissed = false
+		return false
+	}
+	target := min(b.opts.MaxBatch, b.lastGroup+b.prevGroup)
+	if len(*group) >= target {
+		return false
+	}
+	wait := min(max(b.lastLatency/2, 50*time.Microsecond), 2*time.Millisecond)
+	if *timer == nil {
+		*timer = time.NewTimer(wait)
+	} else {
+		(*timer).Reset(wait)
+	}
+	defer (*timer).Stop()
+	for len(*group) < target {
+		select {
+		case r, ok := <-b.queue:
+			if !ok {
+				return false
+			}
+			*group = append(*group, r)
+		case <-(*timer).C:
+			b.lastMissed = true
+			return false
+		}
+	}
+	return false
 }
 
 // apply writes one group in one transaction and releases its callers.
