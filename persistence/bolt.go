@@ -75,7 +75,7 @@ type Bolt struct {
 	prevGroup   int // size of the group before it
 	lastLatency time.Duration
 	lastMissed  bool // the last gather waited for writers that did not come
-	yieldBudget int // see gather; groupYields but in benchmarks
+	yieldBudget int  // see gather; groupYields but in benchmarks
 
 	// testHook, when set before the first write, is called by the committer
 	// at each hookPoint; tests block in it to shape groups.
