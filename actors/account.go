@@ -572,8 +572,7 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 			a.st.lock.PasswordInvalid = true
 			_ = a.saveAudited("system", "login.start", e)
 		case errors.Is(e, domain.ErrWrongPassword):
-			a.st.lock = a.st.lock.RecordFailure(domain.FailWrongPassword, a.d.cfg.LockPolicy, a.d.clk.Now())
-			_ = a.saveAudited("system", "login.start", e)
+			a.recordFailure(domain.FailWrongPassword, "login.start", e)
 		default:
 			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		}
@@ -627,12 +626,23 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 		return
 	}
 	if m.err != nil {
-		a.st.lock = a.st.lock.RecordFailure(domain.FailCodeTimeout, a.d.cfg.LockPolicy, a.d.clk.Now())
-		_ = a.saveAudited("system", "login.hosted_code", domain.ErrHostedCodeTimeout)
+		a.recordFailure(domain.FailCodeTimeout, "login.hosted_code", domain.ErrHostedCodeTimeout)
 		a.failLogin(ctx, l, a.lockedOr(domain.ErrHostedCodeTimeout.Wrap(m.err)))
 		return
 	}
 	a.submit(ctx, l, m.code, nil)
+}
+
+// recordFailure counts a failed login step (F13, B2), commits it with its
+// audit event, and tells clients when it locked the account.
+func (a *accountActor) recordFailure(f domain.Failure, action string, outcome error) {
+	wasLocked := a.st.lock.Lock != nil
+	a.st.lock = a.st.lock.RecordFailure(f, a.d.cfg.LockPolicy, a.d.clk.Now())
+	_ = a.saveAudited("system", action, outcome)
+	if !wasLocked && a.st.lock.Lock != nil {
+		a.d.emit(prompts.Event{Type: prompts.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+			Reason: string(a.st.lock.Lock.Reason)})
+	}
 }
 
 func (a *accountActor) lockedOr(err *domain.Error) *domain.Error {
@@ -713,8 +723,7 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 	if m.err != nil {
 		e := bureauError(m.err)
 		if errors.Is(e, domain.ErrWrongCode) {
-			a.st.lock = a.st.lock.RecordFailure(domain.FailWrongCode, a.d.cfg.LockPolicy, a.d.clk.Now())
-			_ = a.saveAudited("system", "login.code", e)
+			a.recordFailure(domain.FailWrongCode, "login.code", e)
 			if a.st.lock.Lock != nil || submitter == nil {
 				// Locked, or a hosting provider's code was wrong: nobody
 				// is there to type another one.
@@ -750,8 +759,7 @@ func (a *accountActor) onCodeExpired(ctx actor.Context, m *codeExpired) {
 	if l == nil || l.nonce != m.nonce || l.stage != stageChallenge {
 		return
 	}
-	a.st.lock = a.st.lock.RecordFailure(domain.FailCodeTimeout, a.d.cfg.LockPolicy, a.d.clk.Now())
-	_ = a.saveAudited("system", "login.code_timeout", domain.ErrCodeExpired)
+	a.recordFailure(domain.FailCodeTimeout, "login.code_timeout", domain.ErrCodeExpired)
 	a.failLogin(ctx, l, a.lockedOr(domain.ErrCodeExpired))
 }
 
@@ -783,6 +791,9 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 		}
 		return &SessionReply{State: RequestFailed, AccountID: a.ref.ID, Error: domain.AsError(err)}
 	}
+	exp := s.ExpiresAt
+	a.d.emit(prompts.Event{Type: prompts.EventSessionReady, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+		Channel: string(ch), ExpiresAt: &exp})
 	var reqs []*clientRequest
 	if l != nil {
 		reqs = l.requests
@@ -887,7 +898,13 @@ func (a *accountActor) publish(kind prompts.Kind, ch domain.Channel, expires tim
 		a.d.log.Error("publish prompt", "tenant", a.tenant, "account", a.ref.ID, "prompt", p.ID, "err", err)
 	}
 	a.d.stats.prompts.Add(1)
-	return &PromptView{ID: p.ID, Kind: kind, Message: p.Message, ExpiresAt: expires, QRContent: qr}
+	a.d.emit(prompts.Event{Type: prompts.EventAuthRequired, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+		Channel: string(ch), PromptID: p.ID})
+	v := &PromptView{ID: p.ID, Kind: kind, Message: p.Message, ExpiresAt: expires, QRContent: qr}
+	if a.ref.BoundTo == "" {
+		v.LoginURL = a.d.loginURL(LoginLink{Tenant: a.tenant, Account: a.ref.ID, Prompt: p.ID, Expires: expires})
+	}
+	return v
 }
 
 // PromptMessage is the sentence a client shows while a person must act (F6).
@@ -1111,6 +1128,8 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
+	a.d.emit(prompts.Event{Type: prompts.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+		Channel: string(m.channel), Reason: "reported_invalid"})
 	ctx.Respond(ok{})
 }
 

@@ -42,6 +42,8 @@ type Config struct {
 	RequestRetention time.Duration
 	// ServiceName is the official account named in prompts (F6).
 	ServiceName string
+	// PublicURL is where browsers reach etaxd (F16 login links).
+	PublicURL string
 	// ActivationLimit and ActivationWindow rate-limit wrong activation codes
 	// per openid (F1: 5 per 10 min).
 	ActivationLimit  int
@@ -90,6 +92,9 @@ func (c Config) withDefaults() Config {
 	if c.ServiceName == "" {
 		c.ServiceName = d.ServiceName
 	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://127.0.0.1:8080"
+	}
 	if c.ActivationLimit <= 0 {
 		c.ActivationLimit = d.ActivationLimit
 	}
@@ -104,9 +109,12 @@ type deps struct {
 	gw    taxbureau.Gateway
 	sms   taxbureau.SMSProvider
 	pub   prompts.Publisher
+	ev    prompts.EventSink
 	clk   clock.Clock
-	log   *slog.Logger
-	stats *Stats
+	// linkKey signs F16 browser login links.
+	linkKey []byte
+	log     *slog.Logger
+	stats   *Stats
 }
 
 func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
@@ -241,4 +249,15 @@ func (d *deps) spendSMS(region, person string, now time.Time) {
 			return
 		}
 	}
+}
+
+// emit sends a client event (B6); the sink never blocks.
+func (d *deps) emit(ev prompts.Event) {
+	if ev.ID == "" {
+		ev.ID = newID("e")
+	}
+	if ev.Time.IsZero() {
+		ev.Time = d.clk.Now()
+	}
+	d.ev.Emit(ev)
 }

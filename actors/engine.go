@@ -29,8 +29,10 @@ type Deps struct {
 	Gateway taxbureau.Gateway
 	SMS     taxbureau.SMSProvider
 	Prompts prompts.Publisher
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// Events receives client events (B6); nil drops them.
+	Events prompts.EventSink
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Engine is etaxd's actor system seen from outside: every operation of the
@@ -42,6 +44,7 @@ type Engine struct {
 	root    *actor.PID
 	tenants sync.Map // tenant id → *actor.PID
 	limiter *attemptLimiter
+	keys    apiKeyCache
 }
 
 // Start builds the actor system. Nothing is loaded: tenants and accounts
@@ -60,8 +63,15 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	if err := cfg.LockPolicy.Validate(); err != nil {
 		return nil, err
 	}
-	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts,
+	if dp.Events == nil {
+		dp.Events = prompts.Discard{}
+	}
+	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
 		clk: dp.Clock, log: dp.Logger, stats: &Stats{}}
+	var err error
+	if d.linkKey, err = loadLinkKey(d); err != nil {
+		return nil, fmt.Errorf("load link key: %w", err)
+	}
 	logger := dp.Logger.With("component", "protoactor")
 	sys := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }),
@@ -74,7 +84,8 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn root: %w", err)
 	}
-	return &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock)}, nil
+	return &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock),
+		keys: apiKeyCache{m: map[string]cachedKey{}}}, nil
 }
 
 // Stop stops every actor, children first, and waits for it.

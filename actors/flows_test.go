@@ -408,6 +408,15 @@ func TestF13LockHosted(t *testing.T) {
 	if !v.Locked || v.LockReason != domain.LockWrongCode {
 		t.Fatalf("view = %+v", v)
 	}
+	var locked []prompts.Event
+	for _, e := range h.events.Events() {
+		if e.Type == prompts.EventAccountLocked {
+			locked = append(locked, e)
+		}
+	}
+	if len(locked) != 1 || locked[0].Account != id || locked[0].Reason != string(domain.LockWrongCode) {
+		t.Fatalf("account.locked events = %+v", locked)
+	}
 	h.sim.ResetCalls()
 	h.clk.Advance(time.Hour)
 	_, err := h.session(id, domain.ChannelIssue, ActionLogin)

@@ -31,6 +31,7 @@ type harness struct {
 	sim    *taxbureau.Simulator
 	sms    *taxbureau.SimSMSProvider
 	pub    *prompts.Chan
+	events *prompts.EventLog
 	clk    *clock.Fake
 	eng    *Engine
 	cfg    Config
@@ -62,7 +63,7 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime)
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), logBuf: &syncBuffer{}}
+	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &prompts.EventLog{}, logBuf: &syncBuffer{}}
 	var err error
 	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
@@ -104,7 +105,7 @@ func (h *harness) start() {
 	if h.fs == nil {
 		h.fs = &faultStore{Store: h.store}
 	}
-	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub,
+	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub, Events: h.events,
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		h.t.Fatal(err)

@@ -57,6 +57,9 @@ type PromptView struct {
 	Message   string       `json:"message"`
 	ExpiresAt time.Time    `json:"expires_at"`
 	QRContent string       `json:"qr_content,omitempty"`
+	// LoginURL is a signed, expiring browser link to the H5 login page,
+	// set when nobody is bound to receive the WeChat message (F16).
+	LoginURL string `json:"login_url,omitempty"`
 }
 
 // SessionReply answers SessionRequest, AwaitRequest and SubmitCode.

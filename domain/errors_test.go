@@ -35,6 +35,7 @@ var catalogue = map[string]*Error{
 	"ErrEnterpriseExists":    ErrEnterpriseExists,
 	"ErrTenantNotFound":      ErrTenantNotFound,
 	"ErrTenantExists":        ErrTenantExists,
+	"ErrAPIKeyNotFound":      ErrAPIKeyNotFound,
 	"ErrActivationCode":      ErrActivationCode,
 	"ErrActivationRateLimit": ErrActivationRateLimit,
 	"ErrAlreadyLinked":       ErrAlreadyLinked,

@@ -1,0 +1,102 @@
+package actors
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/prompts"
+)
+
+func TestAPIKeys(t *testing.T) {
+	h := newHarness(t)
+	k, err := h.eng.CreateAPIKey(h.ctx(), h.tenant, "", "")
+	h.ok(err)
+	if len(k.Secret) != 64 || k.Tenant != h.tenant {
+		t.Fatalf("key = %+v", k)
+	}
+	tenant, secret, err := h.eng.LookupAPIKey(h.ctx(), k.ID)
+	h.ok(err)
+	if tenant != h.tenant || string(secret) != k.Secret {
+		t.Fatal("lookup does not give the secret back")
+	}
+	var leaked bool
+	h.ok(h.store.Scan(h.ctx(), "", func(r persistence.Record) error {
+		leaked = leaked || strings.Contains(string(r.Value), k.Secret)
+		return nil
+	}))
+	if leaked {
+		t.Fatal("API secret stored in clear")
+	}
+	ks, err := h.eng.APIKeys(h.ctx(), h.tenant)
+	h.ok(err)
+	if len(ks) != 1 || ks[0].Secret != "" {
+		t.Fatalf("list = %+v", ks)
+	}
+	h.ok(h.eng.RevokeAPIKey(h.ctx(), k.ID))
+	_, _, err = h.eng.LookupAPIKey(h.ctx(), k.ID)
+	wantErr(t, err, domain.ErrAPIKeyNotFound)
+	_, err = h.eng.CreateAPIKey(h.ctx(), "nobody", "", "")
+	wantErr(t, err, domain.ErrTenantNotFound)
+	_, err = h.eng.CreateAPIKey(h.ctx(), h.tenant, k.ID, strings.Repeat("s", 40))
+	wantErr(t, err, domain.ErrInvalidInput)
+	wantErr(t, h.eng.RevokeAPIKey(h.ctx(), "k-none"), domain.ErrAPIKeyNotFound)
+	ts, err := h.eng.Tenants(h.ctx())
+	h.ok(err)
+	if len(ts) != 1 || ts[0].ID != h.tenant {
+		t.Fatalf("tenants = %+v", ts)
+	}
+}
+
+// TestEventsAndLoginLink: B6 events for a login, and the F16 link for an
+// account nobody is bound to.
+func TestEventsAndLoginLink(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	s, _ := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, domain.ChannelIssue, s.Session.Token))
+	h.clk.Advance(4 * time.Minute)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	if r.Prompt.LoginURL == "" || !strings.Contains(r.Prompt.Message, "浏览器") {
+		t.Fatalf("unbound account's prompt = %+v", r.Prompt)
+	}
+	u, err := url.Parse(r.Prompt.LoginURL)
+	h.ok(err)
+	link, err := h.eng.VerifyLoginLink(u.Query().Get("link"))
+	h.ok(err)
+	if link.Account != id || link.Tenant != h.tenant || link.Prompt != r.Prompt.ID {
+		t.Fatalf("link = %+v", link)
+	}
+	if _, err := h.eng.VerifyLoginLink(u.Query().Get("link") + "x"); err == nil {
+		t.Fatal("forged link accepted")
+	}
+	h.clk.Advance(6 * time.Minute)
+	if _, err := h.eng.VerifyLoginLink(u.Query().Get("link")); err == nil {
+		t.Fatal("expired link accepted")
+	}
+	var types []string
+	for _, e := range h.events.Events() {
+		if e.Account == id {
+			types = append(types, string(e.Type))
+		}
+	}
+	got := strings.Join(types, ",")
+	if got != "session.lost,auth.required" {
+		t.Fatalf("events = %s", got)
+	}
+	// a bound account's prompt has no link
+	h.ok(h.eng.Bind(context.Background(), h.tenant, id, wxAlice))
+	r, err = h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	if r.Prompt == nil || r.Prompt.LoginURL != "" {
+		t.Fatalf("bound prompt = %+v", r.Prompt)
+	}
+	_ = prompts.EventAccountLocked
+}
