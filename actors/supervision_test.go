@@ -120,3 +120,26 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantWriteFailureKeepsChildren: a failed tenant write reloads the
+// tenant's records but not its live children.
+func TestTenantWriteFailureKeepsChildren(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.gd, "44", domain.RoleLegalRep))
+	id := h.addAccount(wxAlice, h.gd, "both", "alice", pwA, phoneA, domain.LoginManual)
+	first, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	h.fs.failCommits(keyTenant(h.tenant), 1)
+	wantErr(t, h.eng.SetDefault(h.ctx(), h.tenant, id, wxAlice, domain.BusinessBoth), domain.ErrBusy)
+	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, domain.ChannelIssue, first.Session.Token))
+	if v := h.account(id); v.DefaultFor != 0 || v.Channels[domain.ChannelIssue].State != domain.StateLoggedOut {
+		t.Fatalf("view = %+v", v)
+	}
+	h.ok(h.eng.SetDefault(h.ctx(), h.tenant, id, wxAlice, domain.BusinessBoth))
+	r, err := h.eng.RequestSession(h.ctx(), h.tenant, SessionRequest{TaxNo: h.gd, Business: domain.ChannelIssue})
+	h.ok(err)
+	if r.State != RequestReady || r.Session.Token == first.Session.Token {
+		t.Fatalf("after reload: %+v", r)
+	}
+}

@@ -125,10 +125,15 @@ func hashCode(code string) string {
 
 // load reads the tenant record and its account index. A missing tenant
 // leaves rec nil: only tCreate is served.
+//
+// It leaves the live children alone: a reload after a failed write must not
+// forget the actors it already spawned.
 func (t *tenantActor) load() error {
 	t.refs, t.refRevs = map[string]*accountRef{}, map[string]uint64{}
-	t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
-	t.snaps = map[string]*atomic.Pointer[snapshot]{}
+	if t.children == nil {
+		t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
+		t.snaps = map[string]*atomic.Pointer[snapshot]{}
+	}
 	ctx, cancel := t.d.storeCtx()
 	defer cancel()
 	r, err := t.d.store.Get(ctx, keyTenant(t.id))
