@@ -662,16 +662,26 @@ func (a *accountActor) submit(ctx actor.Context, l *login, code string, replyTo 
 	})
 }
 
+// openRequest returns the unfinished request id, or answers the caller
+// itself (not found, or the request's outcome) and returns nil.
+func (a *accountActor) openRequest(ctx actor.Context, id string) *clientRequest {
+	r := a.reqs[id]
+	switch {
+	case r == nil:
+		ctx.Respond(domain.ErrRequestNotFound)
+		return nil
+	case r.final != nil:
+		ctx.Respond(r.final)
+		return nil
+	}
+	return r
+}
+
 func (a *accountActor) onSubmitCode(ctx actor.Context, m *accountSubmitCode) {
 	ch := m.channel
 	if m.requestID != "" {
-		r := a.reqs[m.requestID]
+		r := a.openRequest(ctx, m.requestID)
 		if r == nil {
-			ctx.Respond(domain.ErrRequestNotFound)
-			return
-		}
-		if r.final != nil {
-			ctx.Respond(r.final)
 			return
 		}
 		ch = r.channel
@@ -866,13 +876,8 @@ func (a *accountActor) sendFirst(ctx actor.Context, r *clientRequest, reply *Ses
 }
 
 func (a *accountActor) onAwait(ctx actor.Context, m *accountAwait) {
-	r := a.reqs[m.requestID]
+	r := a.openRequest(ctx, m.requestID)
 	if r == nil {
-		ctx.Respond(domain.ErrRequestNotFound)
-		return
-	}
-	if r.final != nil {
-		ctx.Respond(r.final)
 		return
 	}
 	if m.wait && ctx.Sender() != nil {

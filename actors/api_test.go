@@ -59,9 +59,7 @@ func TestEventsAndLoginLink(t *testing.T) {
 	h.link(wxAlice)
 	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
 	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
-	s, _ := h.session(id, domain.ChannelIssue, ActionLogin)
-	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, domain.ChannelIssue, s.Session.Token))
-	h.clk.Advance(4 * time.Minute)
+	h.logout(id, domain.ChannelIssue)
 	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
 	h.ok(err)
 	if r.Prompt.LoginURL == "" || !strings.Contains(r.Prompt.Message, "浏览器") {

@@ -307,3 +307,16 @@ func (f *faultStore) CommitAudited(ctx context.Context, ev persistence.AuditEven
 	}
 	return f.Store.CommitAudited(ctx, ev, ops...)
 }
+
+// logout ends the account's session on ch as a client would (B4) and moves
+// the clock past the SMS interval, so the next request logs in anew.
+func (h *harness) logout(id string, ch domain.Channel) {
+	h.t.Helper()
+	r, err := h.session(id, ch, ActionLogin)
+	h.ok(err)
+	if r.Session == nil {
+		h.t.Fatalf("logout: %s is not logged in: %+v", id, r)
+	}
+	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, ch, r.Session.Token))
+	h.clk.Advance(h.cfg.SMSPolicy.PerAccountInterval + time.Minute)
+}
