@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -97,4 +98,23 @@ func TestEventsAndLoginLink(t *testing.T) {
 		t.Fatalf("bound prompt = %+v", r.Prompt)
 	}
 	_ = prompts.EventAccountLocked
+}
+
+func TestPromptUndeliverableAudited(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.gd, "44", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.gd, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	h.eng.PromptUndeliverable(h.tenant, id, "p-1", "user unsubscribed")
+	eventually(t, 5*time.Second, func() error {
+		found := false
+		_ = h.store.Audit(h.ctx(), h.tenant, time.Time{}, time.Time{}, func(e persistence.AuditEvent) error {
+			found = found || (e.Action == "prompt.undeliverable" && e.Outcome == domain.ErrPromptUndeliverable.Code)
+			return nil
+		})
+		if !found {
+			return fmt.Errorf("not audited")
+		}
+		return nil
+	})
 }

@@ -516,3 +516,18 @@ func (l *attemptLimiter) fail(key string) {
 	defer l.mu.Unlock()
 	l.fails[key] = append(l.recent(key), l.clk.Now())
 }
+
+// PromptUndeliverable tells the account that a prompt reached nobody (the
+// notifier gave up on it). It does not wait: notifier workers call it.
+func (e *Engine) PromptUndeliverable(tenant, accountID, promptID, reason string) {
+	if !validID(tenant) {
+		return
+	}
+	go func() {
+		pid, err := e.tenantPID(tenant, e.d.cfg.AskTimeout, false)
+		if err != nil {
+			return
+		}
+		e.sys.Root.Send(pid, &tUndeliverable{accountID: accountID, promptID: promptID, reason: reason})
+	}()
+}

@@ -85,7 +85,8 @@ type (
 		taxNo, openid string
 		all           bool
 	} // reply []AccountView
-	tPassivateAll struct{} // test hook: passivate idle accounts; reply int
+	tUndeliverable struct{ accountID, promptID, reason string } // no reply
+	tPassivateAll  struct{}                                     // test hook: passivate idle accounts; reply int
 	// internal
 	tVerifyDone struct {
 		spec    flowSpec
@@ -327,6 +328,11 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		t.forward(ctx, m.accountID, &accountInvalid{channel: m.channel, token: m.token})
 	case *tList:
 		t.onList(ctx, m)
+	case *tUndeliverable:
+		if t.refs[m.accountID] != nil {
+			t.d.log.Warn("prompt undeliverable", "tenant", t.id, "account", m.accountID, "prompt", m.promptID, "reason", m.reason)
+			t.d.audit(t.id, "system", "prompt.undeliverable", "account/"+m.accountID, domain.ErrPromptUndeliverable.With("", m.reason))
+		}
 	case *tPassivateAll:
 		n := 0
 		for id, pid := range t.children {

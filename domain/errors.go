@@ -90,6 +90,7 @@ var (
 	ErrEnterpriseExists    = newErr("enterprise_exists", "企业已存在", "enterprise already exists")
 	ErrTenantNotFound      = newErr("tenant_not_found", "租户不存在", "tenant not found")
 	ErrTenantExists        = newErr("tenant_exists", "租户已存在", "tenant already exists")
+	ErrPromptUndeliverable = newErr("prompt_undeliverable", "登录通知无法送达绑定的微信用户", "the prompt could not be delivered")
 	ErrAPIKeyNotFound      = newErr("api_key_not_found", "API密钥不存在或已吊销", "API key unknown or revoked")
 	ErrActivationCode      = newErr("activation_code_wrong", "激活码不正确，请核对后重新输入", "wrong activation code")
 	ErrActivationRateLimit = newErr("activation_rate_limited", "激活码输入错误次数过多，请10分钟后再试", "too many wrong activation codes, try again later")

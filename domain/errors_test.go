@@ -36,6 +36,7 @@ var catalogue = map[string]*Error{
 	"ErrTenantNotFound":      ErrTenantNotFound,
 	"ErrTenantExists":        ErrTenantExists,
 	"ErrAPIKeyNotFound":      ErrAPIKeyNotFound,
+	"ErrPromptUndeliverable": ErrPromptUndeliverable,
 	"ErrActivationCode":      ErrActivationCode,
 	"ErrActivationRateLimit": ErrActivationRateLimit,
 	"ErrAlreadyLinked":       ErrAlreadyLinked,
