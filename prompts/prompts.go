@@ -1,17 +1,7 @@
-// Package prompts carries the prompts that account actors raise when a
-// person must act (type an SMS code, scan a QR code, pass face
-// certification) to the notifiers that reach that person.
-//
-// The actors see only the Publisher interface. Publish must return quickly
-// and never call back into the actors: an implementation queues the prompt
-// and delivers it on its own goroutines. This package holds the in-process
-// implementation (Chan); the NATS JetStream queue and the WeChat notifier
-// plug in behind the same interface.
 package prompts
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 )
@@ -51,9 +41,6 @@ type Publisher interface {
 	// prompt was accepted, not that a person has seen it.
 	Publish(ctx context.Context, p Prompt) error
 }
-
-// ErrClosed is returned by Publish after Close.
-var ErrClosed = errors.New("prompts: publisher closed")
 
 // Chan is an in-process Publisher: an unbounded queue read with Next or
 // drained by Subscribe. The zero value is not usable; call NewChan.

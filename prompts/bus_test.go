@@ -1,0 +1,149 @@
+package prompts
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func TestEmbeddedBusDoesNotListenByDefault(t *testing.T) {
+	b := startBus(t, t.TempDir())
+	if !b.Ready() || !b.Embedded() {
+		t.Fatalf("ready %v embedded %v", b.Ready(), b.Embedded())
+	}
+	if u := b.ClientURL(); u != "" {
+		t.Fatalf("client URL %q for a server that should not listen", u)
+	}
+	if b.Replicas() != 1 {
+		t.Fatalf("replicas %d", b.Replicas())
+	}
+	if _, err := b.JetStream().AccountInfo(testCtx(t)); err != nil {
+		t.Fatalf("JetStream: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Ready() {
+		t.Fatal("ready after Close")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestEmbeddedBusListensWithAuthAndExternalConnect(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", User: "erp", Password: "s3cret", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url := srv.ClientURL()
+	if url == "" {
+		t.Fatal("no client URL")
+	}
+
+	// Without credentials the server refuses.
+	if _, err := Connect([]string{url}, ConnectOptions{Logger: quietLogger(), Timeout: 2 * time.Second}); err == nil {
+		t.Fatal("connected without credentials")
+	}
+	ext, err := Connect([]string{url}, ConnectOptions{User: "erp", Password: "s3cret", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	if !ext.Ready() || ext.Embedded() {
+		t.Fatalf("external bus ready %v embedded %v", ext.Ready(), ext.Embedded())
+	}
+
+	// What the external client publishes, the in-process one receives.
+	sub, err := srv.Conn().SubscribeSync("hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ext.Conn().Publish("hello", []byte("world")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil || string(m.Data) != "world" {
+		t.Fatalf("got %v, %v", m, err)
+	}
+	if err := ext.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEmbeddedBusTokenAuth(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "tok", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	nc, err := nats.Connect(srv.ClientURL(), nats.Token("wrong"))
+	if err == nil {
+		nc.Close()
+		t.Fatal("wrong token accepted")
+	}
+	ext, err := Connect([]string{srv.ClientURL()}, ConnectOptions{Token: "tok", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.Close()
+}
+
+func TestBusOptionsRefused(t *testing.T) {
+	for name, o := range map[string]EmbeddedOptions{
+		"no store dir":         {},
+		"token and user":       {StoreDir: t.TempDir(), User: "u", Token: "t"},
+		"bad listen":           {StoreDir: t.TempDir(), Listen: "nowhere"},
+		"bad port":             {StoreDir: t.TempDir(), Listen: "127.0.0.1:99999"},
+		"negative replicas":    {StoreDir: t.TempDir(), Replicas: -1},
+		"replicas on one node": {StoreDir: t.TempDir(), Replicas: 9},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if b, err := StartEmbedded(o); err == nil {
+				b.Close()
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if _, err := Connect(nil, ConnectOptions{}); err == nil {
+		t.Fatal("Connect without URL accepted")
+	}
+	if _, err := Connect([]string{"nats://127.0.0.1:1"}, ConnectOptions{Token: "a", CredsFile: "b"}); err == nil {
+		t.Fatal("two kinds of credentials accepted")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, c := range []struct {
+		attempt int
+		want    time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {7, 60 * time.Second}, {100, 60 * time.Second}} {
+		if got := backoff(c.attempt, time.Second, time.Minute); got != c.want {
+			t.Errorf("backoff(%d) = %s, want %s", c.attempt, got, c.want)
+		}
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("blocked")
+	if Permanent(nil) != nil {
+		t.Fatal("Permanent(nil) != nil")
+	}
+	p := Permanent(base)
+	if !IsPermanent(p) || !errors.Is(p, base) {
+		t.Fatal("Permanent lost its cause or its mark")
+	}
+	wrapped := errors.Join(errors.New("notify"), p)
+	if !IsPermanent(wrapped) || IsPermanent(base) {
+		t.Fatal("IsPermanent through wrapping")
+	}
+}
