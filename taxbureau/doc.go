@@ -77,6 +77,31 @@
 //   - Passwords seeded with AddPerson or SetPassword skip the policy (legacy
 //     passwords exist); only CompleteReset enforces it.
 //
+// # Over HTTP
+//
+// NewServer serves a Simulator over the gateway contract (docs/GATEWAY.md):
+// one JSON POST per Gateway method under /gateway/v1/, plus sms/fetch, a
+// long poll for the hosted-number SMSProvider. Errors travel as
+// {"error":{"code","message","message_en"}} with the catalogue code, a 4xx
+// for the bureau's refusals and bad input and 503 when the bureau is
+// unavailable; a catalogue error wrapped in another (the password lock)
+// travels along as "cause". Test-only endpoints under /sim/v1/ create
+// persons and play their phone and app. Bodies are size-limited and strict
+// (unknown fields are refused); no input makes the server panic or answer
+// 5xx, which FuzzServer checks. etax-sim is NewServer in a process; etaxd
+// mounts the same handler next to its API.
+//
+// Client is the other end: a Gateway and an SMSProvider that rebuild the
+// server's catalogue errors, so errors.Is answers as it does against the
+// Simulator; the conformance tests run the same checks against both. Every
+// failure that is not the bureau's answer becomes
+// domain.ErrBureauUnavailable with the cause inside. The Client bounds each
+// attempt by its Timeout and the call by ctx, retries only what is safe to
+// retry (the reads and polls; any call whose request was never written),
+// and has a circuit breaker on an injected clock.Clock: after
+// BreakerThreshold consecutive failures it fails every call at once, then
+// lets one probe through after the cool-down.
+//
 // # Fault hooks
 //
 // In the spirit of tailscale's testcontrol, tests steer the simulator:
@@ -90,9 +115,11 @@
 //
 // # Concurrency
 //
-// A Simulator is safe for concurrent use. One mutex guards the bureau's
-// state and is held only for map work; latency waits and FetchCode waits run
-// outside it. Fault settings have their own mutex and the call counters are
-// atomic. FetchCode waits on a channel the simulator closes at every send,
-// not by polling.
+// A Simulator, the NewServer handler and a Client are safe for concurrent
+// use. One mutex guards the bureau's state and is held only for map work;
+// latency waits and FetchCode waits run outside it. Fault settings have
+// their own mutex and the call counters are atomic. FetchCode waits on a
+// channel the simulator closes at every send, not by polling. The Client's
+// breaker has a mutex of its own, held for no I/O, and its counters are
+// atomic.
 package taxbureau

@@ -14,3 +14,18 @@ var (
 	// phone, ID number or id.
 	ErrUnknownPerson = errors.New("taxbureau: unknown person")
 )
+
+// Causes of the gateway Client's domain.ErrBureauUnavailable: the user sees
+// that the bureau is unavailable, the log sees why.
+var (
+	// ErrBreakerOpen is the cause when the Client's circuit breaker refused
+	// a call without trying: the bureau failed too often in a row.
+	ErrBreakerOpen = errors.New("taxbureau: gateway circuit breaker open")
+	// ErrUnauthorized is the cause when the gateway refused the Client's
+	// bearer token (HTTP 401): a configuration error, not the bureau's.
+	ErrUnauthorized = errors.New("taxbureau: gateway refused the bearer token")
+	// ErrBadResponse is the cause when the gateway answered outside the
+	// contract: an unexpected status, or a body that is not the contract's
+	// JSON.
+	ErrBadResponse = errors.New("taxbureau: gateway answered outside the contract")
+)
