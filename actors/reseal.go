@@ -24,11 +24,11 @@ import (
 //     record key);
 //   - meta/link-key: the F16 link-signing key (aad: the record key).
 //
-// Every other field of a record is written back as it was read. Each record
-// is rewritten with a revision-checked write on its own, so a crash leaves
-// some records under the new version and the rest under the old one: both
-// open, and running Reseal again finishes the job (it is idempotent and
-// returns 0 once nothing is left).
+// Every other field of a record is written back as it was read. Records are
+// rewritten in revision-checked batches as the scan goes, so a crash
+// leaves some records under the new version and the rest under the old
+// one: both open, and running Reseal again finishes the job (it is
+// idempotent and returns 0 once nothing is left).
 //
 // Reseal must run while no engine uses the store: an account actor caches
 // its sealed values and the record's revision, and would fail its next
@@ -48,13 +48,10 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		{keyLinkKey, resealRaw},
 	}
 	for _, k := range kinds {
-		// Collect first, write after: no write waits for its commit
-		// while the scan is under way.
-		type rewrite struct {
-			rec   persistence.Record
-			value []byte
-		}
-		var todo []rewrite
+		// Scan hands out records page by page outside its read
+		// transaction, so writing from the callback is safe, and memory
+		// stays bounded by one batch.
+		var batch []rewrite
 		err := store.Scan(ctx, k.prefix, func(r persistence.Record) error {
 			if k.prefix == keyLinkKey && r.Key != keyLinkKey {
 				return nil // a key that merely starts with meta/link-key
@@ -63,22 +60,66 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 			if err != nil {
 				return fmt.Errorf("reseal %s: %w", r.Key, err)
 			}
-			if changed {
-				todo = append(todo, rewrite{r, value})
+			if !changed {
+				return nil
+			}
+			if batch = append(batch, rewrite{r, value}); len(batch) == resealBatch {
+				wrote, err := writeBatch(ctx, store, keys, batch, k.reseal)
+				n += wrote
+				batch = batch[:0]
+				return err
 			}
 			return nil
 		})
 		if err != nil {
 			return n, err
 		}
-		for _, w := range todo {
-			wrote, err := writeResealed(ctx, store, keys, w.rec, w.value, k.reseal)
-			if err != nil {
-				return n, err
-			}
-			if wrote {
-				n++
-			}
+		wrote, err := writeBatch(ctx, store, keys, batch, k.reseal)
+		n += wrote
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// resealBatch is how many rewritten records one commit holds: one fsync
+// for many records, as the records of an offline store never conflict.
+const resealBatch = 128
+
+// rewrite is a record and its resealed value.
+type rewrite struct {
+	rec   persistence.Record
+	value []byte
+}
+
+// writeBatch commits the rewrites in one transaction, each op checking the
+// revision it was read at. When a concurrent write changed one of them,
+// nothing of the batch was written: each record is then written on its own
+// (writeResealed). It returns how many records it wrote.
+func writeBatch(ctx context.Context, store persistence.Store, keys *persistence.Keyring, batch []rewrite, reseal resealFunc) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	ops := make([]persistence.Op, len(batch))
+	for i, w := range batch {
+		ops[i] = persistence.Op{Key: w.rec.Key, Value: w.value, Expected: w.rec.Revision}
+	}
+	_, err := store.Commit(ctx, ops...)
+	if err == nil {
+		return len(batch), nil
+	}
+	if !errors.Is(err, persistence.ErrRevisionMismatch) {
+		return 0, fmt.Errorf("reseal: write %d records from %s: %w", len(batch), batch[0].rec.Key, err)
+	}
+	n := 0
+	for _, w := range batch {
+		wrote, err := writeResealed(ctx, store, keys, w.rec, w.value, reseal)
+		if err != nil {
+			return n, err
+		}
+		if wrote {
+			n++
 		}
 	}
 	return n, nil

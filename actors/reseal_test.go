@@ -373,3 +373,36 @@ func TestResealRetriesAfterAConcurrentWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestResealManyRecords reseals more records than one batch holds.
+func TestResealManyRecords(t *testing.T) {
+	f := newResealFixture(t)
+	h := f.h
+	const extra = 2*resealBatch + 44
+	ops := make([]persistence.Op, 0, extra)
+	for i := 0; i < extra; i++ {
+		id := fmt.Sprintf("bulk-%03d", i)
+		sealed, err := h.keys.Seal([]byte(fmt.Sprintf("secret-%03d-0123456789abcdef0123456789", i)), keyAPIKey(id))
+		h.ok(err)
+		ops = append(ops, persistence.Op{Key: keyAPIKey(id), Value: jsonMarshal(apiKeyRecord{ID: id, Tenant: h.tenant, Secret: sealed, CreatedAt: t0})})
+	}
+	_, err := h.store.Commit(h.ctx(), ops...)
+	h.ok(err)
+	if _, err := persistence.AppendKeyVersion(f.keyFile); err != nil {
+		t.Fatal(err)
+	}
+	both, err := persistence.LoadKeyring(persistence.KeyringOptions{File: f.keyFile, Logger: slog.New(slog.DiscardHandler)})
+	h.ok(err)
+	if n, err := Reseal(h.ctx(), h.store, both); err != nil || n != extra+5 {
+		t.Fatalf("Reseal = %d, %v; want %d", n, err, extra+5)
+	}
+	v2 := onlyVersion(t, f.keyFile, 2)
+	for key, r := range sealedRecords(t, h.store) {
+		vals, _ := openRecord(t, r)
+		for _, v := range vals {
+			if _, err := v2.Open(v.sealed, v.aad); err != nil {
+				t.Fatalf("%s (%s) does not open with v2 alone: %v", key, v.aad, err)
+			}
+		}
+	}
+}

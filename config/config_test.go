@@ -81,6 +81,21 @@ func TestDefaultIsValid(t *testing.T) {
 		{"Sim.QRValidity", o.Sim.QRValidity, 120 * time.Second},
 		{"Sim.CertValidity", o.Sim.CertValidity, 24 * time.Hour},
 		{"Sim.NoSMSRegions", strings.Join(o.Sim.NoSMSRegions, ","), "44,33,12,42"},
+		{"PublicURL", o.PublicURL, ""},
+		{"BaseURL", o.BaseURL(), "http://127.0.0.1:8080"},
+		{"OperatorToken", o.OperatorToken, ""},
+		{"NATS.URLs", len(o.NATS.URLs), 0},
+		{"NATS.Embedded", o.NATS.Embedded(), true},
+		{"NATS.Listen", o.NATS.Listen, ""},
+		{"NATS.SyncAlways", o.NATS.SyncAlways, true},
+		{"NATS.Replicas", o.NATS.Replicas, 1},
+		{"NATSStoreDir", o.NATSStoreDir(), filepath.Join("data", "nats")},
+		{"TaxBureau.URL", o.TaxBureau.URL, ""},
+		{"TaxBureau.InProcess", o.TaxBureau.InProcess(), true},
+		{"TaxBureau.Token", o.TaxBureau.Token, ""},
+		{"Sim.TestEndpoints", o.Sim.TestEndpoints, true},
+		{"SimTestEndpoints", o.SimTestEndpoints(), true},
+		{"DevInbox", o.DevInbox(), true},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -121,6 +136,23 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"sim.cert_validity", func(o *Options) { o.Sim.CertValidity = -time.Hour }},
 		{"sim.no_sms_regions", func(o *Options) { o.Sim.NoSMSRegions = []string{"44", "99"} }},
 		{"sim.no_sms_regions", func(o *Options) { o.Sim.NoSMSRegions = []string{"44", "44"} }},
+		{"public_url", func(o *Options) { o.PublicURL = "etaxd.example.com" }},
+		{"public_url", func(o *Options) { o.PublicURL = "ftp://etaxd.example.com" }},
+		{"public_url", func(o *Options) { o.PublicURL = "https://etaxd.example.com/?x=1" }},
+		{"public_url", func(o *Options) { o.PublicURL = "https://user:pw@etaxd.example.com" }},
+		{"operator_token", func(o *Options) { o.OperatorToken = "short" }},
+		{"operator_token", func(o *Options) { o.OperatorToken = "a token with spaces in it" }},
+		{"nats.urls", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222", "http://b:4222"} }},
+		{"nats.urls", func(o *Options) { o.NATS.URLs = []string{"localhost:4222"} }},
+		{"nats.listen", func(o *Options) { o.NATS.Listen = "4222" }},
+		{"nats.listen", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Listen = "127.0.0.1:4222" }},
+		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 0 }},
+		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
+		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }}, // embedded: a single node
+		{"taxbureau.url", func(o *Options) { o.TaxBureau.URL = "bureau:8081" }},
+		{"taxbureau.url", func(o *Options) { o.TaxBureau.URL = "http://bureau:8081#x" }},
+		{"taxbureau.token", func(o *Options) { o.TaxBureau.Token = "0123456789abcdef" }}, // no URL
+		{"taxbureau.token", func(o *Options) { o.TaxBureau.URL = "http://bureau:8081"; o.TaxBureau.Token = "short" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -152,6 +184,19 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 		{"no region skips SMS", func(o *Options) { o.Sim.NoSMSRegions = nil }},
 		{"planned city", func(o *Options) { o.Sim.NoSMSRegions = []string{"4403"} }},
 		{"production", func(o *Options) { o.Dev = false; o.KeyFile = "/etc/etaxd/master.keys" }},
+		{"public url with a path", func(o *Options) { o.PublicURL = "https://etaxd.example.com/etaxd/" }},
+		{"operator token", func(o *Options) { o.OperatorToken = "0123456789abcdef" }},
+		{"nats cluster", func(o *Options) {
+			o.NATS.URLs = []string{"nats://u:p@n1:4222", "tls://n2:4222", "wss://n3:443"}
+			o.NATS.Replicas = 3
+			o.NATS.SyncAlways = false
+		}},
+		{"nats client port", func(o *Options) { o.NATS.Listen = "127.0.0.1:4222" }},
+		{"gateway", func(o *Options) {
+			o.TaxBureau.URL = "https://bureau.example.com/gw"
+			o.TaxBureau.Token = "0123456789abcdef"
+		}},
+		{"no sim test endpoints", func(o *Options) { o.Sim.TestEndpoints = false }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,6 +485,13 @@ func TestEngineConfig(t *testing.T) {
 	if c.LockPolicy != o.Lock || c.SMSPolicy != o.SMS || c.CodeTTL != o.CodeTTL || c.IdleTimeout != o.IdleTimeout ||
 		c.GatewayTimeout != o.GatewayTimeout || c.ServiceName != o.ServiceName {
 		t.Errorf("EngineConfig() = %+v does not carry the options %+v", c, o)
+	}
+	if c.PublicURL != "http://127.0.0.1:8080" {
+		t.Errorf("EngineConfig().PublicURL = %q, want http://<listen>", c.PublicURL)
+	}
+	o.PublicURL = "https://etaxd.example.com/"
+	if c := o.EngineConfig(); c.PublicURL != "https://etaxd.example.com" {
+		t.Errorf("EngineConfig().PublicURL = %q, want the public URL without its trailing slash", c.PublicURL)
 	}
 	if c.AskTimeout <= 0 || c.StoreTimeout <= 0 || c.HostedCodeTimeout <= 0 {
 		t.Errorf("EngineConfig() lost the engine's own defaults: %+v", c)

@@ -25,6 +25,13 @@
 // state: the option table is built by a function on every call. It imports
 // the domain rules and the actors and taxbureau packages only to hand them
 // their configuration (EngineConfig, SimConfig); it never imports http or
-// cmd. Options is a plain value, safe to copy; NoSMSRegions is the only
-// reference field and is copied wherever it is handed out.
+// cmd. Options is a plain value, safe to copy; Sim.NoSMSRegions and
+// NATS.URLs are its only reference fields (SimConfig and Redacted copy
+// them).
+//
+// # Secrets
+//
+// OperatorToken, TaxBureau.Token and the user info of a NATS URL are
+// secrets. Options prints and logs itself redacted (String, GoString,
+// LogValue), and no validation problem quotes a secret.
 package config

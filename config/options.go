@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +45,14 @@ type Options struct {
 	ServiceName string
 	// NodeName names this node in /ops/status; "" means the host name.
 	NodeName string
+	// PublicURL is where browsers and ERPs reach etaxd: the base of F16
+	// login links and of the URLs etaxd prints. "" means http://<listen>
+	// (see BaseURL).
+	PublicURL string
+	// OperatorToken guards /ops/*: a request must carry it as a bearer
+	// token. "" means the ops endpoints answer loopback clients only. It is
+	// a secret: nothing logs or prints it.
+	OperatorToken string
 
 	// Lock holds the F13 thresholds of hosted accounts.
 	Lock domain.LockPolicy
@@ -53,6 +64,11 @@ type Options struct {
 	IdleTimeout time.Duration
 	// GatewayTimeout bounds every tax-bureau call.
 	GatewayTimeout time.Duration
+
+	// NATS says which NATS etaxd uses for prompts and events.
+	NATS NATSOptions
+	// TaxBureau says which tax bureau etaxd talks to.
+	TaxBureau TaxBureauOptions
 
 	// Sim holds the in-process tax-bureau simulator's knobs.
 	Sim SimOptions
@@ -70,7 +86,46 @@ type SimOptions struct {
 	CertValidity time.Duration
 	// NoSMSRegions are the region codes whose login skips the SMS step.
 	NoSMSRegions []string
+	// TestEndpoints serves the simulator's test-only endpoints (/sim/v1/…)
+	// when etaxd runs the in-process simulator in dev mode; see
+	// Options.SimTestEndpoints.
+	TestEndpoints bool
 }
+
+// NATSOptions choose the NATS etaxd uses: the embedded server (the
+// default) or external servers.
+type NATSOptions struct {
+	// URLs are external servers; empty means the embedded server, whose
+	// JetStream store lives under the data directory (see NATSStoreDir).
+	URLs []string
+	// Listen is the embedded server's client address for ERPs (host:port);
+	// "" means the embedded server takes in-process connections only.
+	Listen string
+	// SyncAlways fsyncs the embedded server's JetStream file store on every
+	// write. Off, the store syncs every two minutes: faster, but a power
+	// loss may lose what was acknowledged since (see README).
+	SyncAlways bool
+	// Replicas is the JetStream replica count of etaxd's streams: 1 on the
+	// embedded single node, 3 on a cluster.
+	Replicas int
+}
+
+// Embedded reports whether etaxd runs its own NATS server (no URLs).
+func (n NATSOptions) Embedded() bool { return len(n.URLs) == 0 }
+
+// TaxBureauOptions choose the tax bureau: the in-process simulator (the
+// default) or a gateway over HTTP (docs/GATEWAY.md).
+type TaxBureauOptions struct {
+	// URL is the HTTP gateway's base URL; "" means the in-process
+	// simulator.
+	URL string
+	// Token is the bearer token the gateway expects, if any. It is a
+	// secret: nothing logs or prints it.
+	Token string
+}
+
+// InProcess reports whether etaxd uses the in-process simulator.
+func (t TaxBureauOptions) InProcess() bool { return t.URL == "" }
 
 // Default returns the options of a fresh development install: data under
 // ./data, HTTP on 127.0.0.1:8080, dev keys, and the manual's numbers.
@@ -90,14 +145,60 @@ func Default() Options {
 		CodeTTL:        ec.CodeTTL,
 		IdleTimeout:    ec.IdleTimeout,
 		GatewayTimeout: ec.GatewayTimeout,
+		NATS:           NATSOptions{SyncAlways: true, Replicas: 1},
 		Sim: SimOptions{
 			SessionLength: sc.SessionLength,
 			QRValidity:    sc.QRValidity,
 			CertValidity:  sc.CertValidity,
 			NoSMSRegions:  slices.Clone(sc.NoSMSRegions),
+			TestEndpoints: true,
 		},
 	}
 }
+
+// redacted stands for a secret option that is set, wherever options are
+// printed.
+const redacted = "[redacted]"
+
+// Redacted returns o with its secrets (OperatorToken, TaxBureau.Token and
+// any user info in NATS.URLs) replaced by "[redacted]" when set.
+func (o Options) Redacted() Options {
+	if o.OperatorToken != "" {
+		o.OperatorToken = redacted
+	}
+	if o.TaxBureau.Token != "" {
+		o.TaxBureau.Token = redacted
+	}
+	if len(o.NATS.URLs) > 0 {
+		urls := make([]string, len(o.NATS.URLs))
+		for i, s := range o.NATS.URLs {
+			urls[i] = s
+			if u, err := url.Parse(s); err == nil && u.User != nil {
+				u.User = url.User(redacted)
+				urls[i] = u.String()
+			} else if err != nil && strings.Contains(s, "@") {
+				urls[i] = redacted
+			}
+		}
+		o.NATS.URLs = urls
+	}
+	o.Sim.NoSMSRegions = slices.Clone(o.Sim.NoSMSRegions)
+	return o
+}
+
+// String formats the options as %+v would, secrets redacted, so that
+// printing or logging them never shows a token.
+func (o Options) String() string {
+	type plain Options // no String method: no recursion
+	return fmt.Sprintf("%+v", plain(o.Redacted()))
+}
+
+// GoString is String, for %#v.
+func (o Options) GoString() string { return o.String() }
+
+// LogValue is String, for slog (whose JSON handler would otherwise marshal
+// every field).
+func (o Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
 
 // KeyPath returns the master key file: KeyFile, or master.keys in DataDir.
 func (o Options) KeyPath() string {
@@ -112,6 +213,49 @@ func (o Options) DBPath() string { return filepath.Join(o.DataDir, "etaxd.db") }
 
 // DemoPath returns demo.json in DataDir.
 func (o Options) DemoPath() string { return filepath.Join(o.DataDir, "demo.json") }
+
+// NATSStoreDir returns the embedded NATS server's JetStream store
+// directory: nats in DataDir.
+func (o Options) NATSStoreDir() string { return filepath.Join(o.DataDir, "nats") }
+
+// LocalURL returns http://<listen> as a client on this machine reaches it:
+// an unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") becomes the
+// loopback address. With port 0 it names port 0: set Listen to the bound
+// address first (serve does).
+func (o Options) LocalURL() string {
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return "http://" + o.Listen // Validate refuses it; keep it visible
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// BaseURL returns where browsers and ERPs reach etaxd: PublicURL without a
+// trailing slash, or LocalURL when it is empty.
+func (o Options) BaseURL() string {
+	if o.PublicURL != "" {
+		return strings.TrimRight(o.PublicURL, "/")
+	}
+	return o.LocalURL()
+}
+
+// SimTestEndpoints reports whether etaxd serves the simulator's test-only
+// endpoints (POST /sim/v1/persons, GET /sim/v1/sms): only when they are on,
+// in dev mode, and the tax bureau is the in-process simulator. They create
+// persons and reveal SMS codes, so production never serves them.
+func (o Options) SimTestEndpoints() bool {
+	return o.Sim.TestEndpoints && o.Dev && o.TaxBureau.InProcess()
+}
+
+// DevInbox reports whether etaxd serves the dev inbox (GET /dev/inbox):
+// in dev mode only.
+func (o Options) DevInbox() bool { return o.Dev }
 
 // Node returns NodeName, or the host name when it is empty.
 func (o Options) Node() string {
@@ -148,6 +292,7 @@ func (o Options) EngineConfig() actors.Config {
 	c.IdleTimeout = o.IdleTimeout
 	c.GatewayTimeout = o.GatewayTimeout
 	c.ServiceName = o.ServiceName
+	c.PublicURL = o.BaseURL()
 	return c
 }
 

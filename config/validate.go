@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +78,15 @@ func (o Options) Validate() error {
 	if o.NodeName != "" && !nodeName(o.NodeName) {
 		bad("node_name", "must be at most 64 printable characters without spaces, got %q", o.NodeName)
 	}
+	if o.PublicURL != "" {
+		if err := checkURL(o.PublicURL, false, "http", "https"); err != nil {
+			bad("public_url", "%v", err)
+		}
+	}
+	if o.OperatorToken != "" && !token(o.OperatorToken) {
+		// The value is a secret: the problem never quotes it.
+		bad("operator_token", "must be %d to %d printable ASCII characters without spaces", minTokenLen, maxTokenLen)
+	}
 
 	atLeast("lock.max_wrong_password", o.Lock.MaxWrongPassword, 1)
 	atLeast("lock.max_wrong_code", o.Lock.MaxWrongCode, 1)
@@ -87,6 +98,38 @@ func (o Options) Validate() error {
 	positive("code_ttl", o.CodeTTL)
 	positive("idle_timeout", o.IdleTimeout)
 	positive("gateway_timeout", o.GatewayTimeout)
+
+	for _, u := range o.NATS.URLs {
+		if err := checkURL(u, true, "nats", "tls", "ws", "wss"); err != nil {
+			bad("nats.urls", "%v", err)
+		}
+	}
+	if o.NATS.Listen != "" {
+		if !o.NATS.Embedded() {
+			bad("nats.listen", "is for the embedded server only, but nats.urls names external servers")
+		} else if err := checkListen(o.NATS.Listen); err != nil {
+			bad("nats.listen", "%v", err)
+		}
+	}
+	switch {
+	case o.NATS.Replicas < 1 || o.NATS.Replicas > 5:
+		bad("nats.replicas", "must be from 1 to 5, got %d", o.NATS.Replicas)
+	case o.NATS.Replicas > 1 && o.NATS.Embedded():
+		bad("nats.replicas", "must be 1 with the embedded server (a single node), got %d; set nats.urls for a cluster", o.NATS.Replicas)
+	}
+	if o.TaxBureau.URL != "" {
+		if err := checkURL(o.TaxBureau.URL, false, "http", "https"); err != nil {
+			bad("taxbureau.url", "%v", err)
+		}
+	}
+	if o.TaxBureau.Token != "" {
+		switch {
+		case o.TaxBureau.InProcess():
+			bad("taxbureau.token", "is set but taxbureau.url is empty: the in-process simulator takes no token")
+		case !token(o.TaxBureau.Token):
+			bad("taxbureau.token", "must be %d to %d printable ASCII characters without spaces", minTokenLen, maxTokenLen)
+		}
+	}
 
 	positive("sim.session_length", o.Sim.SessionLength)
 	positive("sim.qr_validity", o.Sim.QRValidity)
@@ -120,6 +163,51 @@ func checkListen(addr string) error {
 		return fmt.Errorf("port must be a number from 0 to 65535, got %q", port)
 	}
 	return nil
+}
+
+// checkURL accepts an absolute URL with one of schemes and a host, without
+// a query or fragment (a path is fine: a reverse proxy's prefix), and
+// without user info unless allowUser. A URL with user info is never quoted
+// in the problem: it may hold a password.
+func checkURL(s string, allowUser bool, schemes ...string) error {
+	shown := fmt.Sprintf("%q", s)
+	if strings.Contains(s, "@") {
+		shown = "a URL with user info"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("must be an absolute URL such as %s://host:port, got %s", schemes[0], shown)
+	}
+	if !slices.Contains(schemes, strings.ToLower(u.Scheme)) {
+		return fmt.Errorf("scheme must be %s, got %s", strings.Join(schemes, " or "), shown)
+	}
+	if u.User != nil && !allowUser {
+		return errors.New("must not carry user info")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return fmt.Errorf("must not carry a query or a fragment, got %s", shown)
+	}
+	return nil
+}
+
+// Bearer tokens: long enough not to be guessed, short enough for a header.
+const (
+	minTokenLen = 16
+	maxTokenLen = 512
+)
+
+// token reports whether s can be a bearer token: printable ASCII without
+// spaces, of a sensible length.
+func token(s string) bool {
+	if len(s) < minTokenLen || len(s) > maxTokenLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func envName(s string) bool {

@@ -30,9 +30,22 @@ Usage:
   etaxd version           print the version
   etaxd help              print this text
 
-Every flag also has an ETAXD_* environment variable and a key in the JSON
-file given with --config; flags beat the environment, which beats the file.
-"etaxd serve -h" lists them all.
+Operators (clients of a running etaxd: --server, --token; see "etaxd COMMAND -h"):
+  etaxd status                                 node, uptime, readiness and counters
+  etaxd tenant create|list|rotate-code         tenants and their activation codes
+  etaxd apikey create|list|revoke              the API keys of a tenant's clients
+  etaxd audit export --tenant ID               a tenant's audit log as CSV or JSON
+
+Offline (stop etaxd first):
+  etaxd keys rotate                            new master key version; re-encrypt every secret
+
+Developers:
+  etaxd call METHOD PATH [BODY]                send a signed client-API request (--demo: the demo key)
+  etaxd sign METHOD PATH [BODY]                print the signature headers (--curl: a curl command)
+
+Every serve flag also has an ETAXD_* environment variable and a key in the
+JSON file given with --config; flags beat the environment, which beats the
+file. "etaxd serve -h" lists them all. Exit codes: 0 ok, 1 failure, 2 usage.
 `
 
 // run executes one command line and returns the process exit code. ctx
@@ -51,6 +64,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK
+	case "status":
+		return statusCmd(ctx, rest, stdout, stderr)
+	case "tenant":
+		return tenantCmd(ctx, rest, stdout, stderr)
+	case "apikey":
+		return apikeyCmd(ctx, rest, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, rest, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, rest, stdout, stderr)
+	case "call":
+		return callCmd(ctx, rest, stdout, stderr)
+	case "sign":
+		return signCmd(ctx, rest, stdout, stderr)
 	case "torture":
 		return torture(ctx, rest, stdout, stderr) // hidden: the durability test's load generator
 	}

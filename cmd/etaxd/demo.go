@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,11 +88,7 @@ type demoPerson struct {
 // newDemoFile returns the demo as first seeded: fixed persons, enterprises
 // and accounts, a fresh activation code and API key.
 func newDemoFile() (*demoFile, error) {
-	keyID, err := randomText(6, hex.EncodeToString)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := randomText(32, base64.RawURLEncoding.EncodeToString)
+	keyID, secret, err := newDemoKey()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +112,7 @@ func newDemoFile() (*demoFile, error) {
 	}
 	return &demoFile{
 		TenantID: demoTenantID, TenantName: demoTenantName, ActivationCode: actors.NewActivationCode(),
-		OpenID: demoOpenID, APIKeyID: "demo-" + keyID, APIKeySecret: secret,
+		OpenID: demoOpenID, APIKeyID: keyID, APIKeySecret: secret,
 		Enterprises: []demoEnterprise{
 			{TaxNo: bj, Name: "北京演示科技有限公司", Region: "11"},
 			{TaxNo: gd, Name: "广东演示贸易有限公司", Region: "44"},
@@ -136,6 +133,17 @@ func newDemoFile() (*demoFile, error) {
 			account(gd, "zhangfaren", domain.LoginManual, domain.BusinessBoth, domain.RoleLegalRep, true, domain.BusinessBoth),
 		},
 	}, nil
+}
+
+// newDemoKey returns a fresh id and secret for the demo's API key.
+func newDemoKey() (id, secret string, err error) {
+	if id, err = randomText(6, hex.EncodeToString); err != nil {
+		return "", "", err
+	}
+	if secret, err = randomText(32, base64.RawURLEncoding.EncodeToString); err != nil {
+		return "", "", err
+	}
+	return "demo-" + id, secret, nil
 }
 
 // seedDemo makes the demo exist in st and returns its description, which
@@ -181,6 +189,13 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 		created++
 	}
 
+	// The API key of the demo's client (etaxd call --demo signs with it).
+	n, err := ensureDemoAPIKey(ctx, eng, df, log)
+	if err != nil {
+		return nil, err
+	}
+	created += n
+
 	// The enterprises.
 	ents, err := eng.Enterprises(ctx, df.TenantID, "")
 	if err != nil {
@@ -197,7 +212,7 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 	}
 
 	// The WeChat user, linked with the activation code (F1).
-	n, err := linkDemoUser(ctx, eng, df)
+	n, err = linkDemoUser(ctx, eng, df)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +309,29 @@ func rotateDemoCode(ctx context.Context, eng *actors.Engine, df *demoFile) error
 	}
 	df.ActivationCode = info.ActivationCode
 	return nil
+}
+
+// ensureDemoAPIKey registers the demo's API key unless the engine has it.
+// A key an operator revoked is replaced by a new one, which demo.json then
+// records.
+func ensureDemoAPIKey(ctx context.Context, eng *actors.Engine, df *demoFile, log *slog.Logger) (int, error) {
+	keys, err := eng.APIKeys(ctx, df.TenantID)
+	if err != nil {
+		return 0, fmt.Errorf("list API keys: %w", err)
+	}
+	if i := slices.IndexFunc(keys, func(k actors.APIKey) bool { return k.ID == df.APIKeyID }); i >= 0 {
+		if keys[i].RevokedAt == nil {
+			return 0, nil
+		}
+		log.Info("the demo API key was revoked; making a new one", "tenant", df.TenantID, "revoked", df.APIKeyID)
+		if df.APIKeyID, df.APIKeySecret, err = newDemoKey(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := eng.CreateAPIKey(ctx, df.TenantID, df.APIKeyID, df.APIKeySecret); err != nil {
+		return 0, fmt.Errorf("create the demo API key: %w", err)
+	}
+	return 1, nil
 }
 
 // linkDemoUser links the demo openid to the tenant unless it is linked. A

@@ -2,6 +2,9 @@
 //
 //	etaxd [serve] [flags]   run the server (the default)
 //	etaxd version           print the version
+//	etaxd status | tenant | apikey | audit | call | sign
+//	                        clients of a running etaxd
+//	etaxd keys rotate       re-encrypt the store under a new master key (offline)
 //
 // main only wires the process to run: signals, arguments and the exit code.
 package main

@@ -6,8 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/config"
 	httpapi "github.com/etaxd/etaxd/http"
@@ -38,8 +46,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(opts, stderr)
 	log.Info("etaxd starting", "version", version, "node", opts.Node(), "data", opts.DataDir, "config", opts.ConfigFile, "dev", opts.Dev)
 
+	// Listen first: with port 0 the kernel picks the port, and the login
+	// links the engine makes and the URLs printed below must name it.
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "etaxd: listen on %s: %v\n", opts.Listen, err)
+		return exitError
+	}
+	opts.Listen = boundListen(opts.Listen, ln.Addr())
+
 	st, err := openStack(opts, log)
 	if err != nil {
+		ln.Close()
 		fmt.Fprintf(stderr, "etaxd: %v\n", err)
 		return exitError
 	}
@@ -56,11 +74,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Engine: st.engine, Store: st.store, Ready: ready.Load,
 		Node: opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
 	})
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "etaxd: listen on %s: %v\n", opts.Listen, err)
-		return exitError
-	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	stopHTTP := func() {
@@ -71,9 +84,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	where := fmt.Sprintf("etaxd serving on http://%s (data %s", ln.Addr(), opts.DataDir)
+	var df *demoFile
 	if opts.Demo {
 		seedCtx, cancel := context.WithTimeout(ctx, demoTimeout)
-		df, err := seedDemo(seedCtx, st, opts.DemoPath())
+		df, err = seedDemo(seedCtx, st, opts.DemoPath())
 		cancel()
 		if err != nil {
 			stopHTTP()
@@ -89,6 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ready.Store(true)
 	where += ")"
 	fmt.Fprintln(stdout, where)
+	printURLs(stdout, app.GetRoutes(true), opts, df, selfCommand())
 	log.Info("etaxd ready", "listen", ln.Addr().String(), "data", opts.DataDir, "demo", opts.Demo)
 
 	code := exitOK
@@ -101,4 +116,79 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	stopHTTP()
 	return code // the deferred Close stops the actors, then closes the store
+}
+
+// boundListen returns the listen address with the port the listener got
+// when the configured one was 0; otherwise the configured address, whose
+// host (":8080", "0.0.0.0:8080") says more than the bound one.
+func boundListen(configured string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	if _, p, err := net.SplitHostPort(bound.String()); err == nil {
+		return net.JoinHostPort(host, p)
+	}
+	return configured
+}
+
+// printURLs writes, below the serving line, where etaxd's endpoints are
+// and, with the demo, its API key and a signed request to paste. It names
+// only the routes the app serves (routes), so it never points at an
+// endpoint that is not mounted. self is how the user runs etaxd.
+func printURLs(w io.Writer, routes []fiber.Route, opts config.Options, df *demoFile, self string) {
+	has := func(method, path string, prefix bool) bool {
+		return slices.ContainsFunc(routes, func(r fiber.Route) bool {
+			return r.Method == method && (r.Path == path || prefix && strings.HasPrefix(r.Path, path+"/"))
+		})
+	}
+	base := opts.BaseURL()
+	// The commands printed must work when pasted: they name the server
+	// and the data directory unless the client finds them by default.
+	def := config.Default()
+	serverFlag, dataFlag := "", ""
+	if opts.LocalURL() != def.LocalURL() {
+		serverFlag = " --server " + shellQuote(opts.LocalURL())
+	}
+	if filepath.Clean(opts.DataDir) != filepath.Clean(def.DataDir) {
+		dataFlag = " --data " + shellQuote(opts.DataDir)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if has(fiber.MethodPost, "/api/v1", true) || has(fiber.MethodGet, "/api/v1", true) {
+		fmt.Fprintf(tw, "  client API\t%s/api/v1\n", base)
+	}
+	if has(fiber.MethodGet, "/ops/status", false) {
+		fmt.Fprintf(tw, "  status\t%s/ops/status\t(%s status%s)\n", base, self, serverFlag)
+	}
+	if has(fiber.MethodGet, "/metrics", false) {
+		fmt.Fprintf(tw, "  metrics\t%s/metrics\n", base)
+	}
+	if has(fiber.MethodGet, "/dev/inbox", false) {
+		openid := "OPENID"
+		if df != nil {
+			openid = df.OpenID
+		}
+		fmt.Fprintf(tw, "  dev inbox\t%s/dev/inbox?openid=%s\n", base, url.QueryEscape(openid))
+	}
+	if df != nil && df.APIKeyID != "" {
+		fmt.Fprintf(tw, "  demo API key\t%s\t(secret in %s)\n", df.APIKeyID, opts.DemoPath())
+	}
+	_ = tw.Flush()
+	if df == nil || len(df.Enterprises) == 0 || !has(fiber.MethodPost, "/api/v1/sessions", false) {
+		return
+	}
+	cmd := self + " call --demo" + serverFlag + dataFlag
+	body := fmt.Sprintf(`{"tax_no":%q,"business":"issue","action":"login"}`, df.Enterprises[0].TaxNo)
+	fmt.Fprintf(w, "  try a signed request (the demo's %s, default account for invoicing):\n    %s POST /api/v1/sessions %s\n",
+		df.Enterprises[0].Name, cmd, shellQuote(body))
+}
+
+// selfCommand is how the user ran etaxd, for the commands etaxd prints:
+// "go run ./cmd/etaxd" under go run (whose binary is temporary), else the
+// name or path it was started by.
+func selfCommand() string {
+	if exe := os.Args[0]; !strings.Contains(exe, "go-build") {
+		return exe
+	}
+	return "go run ./cmd/etaxd"
 }

@@ -56,17 +56,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		}
 	}()
 
-	keyFile := o.KeyPath()
-	if !o.Dev && o.KeyFile == "" {
-		// In production the keys may come from the environment alone: the
-		// default key file is then optional, a named one is not.
-		if _, statErr := os.Stat(keyFile); errors.Is(statErr, fs.ErrNotExist) {
-			keyFile = ""
-		}
-	}
-	s.keys, err = persistence.LoadKeyring(persistence.KeyringOptions{
-		File: keyFile, Env: o.KeysEnv, CreateIfMissing: o.Dev, Logger: log,
-	})
+	s.keys, err = persistence.LoadKeyring(keyringOptions(o, log))
 	if errors.Is(err, persistence.ErrNoKeys) {
 		return nil, fmt.Errorf("load master keys: %w; put them in %s or a key file (--key-file), or run with --dev to create one", err, o.KeysEnv)
 	}
@@ -102,6 +92,20 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		return nil, fmt.Errorf("start actors: %w", err)
 	}
 	return s, nil
+}
+
+// keyringOptions says where the master keys of o are: the key file and the
+// environment variable, with a missing key file created in dev mode.
+func keyringOptions(o config.Options, log *slog.Logger) persistence.KeyringOptions {
+	keyFile := o.KeyPath()
+	if !o.Dev && o.KeyFile == "" {
+		// In production the keys may come from the environment alone: the
+		// default key file is then optional, a named one is not.
+		if _, statErr := os.Stat(keyFile); errors.Is(statErr, fs.ErrNotExist) {
+			keyFile = ""
+		}
+	}
+	return persistence.KeyringOptions{File: keyFile, Env: o.KeysEnv, CreateIfMissing: o.Dev, Logger: log}
 }
 
 // drainPrompts logs each prompt until the queue closes. Until the notifiers

@@ -1,0 +1,486 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/etaxd/etaxd/http/opsapi"
+)
+
+// The operator subcommands: thin clients of a running etaxd's ops API
+// (package opsapi, mounted under /ops) and of GET /ops/status.
+
+const tenantUsage = `Usage: etaxd tenant COMMAND [flags]
+
+Commands:
+  create --name NAME [--id ID] [--activation-code CODE]   create a tenant; prints its activation code once
+  list                                                  list the tenants
+  rotate-code --tenant ID                               replace a tenant's activation code; prints the new one
+
+"etaxd tenant COMMAND -h" lists a command's flags.
+`
+
+const apikeyUsage = `Usage: etaxd apikey COMMAND [flags]
+
+Commands:
+  create --tenant ID [--id KEY]   make an API key for a tenant; prints its secret once
+  list --tenant ID                list a tenant's keys (never their secrets)
+  revoke KEY                      refuse the key from now on
+
+"etaxd apikey COMMAND -h" lists a command's flags.
+`
+
+const auditUsage = `Usage: etaxd audit export --tenant ID [--from T] [--to T] [--format csv|json] [-o FILE]
+
+"etaxd audit export -h" lists the flags.
+`
+
+// nounCommand dispatches "etaxd NOUN VERB ...": no verb, -h or help print
+// usage; an unknown verb is a usage error.
+func nounCommand(noun, usage string, args []string, stdout, stderr io.Writer, verbs map[string]func([]string) int) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if run, ok := verbs[args[0]]; ok {
+		return run(args[1:])
+	}
+	fmt.Fprintf(stderr, "etaxd %s: unknown command %q\n\n%s", noun, args[0], usage)
+	return exitUsage
+}
+
+// withClient resolves the client of cf and runs f with a context bounded
+// by cf's timeout; an unusable --server is a usage error.
+func withClient(ctx context.Context, name string, cf *clientFlags, stderr io.Writer, f func(context.Context, *client) error) int {
+	c, err := cf.client()
+	if err != nil {
+		if errors.Is(err, errBadServer) {
+			return usageError(stderr, name, "%v", err)
+		}
+		return failure(stderr, name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	if err := f(ctx, c); err != nil {
+		return failure(stderr, name, err)
+	}
+	return exitOK
+}
+
+// statusCmd is "etaxd status".
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cf clientFlags
+	var raw bool
+	return runSubcommand("status", "", "Print the status of a running etaxd (GET /ops/status): node, uptime, readiness, counters.",
+		0, 0, args, stderr,
+		func(fs *flag.FlagSet) {
+			cf.bind(fs)
+			fs.BoolVar(&raw, "json", false, "print the JSON as etaxd sent it")
+		},
+		func([]string) int {
+			return withClient(ctx, "status", &cf, stderr, func(ctx context.Context, c *client) error {
+				_, b, err := c.do(ctx, http.MethodGet, "/ops/status", nil)
+				if err != nil {
+					return err
+				}
+				if raw {
+					_, err := fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(b))
+					return err
+				}
+				return printStatus(stdout, c.base, b)
+			})
+		})
+}
+
+// statusOrder puts the first lines of the status summary in order; the
+// other fields follow by name.
+var statusOrder = []string{"node", "version", "go_version", "ready", "started_at", "uptime_seconds", "goroutines"}
+
+// printStatus writes a status document as aligned "name  value" lines:
+// the top-level fields first, then each object as a section. It knows
+// only a few field names, so fields etaxd adds later show up as they come.
+func printStatus(w io.Writer, server string, b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return fmt.Errorf("unexpected answer: %.200s", b)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		ia, ib := slices.Index(statusOrder, a), slices.Index(statusOrder, b)
+		switch {
+		case ia >= 0 && ib >= 0:
+			return ia - ib
+		case ia >= 0:
+			return -1
+		case ib >= 0:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "server\t%s\n", server)
+	var sections []string
+	for _, k := range keys {
+		if _, ok := m[k].(map[string]any); ok {
+			sections = append(sections, k)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, statusValue(k, m[k]))
+	}
+	for _, k := range sections {
+		fmt.Fprintf(tw, "\n%s\n", k)
+		printSection(tw, "  ", m[k].(map[string]any))
+	}
+	return tw.Flush()
+}
+
+// printSection writes an object's fields sorted by name, nested objects
+// indented below their name.
+func printSection(w io.Writer, indent string, m map[string]any) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if obj, ok := m[k].(map[string]any); ok {
+			fmt.Fprintf(w, "%s%s\n", indent, k)
+			printSection(w, indent+"  ", obj)
+			continue
+		}
+		fmt.Fprintf(w, "%s%s\t%s\n", indent, k, statusValue(k, m[k]))
+	}
+}
+
+// statusValue formats one value: booleans as yes/no, uptime as a
+// duration, lists compactly, null as "-".
+func statusValue(key string, v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "-"
+	case bool:
+		if v {
+			return "yes"
+		}
+		return "no"
+	case json.Number:
+		if key == "uptime_seconds" {
+			if f, err := v.Float64(); err == nil {
+				return time.Duration(f * float64(time.Second)).Round(time.Second).String()
+			}
+		}
+		return v.String()
+	case string:
+		return v
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// tenantCmd is "etaxd tenant create|list|rotate-code".
+func tenantCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return nounCommand("tenant", tenantUsage, args, stdout, stderr, map[string]func([]string) int{
+		"create": func(args []string) int {
+			var cf clientFlags
+			var id, name, code string
+			var raw bool
+			return runSubcommand("tenant create", "", "Create a tenant. Its activation code is printed once: etaxd keeps only its hash.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&name, "name", "", "the tenant's `NAME` (required)")
+					fs.StringVar(&id, "id", "", "the tenant's `ID`: lower-case letters, digits, - and _ (default: a new one)")
+					fs.StringVar(&code, "activation-code", "", "the activation `CODE` users link the tenant with, at least 6 characters (default: a random one)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					if strings.TrimSpace(name) == "" {
+						return usageError(stderr, "tenant create", "--name is required")
+					}
+					return withClient(ctx, "tenant create", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants", opsapi.CreateTenantRequest{ID: id, Name: name, ActivationCode: code})
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var t opsapi.Tenant
+						if err := decodeAnswer(b, &t); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "tenant %s (%s) created\nactivation code: %s\n(shown once: etaxd keeps only its hash; \"etaxd tenant rotate-code --tenant %s\" makes a new one)\n",
+							t.ID, t.Name, t.ActivationCode, t.ID)
+						return nil
+					})
+				})
+		},
+		"list": func(args []string) int {
+			var cf clientFlags
+			var raw bool
+			return runSubcommand("tenant list", "", "List the tenants.", 0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					return withClient(ctx, "tenant list", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants", nil)
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var list struct{ Tenants []opsapi.Tenant }
+						if err := decodeAnswer(b, &list); err != nil {
+							return err
+						}
+						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(tw, "ID\tNAME")
+						for _, t := range list.Tenants {
+							fmt.Fprintf(tw, "%s\t%s\n", t.ID, t.Name)
+						}
+						return tw.Flush()
+					})
+				})
+		},
+		"rotate-code": func(args []string) int {
+			var cf clientFlags
+			var tenant string
+			var raw bool
+			return runSubcommand("tenant rotate-code", "", "Replace a tenant's activation code; the old one stops working. The new one is printed once.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					if tenant == "" {
+						return usageError(stderr, "tenant rotate-code", "--tenant is required")
+					}
+					return withClient(ctx, "tenant rotate-code", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/rotate-code", nil)
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var t opsapi.Tenant
+						if err := decodeAnswer(b, &t); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "tenant %s: new activation code: %s\n(shown once; the old code no longer works)\n", t.ID, t.ActivationCode)
+						return nil
+					})
+				})
+		},
+	})
+}
+
+// apikeyCmd is "etaxd apikey create|list|revoke".
+func apikeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return nounCommand("apikey", apikeyUsage, args, stdout, stderr, map[string]func([]string) int{
+		"create": func(args []string) int {
+			var cf clientFlags
+			var tenant, id string
+			var raw bool
+			return runSubcommand("apikey create", "", "Make an API key for a tenant's client (ERP). Its secret is printed once: etaxd keeps it sealed.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.StringVar(&id, "id", "", "the key `ID`: lower-case letters, digits, - and _ (default: a new one)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					if tenant == "" {
+						return usageError(stderr, "apikey create", "--tenant is required")
+					}
+					return withClient(ctx, "apikey create", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/apikeys", opsapi.CreateAPIKeyRequest{ID: id})
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var k opsapi.APIKey
+						if err := decodeAnswer(b, &k); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "API key %s for tenant %s\nsecret: %s\n(shown once: give it to the client now; etaxd cannot show it again)\n", k.ID, k.Tenant, k.Secret)
+						return nil
+					})
+				})
+		},
+		"list": func(args []string) int {
+			var cf clientFlags
+			var tenant string
+			var raw bool
+			return runSubcommand("apikey list", "", "List a tenant's API keys (never their secrets).", 0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					if tenant == "" {
+						return usageError(stderr, "apikey list", "--tenant is required")
+					}
+					return withClient(ctx, "apikey list", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/apikeys", nil)
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var list struct {
+							APIKeys []opsapi.APIKey `json:"api_keys"`
+						}
+						if err := decodeAnswer(b, &list); err != nil {
+							return err
+						}
+						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(tw, "ID\tCREATED\tREVOKED")
+						for _, k := range list.APIKeys {
+							revoked := "-"
+							if k.RevokedAt != nil {
+								revoked = k.RevokedAt.Format(time.RFC3339)
+							}
+							fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.Format(time.RFC3339), revoked)
+						}
+						return tw.Flush()
+					})
+				})
+		},
+		"revoke": func(args []string) int {
+			var cf clientFlags
+			return runSubcommand("apikey revoke", " KEY", "Revoke an API key: etaxd refuses it from now on (within 30 s on other nodes).",
+				1, 1, args, stderr, cf.bind,
+				func(pos []string) int {
+					return withClient(ctx, "apikey revoke", &cf, stderr, func(ctx context.Context, c *client) error {
+						if _, _, err := c.do(ctx, http.MethodDelete, "/ops/v1/apikeys/"+url.PathEscape(pos[0]), nil); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "API key %s revoked\n", pos[0])
+						return nil
+					})
+				})
+		},
+	})
+}
+
+// auditCmd is "etaxd audit export".
+func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return nounCommand("audit", auditUsage, args, stdout, stderr, map[string]func([]string) int{
+		"export": func(args []string) int {
+			var cf clientFlags
+			var tenant, from, to, format, out string
+			return runSubcommand("audit export", "",
+				"Export a tenant's audit log (who did what, when, with which outcome; never a secret).\n"+
+					"--from and --to are RFC 3339 times or dates (a day in China time); --to is exclusive.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.StringVar(&from, "from", "", "first `TIME` or date to include (default: the beginning)")
+					fs.StringVar(&to, "to", "", "`TIME` or date to stop before (default: now)")
+					fs.StringVar(&format, "format", "csv", "`FORMAT`: csv or json")
+					fs.StringVar(&out, "o", "", "write to `FILE` (mode 0600) instead of standard output")
+				},
+				func([]string) int {
+					if tenant == "" {
+						return usageError(stderr, "audit export", "--tenant is required")
+					}
+					if format != "csv" && format != "json" {
+						return usageError(stderr, "audit export", "--format must be csv or json, got %q", format)
+					}
+					return withClient(ctx, "audit export", &cf, stderr, func(ctx context.Context, c *client) error {
+						q := url.Values{"format": {format}}
+						if from != "" {
+							q.Set("from", from)
+						}
+						if to != "" {
+							q.Set("to", to)
+						}
+						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/audit?"+q.Encode(), nil)
+						if err != nil {
+							return err
+						}
+						if out == "" {
+							_, err := stdout.Write(b)
+							return err
+						}
+						if err := writeFileAtomic(out, b); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "wrote %d audit events of tenant %s to %s\n", countEvents(format, b), tenant, out)
+						return nil
+					})
+				})
+		},
+	})
+}
+
+// countEvents counts the events of an export.
+func countEvents(format string, b []byte) int {
+	if format == "json" {
+		var v struct{ Events []json.RawMessage }
+		_ = json.Unmarshal(b, &v)
+		return len(v.Events)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return 0
+	}
+	return len(rows) - 1 // the header
+}
+
+// printRaw prints a JSON answer as it came, unless err.
+func printRaw(w io.Writer, b []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", bytes.TrimSpace(b))
+	return err
+}
+
+// writeFileAtomic writes b to path (mode 0600) through a temporary file in
+// the same directory, so that a failure leaves no half-written file.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		_ = os.Remove(name)
+	}
+	return err
+}
