@@ -1,0 +1,102 @@
+package opsapi
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// TestProvisioning walks an onboarding: enterprise, link, account with its
+// SMS code, bind, default, unlock, delete — and the refusals on the way.
+func TestProvisioning(t *testing.T) {
+	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, persistence.KeyLen)
+	_, _ = rand.Read(key)
+	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
+	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
+	eng, err := actors.Start(actors.DefaultConfig(), actors.Deps{Store: store, Sealer: keys, Gateway: sim,
+		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Stop(); store.Close() })
+
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	Register(app.Group("/ops"), eng, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	RegisterProvisioning(app.Group("/ops"), eng)
+
+	r := do(t, app, "POST", "/ops/v1/tenants", `{"id":"acme","name":"Acme"}`)
+	var ten Tenant
+	r.json(t, &ten)
+	bj := domain.MakeTaxNo("11", 5)
+	if r = do(t, app, "POST", "/ops/v1/tenants/acme/enterprises", `{"tax_no":"`+bj+`","name":"北京阿克米"}`); r.status != 201 {
+		t.Fatalf("enterprise = %d %s", r.status, r.body)
+	}
+	if r = do(t, app, "POST", "/ops/v1/tenants/acme/enterprises", `{"tax_no":"91110000XXXXXXXXXX","name":"x"}`); r.status != 400 || r.errorCode(t) != "invalid_tax_no" {
+		t.Fatalf("bad tax number = %d %s", r.status, r.body)
+	}
+	if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", `{"openid":"o_1","activation_code":"WRONG-CODE"}`); r.errorCode(t) != "activation_code_wrong" {
+		t.Fatalf("wrong code = %d %s", r.status, r.body)
+	}
+	if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", `{"openid":"o_1","activation_code":"`+ten.ActivationCode+`"}`); r.status != 200 {
+		t.Fatalf("link = %d %s", r.status, r.body)
+	}
+	if err := sim.AddPerson(taxbureau.Person{Username: "boss", Phone: "13800000009", IDNumber: "110101199001011237", Password: "Boss@2026x",
+		Relations: []taxbureau.Relation{{TaxNo: bj, Region: "11", Role: domain.RoleLegalRep}}}); err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, app, "POST", "/ops/v1/tenants/acme/accounts", `{"openid":"o_1","tax_no":"`+bj+`","business":"both","username":"boss","password":"Boss@2026x"}`)
+	var fr actors.FlowReply
+	r.json(t, &fr)
+	if fr.State != actors.FlowAwaitingCode {
+		t.Fatalf("add = %d %s", r.status, r.body)
+	}
+	r = do(t, app, "POST", "/ops/v1/tenants/acme/flows/"+fr.FlowID+"/code", fmt.Sprintf(`{"openid":"o_1","code":%q}`, sim.LastCode("13800000009")))
+	r.json(t, &fr)
+	if fr.State != actors.FlowDone || fr.AccountID == "" {
+		t.Fatalf("code = %d %s", r.status, r.body)
+	}
+	acct := "/ops/v1/tenants/acme/accounts/" + fr.AccountID
+	for _, step := range []struct{ path, body string }{
+		{acct + "/bind", `{"openid":"o_1"}`},
+		{acct + "/default", `{"openid":"o_1","which":"both"}`},
+		{acct + "/unlock", `{"openid":"o_1"}`},
+	} {
+		if r = do(t, app, "POST", step.path, step.body); r.status != 200 {
+			t.Fatalf("%s = %d %s", step.path, r.status, r.body)
+		}
+	}
+	if r = do(t, app, "POST", acct+"/bind", `{"openid":"o_2"}`); r.status < 400 {
+		t.Fatalf("second bind = %d", r.status)
+	}
+	if r = do(t, app, "POST", acct+"/default", `{"openid":"o_1","which":"sell"}`); r.errorCode(t) != "invalid_business" {
+		t.Fatalf("bad default = %s", r.body)
+	}
+	if r = do(t, app, "DELETE", acct, `{"openid":"o_2"}`); r.status < 400 {
+		t.Fatalf("stranger deleted: %d", r.status)
+	}
+	if r = do(t, app, "DELETE", acct, `{"openid":"o_1"}`); r.status != 200 {
+		t.Fatalf("delete = %d %s", r.status, r.body)
+	}
+	if r = do(t, app, "GET", "/ops/v1/tenants/acme/enterprises", ""); r.status != 200 {
+		t.Fatalf("list = %d", r.status)
+	}
+	if r = do(t, app, "GET", "/ops/v1/tenants/nobody/enterprises", ""); r.status != 404 {
+		t.Fatalf("unknown tenant = %d %s", r.status, r.body)
+	}
+}
