@@ -149,6 +149,11 @@ func newDemoKey() (id, secret string, err error) {
 // seedDemo makes the demo exist in st and returns its description, which
 // it keeps in path. See the comment at the top of this file.
 func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
+	if st.sim == nil {
+		// The demo's persons live in the simulator it seeds; a remote
+		// bureau (taxbureau.url) is seeded through its own test endpoints.
+		return nil, errors.New("--demo needs the in-process simulator: unset taxbureau.url")
+	}
 	eng, log := st.engine, st.log.With("component", "demo")
 	df, err := readDemoFile(path)
 	existed := err == nil

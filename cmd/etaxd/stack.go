@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/config"
@@ -19,21 +20,30 @@ import (
 )
 
 // stack is etaxd's core as one process runs it: the bbolt store, the
-// master keys, the in-process tax-bureau simulator with its hosted-number
-// provider, the prompt queue and the actor engine. serve and torture build
-// the same stack, so the durability test exercises what serve runs.
+// master keys, the tax bureau (the in-process simulator, or an HTTP gateway
+// when taxbureau.url is set), NATS (embedded JetStream, or external
+// servers), the prompt queue with its dev-inbox notifier, the client
+// events and webhooks, and the actor engine. serve and torture build the
+// same stack, so the durability test exercises what serve runs.
 type stack struct {
-	opts    config.Options
-	log     *slog.Logger
-	store   *persistence.Bolt
-	keys    *persistence.Keyring
-	sim     *taxbureau.Simulator
-	sms     *taxbureau.SimSMSProvider
-	prompts *prompts.Chan
-	engine  *actors.Engine
+	opts  config.Options
+	log   *slog.Logger
+	store *persistence.Bolt
+	keys  *persistence.Keyring
 
-	stopDrain context.CancelFunc
-	drained   chan struct{}
+	// sim and sms are set with the in-process simulator; client otherwise.
+	sim    *taxbureau.Simulator
+	sms    *taxbureau.SimSMSProvider
+	client *taxbureau.Client
+	gw     taxbureau.Gateway
+
+	bus      *prompts.Bus
+	queue    *prompts.Queue
+	events   *prompts.EventStream
+	hooks    *prompts.Webhooks
+	inbox    *prompts.Inbox
+	consumer *prompts.Consumer
+	engine   *actors.Engine
 }
 
 // newLogger returns the process logger: text or json on w at the options'
@@ -72,24 +82,60 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 
-	sc := o.SimConfig()
-	if err := sc.Validate(); err != nil {
-		return nil, fmt.Errorf("simulator configuration: %w", err)
+	var sms taxbureau.SMSProvider
+	if o.TaxBureau.InProcess() {
+		sc := o.SimConfig()
+		if err := sc.Validate(); err != nil {
+			return nil, fmt.Errorf("simulator configuration: %w", err)
+		}
+		s.sim = taxbureau.NewSimulator(sc, clock.Real{})
+		s.sms = taxbureau.NewSimSMSProvider(s.sim)
+		s.gw, sms = s.sim, s.sms
+	} else {
+		s.client, err = taxbureau.NewClient(o.TaxBureau.URL, taxbureau.ClientOptions{Token: o.TaxBureau.Token})
+		if err != nil {
+			return nil, fmt.Errorf("tax bureau client: %w", err)
+		}
+		s.gw, sms = s.client, s.client
 	}
-	s.sim = taxbureau.NewSimulator(sc, clock.Real{})
-	s.sms = taxbureau.NewSimSMSProvider(s.sim)
 
-	s.prompts = prompts.NewChan()
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopDrain, s.drained = cancel, make(chan struct{})
-	go s.drainPrompts(ctx)
+	if o.NATS.Embedded() {
+		s.bus, err = prompts.StartEmbedded(prompts.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
+			Listen: o.NATS.Listen, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
+	} else {
+		s.bus, err = prompts.Connect(o.NATS.URLs, prompts.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
+			Logger: log.With("component", "nats")})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.queue, err = prompts.NewQueue(ctx, s.bus, prompts.QueueOptions{Logger: log.With("component", "prompts")}); err != nil {
+		return nil, fmt.Errorf("prompt queue: %w", err)
+	}
+	if s.events, err = prompts.NewEventStream(ctx, s.bus, prompts.EventStreamOptions{Logger: log.With("component", "events")}); err != nil {
+		return nil, fmt.Errorf("event stream: %w", err)
+	}
 
 	s.engine, err = actors.Start(o.EngineConfig(), actors.Deps{
-		Store: s.store, Sealer: s.keys, Gateway: s.sim, SMS: s.sms, Prompts: s.prompts,
+		Store: s.store, Sealer: s.keys, Gateway: s.gw, SMS: sms, Prompts: s.queue, Events: s.events,
 		Clock: clock.Real{}, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
+	}
+	if s.hooks, err = prompts.NewWebhooks(s.store, s.bus, prompts.WebhookOptions{Sealer: s.keys, Logger: log.With("component", "webhooks")}); err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	// The dev inbox is the notifier until WeChat arrives: it keeps what each
+	// openid would receive. A prompt it cannot take is reported to its account.
+	s.inbox = prompts.NewInbox()
+	engine := s.engine
+	s.consumer, err = prompts.Consume(ctx, s.bus, "inbox", s.inbox, prompts.ConsumerOptions{Logger: log.With("component", "notifier"),
+		OnUndeliverable: func(p prompts.Prompt, err error) { engine.PromptUndeliverable(p.Tenant, p.Account, p.ID, err.Error()) }})
+	if err != nil {
+		return nil, fmt.Errorf("prompt consumer: %w", err)
 	}
 	return s, nil
 }
@@ -108,33 +154,41 @@ func keyringOptions(o config.Options, log *slog.Logger) persistence.KeyringOptio
 	return persistence.KeyringOptions{File: keyFile, Env: o.KeysEnv, CreateIfMissing: o.Dev, Logger: log}
 }
 
-// drainPrompts logs each prompt until the queue closes. Until the notifiers
-// arrive (next issue) the log is where a developer sees them. A prompt
-// carries no secret; only its identifiers are logged.
-func (s *stack) drainPrompts(ctx context.Context) {
-	defer close(s.drained)
-	for {
-		p, err := s.prompts.Next(ctx)
-		if err != nil {
-			return
-		}
-		s.log.Info("prompt", "id", p.ID, "kind", p.Kind, "tenant", p.Tenant, "account", p.Account, "openid", p.OpenID)
-	}
-}
-
-// Close stops the engine (every actor, children first), then the prompt
-// queue, then closes the store once every queued write is committed. It is
-// safe on a partly built stack and to call twice.
+// Close stops what reads and delivers first (the notifier, the webhooks),
+// then the engine (every actor, children first), then flushes the prompt
+// queue and the events, closes NATS and the bureau client, and closes the
+// store once every queued write is committed. It is safe on a partly built
+// stack and to call twice.
 func (s *stack) Close() error {
+	if s.consumer != nil {
+		s.consumer.Stop()
+		s.consumer = nil
+	}
+	if s.hooks != nil {
+		s.hooks.Close()
+		s.hooks = nil
+	}
 	if s.engine != nil {
 		s.engine.Stop()
 		s.engine = nil
 	}
-	if s.prompts != nil {
-		s.prompts.Close()
-		s.stopDrain()
-		<-s.drained
-		s.prompts = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s.queue != nil {
+		_ = s.queue.Close(ctx)
+		s.queue = nil
+	}
+	if s.events != nil {
+		_ = s.events.Close(ctx)
+		s.events = nil
+	}
+	if s.bus != nil {
+		s.bus.Close()
+		s.bus = nil
+	}
+	if s.client != nil {
+		_ = s.client.Close()
+		s.client = nil
 	}
 	var err error
 	if s.store != nil {
