@@ -21,7 +21,12 @@ import (
 	"github.com/etaxd/etaxd/persistence"
 )
 
-type fakeEngine struct{ stats actors.StatsSnapshot }
+// fakeEngine answers Stats; any other method panics (the embedded
+// interface is nil), which the tests that use it never call.
+type fakeEngine struct {
+	Engine
+	stats actors.StatsSnapshot
+}
 
 func (f *fakeEngine) Stats() actors.StatsSnapshot { return f.stats }
 
@@ -37,10 +42,13 @@ func openBolt(t *testing.T) *persistence.Bolt {
 	return b
 }
 
-// get runs one request through the app and decodes the JSON body.
+// get runs one request through the app, with the operator token, and
+// decodes the JSON body.
 func get(t *testing.T, app *fiber.App, path string, body any) (int, string) {
 	t.Helper()
-	resp, err := app.Test(httptest.NewRequest(http.MethodGet, path, nil), 5000)
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header.Set("Authorization", "Bearer "+opToken)
+	resp, err := app.Test(r, 5000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +127,8 @@ func TestOpsStatus(t *testing.T) {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	now := start.Add(90 * time.Second)
 	eng := &fakeEngine{stats: actors.StatsSnapshot{Activations: 3, ActiveAccounts: 2, ActiveTenants: 1, Commits: 5}}
-	app := New(Deps{Engine: eng, Store: store, Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now }})
+	app := New(Deps{Engine: eng, Store: store, Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now },
+		OperatorToken: opToken})
 
 	var s Status
 	if code, raw := get(t, app, "/ops/status", &s); code != 200 {
@@ -141,15 +150,15 @@ func TestOpsStatus(t *testing.T) {
 
 func TestOpsStatusWithoutParts(t *testing.T) {
 	var s map[string]any
-	if code, raw := get(t, New(Deps{Node: "n"}), "/ops/status", &s); code != 200 || s["engine"] != nil || s["store"] != nil || s["ready"] != false {
+	if code, raw := get(t, New(Deps{Node: "n", OperatorToken: opToken}), "/ops/status", &s); code != 200 || s["engine"] != nil || s["store"] != nil || s["ready"] != false {
 		t.Fatalf("GET /ops/status = %d %s", code, raw)
 	}
 }
 
 func TestUnknownRouteIsJSON(t *testing.T) {
-	var body map[string]string
+	var body ErrorBody
 	code, raw := get(t, New(Deps{}), "/nope", &body)
-	if code != 404 || body["code"] != "not_found" {
+	if code != 404 || body.Error.Code != "not_found" || body.Error.Message == "" || body.Error.MessageEN == "" {
 		t.Fatalf("GET /nope = %d %s", code, raw)
 	}
 }
@@ -162,9 +171,9 @@ func TestServerErrorsHideTheirCause(t *testing.T) {
 	app.Get("/boom", func(*fiber.Ctx) error { return errors.New("db at /secret/path exploded") })
 	app.Get("/panic", func(*fiber.Ctx) error { panic("secret panic detail") })
 	for path, cause := range map[string]string{"/boom": "/secret/path", "/panic": "secret panic detail"} {
-		var body map[string]string
+		var body ErrorBody
 		code, raw := get(t, app, path, &body)
-		if code != 500 || body["code"] != "internal" {
+		if code != 500 || body.Error.Code != "internal" {
 			t.Errorf("GET %s = %d %s", path, code, raw)
 		}
 		if strings.Contains(raw, cause) || strings.Contains(raw, "secret") {

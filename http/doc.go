@@ -1,27 +1,66 @@
-// Package httpapi is etaxd's HTTP surface, a Fiber app. It lives in the
-// directory http/ but is named httpapi so that it never clashes with
-// net/http in an import list.
+// Package httpapi is etaxd's HTTP surface, a Fiber app, and the same client
+// API over NATS request/reply. It lives in the directory http/ but is named
+// httpapi so that it never clashes with net/http in an import list.
 //
-// For now it serves only the operator endpoints:
+// # Routes
 //
-//	GET /healthz     200 {"status":"ok"} while the process serves HTTP
-//	GET /readyz      200 {"status":"ready"} when the engine and the store are
-//	                 up; 503 {"status":"not_ready","reasons":[...]} otherwise
-//	GET /ops/status  the node, its uptime, the engine's counters and the
-//	                 store's counters, as JSON
+//	GET    /healthz                      200 while the process serves HTTP
+//	GET    /readyz                       200 ready, or 503 with the reasons (engine, store,
+//	                                     starting, and each failing Deps.Checks name)
+//	GET    /ops/status                   node, uptime, counters, queue depths (operator)
+//	GET    /metrics                      Prometheus, from a registry of our own (operator)
+//	GET    /dev/inbox?openid=            the dev notifier's prompts (operator; dev mode only)
+//	POST   /api/v1/sessions              a session: 200 ready, 202 awaiting_user
+//	POST   /api/v1/sessions/invalid      the client saw the session die (B4)
+//	GET    /api/v1/requests/{id}?wait=N  a request's state, long-polled up to 60 s
+//	POST   /api/v1/requests/{id}/answer  an SMS code collected by the client
+//	GET    /api/v1/accounts?tax_no=      the tenant's accounts, no secret
+//	GET    /api/v1/audit?from=&to=&format=json|csv
+//	POST   /api/v1/webhooks              register a receiver: 201 with its secret, once
+//	GET    /api/v1/webhooks              receivers with their delivery state
+//	DELETE /api/v1/webhooks/{id}
 //
-// The client API (/api/v1), the H5 pages and the WeChat callback arrive in
-// later issues and mount on the same app.
+// ServeNATS offers sessions, answer and the request read on the subjects
+// etaxd.api.v1.sessions, etaxd.api.v1.requests.answer and
+// etaxd.api.v1.requests.get. docs/API.md is the client's contract and
+// docs/openapi.yaml its machine-readable form; this package is their
+// implementation.
+//
+// # Files
+//
+// api.go holds the client API's logic, shared by both transports
+// (authentication, idempotency, decoding, the engine call, the answer's
+// shape); routes.go and nats.go are the two transports; errors.go the API's
+// own catalogue entries and the status of every code; nonces.go and
+// idempotency.go the two bounded in-memory stores; ops.go and metrics.go the
+// operator surface; webhooks.go the interface the prompts package implements.
 //
 // # Contracts
 //
-// The app only reads: it never touches the store or the tax bureau for an
-// account (it will ask the account's actor), and it reads the store here only
-// for a readiness probe (a Get of a key that is never written) and its
-// counters. A response body never carries internal error text: a 5xx says
-// "internal" and the cause goes to the log with the request id
-// (X-Request-ID). Handlers are safe for concurrent use; New keeps no state
-// outside the app it returns. The endpoints carry no secret and, until the
-// operator token arrives with the client API, no authentication: etaxd
-// listens on 127.0.0.1 by default.
+//   - Every /api/v1 request is signed (package internal/sign): the key id,
+//     a timestamp within ±300 s, a nonce never accepted twice while its
+//     timestamp is fresh, and HMAC-SHA256 over the method, the request URI
+//     exactly as sent, the timestamp, the nonce and the body's hash. A nonce
+//     is recorded only once the signature is valid. The nonce cache and the
+//     idempotency store are in this process's memory and bounded: they
+//     protect one node (a cluster needs shared stores behind the same
+//     NonceCache and Idempotency interfaces). A full nonce cache refuses
+//     requests (busy) rather than forget a nonce.
+//   - A key belongs to one tenant; the tenant comes from the key, never
+//     from the request. Anything of another tenant answers 404, never 403.
+//   - Errors are {"error":{"code","message","message_en"}} from the
+//     catalogue (domain/errors.go and errors.go), with the status of
+//     statusOf. A 5xx body never carries internal text: the cause goes to
+//     the log with the request id.
+//   - Bodies are JSON objects of at most 16 KiB with no unknown field.
+//   - Logs: one line per request (request_id, tenant and key_id once
+//     authenticated, method, route template, status, latency), and the
+//     cause of each 5xx. Never a header value other than the key id, a body,
+//     a query, a token or a signature.
+//   - The operator surface (/ops/*, /metrics, /dev/*) wants
+//     "Authorization: Bearer <Deps.OperatorToken>"; with no token set it
+//     serves loopback clients only.
+//   - Handlers are safe for concurrent use. Fiber reuses its buffers after
+//     a request, so any string kept beyond one (a metric label, a map key)
+//     is copied first.
 package httpapi

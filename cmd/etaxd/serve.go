@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/etaxd/etaxd/config"
 	httpapi "github.com/etaxd/etaxd/http"
+	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // shutdownTimeout bounds the wait for open HTTP requests at shutdown.
@@ -70,14 +72,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 
 	var ready atomic.Bool
-	app := httpapi.New(httpapi.Deps{
-		Engine: st.engine, Store: st.store, Ready: ready.Load,
-		Node: opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
-	})
+	deps := st.httpDeps(ready.Load, started)
+	app := httpapi.New(deps)
+	if st.sim != nil && opts.SimTestEndpoints() {
+		// The simulator's test-only endpoints (/sim/v1: persons, sent codes,
+		// the person's app), as etax-sim serves them.
+		app.All(taxbureau.SimPathPrefix+"*", adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
+			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
+	}
+	stopNATS, err := httpapi.ServeNATS(ctx, st.bus.Conn(), deps)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "etaxd: nats api: %v\n", err)
+		return exitError
+	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	stopHTTP := func() {
 		ready.Store(false)
+		stopNATS()
 		if err := app.ShutdownWithTimeout(shutdownTimeout); err != nil {
 			log.Warn("http shutdown", "err", err)
 		}

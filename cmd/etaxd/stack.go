@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gofiber/fiber/v2"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/config"
+	httpapi "github.com/etaxd/etaxd/http"
+	"github.com/etaxd/etaxd/http/opsapi"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
@@ -196,4 +199,45 @@ func (s *stack) Close() error {
 		s.store = nil
 	}
 	return err
+}
+
+// httpDeps is what the HTTP and NATS APIs are built from: the engine, the
+// store, the operator token, the webhooks, the operator API, the dev inbox
+// in dev mode, and what /readyz, /ops/status and /metrics read.
+func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
+	engine, log := s.engine, s.log
+	d := httpapi.Deps{
+		Engine: engine, Store: s.store, Ready: ready,
+		Checks: []httpapi.Check{{Name: "nats", Fn: func(context.Context) error {
+			if !s.bus.Ready() {
+				return errors.New("nats not connected")
+			}
+			return nil
+		}}},
+		Node: s.opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
+		OperatorToken: s.opts.OperatorToken,
+		Webhooks:      s.hooks,
+		Nonces:        httpapi.NewMemoryNonces(0),
+		Idempotency:   httpapi.NewMemoryIdempotency(0),
+		OpsRoutes: func(ops fiber.Router) {
+			opsapi.Register(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
+			opsapi.RegisterProvisioning(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
+		},
+		QueueDepths: func() map[string]int64 {
+			return map[string]int64{"prompts.publishing": s.queue.Stats().Pending, "events.publishing": s.events.Stats().Pending}
+		},
+		NATSPending: func() map[string]int64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			cs, err := s.consumer.Stats(ctx)
+			if err != nil {
+				return nil
+			}
+			return map[string]int64{"inbox": int64(cs.Pending), "inbox.ack_pending": int64(cs.AckPending)}
+		},
+	}
+	if s.opts.DevInbox() {
+		d.DevInbox = s.inbox.Messages
+	}
+	return d
 }
