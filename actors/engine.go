@@ -116,7 +116,11 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := e.sys.Root.RequestFuture(pid, msg, timeout).Result()
+		fut := e.sys.Root.RequestFuture(pid, msg, timeout)
+		// A cancelled caller completes its own future: nothing waits on.
+		stop := context.AfterFunc(ctx, func() { e.sys.Root.Send(fut.PID(), domain.ErrBusy.Wrap(context.Canceled)) })
+		res, err := fut.Result()
+		stop()
 		if errors.Is(err, actor.ErrDeadLetter) {
 			e.tenants.Delete(tenant) // the tenant stopped: resolve again
 			continue
@@ -418,11 +422,13 @@ func (e *Engine) RequestSession(ctx context.Context, tenant string, req SessionR
 	return r, err
 }
 
-// AwaitRequest returns a request's outcome, waiting up to wait for it to
-// finish; after that it returns the request's current state.
-func (e *Engine) AwaitRequest(ctx context.Context, requestID string, wait time.Duration) (*SessionReply, error) {
-	tenant, _, valid := parseRequestID(requestID)
-	if !valid {
+// AwaitRequest returns the outcome of a request of tenant, waiting up to
+// wait for it to finish; after that it returns the request's current state.
+// A request of another tenant is not found. The wait ends early when ctx
+// is cancelled.
+func (e *Engine) AwaitRequest(ctx context.Context, tenant, requestID string, wait time.Duration) (*SessionReply, error) {
+	t, _, valid := parseRequestID(requestID)
+	if !valid || t != tenant {
 		return nil, domain.ErrRequestNotFound
 	}
 	if wait > 0 {
@@ -431,6 +437,9 @@ func (e *Engine) AwaitRequest(ctx context.Context, requestID string, wait time.D
 		cancel()
 		if err == nil || !errors.Is(err, domain.ErrBusy) {
 			return r, err
+		}
+		if ctx.Err() != nil {
+			return nil, domain.ErrBusy.Wrap(ctx.Err())
 		}
 	}
 	return askAs[*SessionReply](e, ctx, tenant, &tAwait{requestID: requestID})

@@ -275,7 +275,7 @@ func TestB1SingleFlight(t *testing.T) {
 		wg2.Add(1)
 		go func(i int) {
 			defer wg2.Done()
-			done[i], errs[i] = h.eng.AwaitRequest(h.ctx(), replies[i].RequestID, 15*time.Second)
+			done[i], errs[i] = h.eng.AwaitRequest(h.ctx(), h.tenant, replies[i].RequestID, 15*time.Second)
 		}(i)
 	}
 	// answer once the waiters are registered (any order is fine: a finished
@@ -392,7 +392,7 @@ func TestF13LockHosted(t *testing.T) {
 		if err != nil {
 			return failed("", id, err)
 		}
-		r, err = h.eng.AwaitRequest(h.ctx(), r.RequestID, 5*time.Second)
+		r, err = h.eng.AwaitRequest(h.ctx(), h.tenant, r.RequestID, 5*time.Second)
 		h.ok(err)
 		return r
 	}
@@ -641,7 +641,7 @@ func TestF14CertifyAndChannels(t *testing.T) {
 	if done.State != RequestReady || done.CertifiedUntil == nil {
 		t.Fatalf("confirm = %+v", done)
 	}
-	final, err := h.eng.AwaitRequest(h.ctx(), c.RequestID, time.Second)
+	final, err := h.eng.AwaitRequest(h.ctx(), h.tenant, c.RequestID, time.Second)
 	h.ok(err)
 	if final.State != RequestReady || final.CertifiedUntil == nil || !final.CertifiedUntil.Equal(t0.Add(24*time.Hour)) {
 		t.Fatalf("certified = %+v", final)
@@ -687,7 +687,7 @@ func TestF15QRLogin(t *testing.T) {
 	if p.State != taxbureau.QRConfirmed {
 		t.Fatalf("poll = %+v", p)
 	}
-	out, err := h.eng.AwaitRequest(h.ctx(), req.RequestID, 5*time.Second)
+	out, err := h.eng.AwaitRequest(h.ctx(), h.tenant, req.RequestID, 5*time.Second)
 	h.ok(err)
 	if out.State != RequestReady {
 		t.Fatalf("waiting client = %+v", out)
@@ -713,7 +713,7 @@ func TestCodeTimeoutFailsWaiters(t *testing.T) {
 	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
 	h.ok(err)
 	h.clk.Advance(5*time.Minute + time.Second)
-	out, err := h.eng.AwaitRequest(h.ctx(), r.RequestID, 5*time.Second)
+	out, err := h.eng.AwaitRequest(h.ctx(), h.tenant, r.RequestID, 5*time.Second)
 	h.ok(err)
 	if out.State != RequestFailed || out.Error.Code != domain.ErrCodeExpired.Code {
 		t.Fatalf("outcome = %+v", out)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -49,7 +50,7 @@ func TestBadInputGivesCatalogueErrors(t *testing.T) {
 				_, err := h.eng.RequestSession(h.ctx(), h.tenant, SessionRequest{TaxNo: s, Business: domain.Channel(s), Action: Action(s), AccountID: s})
 				return err
 			},
-			"await":  func() error { _, err := h.eng.AwaitRequest(h.ctx(), s, time.Millisecond); return err },
+			"await":  func() error { _, err := h.eng.AwaitRequest(h.ctx(), h.tenant, s, time.Millisecond); return err },
 			"answer": func() error { _, err := h.eng.Answer(h.ctx(), h.tenant, s, s, wxAlice, s); return err },
 			"qr": func() error {
 				_, err := h.eng.StartQRLogin(h.ctx(), h.tenant, s, wxAlice, domain.Channel(s), taxbureau.QRApp(s))
@@ -81,7 +82,7 @@ func TestUnknownTenantLeavesNoActor(t *testing.T) {
 	h := newHarness(t)
 	before := h.eng.Stats().ActiveTenants
 	for i := 0; i < 20; i++ {
-		_, err := h.eng.AwaitRequest(h.ctx(), "ghost"+strings.Repeat("x", i)+".a1.r1", 0)
+		_, err := h.eng.AwaitRequest(h.ctx(), "ghost"+strings.Repeat("x", i), "ghost"+strings.Repeat("x", i)+".a1.r1", 0)
 		wantErr(t, err, domain.ErrTenantNotFound)
 	}
 	if after := h.eng.Stats().ActiveTenants; after != before {
@@ -89,4 +90,31 @@ func TestUnknownTenantLeavesNoActor(t *testing.T) {
 	}
 	_, err := h.eng.CreateTenant(h.ctx(), h.tenant, "again", "ANOTHER-CODE")
 	wantErr(t, err, domain.ErrTenantExists)
+}
+
+// TestAwaitHonoursCancel: a long poll ends when its caller goes away, and
+// another tenant's request id is not found.
+func TestAwaitHonoursCancel(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	h.logout(id, domain.ChannelIssue)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	_, err = h.eng.AwaitRequest(h.ctx(), "other", r.RequestID, 0)
+	wantErr(t, err, domain.ErrRequestNotFound)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.eng.AwaitRequest(ctx, h.tenant, r.RequestID, time.Minute)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		wantErr(t, err, domain.ErrBusy)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled long poll kept waiting")
+	}
 }

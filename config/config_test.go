@@ -146,6 +146,8 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"nats.urls", func(o *Options) { o.NATS.URLs = []string{"localhost:4222"} }},
 		{"nats.listen", func(o *Options) { o.NATS.Listen = "4222" }},
 		{"nats.listen", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Listen = "127.0.0.1:4222" }},
+		{"nats.token", func(o *Options) { o.NATS.Listen = "127.0.0.1:4222" }},
+		{"nats.token", func(o *Options) { o.NATS.Token = "nats-token-0123456789" }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 0 }},
 		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }}, // embedded: a single node
@@ -191,7 +193,7 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 			o.NATS.Replicas = 3
 			o.NATS.SyncAlways = false
 		}},
-		{"nats client port", func(o *Options) { o.NATS.Listen = "127.0.0.1:4222" }},
+		{"nats client port", func(o *Options) { o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789" }},
 		{"gateway", func(o *Options) {
 			o.TaxBureau.URL = "https://bureau.example.com/gw"
 			o.TaxBureau.Token = "0123456789abcdef"

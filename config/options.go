@@ -101,6 +101,9 @@ type NATSOptions struct {
 	// Listen is the embedded server's client address for ERPs (host:port);
 	// "" means the embedded server takes in-process connections only.
 	Listen string
+	// Token is the client token of the embedded server's listener, and of
+	// etaxd's own connections to it; required with Listen.
+	Token string
 	// SyncAlways fsyncs the embedded server's JetStream file store on every
 	// write. Off, the store syncs every two minutes: faster, but a power
 	// loss may lose what was acknowledged since (see README).
@@ -160,7 +163,7 @@ func Default() Options {
 // printed.
 const redacted = "[redacted]"
 
-// Redacted returns o with its secrets (OperatorToken, TaxBureau.Token and
+// Redacted returns o with its secrets (OperatorToken, TaxBureau.Token, NATS.Token and
 // any user info in NATS.URLs) replaced by "[redacted]" when set.
 func (o Options) Redacted() Options {
 	if o.OperatorToken != "" {
@@ -168,6 +171,9 @@ func (o Options) Redacted() Options {
 	}
 	if o.TaxBureau.Token != "" {
 		o.TaxBureau.Token = redacted
+	}
+	if o.NATS.Token != "" {
+		o.NATS.Token = redacted
 	}
 	if len(o.NATS.URLs) > 0 {
 		urls := make([]string, len(o.NATS.URLs))

@@ -104,11 +104,16 @@ func (o Options) Validate() error {
 			bad("nats.urls", "%v", err)
 		}
 	}
+	if o.NATS.Token != "" && o.NATS.Listen == "" {
+		bad("nats.token", "is for the embedded server's listener only, but nats.listen is empty")
+	}
 	if o.NATS.Listen != "" {
 		if !o.NATS.Embedded() {
 			bad("nats.listen", "is for the embedded server only, but nats.urls names external servers")
 		} else if err := checkListen(o.NATS.Listen); err != nil {
 			bad("nats.listen", "%v", err)
+		} else if !token(o.NATS.Token) {
+			bad("nats.token", "is required with nats.listen (16–512 printable characters): the port would otherwise take anyone")
 		}
 	}
 	switch {

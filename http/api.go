@@ -368,7 +368,7 @@ func (a *api) getRequest(ctx context.Context, log *reqLog, p principal, id strin
 	if !validRequestID(id, p.tenant) {
 		return failure(log, domain.ErrRequestNotFound)
 	}
-	r, err := a.eng.AwaitRequest(ctx, id, wait)
+	r, err := a.eng.AwaitRequest(ctx, p.tenant, id, wait)
 	if err != nil {
 		return failure(log, err)
 	}

@@ -26,7 +26,7 @@ type Engine interface {
 	Stats() actors.StatsSnapshot
 	LookupAPIKey(ctx context.Context, id string) (tenant string, secret []byte, err error)
 	RequestSession(ctx context.Context, tenant string, req actors.SessionRequest) (*actors.SessionReply, error)
-	AwaitRequest(ctx context.Context, requestID string, wait time.Duration) (*actors.SessionReply, error)
+	AwaitRequest(ctx context.Context, tenant, requestID string, wait time.Duration) (*actors.SessionReply, error)
 	Answer(ctx context.Context, tenant, requestID, accountID, openid, code string) (*actors.SessionReply, error)
 	ReportInvalid(ctx context.Context, tenant, accountID string, ch domain.Channel, token string) error
 	Accounts(ctx context.Context, tenant, taxNo, openid string) ([]actors.AccountView, error)

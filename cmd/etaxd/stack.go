@@ -104,7 +104,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 
 	if o.NATS.Embedded() {
 		s.bus, err = prompts.StartEmbedded(prompts.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
-			Listen: o.NATS.Listen, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
+			Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
 	} else {
 		s.bus, err = prompts.Connect(o.NATS.URLs, prompts.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
 			Logger: log.With("component", "nats")})
