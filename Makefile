@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    ?= ./...
 VERSION ?= dev
 
-.PHONY: run test race bench lint vet fmt-check fmt build clean
+.PHONY: run sim test race bench lint vet fmt-check fmt build clean
 
 ## run: start etaxd on ./data with the demo tenant (see data/demo.json)
 run:
@@ -36,9 +36,14 @@ fmt-check:
 fmt:
 	gofmt -w .
 
-## build: bin/etaxd
+## build: bin/etaxd and bin/etax-sim
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/etaxd ./cmd/etaxd
+	$(GO) build -o bin/etax-sim ./cmd/etax-sim
+
+## sim: run the tax-bureau simulator on 127.0.0.1:8090 (docs/GATEWAY.md)
+sim:
+	$(GO) run ./cmd/etax-sim
 
 clean:
 	rm -rf bin
