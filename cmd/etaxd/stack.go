@@ -38,7 +38,7 @@ type stack struct {
 	sim    *taxbureau.Simulator
 	sms    *taxbureau.SimSMSProvider
 	client *taxbureau.Client
-	gw     taxbureau.Gateway
+	gw     *taxbureau.Instrumented // either, counted for /metrics
 
 	bus      *prompts.Bus
 	queue    *prompts.Queue
@@ -93,13 +93,13 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		}
 		s.sim = taxbureau.NewSimulator(sc, clock.Real{})
 		s.sms = taxbureau.NewSimSMSProvider(s.sim)
-		s.gw, sms = s.sim, s.sms
+		s.gw, sms = taxbureau.Instrument(s.sim), s.sms
 	} else {
 		s.client, err = taxbureau.NewClient(o.TaxBureau.URL, taxbureau.ClientOptions{Token: o.TaxBureau.Token})
 		if err != nil {
 			return nil, fmt.Errorf("tax bureau client: %w", err)
 		}
-		s.gw, sms = s.client, s.client
+		s.gw, sms = taxbureau.Instrument(s.client), s.client
 	}
 
 	if o.NATS.Embedded() {
@@ -225,6 +225,13 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 		},
 		QueueDepths: func() map[string]int64 {
 			return map[string]int64{"prompts.publishing": s.queue.Stats().Pending, "events.publishing": s.events.Stats().Pending}
+		},
+		BureauStats: func() []httpapi.BureauStat {
+			var out []httpapi.BureauStat
+			for _, st := range s.gw.Stats() {
+				out = append(out, httpapi.BureauStat{Op: st.Op, Outcome: st.Outcome, Count: st.Count, Seconds: st.Seconds, Buckets: st.Buckets})
+			}
+			return out
 		},
 		NATSPending: func() map[string]int64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

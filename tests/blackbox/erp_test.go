@@ -304,6 +304,26 @@ func TestERPDay(t *testing.T) {
 	if !strings.Contains(string(b), `"locked":true`) {
 		t.Fatalf("locked account not listed as locked: %s", b)
 	}
+	// The operator sees it: bureau calls by outcome in /metrics (token
+	// required), the nodes' status.
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 && resp.StatusCode != 403 {
+		t.Fatalf("metrics without a token = %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	req.Header.Set("Authorization", "Bearer "+opToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`etaxd_bureau_calls_total{op="Login",outcome="wrong_password"} 1`, "etaxd_http_requests_total"} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	_ = fmt.Sprint
 }
 
