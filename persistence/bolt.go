@@ -276,48 +276,13 @@ const readPage = 256
 // Scan calls fn for every record under prefix, in key order; see Store.Scan.
 func (b *Bolt) Scan(ctx context.Context, prefix string, fn func(Record) error) error {
 	p := []byte(prefix)
-	var after []byte // last key handed out; the next page starts past it
-	page := make([]Record, 0, readPage)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		page = page[:0]
-		more := false
-		err := b.view(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketKV).Cursor()
-			var k, v []byte
-			if after == nil {
-				k, v = c.Seek(p)
-			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-			for ; k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-				if len(page) == readPage {
-					more = true
-					return nil
-				}
-				rev, val, err := decodeRecord(k, v)
-				if err != nil {
-					return err
-				}
-				page = append(page, Record{Key: string(k), Value: append([]byte{}, val...), Revision: rev})
-			}
-			return nil
-		})
+	return walk(ctx, b, bucketKV, p, p, func(k, v []byte) (Record, bool, bool, error) {
+		rev, val, err := decodeRecord(k, v)
 		if err != nil {
-			return err
+			return Record{}, false, false, err
 		}
-		for _, rec := range page {
-			if err := fn(rec); err != nil {
-				return err
-			}
-		}
-		if !more {
-			return nil
-		}
-		after = []byte(page[len(page)-1].Key)
-	}
+		return Record{Key: string(k), Value: append([]byte{}, val...), Revision: rev}, true, false, nil
+	}, fn)
 }
 
 // Audit calls fn for the tenant's events with from <= Time < to, oldest
@@ -328,13 +293,38 @@ func (b *Bolt) Audit(ctx context.Context, tenant string, from, to time.Time, fn 
 		return fmt.Errorf("audit: %w", err)
 	}
 	prefix := auditPrefix(tenant)
-	seek := auditSeek(tenant, from)
 	var end []byte // first key past the range
 	if !to.IsZero() {
 		end = auditSeek(tenant, to)
 	}
-	var after []byte
-	page := make([]AuditEvent, 0, readPage)
+	return walk(ctx, b, bucketAudit, auditSeek(tenant, from), prefix, func(k, v []byte) (AuditEvent, bool, bool, error) {
+		var ev AuditEvent
+		seq, ok := auditKeySeq(prefix, k)
+		if !ok {
+			return ev, false, false, fmt.Errorf("persistence: corrupt audit key %x", k)
+		}
+		// Past the end: the key's time is after to. An equal time (to
+		// itself, or clamped) is left to the exact check below.
+		if end != nil && bytes.Compare(k[:len(end)], end) > 0 {
+			return ev, false, true, nil
+		}
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return ev, false, false, fmt.Errorf("persistence: corrupt audit event %d: %w", seq, err)
+		}
+		ev.Seq, ev.Tenant = seq, tenant // the key is authoritative
+		keep := (from.IsZero() || !ev.Time.Before(from)) && (to.IsZero() || ev.Time.Before(to))
+		return ev, keep, false, nil
+	}, fn)
+}
+
+// walk visits the keys of bucket from seek on while they start with prefix,
+// a page of at most readPage kept items per read transaction. take turns a
+// key into an item, says whether to keep it and whether the walk is past its
+// end; fn gets the kept items outside any transaction.
+func walk[T any](ctx context.Context, b *Bolt, bucket, seek, prefix []byte,
+	take func(k, v []byte) (item T, keep, stop bool, err error), fn func(T) error) error {
+	var after []byte // last key visited; the next page starts past it
+	page := make([]T, 0, readPage)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -342,7 +332,7 @@ func (b *Bolt) Audit(ctx context.Context, tenant string, from, to time.Time, fn 
 		page = page[:0]
 		more := false
 		err := b.view(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketAudit).Cursor()
+			c := tx.Bucket(bucket).Cursor()
 			var k, v []byte
 			if after == nil {
 				k, v = c.Seek(seek)
@@ -350,37 +340,26 @@ func (b *Bolt) Audit(ctx context.Context, tenant string, from, to time.Time, fn 
 				k, v = c.Next()
 			}
 			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				seq, ok := auditKeySeq(prefix, k)
-				if !ok {
-					return fmt.Errorf("persistence: corrupt audit key %x", k)
-				}
-				// Past the end: the key's time is after to. An equal time
-				// (to itself, or clamped) is left to the exact check below.
-				if end != nil && bytes.Compare(k[:len(end)], end) > 0 {
-					return nil
-				}
 				if len(page) == readPage {
 					more = true
 					return nil
 				}
+				item, keep, stop, err := take(k, v)
+				if err != nil || stop {
+					return err
+				}
 				after = append(after[:0], k...)
-				var ev AuditEvent
-				if err := json.Unmarshal(v, &ev); err != nil {
-					return fmt.Errorf("persistence: corrupt audit event %d: %w", seq, err)
+				if keep {
+					page = append(page, item)
 				}
-				ev.Seq, ev.Tenant = seq, tenant // the key is authoritative
-				if (!from.IsZero() && ev.Time.Before(from)) || (!to.IsZero() && !ev.Time.Before(to)) {
-					continue
-				}
-				page = append(page, ev)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, ev := range page {
-			if err := fn(ev); err != nil {
+		for _, it := range page {
+			if err := fn(it); err != nil {
 				return err
 			}
 		}
