@@ -1,11 +1,11 @@
 package actors
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -42,22 +42,8 @@ type harness struct {
 	bj, gd string // 北京 (SMS), 广东 (no SMS)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testutil.SyncBuffer
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime)
 
@@ -217,17 +203,7 @@ func wantErr(t *testing.T, err error, want *domain.Error) {
 // eventually polls f until it returns nil or d passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met in %v: %v", d, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, f)
 }
 
 func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {

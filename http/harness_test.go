@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,22 +61,8 @@ type env struct {
 	bj, gd string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testutil.SyncBuffer
 
 // newEnv builds the engine and the app; tune, when set, adjusts the Deps
 // before New.
@@ -351,15 +338,5 @@ func (e *env) do(r req) resp {
 // eventually polls f until it returns nil or d passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met in %v: %v", d, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, f)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,17 +48,7 @@ func openAt(t testing.TB, path string, opts BoltOptions) *Bolt {
 // error after d.
 func eventually(t testing.TB, d time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", d, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, d, cond)
 }
 
 // mustPut puts value at key expecting revision expected, and returns the new

@@ -3,6 +3,7 @@ package prompts
 import (
 	"context"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -40,17 +41,7 @@ func startBus(t testing.TB, dir string) *Bus {
 // f's last error.
 func eventually(t testing.TB, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, f)
 }
 
 // testCtx returns a context that ends with the test (or after a minute).

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -61,23 +61,8 @@ var personJSON = `{"name":"张丽","id_type":"201","id_number":"1101051949123100
 	`","relations":[{"tax_no":"` + taxNo + `","region":"11","role":"法定代表人"}]}`
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader on different
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testutil.SyncBuffer
 
 func TestRunRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()

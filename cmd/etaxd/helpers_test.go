@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -85,43 +85,15 @@ func etaxdBinary(t *testing.T) string {
 	return binPath
 }
 
-// eventually calls f until it returns nil or d has passed, then fails the
-// test with f's last error.
+// eventually polls f until it returns nil or d passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, f)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader on different
-// goroutines (a subprocess's stderr copier and the test).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-func (s *syncBuffer) String() string { return string(s.Bytes()) }
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testutil.SyncBuffer
 
 // testOptions are serve's defaults on dir, with a random port.
 func testOptions(dir string) config.Options {

@@ -7,13 +7,13 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,23 +66,8 @@ func startEngine(t *testing.T) *actors.Engine {
 	return eng
 }
 
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testutil.SyncBuffer
 
 // newApp mounts the ops API under /ops as etaxd does, with request ids.
 func newApp(e Engine, logs io.Writer) *fiber.App {
