@@ -56,6 +56,7 @@ type (
 	accountInvalid struct {
 		channel domain.Channel
 		token   string
+		who     string
 	}
 	// accountView asks for the account's view (reply AccountView).
 	accountView struct{}
@@ -1128,7 +1129,7 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
 		return
 	}
 	delete(a.st.sessions, m.channel)
-	if err := a.saveAudited("system", "session.invalid", nil); err != nil {
+	if err := a.saveAudited(m.who, "session.invalid", nil); err != nil {
 		a.st.sessions[m.channel] = s
 		ctx.Respond(domain.AsError(err))
 		return

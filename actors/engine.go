@@ -454,7 +454,11 @@ func (e *Engine) Answer(ctx context.Context, tenant, requestID, accountID, openi
 			return nil, domain.ErrRequestNotFound
 		}
 	}
-	return askAs[*SessionReply](e, ctx, tenant, &tAnswer{requestID: requestID, accountID: accountID, openid: openid, code: strings.TrimSpace(code)})
+	by := originOf(ctx)
+	if by == "" {
+		by = who(openid)
+	}
+	return askAs[*SessionReply](e, ctx, tenant, &tAnswer{requestID: requestID, accountID: accountID, openid: openid, code: strings.TrimSpace(code), who: by})
 }
 
 // StartQRLogin is F15.
@@ -475,7 +479,11 @@ func (e *Engine) ConfirmCertification(ctx context.Context, tenant, accountID, op
 
 // ReportInvalid is B4: the client saw the session die.
 func (e *Engine) ReportInvalid(ctx context.Context, tenant, accountID string, ch domain.Channel, token string) error {
-	_, err := e.ask(ctx, tenant, &tInvalid{accountID: accountID, channel: ch, token: token})
+	by := originOf(ctx)
+	if by == "" {
+		by = "api"
+	}
+	_, err := e.ask(ctx, tenant, &tInvalid{accountID: accountID, channel: ch, token: token, who: by})
 	return err
 }
 
@@ -539,4 +547,18 @@ func (e *Engine) PromptUndeliverable(tenant, accountID, promptID, reason string)
 		}
 		e.sys.Root.Send(pid, &tUndeliverable{accountID: accountID, promptID: promptID, reason: reason})
 	}()
+}
+
+type originKey struct{}
+
+// WithOrigin returns ctx carrying who is asking ("key:<id>" for an API key,
+// "wx:<openid>" for a WeChat user), recorded in the audit log (B7) by the
+// commands that take no openid of their own (Answer, ReportInvalid).
+func WithOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
+}
+
+func originOf(ctx context.Context) string {
+	s, _ := ctx.Value(originKey{}).(string)
+	return s
 }

@@ -143,3 +143,31 @@ func TestTenantWriteFailureKeepsChildren(t *testing.T) {
 		t.Fatalf("after reload: %+v", r)
 	}
 }
+
+// TestAuditNamesTheAPIKey: answers and reports from an API client are
+// audited under its key.
+func TestAuditNamesTheAPIKey(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	s, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	ctx := WithOrigin(h.ctx(), "key:k-erp")
+	h.ok(h.eng.ReportInvalid(ctx, h.tenant, id, domain.ChannelIssue, s.Session.Token))
+	h.clk.Advance(4 * time.Minute)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	_, err = h.eng.Answer(ctx, h.tenant, r.RequestID, "", "", h.sim.LastCode(phoneA))
+	h.ok(err)
+	var got []string
+	h.ok(h.store.Audit(h.ctx(), h.tenant, time.Time{}, time.Time{}, func(e persistence.AuditEvent) error {
+		if e.Actor == "key:k-erp" {
+			got = append(got, e.Action)
+		}
+		return nil
+	}))
+	if strings.Join(got, ",") != "session.invalid,login.submit_code" {
+		t.Fatalf("audited under the key: %v", got)
+	}
+}

@@ -67,8 +67,8 @@ type (
 		wait      bool
 	} // reply SessionReply
 	tAnswer struct {
-		requestID, accountID, openid, code string
-		channel                            domain.Channel
+		requestID, accountID, openid, code, who string
+		channel                                 domain.Channel
 	} // reply SessionReply
 	tStartQR struct {
 		accountID, openid string
@@ -78,8 +78,8 @@ type (
 	tPollQR      struct{ accountID, openid, qrID string } // reply QRView
 	tConfirmCert struct{ accountID, openid string }       // reply SessionReply
 	tInvalid     struct {
-		accountID, token string
-		channel          domain.Channel
+		accountID, token, who string
+		channel               domain.Channel
 	} // reply ok
 	tList struct {
 		taxNo, openid string
@@ -325,7 +325,7 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 			ctx.Respond(domain.ErrAccountNotFound)
 			return
 		}
-		t.forward(ctx, m.accountID, &accountInvalid{channel: m.channel, token: m.token})
+		t.forward(ctx, m.accountID, &accountInvalid{channel: m.channel, token: m.token, who: m.who})
 	case *tList:
 		t.onList(ctx, m)
 	case *tUndeliverable:
@@ -1155,7 +1155,7 @@ func (t *tenantActor) onAnswer(ctx actor.Context, m *tAnswer) {
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, channel: m.channel, code: m.code, who: who(m.openid)})
+	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, channel: m.channel, code: m.code, who: m.who})
 }
 
 // onList answers with the accounts' views: live actors are asked, idle

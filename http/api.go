@@ -404,7 +404,7 @@ func (a *api) answerParsed(ctx context.Context, log *reqLog, p principal, id, co
 	if !validRequestID(id, p.tenant) {
 		return failure(log, domain.ErrRequestNotFound)
 	}
-	r, err := a.eng.Answer(ctx, p.tenant, id, "", "", code)
+	r, err := a.eng.Answer(actors.WithOrigin(ctx, "key:"+p.keyID), p.tenant, id, "", "", code)
 	if err != nil {
 		return failure(log, err)
 	}
@@ -427,7 +427,7 @@ func (a *api) reportInvalid(ctx context.Context, log *reqLog, p principal, body 
 	if req.Token == "" || len(req.Token) > 4096 {
 		return failure(log, domain.Invalid("token", "请填写失效的会话令牌"))
 	}
-	if err := a.eng.ReportInvalid(ctx, p.tenant, req.AccountID, ch, req.Token); err != nil {
+	if err := a.eng.ReportInvalid(actors.WithOrigin(ctx, "key:"+p.keyID), p.tenant, req.AccountID, ch, req.Token); err != nil {
 		return failure(log, err)
 	}
 	// A token that is no longer the current one is ignored by the account
