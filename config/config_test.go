@@ -148,6 +148,10 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"nats.listen", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Listen = "127.0.0.1:4222" }},
 		{"nats.token", func(o *Options) { o.NATS.Listen = "127.0.0.1:4222" }},
 		{"nats.token", func(o *Options) { o.NATS.Token = "nats-token-0123456789" }},
+		{"wechat.app_secret", func(o *Options) {
+			o.WeChat = WeChatOptions{AppID: "wx0123456789abcdef", Token: "wxtoken123", TemplateID: "tpl"}
+		}},
+		{"wechat.app_id", func(o *Options) { o.WeChat.AppSecret = "secret-without-an-app" }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 0 }},
 		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }}, // embedded: a single node

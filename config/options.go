@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/etaxd/etaxd/wechat"
 	"log/slog"
 	"net"
 	"net/url"
@@ -69,6 +70,9 @@ type Options struct {
 	NATS NATSOptions
 	// TaxBureau says which tax bureau etaxd talks to.
 	TaxBureau TaxBureauOptions
+	// WeChat is the official account that delivers prompts; without an
+	// AppID prompts go to the dev inbox.
+	WeChat WeChatOptions
 
 	// Sim holds the in-process tax-bureau simulator's knobs.
 	Sim SimOptions
@@ -127,6 +131,20 @@ type TaxBureauOptions struct {
 	Token string
 }
 
+// WeChatOptions are the official account's settings (docs/WECHAT.md).
+// AppSecret, Token and EncodingAESKey are secrets: nothing logs or prints
+// them.
+type WeChatOptions struct {
+	AppID          string
+	AppSecret      string
+	Token          string
+	EncodingAESKey string
+	TemplateID     string
+}
+
+// Enabled reports whether WeChat delivers the prompts.
+func (w WeChatOptions) Enabled() bool { return w.AppID != "" }
+
 // InProcess reports whether etaxd uses the in-process simulator.
 func (t TaxBureauOptions) InProcess() bool { return t.URL == "" }
 
@@ -174,6 +192,11 @@ func (o Options) Redacted() Options {
 	}
 	if o.NATS.Token != "" {
 		o.NATS.Token = redacted
+	}
+	for _, p := range []*string{&o.WeChat.AppSecret, &o.WeChat.Token, &o.WeChat.EncodingAESKey} {
+		if *p != "" {
+			*p = redacted
+		}
 	}
 	if len(o.NATS.URLs) > 0 {
 		urls := make([]string, len(o.NATS.URLs))
@@ -311,4 +334,10 @@ func (o Options) SimConfig() taxbureau.SimConfig {
 	c.CertValidity = o.Sim.CertValidity
 	c.NoSMSRegions = slices.Clone(o.Sim.NoSMSRegions)
 	return c
+}
+
+// WeChatConfig is the wechat package's configuration from o.
+func (o Options) WeChatConfig() wechat.Config {
+	return wechat.Config{AppID: o.WeChat.AppID, AppSecret: o.WeChat.AppSecret, Token: o.WeChat.Token,
+		EncodingAESKey: o.WeChat.EncodingAESKey, TemplateID: o.WeChat.TemplateID, PublicURL: o.BaseURL(), ServiceName: o.ServiceName}
 }

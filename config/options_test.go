@@ -103,8 +103,11 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 		opToken  = "operator-secret-0123456789"
 		gwToken  = "gateway-secret-0123456789"
 		natsPass = "nats-secret-pass"
+		wxSecret = "wechat-app-secret-0123456789"
+		wxAES    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 	)
 	o := Default()
+	o.WeChat = WeChatOptions{AppID: "wx0123456789abcdef", AppSecret: wxSecret, Token: "wxtoken123", EncodingAESKey: wxAES, TemplateID: "tpl"}
 	o.OperatorToken = opToken
 	o.TaxBureau.URL = "http://bureau:8081"
 	o.TaxBureau.Token = gwToken
@@ -113,7 +116,7 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("options", "opts", o)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("options", "opts", o)
 	printed := fmt.Sprintf("%v %+v %#v %s", o, o, o, o) + logs.String()
-	for _, s := range []string{opToken, gwToken, natsPass} {
+	for _, s := range []string{opToken, gwToken, natsPass, wxSecret, wxAES} {
 		if strings.Contains(printed, s) {
 			t.Errorf("a secret was printed: %q in\n%s", s, printed)
 		}

@@ -127,6 +127,15 @@ func (o Options) Validate() error {
 			bad("taxbureau.url", "%v", err)
 		}
 	}
+	if o.WeChat.Enabled() {
+		if err := o.WeChatConfig().Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				bad(wechatKey(e.Error()), "%v", e)
+			}
+		}
+	} else if o.WeChat.AppSecret != "" || o.WeChat.Token != "" || o.WeChat.EncodingAESKey != "" || o.WeChat.TemplateID != "" {
+		bad("wechat.app_id", "is required when any other wechat.* option is set")
+	}
 	if o.TaxBureau.Token != "" {
 		switch {
 		case o.TaxBureau.InProcess():
@@ -257,4 +266,26 @@ func Problems(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// unjoin lists the errors inside a joined error, or err itself.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// wechatKey names the option a wechat.Config problem is about.
+func wechatKey(msg string) string {
+	m := strings.ToLower(msg)
+	for _, k := range []struct{ word, key string }{
+		{"secret", "wechat.app_secret"}, {"aes", "wechat.encoding_aes_key"}, {"template", "wechat.template_id"},
+		{"token", "wechat.token"}, {"public", "public_url"}, {"service", "service_name"},
+	} {
+		if strings.Contains(m, k.word) {
+			return k.key
+		}
+	}
+	return "wechat.app_id"
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/etaxd/etaxd/config"
 	httpapi "github.com/etaxd/etaxd/http"
 	"github.com/etaxd/etaxd/taxbureau"
+	"github.com/etaxd/etaxd/wechat"
 )
 
 // shutdownTimeout bounds the wait for open HTTP requests at shutdown.
@@ -79,6 +80,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// the person's app), as etax-sim serves them.
 		app.All(taxbureau.SimPathPrefix+"*", adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
 			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
+	}
+	if st.wechat != nil {
+		// WeChat's callback (docs/WECHAT.md): signature, safe mode, retries.
+		// Subscription changes are logged until the personal center acts on
+		// them.
+		wxlog := log.With("component", "wechat")
+		app.All("/wx/callback", adaptor.HTTPHandler(st.wechat.Callback(wechat.Hooks{
+			OnSubscribe:   func(openid string) { wxlog.Info("subscribed", "openid", openid) },
+			OnUnsubscribe: func(openid string) { wxlog.Info("unsubscribed", "openid", openid) },
+			OnTemplateFinished: func(msgID int64, status, promptID string) {
+				wxlog.Info("template message finished", "msg_id", msgID, "status", status, "prompt", promptID)
+			},
+		})))
 	}
 	stopNATS, err := httpapi.ServeNATS(ctx, st.bus.Conn(), deps)
 	if err != nil {

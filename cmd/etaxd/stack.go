@@ -20,6 +20,7 @@ import (
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
+	"github.com/etaxd/etaxd/wechat"
 )
 
 // stack is etaxd's core as one process runs it: the bbolt store, the
@@ -45,6 +46,7 @@ type stack struct {
 	events   *prompts.EventStream
 	hooks    *prompts.Webhooks
 	inbox    *prompts.Inbox
+	wechat   *wechat.Client // set when wechat.app_id is
 	consumer *prompts.Consumer
 	engine   *actors.Engine
 }
@@ -131,12 +133,33 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	if s.hooks, err = prompts.NewWebhooks(s.store, s.bus, prompts.WebhookOptions{Sealer: s.keys, Logger: log.With("component", "webhooks")}); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	// The dev inbox is the notifier until WeChat arrives: it keeps what each
-	// openid would receive. A prompt it cannot take is reported to its account.
-	s.inbox = prompts.NewInbox()
+	// The notifier: WeChat template messages when an official account is
+	// configured, otherwise the dev inbox, which keeps what each openid
+	// would receive. A prompt the notifier gives up on is reported to its
+	// account. Work-queue consumers may not overlap: switching notifiers
+	// removes the other one (its pending prompts stay in the stream).
 	engine := s.engine
-	s.consumer, err = prompts.Consume(ctx, s.bus, "inbox", s.inbox, prompts.ConsumerOptions{Logger: log.With("component", "notifier"),
-		OnUndeliverable: func(p prompts.Prompt, err error) { engine.PromptUndeliverable(p.Tenant, p.Account, p.ID, err.Error()) }})
+	undeliverable := func(p prompts.Prompt, err error) { engine.PromptUndeliverable(p.Tenant, p.Account, p.ID, err.Error()) }
+	name, other := "inbox", "wechat"
+	var notifier prompts.Notifier
+	if o.WeChat.Enabled() {
+		s.wechat, err = wechat.New(o.WeChatConfig(), wechat.Options{Clock: clock.Real{}, Logger: log.With("component", "wechat")})
+		if err != nil {
+			return nil, fmt.Errorf("wechat: %w", err)
+		}
+		if err := s.wechat.Ping(ctx); err != nil {
+			log.Warn("wechat: no access token yet (check AppSecret and the IP whitelist)", "err", err)
+		}
+		name, other, notifier = "wechat", "inbox", s.wechat.Notifier()
+	} else {
+		s.inbox = prompts.NewInbox()
+		notifier = s.inbox
+	}
+	if err := prompts.RemoveConsumer(ctx, s.bus, other); err != nil {
+		return nil, fmt.Errorf("remove the %s consumer: %w", other, err)
+	}
+	s.consumer, err = prompts.Consume(ctx, s.bus, name, notifier, prompts.ConsumerOptions{Logger: log.With("component", "notifier"),
+		OnUndeliverable: undeliverable})
 	if err != nil {
 		return nil, fmt.Errorf("prompt consumer: %w", err)
 	}
@@ -240,10 +263,11 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			if err != nil {
 				return nil
 			}
-			return map[string]int64{"inbox": int64(cs.Pending), "inbox.ack_pending": int64(cs.AckPending)}
+			name := s.consumer.Name()
+			return map[string]int64{name: int64(cs.Pending), name + ".ack_pending": int64(cs.AckPending)}
 		},
 	}
-	if s.opts.DevInbox() {
+	if s.opts.DevInbox() && s.inbox != nil {
 		d.DevInbox = s.inbox.Messages
 	}
 	return d
