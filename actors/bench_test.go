@@ -31,16 +31,20 @@ import (
 // docs/PERFORMANCE.md records the ratios. Run them with `make bench`.
 
 type benchEnv struct {
-	eng    *Engine
-	store  *persistence.Bolt
-	sim    *taxbureau.Simulator
-	tenant string
-	ids    []string
+	eng     *Engine
+	store   *persistence.Bolt
+	sim     *taxbureau.Simulator
+	tenant  string
+	ids     []string
+	tenants []string // the tenant of each of ids
 }
 
-// newBenchEnv registers n logged-in accounts (广东: no SMS step) through the
-// real flows.
-func newBenchEnv(b *testing.B, n int) *benchEnv {
+// newBenchEnv registers n logged-in accounts (广东: no SMS step) of one
+// tenant through the real flows.
+func newBenchEnv(b *testing.B, n int) *benchEnv { return newBenchEnvTenants(b, n, 1) }
+
+// newBenchEnvTenants spreads n accounts over tenants tenants.
+func newBenchEnvTenants(b *testing.B, n, tenants int) *benchEnv {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := persistence.OpenBolt(filepath.Join(dir, "etaxd.db"), persistence.BoltOptions{})
@@ -58,26 +62,37 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	}
 	b.Cleanup(func() { eng.Stop(); st.Close() })
 	ctx := context.Background()
-	if _, err := eng.CreateTenant(ctx, "bench", "bench", "BENCH-CODE"); err != nil {
-		b.Fatal(err)
-	}
 	tax := domain.MakeTaxNo("44", 7)
-	if _, err := eng.AddEnterprise(ctx, "bench", tax, "广东基准有限公司", ""); err != nil {
-		b.Fatal(err)
+	for t := 0; t < tenants; t++ {
+		id := "bench"
+		if t > 0 {
+			id = fmt.Sprintf("bench%d", t)
+		}
+		if _, err := eng.CreateTenant(ctx, id, "bench", "BENCH-CODE-"+id); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := eng.AddEnterprise(ctx, id, tax, "广东基准有限公司", ""); err != nil {
+			b.Fatal(err)
+		}
 	}
 	env := &benchEnv{eng: eng, store: st, sim: sim, tenant: "bench"}
 	for i := 0; i < n; i++ {
+		tenant := "bench"
+		if t := i % tenants; t > 0 {
+			tenant = fmt.Sprintf("bench%d", t)
+		}
 		user := fmt.Sprintf("u%03d", i)
 		phone := fmt.Sprintf("1380000%04d", i)
 		if err := sim.AddPerson(taxbureau.Person{Username: user, Phone: phone, IDNumber: idNumber(phone), Password: pwA,
 			Relations: []taxbureau.Relation{rel(tax, "44", domain.RoleInvoicer)}}); err != nil {
 			b.Fatal(err)
 		}
-		r, err := eng.AddAccount(ctx, "bench", AddAccount{TaxNo: tax, Business: "issue", Username: user, Password: domain.NewSecret(pwA)})
+		r, err := eng.AddAccount(ctx, tenant, AddAccount{TaxNo: tax, Business: "issue", Username: user, Password: domain.NewSecret(pwA)})
 		if err != nil || r.State != FlowDone {
 			b.Fatalf("add %s: %+v %v", user, r, err)
 		}
 		env.ids = append(env.ids, r.AccountID)
+		env.tenants = append(env.tenants, tenant)
 	}
 	return env
 }
@@ -350,9 +365,16 @@ func interleave(b *testing.B, workers, n int, ours, raw func(w, i int) error) {
 
 // BenchmarkRatioDurable is (a) as a ratio measured in one run: durable state
 // changes over 64 accounts (64 clients) vs raw bbolt Batch puts from 64
-// goroutines with MaxBatchSize 64, fsync on. Target ≥ 0.5.
+// goroutines with MaxBatchSize 64, fsync on. Target ≥ 0.5. The accounts
+// belong to one tenant (its actor is on every change's path) or, in the
+// second variant, to 16 tenants.
 func BenchmarkRatioDurable(b *testing.B) {
-	env := newBenchEnv(b, 64)
+	b.Run("1-tenant", func(b *testing.B) { ratioDurable(b, 1) })
+	b.Run("16-tenants", func(b *testing.B) { ratioDurable(b, 16) })
+}
+
+func ratioDurable(b *testing.B, tenants int) {
+	env := newBenchEnvTenants(b, 64, tenants)
 	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -364,7 +386,7 @@ func BenchmarkRatioDurable(b *testing.B) {
 	ctx := context.Background()
 	defer func() { b.ReportMetric(env.store.Stats().AvgBatch, "writes/txn") }()
 	interleave(b, 64, 4000,
-		func(w, _ int) error { return env.eng.Unlock(ctx, env.tenant, env.ids[w], "") },
+		func(w, _ int) error { return env.eng.Unlock(ctx, env.tenants[w], env.ids[w], "") },
 		func(w, _ int) error {
 			key := []byte("account/" + strconv.Itoa(w))
 			return db.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte("kv")).Put(key, val) })
