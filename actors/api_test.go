@@ -118,3 +118,20 @@ func TestPromptUndeliverableAudited(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCookieKeyIsStableAndSealed(t *testing.T) {
+	h := newHarness(t)
+	k1, err := h.eng.CookieKey()
+	h.ok(err)
+	h.restart()
+	k2, err := h.eng.CookieKey()
+	h.ok(err)
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Fatal("the cookie key changed across a restart")
+	}
+	r, err := h.store.Get(h.ctx(), keyCookieKey)
+	h.ok(err)
+	if strings.Contains(string(r.Value), string(k1)) {
+		t.Fatal("cookie key stored in clear")
+	}
+}

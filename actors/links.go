@@ -28,16 +28,23 @@ type LoginLink struct {
 // ErrBadLink is returned for a link that is malformed, forged or expired.
 var ErrBadLink = errors.New("actors: invalid or expired login link")
 
-const keyLinkKey = "meta/link-key"
+const (
+	keyLinkKey   = "meta/link-key"
+	keyCookieKey = "meta/h5-cookie-key"
+)
 
 // loadLinkKey reads the link-signing key, creating it (sealed) on first
 // start.
-func loadLinkKey(d *deps) ([]byte, error) {
+func loadLinkKey(d *deps) ([]byte, error) { return loadKey(d, keyLinkKey) }
+
+// loadKey reads a random 32-byte key stored sealed under name, creating it
+// on first use; every node of a store gets the same key.
+func loadKey(d *deps, name string) ([]byte, error) {
 	ctx, cancel := d.storeCtx()
 	defer cancel()
-	r, err := d.store.Get(ctx, keyLinkKey)
+	r, err := d.store.Get(ctx, name)
 	if err == nil {
-		return d.seal.Open(r.Value, keyLinkKey)
+		return d.seal.Open(r.Value, name)
 	}
 	if !errors.Is(err, persistence.ErrNotFound) {
 		return nil, err
@@ -46,18 +53,22 @@ func loadLinkKey(d *deps) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	sealed, err := d.seal.Seal(key, keyLinkKey)
+	sealed, err := d.seal.Seal(key, name)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := persistence.Put(ctx, d.store, keyLinkKey, sealed, 0); err != nil {
+	if _, err := persistence.Put(ctx, d.store, name, sealed, 0); err != nil {
 		if errors.Is(err, persistence.ErrRevisionMismatch) {
-			return loadLinkKey(d) // another process created it first
+			return loadKey(d, name) // another process created it first
 		}
 		return nil, err
 	}
 	return key, nil
 }
+
+// CookieKey returns the key that signs the H5 pages' session cookies,
+// created (sealed in the store) on first use.
+func (e *Engine) CookieKey() ([]byte, error) { return loadKey(e.d, keyCookieKey) }
 
 func signLink(key []byte, l LoginLink) string {
 	body, _ := json.Marshal(l)

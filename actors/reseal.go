@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/etaxd/etaxd/persistence"
 )
@@ -23,6 +24,7 @@ import (
 //   - apikey/<id>: the key's secret, revoked keys included (aad: the
 //     record key);
 //   - meta/link-key: the F16 link-signing key (aad: the record key).
+//   - meta/h5-cookie-key: the H5 session-cookie key (aad: the record key).
 //
 // Every other field of a record is written back as it was read. Records are
 // rewritten in revision-checked batches as the scan goes, so a crash
@@ -46,6 +48,7 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		{"account/", resealAccount},
 		{"apikey/", resealAPIKey},
 		{keyLinkKey, resealRaw},
+		{keyCookieKey, resealRaw},
 	}
 	for _, k := range kinds {
 		// Scan hands out records page by page outside its read
@@ -53,8 +56,8 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		// stays bounded by one batch.
 		var batch []rewrite
 		err := store.Scan(ctx, k.prefix, func(r persistence.Record) error {
-			if k.prefix == keyLinkKey && r.Key != keyLinkKey {
-				return nil // a key that merely starts with meta/link-key
+			if strings.HasPrefix(k.prefix, "meta/") && r.Key != k.prefix {
+				return nil // a key that merely starts with the meta key's name
 			}
 			value, changed, err := k.reseal(keys, r.Key, r.Value)
 			if err != nil {
