@@ -20,6 +20,7 @@ import (
 
 	"github.com/etaxd/etaxd/config"
 	httpapi "github.com/etaxd/etaxd/http"
+	"github.com/etaxd/etaxd/http/h5"
 	"github.com/etaxd/etaxd/taxbureau"
 	"github.com/etaxd/etaxd/wechat"
 )
@@ -81,6 +82,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		app.All(taxbureau.SimPathPrefix+"*", adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
 			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
 	}
+	// The H5 personal center (its first pages; dev mode signs in with any
+	// openid, production waits for WeChat OAuth2).
+	cookieKey, err := st.engine.CookieKey()
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "etaxd: h5 cookie key: %v\n", err)
+		return exitError
+	}
+	h5.New(h5.Deps{Engine: st.engine, CookieKey: cookieKey, Dev: opts.Dev, Logger: log.With("component", "h5")}).Register(app.Group("/h5"))
 	if st.wechat != nil {
 		// WeChat's callback (docs/WECHAT.md): signature, safe mode, retries.
 		// Subscription changes are logged until the personal center acts on
@@ -196,6 +206,9 @@ func printURLs(w io.Writer, routes []fiber.Route, opts config.Options, df *demoF
 			openid = df.OpenID
 		}
 		fmt.Fprintf(tw, "  dev inbox\t%s/dev/inbox?openid=%s\n", base, url.QueryEscape(openid))
+	}
+	if opts.Dev && has(fiber.MethodGet, "/h5/dev/signin", false) {
+		fmt.Fprintf(tw, "  personal center\t%s/h5/dev/signin\t(dev sign-in: pick an openid)\n", base)
 	}
 	if df != nil && df.APIKeyID != "" {
 		fmt.Fprintf(tw, "  demo API key\t%s\t(secret in %s)\n", df.APIKeyID, opts.DemoPath())

@@ -1,0 +1,383 @@
+package h5
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/domain"
+)
+
+// Engine is what the pages need of *actors.Engine.
+type Engine interface {
+	TenantsOf(ctx context.Context, openid string) ([]actors.TenantInfo, error)
+	LinkTenant(ctx context.Context, openid, code string) (actors.TenantInfo, error)
+	UnlinkPreview(ctx context.Context, tenant, openid string) ([]actors.AccountView, error)
+	UnlinkTenant(ctx context.Context, tenant, openid string) ([]actors.AccountView, error)
+	Enterprises(ctx context.Context, tenant, openid string) ([]actors.EnterpriseView, error)
+	Accounts(ctx context.Context, tenant, taxNo, openid string) ([]actors.AccountView, error)
+	Bind(ctx context.Context, tenant, accountID, openid string) error
+	Unbind(ctx context.Context, tenant, accountID, openid string) error
+	Unlock(ctx context.Context, tenant, accountID, openid string) error
+}
+
+// Deps configures the pages.
+type Deps struct {
+	Engine Engine
+	// CookieKey signs the session cookie and derives the CSRF tokens
+	// (Engine.CookieKey gives a persistent one). Required.
+	CookieKey []byte
+	// Dev enables the sign-in page that lets anyone pick an openid.
+	Dev bool
+	// Prefix is where the router given to Register is mounted ("/h5" when
+	// empty); redirects and the cookie path use it.
+	Prefix string
+	Logger *slog.Logger
+	// Now is the clock for cookie expiry (time.Now when nil).
+	Now func() time.Time
+}
+
+// H5 serves the WeChat H5 pages.
+type H5 struct {
+	eng    Engine
+	key    []byte
+	dev    bool
+	prefix string
+	log    *slog.Logger
+	now    func() time.Time
+	pages  map[string]*template.Template
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// cst is China Standard Time, the time the pages show.
+var cst = time.FixedZone("CST", 8*3600)
+
+var funcs = template.FuncMap{
+	"fmtTime": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.In(cst).Format("2006-01-02 15:04")
+	},
+}
+
+// New builds the pages. It panics when CookieKey is empty or a template is
+// broken: both are programming errors.
+func New(d Deps) *H5 {
+	if len(d.CookieKey) == 0 {
+		panic("h5: CookieKey is required")
+	}
+	h := &H5{eng: d.Engine, key: d.CookieKey, dev: d.Dev, prefix: strings.TrimRight(d.Prefix, "/"), log: d.Logger, now: d.Now,
+		pages: map[string]*template.Template{}}
+	if h.prefix == "" {
+		h.prefix = "/h5"
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts"} {
+		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	}
+	return h
+}
+
+// Register mounts the pages on r, which must be mounted at Deps.Prefix.
+func (h *H5) Register(r fiber.Router) {
+	r.Get("/dev/signin", h.signinPage)
+	r.Post("/dev/signin", h.signin)
+	r.Get("/", h.auth, h.center)
+	r.Get("/tenants", h.auth, h.tenants)
+	r.Post("/tenants", h.auth, h.checkCSRF, h.link)
+	r.Get("/tenants/:id/unlink", h.auth, h.unlinkPage)
+	r.Post("/tenants/:id/unlink", h.auth, h.checkCSRF, h.unlink)
+	r.Get("/tenants/:id/enterprises/:tax_no", h.auth, h.accounts)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/:action", h.auth, h.checkCSRF, h.accountAction)
+}
+
+// Identity.
+
+const localOpenID = "openid"
+
+func (h *H5) auth(c *fiber.Ctx) error {
+	if openid, ok := h.verify(c.Cookies(cookieName), h.now()); ok {
+		c.Locals(localOpenID, openid)
+		return c.Next()
+	}
+	if h.dev {
+		return c.Redirect(h.prefix+"/dev/signin", fiber.StatusSeeOther)
+	}
+	return h.message(c, fiber.StatusUnauthorized, "请在微信中打开", "登录已失效或尚未登录，请从公众号菜单【我的服务】—【电子税局配置】重新进入。（微信授权登录即将上线）")
+}
+
+func openidOf(c *fiber.Ctx) string { s, _ := c.Locals(localOpenID).(string); return s }
+
+func (h *H5) checkCSRF(c *fiber.Ctx) error {
+	if !h.csrfOK(c.Cookies(cookieName), c.FormValue("_csrf")) {
+		return h.message(c, fiber.StatusForbidden, "请求已失效", "页面已过期，请返回刷新后重试")
+	}
+	return c.Next()
+}
+
+func (h *H5) signinPage(c *fiber.Ctx) error {
+	if !h.dev {
+		return h.message(c, fiber.StatusNotFound, "页面不存在", "开发登录仅在开发模式可用，请通过微信公众号进入。")
+	}
+	return h.render(c, fiber.StatusOK, "signin", fiber.Map{"Title": "开发登录", "OpenID": "o_demo_openid"})
+}
+
+func (h *H5) signin(c *fiber.Ctx) error {
+	if !h.dev {
+		return h.message(c, fiber.StatusNotFound, "页面不存在", "开发登录仅在开发模式可用，请通过微信公众号进入。")
+	}
+	openid := strings.TrimSpace(c.FormValue("openid"))
+	if openid == "" || len(openid) > 128 {
+		return h.render(c, fiber.StatusBadRequest, "signin", fiber.Map{"Title": "开发登录", "OpenID": openid, "Error": "请输入openid"})
+	}
+	exp := h.now().Add(sessionTTL)
+	c.Cookie(&fiber.Cookie{Name: cookieName, Value: h.sign(openid, exp), Path: h.prefix, Expires: exp,
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: c.Protocol() == "https"})
+	return c.Redirect(h.prefix+"/", fiber.StatusSeeOther)
+}
+
+// Pages.
+
+type tenantBlock struct {
+	Tenant      actors.TenantInfo
+	Enterprises []actors.EnterpriseView
+	Error       string
+}
+
+func (h *H5) center(c *fiber.Ctx) error {
+	openid := openidOf(c)
+	ts, err := h.eng.TenantsOf(c.UserContext(), openid)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	blocks := make([]tenantBlock, 0, len(ts))
+	for _, t := range ts {
+		b := tenantBlock{Tenant: t}
+		if b.Enterprises, err = h.eng.Enterprises(c.UserContext(), t.ID, openid); err != nil {
+			b.Error = h.userMessage(err)
+		}
+		blocks = append(blocks, b)
+	}
+	return h.render(c, fiber.StatusOK, "center", fiber.Map{"Title": "个人中心", "Blocks": blocks})
+}
+
+func (h *H5) tenants(c *fiber.Ctx) error {
+	return h.tenantsPage(c, fiber.StatusOK, "", "")
+}
+
+func (h *H5) tenantsPage(c *fiber.Ctx, status int, code, errMsg string) error {
+	ts, err := h.eng.TenantsOf(c.UserContext(), openidOf(c))
+	if err != nil {
+		return h.fail(c, err)
+	}
+	return h.render(c, status, "tenants", fiber.Map{"Title": "编辑", "Back": h.prefix + "/", "Tenants": ts,
+		"Code": code, "Error": errMsg, "Adding": errMsg != "" || c.Query("add") != ""})
+}
+
+func (h *H5) link(c *fiber.Ctx) error {
+	code := strings.TrimSpace(c.FormValue("code"))
+	if code == "" {
+		return h.tenantsPage(c, fiber.StatusBadRequest, code, "请输入激活码")
+	}
+	if _, err := h.eng.LinkTenant(c.UserContext(), openidOf(c), code); err != nil {
+		return h.tenantsPage(c, statusOf(err), code, h.userMessage(err))
+	}
+	return c.Redirect(h.prefix+"/tenants", fiber.StatusSeeOther)
+}
+
+// tenantOf returns the tenant id of the URL if openid linked it.
+func (h *H5) tenantOf(c *fiber.Ctx) (actors.TenantInfo, error) {
+	id, _ := url.PathUnescape(c.Params("id"))
+	ts, err := h.eng.TenantsOf(c.UserContext(), openidOf(c))
+	if err != nil {
+		return actors.TenantInfo{}, err
+	}
+	for _, t := range ts {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return actors.TenantInfo{}, domain.ErrNotLinked
+}
+
+func (h *H5) unlinkPage(c *fiber.Ctx) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	accts, err := h.eng.UnlinkPreview(c.UserContext(), t.ID, openidOf(c))
+	if err != nil {
+		return h.fail(c, err)
+	}
+	return h.render(c, fiber.StatusOK, "unlink", fiber.Map{"Title": "解绑租户", "Back": h.prefix + "/tenants", "Tenant": t, "Accounts": accts})
+}
+
+func (h *H5) unlink(c *fiber.Ctx) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	if _, err := h.eng.UnlinkTenant(c.UserContext(), t.ID, openidOf(c)); err != nil {
+		return h.fail(c, err)
+	}
+	return c.Redirect(h.prefix+"/", fiber.StatusSeeOther)
+}
+
+// accountRow is an account card with the buttons this user may use.
+type accountRow struct {
+	actors.AccountView
+	Channels  []channelRow
+	Default   string
+	CanBind   bool
+	CanUnbind bool
+	CanUnlock bool
+}
+
+type channelRow struct {
+	Name      string
+	LoggedIn  bool
+	Text      string
+	ExpiresAt *time.Time
+}
+
+func (h *H5) accounts(c *fiber.Ctx) error {
+	return h.accountsPage(c, fiber.StatusOK, "")
+}
+
+func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	openid := openidOf(c)
+	taxNo, _ := url.PathUnescape(c.Params("tax_no"))
+	ents, err := h.eng.Enterprises(c.UserContext(), t.ID, openid)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	var ent *actors.EnterpriseView
+	for i := range ents {
+		if strings.EqualFold(ents[i].TaxNo, taxNo) {
+			ent = &ents[i]
+		}
+	}
+	if ent == nil {
+		return h.fail(c, domain.ErrEnterpriseNotFound)
+	}
+	list, err := h.eng.Accounts(c.UserContext(), t.ID, ent.TaxNo, openid)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	rows := make([]accountRow, 0, len(list))
+	for _, a := range list {
+		mine := !a.Bound || a.BoundToMe || ent.IsAdmin
+		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine}
+		if a.DefaultFor != 0 {
+			r.Default = a.DefaultFor.Name()
+		}
+		for _, ch := range a.Business.Channels() {
+			v := a.Channels[ch]
+			r.Channels = append(r.Channels, channelRow{Name: ch.Business().Name(), LoggedIn: v.State == domain.StateLoggedIn,
+				Text: v.State.Text(), ExpiresAt: v.ExpiresAt})
+		}
+		rows = append(rows, r)
+	}
+	return h.render(c, status, "accounts", fiber.Map{"Title": "电子税局账号管理", "Back": h.prefix + "/", "Tenant": t,
+		"Enterprise": ent, "Accounts": rows, "Error": errMsg,
+		"Base": h.prefix + "/tenants/" + url.PathEscape(t.ID) + "/enterprises/" + url.PathEscape(ent.TaxNo)})
+}
+
+func (h *H5) accountAction(c *fiber.Ctx) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	aid, _ := url.PathUnescape(c.Params("aid"))
+	ctx, openid := c.UserContext(), openidOf(c)
+	switch c.Params("action") {
+	case "bind":
+		err = h.eng.Bind(ctx, t.ID, aid, openid)
+	case "unbind":
+		err = h.eng.Unbind(ctx, t.ID, aid, openid)
+	case "unlock":
+		err = h.eng.Unlock(ctx, t.ID, aid, openid)
+	default:
+		return h.message(c, fiber.StatusNotFound, "页面不存在", "没有这个操作")
+	}
+	if err != nil {
+		return h.accountsPage(c, statusOf(err), h.userMessage(err))
+	}
+	return c.Redirect(h.prefix+"/tenants/"+url.PathEscape(t.ID)+"/enterprises/"+url.PathEscape(c.Params("tax_no")), fiber.StatusSeeOther)
+}
+
+// Rendering and errors.
+
+func (h *H5) render(c *fiber.Ctx, status int, page string, data fiber.Map) error {
+	data["Prefix"] = h.prefix
+	data["Dev"] = h.dev
+	if openid := openidOf(c); openid != "" {
+		data["Me"] = openid
+		data["CSRF"] = h.csrf(c.Cookies(cookieName))
+	}
+	var buf bytes.Buffer
+	if err := h.pages[page].Execute(&buf, data); err != nil {
+		h.log.Error("h5 template", "page", page, "err", err)
+		return c.Status(fiber.StatusInternalServerError).SendString(domain.ErrInternal.Message)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Frame-Options", "DENY")
+	c.Type("html", "utf-8")
+	return c.Status(status).Send(buf.Bytes())
+}
+
+func (h *H5) message(c *fiber.Ctx, status int, title, text string) error {
+	return h.render(c, status, "message", fiber.Map{"Title": title, "Text": text, "Back": h.prefix + "/"})
+}
+
+// fail shows an engine error as its Chinese message.
+func (h *H5) fail(c *fiber.Ctx, err error) error {
+	return h.message(c, statusOf(err), "操作失败", h.userMessage(err))
+}
+
+// userMessage is the Chinese text of err; internal detail goes to the log only.
+func (h *H5) userMessage(err error) string {
+	e := domain.AsError(err)
+	if e.Code == domain.ErrInternal.Code {
+		h.log.Error("h5 engine", "err", err)
+	}
+	return e.Message
+}
+
+func statusOf(err error) int {
+	e := domain.AsError(err)
+	switch {
+	case errors.Is(e, domain.ErrNotPermitted), errors.Is(e, domain.ErrNotAdmin), errors.Is(e, domain.ErrNotLinked):
+		return fiber.StatusForbidden
+	case strings.HasSuffix(e.Code, "_not_found"):
+		return fiber.StatusNotFound
+	case errors.Is(e, domain.ErrActivationRateLimit):
+		return fiber.StatusTooManyRequests
+	case errors.Is(e, domain.ErrBusy), errors.Is(e, domain.ErrBureauUnavailable):
+		return fiber.StatusServiceUnavailable
+	case errors.Is(e, domain.ErrInternal):
+		return fiber.StatusInternalServerError
+	}
+	return fiber.StatusBadRequest
+}
