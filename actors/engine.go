@@ -161,7 +161,7 @@ func (e *Engine) tenantPID(tenant string, timeout time.Duration, create bool) (*
 	if !isPID {
 		return nil, domain.ErrBusy
 	}
-	e.tenants.Store(tenant, pid)
+	e.tenants.Store(strings.Clone(tenant), pid) // the caller's string may be reused (a web framework's buffer)
 	return pid, nil
 }
 

@@ -180,6 +180,12 @@ func New(d Deps) *fiber.App {
 		IdleTimeout:           2 * time.Minute,
 		BodyLimit:             bodyLimit,
 		ErrorHandler:          h.errorHandler,
+		// Strings from the request (params, queries, form values, cookies)
+		// are copies: the engine keeps some of them (tenant ids in its
+		// cache, openids in actor state) past the handler, and Fiber
+		// reuses its buffers after each request. Every route mounted on
+		// this app (/h5, /ops, /sim) gets the same guarantee.
+		Immutable: true,
 	})
 	app.Use(h.observe)
 	app.Use(recover.New())

@@ -28,6 +28,10 @@ type Engine interface {
 	Bind(ctx context.Context, tenant, accountID, openid string) error
 	Unbind(ctx context.Context, tenant, accountID, openid string) error
 	Unlock(ctx context.Context, tenant, accountID, openid string) error
+	AddAccount(ctx context.Context, tenant string, cmd actors.AddAccount) (actors.FlowReply, error)
+	SubmitFlowCode(ctx context.Context, tenant, flowID, openid, code string) (actors.FlowReply, error)
+	SetDefault(ctx context.Context, tenant, accountID, openid string, which domain.Business) error
+	DeleteAccount(ctx context.Context, tenant, accountID, openid string) error
 }
 
 // Deps configures the pages.
@@ -89,7 +93,7 @@ func New(d Deps) *H5 {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts"} {
+	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts", "add", "code", "default", "delete"} {
 		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return h
@@ -105,6 +109,13 @@ func (h *H5) Register(r fiber.Router) {
 	r.Get("/tenants/:id/unlink", h.auth, h.unlinkPage)
 	r.Post("/tenants/:id/unlink", h.auth, h.checkCSRF, h.unlink)
 	r.Get("/tenants/:id/enterprises/:tax_no", h.auth, h.accounts)
+	r.Get("/tenants/:id/enterprises/:tax_no/add", h.auth, h.addPage)
+	r.Post("/tenants/:id/enterprises/:tax_no/add", h.auth, h.checkCSRF, h.add)
+	r.Post("/tenants/:id/enterprises/:tax_no/flows/:fid", h.auth, h.checkCSRF, h.submitCode)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/default", h.auth, h.defaultPage)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/default", h.auth, h.checkCSRF, h.setDefault)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/delete", h.auth, h.deletePage)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/delete", h.auth, h.checkCSRF, h.deleteAccount)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/:action", h.auth, h.checkCSRF, h.accountAction)
 }
 
@@ -248,6 +259,9 @@ type accountRow struct {
 	CanBind   bool
 	CanUnbind bool
 	CanUnlock bool
+	// CanOperate: unbound, bound to me, or I am the enterprise's admin
+	// (设置默认账号, 删除).
+	CanOperate bool
 }
 
 type channelRow struct {
@@ -261,26 +275,36 @@ func (h *H5) accounts(c *fiber.Ctx) error {
 	return h.accountsPage(c, fiber.StatusOK, "")
 }
 
-func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
+// enterpriseOf returns the tenant and enterprise of the URL if openid may see them.
+func (h *H5) enterpriseOf(c *fiber.Ctx) (actors.TenantInfo, *actors.EnterpriseView, error) {
 	t, err := h.tenantOf(c)
+	if err != nil {
+		return t, nil, err
+	}
+	taxNo, _ := url.PathUnescape(c.Params("tax_no"))
+	ents, err := h.eng.Enterprises(c.UserContext(), t.ID, openidOf(c))
+	if err != nil {
+		return t, nil, err
+	}
+	for i := range ents {
+		if strings.EqualFold(ents[i].TaxNo, taxNo) {
+			return t, &ents[i], nil
+		}
+	}
+	return t, nil, domain.ErrEnterpriseNotFound
+}
+
+// base is the URL of an enterprise's 电子税局账号管理 page.
+func (h *H5) base(t actors.TenantInfo, ent *actors.EnterpriseView) string {
+	return h.prefix + "/tenants/" + url.PathEscape(t.ID) + "/enterprises/" + url.PathEscape(ent.TaxNo)
+}
+
+func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
+	t, ent, err := h.enterpriseOf(c)
 	if err != nil {
 		return h.fail(c, err)
 	}
 	openid := openidOf(c)
-	taxNo, _ := url.PathUnescape(c.Params("tax_no"))
-	ents, err := h.eng.Enterprises(c.UserContext(), t.ID, openid)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	var ent *actors.EnterpriseView
-	for i := range ents {
-		if strings.EqualFold(ents[i].TaxNo, taxNo) {
-			ent = &ents[i]
-		}
-	}
-	if ent == nil {
-		return h.fail(c, domain.ErrEnterpriseNotFound)
-	}
 	list, err := h.eng.Accounts(c.UserContext(), t.ID, ent.TaxNo, openid)
 	if err != nil {
 		return h.fail(c, err)
@@ -288,7 +312,7 @@ func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
 	rows := make([]accountRow, 0, len(list))
 	for _, a := range list {
 		mine := !a.Bound || a.BoundToMe || ent.IsAdmin
-		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine}
+		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine, CanOperate: mine}
 		if a.DefaultFor != 0 {
 			r.Default = a.DefaultFor.Name()
 		}
@@ -300,8 +324,7 @@ func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
 		rows = append(rows, r)
 	}
 	return h.render(c, status, "accounts", fiber.Map{"Title": "电子税局账号管理", "Back": h.prefix + "/", "Tenant": t,
-		"Enterprise": ent, "Accounts": rows, "Error": errMsg,
-		"Base": h.prefix + "/tenants/" + url.PathEscape(t.ID) + "/enterprises/" + url.PathEscape(ent.TaxNo)})
+		"Enterprise": ent, "Accounts": rows, "Error": errMsg, "Notice": notices[c.Query("ok")], "Base": h.base(t, ent)})
 }
 
 func (h *H5) accountAction(c *fiber.Ctx) error {
@@ -309,7 +332,7 @@ func (h *H5) accountAction(c *fiber.Ctx) error {
 	if err != nil {
 		return h.fail(c, err)
 	}
-	aid, _ := url.PathUnescape(c.Params("aid"))
+	aid := param(c, "aid")
 	ctx, openid := c.UserContext(), openidOf(c)
 	switch c.Params("action") {
 	case "bind":

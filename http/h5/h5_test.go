@@ -3,6 +3,7 @@ package h5
 import (
 	"context"
 	"crypto/rand"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -135,7 +136,7 @@ func (f *fixture) post(cookie, page, action string, form url.Values) resp {
 func mustContain(t *testing.T, r resp, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		if !strings.Contains(r.body, w) {
+		if !strings.Contains(r.body, w) && !strings.Contains(html.UnescapeString(r.body), w) {
 			t.Fatalf("%d: missing %q in:\n%s", r.status, w, r.body)
 		}
 	}
