@@ -32,6 +32,12 @@ type Engine interface {
 	SubmitFlowCode(ctx context.Context, tenant, flowID, openid, code string) (actors.FlowReply, error)
 	SetDefault(ctx context.Context, tenant, accountID, openid string, which domain.Business) error
 	DeleteAccount(ctx context.Context, tenant, accountID, openid string) error
+	ChangeBinding(ctx context.Context, tenant, accountID, openid, username string, password domain.Secret) (actors.FlowReply, error)
+	ApplyAdmin(ctx context.Context, tenant, taxNo, openid, username string, password domain.Secret) (actors.FlowReply, error)
+	StepDownAdmin(ctx context.Context, tenant, taxNo, openid string) error
+	StartPasswordReset(ctx context.Context, tenant, accountID, openid, idType, idNumber string) (actors.FlowReply, error)
+	CompleteReset(ctx context.Context, tenant, flowID, openid string, password, confirm domain.Secret) (actors.FlowReply, error)
+	UpdatePassword(ctx context.Context, tenant, accountID, openid string, password domain.Secret) (actors.FlowReply, error)
 }
 
 // Deps configures the pages.
@@ -93,7 +99,7 @@ func New(d Deps) *H5 {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts", "add", "code", "default", "delete"} {
+	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts", "add", "code", "default", "delete", "rebind", "admin", "password"} {
 		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return h
@@ -116,6 +122,18 @@ func (h *H5) Register(r fiber.Router) {
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/default", h.auth, h.checkCSRF, h.setDefault)
 	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/delete", h.auth, h.deletePage)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/delete", h.auth, h.checkCSRF, h.deleteAccount)
+	r.Post("/tenants/:id/enterprises/:tax_no/flows/:fid/password", h.auth, h.checkCSRF, h.completeReset)
+	r.Get("/tenants/:id/enterprises/:tax_no/admin", h.auth, h.adminPage)
+	r.Get("/tenants/:id/enterprises/:tax_no/admin/apply", h.auth, h.adminApplyPage)
+	r.Post("/tenants/:id/enterprises/:tax_no/admin/apply", h.auth, h.checkCSRF, h.adminApply)
+	r.Post("/tenants/:id/enterprises/:tax_no/admin/stepdown", h.auth, h.checkCSRF, h.stepDown)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/rebind", h.auth, h.rebindPage)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/rebind", h.auth, h.checkCSRF, h.rebind)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/password", h.auth, h.passwordPage)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/reset", h.auth, h.resetPage)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/reset", h.auth, h.checkCSRF, h.startReset)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/update", h.auth, h.updatePage)
+	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/update", h.auth, h.checkCSRF, h.updatePassword)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/:action", h.auth, h.checkCSRF, h.accountAction)
 }
 
@@ -186,7 +204,7 @@ func (h *H5) center(c *fiber.Ctx) error {
 		}
 		blocks = append(blocks, b)
 	}
-	return h.render(c, fiber.StatusOK, "center", fiber.Map{"Title": "个人中心", "Blocks": blocks})
+	return h.render(c, fiber.StatusOK, "center", fiber.Map{"Title": "个人中心", "Blocks": blocks, "Notice": centerNotices[c.Query("ok")]})
 }
 
 func (h *H5) tenants(c *fiber.Ctx) error {
@@ -259,6 +277,8 @@ type accountRow struct {
 	CanBind   bool
 	CanUnbind bool
 	CanUnlock bool
+	// CanRebind: bound to someone else (更换微信).
+	CanRebind bool
 	// CanOperate: unbound, bound to me, or I am the enterprise's admin
 	// (设置默认账号, 删除).
 	CanOperate bool
@@ -312,7 +332,8 @@ func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
 	rows := make([]accountRow, 0, len(list))
 	for _, a := range list {
 		mine := !a.Bound || a.BoundToMe || ent.IsAdmin
-		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine, CanOperate: mine}
+		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine, CanOperate: mine,
+			CanRebind: a.Bound && !a.BoundToMe}
 		if a.DefaultFor != 0 {
 			r.Default = a.DefaultFor.Name()
 		}

@@ -15,6 +15,7 @@ var notices = map[string]string{
 	"added":   "新增电子税局账号成功",
 	"default": "设置默认账号成功",
 	"deleted": "删除电子税局账号成功",
+	"rebound": "已更换绑定微信",
 }
 
 // businesses are the choices of 新增 and 设置默认账号, in the manual's order.
@@ -117,25 +118,48 @@ func (h *H5) add(c *fiber.Ctx) error {
 	if err != nil {
 		return h.addFormPage(c, statusOf(err), f, h.userMessage(err))
 	}
-	return h.flowNext(c, t, ent, fr)
+	return h.flowNextTo(c, t, ent, fr, nextAdd)
 }
 
-// flowNext shows the code page while the flow awaits the SMS code and goes
-// back to the account page once it is done.
-func (h *H5) flowNext(c *fiber.Ctx, t actors.TenantInfo, ent *actors.EnterpriseView, fr actors.FlowReply) error {
+// flowNextTo shows the code page while the flow awaits the SMS code, the new
+// password page while a reset awaits it, and where next says once it is done.
+func (h *H5) flowNextTo(c *fiber.Ctx, t actors.TenantInfo, ent *actors.EnterpriseView, fr actors.FlowReply, next string) error {
 	base := h.base(t, ent)
-	if fr.State == actors.FlowAwaitingCode {
-		return h.codePage(c, fiber.StatusOK, base, fr.FlowID, fr.PhoneMasked, "")
-	}
-	if fr.State != actors.FlowDone {
+	switch {
+	case fr.State == actors.FlowAwaitingCode:
+		return h.codePage(c, fiber.StatusOK, base, fr.FlowID, fr.PhoneMasked, next, "")
+	case fr.State == actors.FlowAwaitingPassword && next == nextReset:
+		return h.newPasswordPage(c, fiber.StatusOK, base, fr.FlowID, "")
+	case fr.State != actors.FlowDone:
 		return h.fail(c, domain.ErrInternal)
+	}
+	switch next {
+	case nextRebind:
+		return c.Redirect(base+"?ok=rebound", fiber.StatusSeeOther)
+	case nextAdmin:
+		return c.Redirect(h.prefix+"/?ok=admin", fiber.StatusSeeOther)
+	case nextReset:
+		return h.updatedPage(c, base, "重置税局密码", fr.Updated)
 	}
 	return c.Redirect(base+"?ok=added", fiber.StatusSeeOther)
 }
 
-func (h *H5) codePage(c *fiber.Ctx, status int, base, flowID, phone, errMsg string) error {
-	return h.render(c, status, "code", fiber.Map{"Title": "验证码登录", "Back": base, "Base": base,
-		"FlowID": flowID, "Phone": phone, "Error": errMsg})
+// validNext is the code page's "next" if it is one the pages know.
+func validNext(v string) string {
+	switch v {
+	case nextRebind, nextAdmin, nextReset:
+		return v
+	}
+	return nextAdd
+}
+
+func (h *H5) codePage(c *fiber.Ctx, status int, base, flowID, phone, next, errMsg string) error {
+	title := "验证码登录"
+	if next == nextReset {
+		title = "输入验证码"
+	}
+	return h.render(c, status, "code", fiber.Map{"Title": title, "Back": base, "Base": base,
+		"FlowID": flowID, "Phone": phone, "Next": next, "Error": errMsg})
 }
 
 func (h *H5) submitCode(c *fiber.Ctx) error {
@@ -146,14 +170,15 @@ func (h *H5) submitCode(c *fiber.Ctx) error {
 	fid := param(c, "fid")
 	phone := formValue(c, "phone") // masked, only shown again
 	code := formValue(c, "code")
+	next := validNext(c.FormValue("next"))
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-		return h.codePage(c, fiber.StatusBadRequest, h.base(t, ent), fid, phone, "请输入6位验证码")
+		return h.codePage(c, fiber.StatusBadRequest, h.base(t, ent), fid, phone, next, "请输入6位验证码")
 	}
 	fr, err := h.eng.SubmitFlowCode(c.UserContext(), t.ID, fid, openidOf(c), code)
 	if err != nil {
-		return h.codePage(c, statusOf(err), h.base(t, ent), fid, phone, h.userMessage(err))
+		return h.codePage(c, statusOf(err), h.base(t, ent), fid, phone, next, h.userMessage(err))
 	}
-	return h.flowNext(c, t, ent, fr)
+	return h.flowNextTo(c, t, ent, fr, next)
 }
 
 // accountOf returns the account of the URL as openid sees it.
