@@ -331,18 +331,7 @@ func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
 	}
 	rows := make([]accountRow, 0, len(list))
 	for _, a := range list {
-		mine := !a.Bound || a.BoundToMe || ent.IsAdmin
-		r := accountRow{AccountView: a, CanBind: !a.Bound, CanUnbind: a.Bound && (a.BoundToMe || ent.IsAdmin), CanUnlock: a.Locked && mine, CanOperate: mine,
-			CanRebind: a.Bound && !a.BoundToMe}
-		if a.DefaultFor != 0 {
-			r.Default = a.DefaultFor.Name()
-		}
-		for _, ch := range a.Business.Channels() {
-			v := a.Channels[ch]
-			r.Channels = append(r.Channels, channelRow{Name: ch.Business().Name(), LoggedIn: v.State == domain.StateLoggedIn,
-				Text: v.State.Text(), ExpiresAt: v.ExpiresAt})
-		}
-		rows = append(rows, r)
+		rows = append(rows, rowOf(a, ent, openid))
 	}
 	return h.render(c, status, "accounts", fiber.Map{"Title": "电子税局账号管理", "Back": h.prefix + "/", "Tenant": t,
 		"Enterprise": ent, "Accounts": rows, "Error": errMsg, "Notice": notices[c.Query("ok")], "Base": h.base(t, ent)})
@@ -424,4 +413,22 @@ func statusOf(err error) int {
 		return fiber.StatusInternalServerError
 	}
 	return fiber.StatusBadRequest
+}
+
+// rowOf is an account as openid sees it on ent's page. What the user may do
+// comes from the domain rules (F4, F9, F10), the same the engine enforces.
+func rowOf(a actors.AccountView, ent *actors.EnterpriseView, openid string) accountRow {
+	op := domain.Operator{OpenID: openid, Linked: true, Admin: ent.IsAdmin} // the pages are for linked users only
+	mine := domain.CanOperate(op, a.BoundOpenID) == nil
+	r := accountRow{AccountView: a, CanBind: domain.CanBind(op, a.BoundOpenID) == nil, CanUnbind: a.Bound && mine,
+		CanUnlock: a.Locked && mine, CanOperate: mine, CanRebind: a.Bound && !a.BoundToMe}
+	if a.DefaultFor != 0 {
+		r.Default = a.DefaultFor.Name()
+	}
+	for _, ch := range a.Business.Channels() {
+		v := a.Channels[ch]
+		r.Channels = append(r.Channels, channelRow{Name: ch.Business().Name(), LoggedIn: v.State == domain.StateLoggedIn,
+			Text: v.State.Text(), ExpiresAt: v.ExpiresAt})
+	}
+	return r
 }

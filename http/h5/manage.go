@@ -194,11 +194,8 @@ func (h *H5) accountOf(c *fiber.Ctx) (actors.TenantInfo, *actors.EnterpriseView,
 	}
 	for _, a := range list {
 		if a.ID == aid {
-			r := &accountRow{AccountView: a, CanOperate: !a.Bound || a.BoundToMe || ent.IsAdmin}
-			if a.DefaultFor != 0 {
-				r.Default = a.DefaultFor.Name()
-			}
-			return t, ent, r, nil
+			r := rowOf(a, ent, openidOf(c))
+			return t, ent, &r, nil
 		}
 	}
 	return t, ent, nil, domain.ErrAccountNotFound
