@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (slog handlers
@@ -53,5 +55,21 @@ func Eventually(t testing.TB, d time.Duration, f func() error) {
 			t.Fatalf("condition not met in %v: %v", d, err)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// LibraryGoroutines are the goroutines our libraries leave running after
+// everything of ours has stopped, for goleak to ignore, each by its exact
+// function:
+//   - protoactor-go's dead-letter throttle: one per throttled burst, it
+//     outlives ActorSystem.Shutdown by up to its interval and ends alone;
+//   - fasthttp's process-wide date ticker, which never stops;
+//   - fasthttp's idle-worker cleaner of a server that was shut down, which
+//     notices only at its next 10-second tick.
+func LibraryGoroutines() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 	}
 }
