@@ -31,10 +31,13 @@ type (
 	// accountSubmitCode passes an SMS code (reply SessionReply).
 	accountSubmitCode struct {
 		requestID string
+		promptID  string
 		channel   domain.Channel
 		code      string
 		who       string
 	}
+	// accountPrompt asks where a prompt stands (reply PromptStatus).
+	accountPrompt struct{ id string }
 	// accountStartQR opens a QR login (reply QRView).
 	accountStartQR struct {
 		channel domain.Channel
@@ -213,6 +216,7 @@ type accountActor struct {
 	seq    uint64
 	logins map[domain.Channel]*login
 	cert   *certOp
+	closed recentPrompts // how the last prompts ended, for the prompt page
 	reqs   map[string]*clientRequest
 	qrs    map[string]domain.Channel
 }
@@ -356,7 +360,7 @@ func sameSessions(a, b map[domain.Channel]session) bool {
 
 func (a *accountActor) replyGone(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *accountSession, *accountAwait, *accountSubmitCode, *accountStartQR, *accountPollQR,
+	case *accountSession, *accountAwait, *accountSubmitCode, *accountPrompt, *accountStartQR, *accountPollQR,
 		*accountConfirmCert, *accountUnlock, *accountSetPassword, *accountInvalid, *accountView, *accountErase:
 		ctx.Respond(domain.ErrAccountNotFound)
 	}
@@ -370,6 +374,8 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		a.onAwait(ctx, m)
 	case *accountSubmitCode:
 		a.onSubmitCode(ctx, m)
+	case *accountPrompt:
+		ctx.Respond(a.promptStatus(m.id))
 	case *loginDone:
 		a.onLoginDone(ctx, m)
 	case *codeDone:
@@ -687,6 +693,18 @@ func (a *accountActor) onSubmitCode(ctx actor.Context, m *accountSubmitCode) {
 		}
 		ch = r.channel
 	}
+	if m.promptID != "" {
+		ch = ""
+		for c, l := range a.logins {
+			if l.prompt != nil && l.prompt.ID == m.promptID {
+				ch = c
+			}
+		}
+		if ch == "" {
+			ctx.Respond(domain.ErrPromptClosed)
+			return
+		}
+	}
 	if ch == "" {
 		for c, l := range a.logins {
 			if l.stage == stageChallenge {
@@ -808,6 +826,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	var reqs []*clientRequest
 	if l != nil {
 		reqs = l.requests
+		a.closed.add(l.prompt, ch, nil)
 		delete(a.logins, ch)
 	} else if other := a.logins[ch]; other != nil {
 		// A QR login completed a channel that was waiting for a code.
@@ -815,6 +834,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 			other.timer.Stop()
 		}
 		reqs = other.requests
+		a.closed.add(other.prompt, ch, nil)
 		delete(a.logins, ch)
 	}
 	var first *SessionReply
@@ -846,6 +866,7 @@ func (a *accountActor) failLogin(ctx actor.Context, l *login, err *domain.Error)
 	if l.timer != nil {
 		l.timer.Stop()
 	}
+	a.closed.add(l.prompt, l.channel, err)
 	delete(a.logins, l.channel)
 	for _, r := range l.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
@@ -1011,6 +1032,7 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 			c.timer.Stop()
 		}
 		a.cert = nil
+		a.closed.add(c.prompt, "", nil)
 		var first *SessionReply
 		for _, r := range c.requests {
 			reply := a.ready(r.channel, ActionLogin, r.id)
@@ -1043,6 +1065,7 @@ func (a *accountActor) failCert(ctx actor.Context, err *domain.Error) {
 		c.timer.Stop()
 	}
 	a.cert = nil
+	a.closed.add(c.prompt, "", err)
 	for _, r := range c.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
 	}

@@ -68,8 +68,10 @@ type (
 	} // reply SessionReply
 	tAnswer struct {
 		requestID, accountID, openid, code, who string
+		promptID                                string // the prompt page's answer: this prompt only
 		channel                                 domain.Channel
 	} // reply SessionReply
+	tPrompt struct{ accountID, openid, promptID string } // reply PromptStatus
 	tStartQR struct {
 		accountID, openid string
 		channel           domain.Channel
@@ -313,6 +315,12 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 			ctx.Respond(err)
 		} else {
 			t.forward(ctx, ref.ID, &accountPollQR{qrID: m.qrID})
+		}
+	case *tPrompt:
+		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+			ctx.Respond(err)
+		} else {
+			t.forward(ctx, ref.ID, &accountPrompt{id: m.promptID})
 		}
 	case *tConfirmCert:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
@@ -1155,7 +1163,7 @@ func (t *tenantActor) onAnswer(ctx actor.Context, m *tAnswer) {
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, channel: m.channel, code: m.code, who: m.who})
+	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, promptID: m.promptID, channel: m.channel, code: m.code, who: m.who})
 }
 
 // onList answers with the accounts' views: live actors are asked, idle

@@ -90,6 +90,7 @@ var (
 	ErrEnterpriseExists    = newErr("enterprise_exists", "企业已存在", "enterprise already exists")
 	ErrTenantNotFound      = newErr("tenant_not_found", "租户不存在", "tenant not found")
 	ErrTenantExists        = newErr("tenant_exists", "租户已存在", "tenant already exists")
+	ErrPromptClosed        = newErr("prompt_closed", "该登录通知已处理或已过期，无需再操作", "the prompt was already answered or has expired")
 	ErrPromptUndeliverable = newErr("prompt_undeliverable", "登录通知无法送达绑定的微信用户", "the prompt could not be delivered")
 	ErrAPIKeyNotFound      = newErr("api_key_not_found", "API密钥不存在或已吊销", "API key unknown or revoked")
 	ErrActivationCode      = newErr("activation_code_wrong", "激活码不正确，请核对后重新输入", "wrong activation code")

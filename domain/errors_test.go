@@ -37,6 +37,7 @@ var catalogue = map[string]*Error{
 	"ErrTenantExists":        ErrTenantExists,
 	"ErrAPIKeyNotFound":      ErrAPIKeyNotFound,
 	"ErrPromptUndeliverable": ErrPromptUndeliverable,
+	"ErrPromptClosed":        ErrPromptClosed,
 	"ErrActivationCode":      ErrActivationCode,
 	"ErrActivationRateLimit": ErrActivationRateLimit,
 	"ErrAlreadyLinked":       ErrAlreadyLinked,

@@ -103,6 +103,7 @@ var statusOf = map[string]int{
 	"session_mismatch":              http.StatusConflict,
 	"no_challenge":                  http.StatusConflict,
 	"account_deleted":               http.StatusConflict,
+	"prompt_closed":                 http.StatusGone,
 	"prompt_undeliverable":          http.StatusConflict, // nobody can be reached until the binding is fixed
 	"too_many_webhooks":             http.StatusConflict,
 

@@ -18,6 +18,8 @@ import (
 	oaconfig "github.com/silenceper/wechat/v2/officialaccount/config"
 	"github.com/silenceper/wechat/v2/officialaccount/oauth"
 	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/etaxd/etaxd/prompts"
 )
 
 // apiBase is WeChat's API host; every call goes through util.DefaultHTTPClient.
@@ -83,10 +85,11 @@ func (c *Client) Notifier() *Notifier { return c.notifier }
 // ServiceName returns Config.ServiceName.
 func (c *Client) ServiceName() string { return c.cfg.ServiceName }
 
-// PromptURL returns the prompt page of prompt id, the link of its template
-// message.
-func (c *Client) PromptURL(id string) string {
-	return c.cfg.PublicURL + "/h5/prompt/" + url.PathEscape(id)
+// PromptURL returns the prompt page of p, the link of its template message:
+// /h5/prompt/{tenant}/{account}/{prompt}. The page signs the person in with
+// OAuth2 and shows the prompt only to whoever may operate the account.
+func (c *Client) PromptURL(p prompts.Prompt) string {
+	return c.cfg.PublicURL + "/h5/prompt/" + url.PathEscape(p.Tenant) + "/" + url.PathEscape(p.Account) + "/" + url.PathEscape(p.ID)
 }
 
 // Ping fetches an access token (from the cache if it has one): a start-up

@@ -174,7 +174,7 @@ func (n *Notifier) message(p prompts.Prompt, action string) templateMessage {
 	return templateMessage{
 		ToUser:      p.OpenID,
 		TemplateID:  n.c.cfg.TemplateID,
-		URL:         n.c.PromptURL(p.ID),
+		URL:         n.c.PromptURL(p),
 		Data:        data,
 		ClientMsgID: p.ID,
 	}

@@ -31,7 +31,7 @@ func TestNotifySendsTemplate(t *testing.T) {
 	}
 	m := sends[0].Msg
 	if m.ToUser != "o-user-1" || m.TemplateID != "tpl-login-prompt" || m.ClientMsgID != "p-1" ||
-		m.URL != "https://etaxd.example.com/h5/prompt/p-1" {
+		m.URL != "https://etaxd.example.com/h5/prompt/t1/a1/p-1" {
 		t.Errorf("message = %+v", m)
 	}
 	want := map[string]string{
