@@ -67,6 +67,8 @@ type (
 	accountErase struct{ who string }
 	// accountSetRef updates the tenant's entry (binding), no reply.
 	accountSetRef struct{ ref accountRef }
+	// promptReminder fires PromptReminder after a prompt was published.
+	promptReminder struct{ prompt prompts.Prompt }
 )
 
 // ok is the reply of commands that return nothing.
@@ -313,6 +315,8 @@ func (a *accountActor) Receive(ctx actor.Context) {
 		if a.idle() {
 			ctx.Send(ctx.Parent(), &passivate{id: a.ref.ID, pid: ctx.Self()})
 		}
+	case *promptReminder:
+		a.onPromptReminder(ctx, m.prompt)
 	case *accountSetRef:
 		a.ref = m.ref
 		if a.st != nil {
@@ -605,7 +609,7 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 	a.d.spendSMS(a.ref.Region, a.ref.PersonID, now)
 	l.stage = stageChallenge
 	l.challengeID = ch.ID
-	l.prompt = a.publish(prompts.KindSMSCode, m.channel, now.Add(a.d.cfg.CodeTTL), "")
+	l.prompt = a.publish(ctx, prompts.KindSMSCode, m.channel, now.Add(a.d.cfg.CodeTTL), "")
 	nonce := l.nonce
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	l.timer = a.d.clk.AfterFunc(a.d.cfg.CodeTTL, func() {
@@ -909,36 +913,85 @@ func (a *accountActor) onAwait(ctx actor.Context, m *accountAwait) {
 	ctx.Respond(&SessionReply{State: RequestAwaitingUser, RequestID: r.id, AccountID: a.ref.ID, Prompt: a.promptFor(r)})
 }
 
-// publish raises a prompt for the bound user (or, with nobody bound, for
-// whoever opens the login link) and returns what clients are told.
-func (a *accountActor) publish(kind prompts.Kind, ch domain.Channel, expires time.Time, qr string) *PromptView {
+// publish raises a prompt for the bound user (or, with nobody bound or the
+// bound user unreachable, for whoever opens the login link) and returns what
+// clients are told.
+func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.Channel, expires time.Time, qr string) *PromptView {
 	now := a.d.clk.Now()
+	reach := a.reachable()
 	p := prompts.Prompt{
 		ID: newID("p"), Tenant: a.tenant, Account: a.ref.ID, Kind: kind, Channel: string(ch),
-		OpenID: a.ref.BoundTo, PhoneMasked: a.st.phoneMasked, TaxNo: a.ref.TaxNo, Username: a.ref.Username,
+		PhoneMasked: a.st.phoneMasked, TaxNo: a.ref.TaxNo, Username: a.ref.Username,
 		CreatedAt: now, ExpiresAt: expires,
 	}
-	p.Message = PromptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "")
-	ctx, cancel := a.d.storeCtx()
-	defer cancel()
-	if err := a.d.pub.Publish(ctx, p); err != nil {
-		a.d.log.Error("publish prompt", "tenant", a.tenant, "account", a.ref.ID, "prompt", p.ID, "err", err)
+	if reach {
+		p.OpenID = a.ref.BoundTo
 	}
+	p.Message = promptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "", reach)
+	a.send(p)
 	a.d.stats.prompts.Add(1)
 	a.d.emit(prompts.Event{Type: prompts.EventAuthRequired, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 		Channel: string(ch), PromptID: p.ID})
+	a.armReminder(ctx, p)
 	v := &PromptView{ID: p.ID, Kind: kind, Message: p.Message, ExpiresAt: expires, QRContent: qr}
-	if a.ref.BoundTo == "" {
+	if !reach {
 		v.LoginURL = a.d.loginURL(LoginLink{Tenant: a.tenant, Account: a.ref.ID, Prompt: p.ID, Expires: expires})
 	}
 	return v
 }
 
+// reachable reports whether WeChat can deliver to the bound user.
+func (a *accountActor) reachable() bool { return a.ref.BoundTo != "" && !a.ref.Unreachable }
+
+func (a *accountActor) send(p prompts.Prompt) {
+	ctx, cancel := a.d.storeCtx()
+	defer cancel()
+	if err := a.d.pub.Publish(ctx, p); err != nil {
+		a.d.log.Error("publish prompt", "tenant", a.tenant, "account", a.ref.ID, "prompt", p.ID, "err", err)
+	}
+}
+
+// armReminder schedules B5's reminder of p, when p lives long enough.
+func (a *accountActor) armReminder(ctx actor.Context, p prompts.Prompt) {
+	d := a.d.cfg.PromptReminder
+	if d <= 0 || !p.ExpiresAt.After(a.d.clk.Now().Add(d)) {
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	a.d.clk.AfterFunc(d, func() { sys.Root.Send(self, &promptReminder{prompt: p}) })
+}
+
+// onPromptReminder re-sends a prompt nobody answered (B5) to the bound user
+// and, with PromptEscalate, asks the tenant to send it to the enterprise's
+// admins. An answered or expired prompt is left alone.
+func (a *accountActor) onPromptReminder(ctx actor.Context, p prompts.Prompt) {
+	if a.promptStatus(p.ID).State != PromptPending {
+		return
+	}
+	r := p
+	r.Of, r.ID, r.Reminder, r.CreatedAt = p.ID, p.ID+"r", true, a.d.clk.Now()
+	if a.reachable() {
+		r.OpenID = a.ref.BoundTo
+		a.send(r)
+	}
+	a.d.audit(a.tenant, "system", "prompt.reminder", "account/"+a.ref.ID, nil)
+	if a.d.cfg.PromptEscalate {
+		ctx.Send(ctx.Parent(), &tEscalate{prompt: r, boundTo: a.ref.BoundTo})
+	}
+}
+
 // PromptMessage is the sentence a client shows while a person must act (F6).
 // With nobody bound the client gets a browser login link instead (F16).
 func PromptMessage(service, phoneMasked string, bound bool) string {
+	return promptMessage(service, phoneMasked, bound, bound)
+}
+
+func promptMessage(service, phoneMasked string, bound, reachable bool) string {
 	if !bound {
 		return "电子税局登录失败，该账号未绑定微信，请用浏览器打开登录链接完成登录后再操作"
+	}
+	if !reachable {
+		return "电子税局登录失败，该账号绑定的微信用户已取消关注" + service + "公众号，请用浏览器打开登录链接完成登录后再操作"
 	}
 	who := phoneMasked
 	if who == "" {
@@ -981,7 +1034,7 @@ func (a *accountActor) onCertStarted(ctx actor.Context, m *certStarted) {
 		return
 	}
 	c.certID = m.fc.ID
-	c.prompt = a.publish(prompts.KindFace, "", m.fc.ExpiresAt, m.fc.Content)
+	c.prompt = a.publish(ctx, prompts.KindFace, "", m.fc.ExpiresAt, m.fc.Content)
 	self, sys, nonce := ctx.Self(), ctx.ActorSystem(), c.nonce
 	c.timer = a.d.clk.AfterFunc(m.fc.ExpiresAt.Sub(a.d.clk.Now()), func() {
 		sys.Root.Send(self, &certExpired{nonce: nonce})

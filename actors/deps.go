@@ -44,6 +44,13 @@ type Config struct {
 	ServiceName string
 	// PublicURL is where browsers reach etaxd (F16 login links).
 	PublicURL string
+	// PromptReminder re-sends a prompt still unanswered after this long
+	// (B5, 60 min); negative: never. A reminder needs a prompt that lives
+	// longer than the delay (a code prompt lives CodeTTL).
+	PromptReminder time.Duration
+	// PromptEscalate also sends the reminder to the enterprise's admins
+	// (数电配置管理员), who may answer for the account (B5).
+	PromptEscalate bool
 	// ActivationLimit and ActivationWindow rate-limit wrong activation codes
 	// per openid (F1: 5 per 10 min).
 	ActivationLimit  int
@@ -65,6 +72,8 @@ func DefaultConfig() Config {
 		ServiceName:       "发票云",
 		ActivationLimit:   5,
 		ActivationWindow:  10 * time.Minute,
+		PromptReminder:    60 * time.Minute,
+		PromptEscalate:    true,
 	}
 }
 
@@ -89,6 +98,9 @@ func (c Config) withDefaults() Config {
 	set(&c.IdleTimeout, d.IdleTimeout)
 	set(&c.RequestRetention, d.RequestRetention)
 	set(&c.ActivationWindow, d.ActivationWindow)
+	if c.PromptReminder == 0 {
+		c.PromptReminder = d.PromptReminder
+	}
 	if c.ServiceName == "" {
 		c.ServiceName = d.ServiceName
 	}

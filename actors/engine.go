@@ -549,6 +549,57 @@ func (e *Engine) PromptUndeliverable(tenant, accountID, promptID, reason string)
 	}()
 }
 
+// PromptDelivered records in the audit log (B7) what WeChat reported of a
+// prompt's template message: status "success", or why it failed ("failed:user
+// block", "failed: system failed").
+func (e *Engine) PromptDelivered(tenant, accountID, promptID, status string) {
+	if !validID(tenant) || !validID(accountID) || promptID == "" {
+		return
+	}
+	var err error
+	if status != "success" {
+		err = domain.ErrPromptUndeliverable
+	}
+	if len(status) > 64 {
+		status = status[:64]
+	}
+	ev := e.d.event(tenant, "system", "prompt.delivered", "account/"+accountID, err)
+	ev.Detail = "prompt " + promptID + ": " + status
+	ctx, cancel := e.d.storeCtx()
+	defer cancel()
+	if err := e.d.store.AppendAudit(ctx, ev); err != nil {
+		e.d.log.Error("audit append failed", "tenant", tenant, "action", ev.Action, "err", err)
+	}
+}
+
+// WeChatSubscription records that openid followed (subscribed) or unfollowed
+// the official account, in every tenant the user linked: while unfollowed,
+// the accounts bound to them get login links (F16) instead of WeChat
+// messages, and clients hear binding.unreachable.
+func (e *Engine) WeChatSubscription(ctx context.Context, openid string, subscribed bool) error {
+	if openid == "" || len(openid) > 128 {
+		return domain.ErrInvalidInput.With("openid无效", "invalid openid")
+	}
+	r, err := e.d.store.Get(ctx, keyWeChatUser(openid))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil // never linked a tenant: nothing is bound to them
+	}
+	if err != nil {
+		return domain.ErrInternal.Wrap(err)
+	}
+	var u wechatUser
+	if err := jsonUnmarshal(r.Value, &u); err != nil {
+		return domain.ErrInternal.Wrap(err)
+	}
+	var first error
+	for _, tenant := range u.Tenants {
+		if _, err := e.ask(ctx, tenant, &tSubscription{openid: openid, subscribed: subscribed}); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 type originKey struct{}
 
 // WithOrigin returns ctx carrying who is asking ("key:<id>" for an API key,

@@ -60,7 +60,10 @@ type accountRef struct {
 	Business  domain.Business  `json:"business"`
 	LoginType domain.LoginType `json:"login_type"`
 	BoundTo   string           `json:"bound_to,omitempty"`
-	CreatedAt time.Time        `json:"created_at"`
+	// Unreachable: the bound user unfollowed the official account, so
+	// WeChat cannot deliver to them; prompts go as login links (F16).
+	Unreachable bool      `json:"unreachable,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // accountRecord is the account actor's persisted state. Secrets are sealed

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,16 @@ type (
 		channel                                 domain.Channel
 	} // reply SessionReply
 	tPrompt struct{ accountID, openid, promptID string } // reply PromptStatus
+	// tEscalate: an account's reminder for the enterprise's admins (B5), no reply.
+	tEscalate struct {
+		prompt  prompts.Prompt
+		boundTo string
+	}
+	// tSubscription: a WeChat user followed or unfollowed the official account (reply ok).
+	tSubscription struct {
+		openid     string
+		subscribed bool
+	}
 	tStartQR struct {
 		accountID, openid string
 		channel           domain.Channel
@@ -322,6 +333,10 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		} else {
 			t.forward(ctx, ref.ID, &accountPrompt{id: m.promptID})
 		}
+	case *tEscalate:
+		t.onEscalate(m)
+	case *tSubscription:
+		t.onSubscription(ctx, m)
 	case *tConfirmCert:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
@@ -599,10 +614,10 @@ func (t *tenantActor) boundTo(openid string, taxNo string) []*accountRef {
 
 // setBinding stores a ref's new binding and tells a live actor.
 func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid string) error {
-	old := ref.BoundTo
-	ref.BoundTo = openid
+	old, oldUnreachable := ref.BoundTo, ref.Unreachable
+	ref.BoundTo, ref.Unreachable = openid, false
 	if err := t.saveRef(ref); err != nil {
-		ref.BoundTo = old
+		ref.BoundTo, ref.Unreachable = old, oldUnreachable
 		return err
 	}
 	if pid := t.children[ref.ID]; pid != nil {
@@ -1250,4 +1265,62 @@ func storedView(d *deps, tenant string, b AccountView, person string) *AccountVi
 		v.SMSRemaining = pb.Remaining(d.cfg.SMSPolicy, now)
 	}
 	return &v
+}
+
+// onEscalate sends an account's unanswered prompt to its enterprise's admins
+// (B5), who may answer for any account of the enterprise (F9). Each copy has
+// an ID of its own and opens the original prompt's page.
+func (t *tenantActor) onEscalate(m *tEscalate) {
+	ent := t.rec.Enterprises[m.prompt.TaxNo]
+	if ent == nil {
+		return
+	}
+	admins := make([]string, 0, len(ent.Admins))
+	for openid := range ent.Admins {
+		if openid != m.boundTo {
+			admins = append(admins, openid)
+		}
+	}
+	sort.Strings(admins)
+	for i, openid := range admins {
+		p := m.prompt
+		p.ID, p.OpenID, p.Reminder, p.Escalated = fmt.Sprintf("%se%d", m.prompt.Of, i), openid, false, true
+		ctx, cancel := t.d.storeCtx()
+		if err := t.d.pub.Publish(ctx, p); err != nil {
+			t.d.log.Error("publish escalation", "tenant", t.id, "account", p.Account, "prompt", p.ID, "err", err)
+		}
+		cancel()
+	}
+	if len(admins) > 0 {
+		t.d.audit(t.id, "system", "prompt.escalate", "account/"+m.prompt.Account, nil)
+	}
+}
+
+// onSubscription marks the accounts bound to a user who unfollowed the
+// official account unreachable: their prompts come as login links (F16) and
+// clients hear binding.unreachable (B6). Following again restores WeChat
+// delivery.
+func (t *tenantActor) onSubscription(ctx actor.Context, m *tSubscription) {
+	for _, ref := range t.boundTo(m.openid, "") {
+		if ref.Unreachable == !m.subscribed {
+			continue
+		}
+		ref.Unreachable = !m.subscribed
+		if err := t.saveRef(ref); err != nil {
+			ref.Unreachable = m.subscribed
+			ctx.Respond(domain.AsError(err))
+			return
+		}
+		if pid := t.children[ref.ID]; pid != nil {
+			ctx.Send(pid, &accountSetRef{ref: *ref})
+		}
+		action := "wechat.subscribe"
+		if !m.subscribed {
+			action = "wechat.unsubscribe"
+			t.d.emit(prompts.Event{Type: prompts.EventBindingUnreachable, Tenant: t.id, Account: ref.ID, TaxNo: ref.TaxNo,
+				Reason: "unsubscribed"})
+		}
+		t.d.audit(t.id, "wx:"+m.openid, action, "account/"+ref.ID, nil)
+	}
+	ctx.Respond(ok{})
 }

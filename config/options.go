@@ -61,6 +61,11 @@ type Options struct {
 	SMS domain.SMSPolicy
 	// CodeTTL is how long a person has to enter an SMS code.
 	CodeTTL time.Duration
+	// PromptReminder re-sends an unanswered prompt after this long (B5);
+	// zero: never.
+	PromptReminder time.Duration
+	// PromptEscalate sends the reminder to the enterprise's admins too.
+	PromptEscalate bool
 	// IdleTimeout passivates an account actor idle that long.
 	IdleTimeout time.Duration
 	// GatewayTimeout bounds every tax-bureau call.
@@ -164,6 +169,8 @@ func Default() Options {
 		Lock:           domain.DefaultLockPolicy(),
 		SMS:            domain.DefaultSMSPolicy(),
 		CodeTTL:        ec.CodeTTL,
+		PromptReminder: ec.PromptReminder,
+		PromptEscalate: ec.PromptEscalate,
 		IdleTimeout:    ec.IdleTimeout,
 		GatewayTimeout: ec.GatewayTimeout,
 		NATS:           NATSOptions{SyncAlways: true, Replicas: 1},
@@ -318,6 +325,10 @@ func (o Options) EngineConfig() actors.Config {
 	c.LockPolicy = o.Lock
 	c.SMSPolicy = o.SMS
 	c.CodeTTL = o.CodeTTL
+	c.PromptReminder, c.PromptEscalate = o.PromptReminder, o.PromptEscalate
+	if o.PromptReminder == 0 {
+		c.PromptReminder = -1 // the engine's zero means its default
+	}
 	c.IdleTimeout = o.IdleTimeout
 	c.GatewayTimeout = o.GatewayTimeout
 	c.ServiceName = o.ServiceName

@@ -96,6 +96,9 @@ func (o Options) Validate() error {
 		bad("sms.per_account_interval", "must not be negative, got %s", o.SMS.PerAccountInterval)
 	}
 	positive("code_ttl", o.CodeTTL)
+	if o.PromptReminder < 0 {
+		bad("prompt_reminder", "must be 0 (never) or positive, got %s", o.PromptReminder)
+	}
 	positive("idle_timeout", o.IdleTimeout)
 	positive("gateway_timeout", o.GatewayTimeout)
 

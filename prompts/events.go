@@ -14,6 +14,10 @@ const (
 	EventSessionLost   EventType = "session.lost"
 	EventAuthRequired  EventType = "auth.required"
 	EventAccountLocked EventType = "account.locked"
+	// EventBindingUnreachable: the WeChat user bound to the account
+	// unfollowed the official account; its prompts come as login links
+	// (F16) until they follow it again.
+	EventBindingUnreachable EventType = "binding.unreachable"
 )
 
 // Event is something a client may want to hear without polling. It never

@@ -33,6 +33,23 @@ type Prompt struct {
 	Username    string    `json:"username,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// Of is set on a reminder or an escalated copy (B5): the prompt it
+	// repeats, whose page it opens. Such a copy has an ID of its own, so
+	// queues and notifiers deliver it as a message of its own.
+	Of string `json:"of,omitempty"`
+	// Reminder marks a reminder to the bound user; Escalated a copy sent to
+	// an enterprise admin.
+	Reminder  bool `json:"reminder,omitempty"`
+	Escalated bool `json:"escalated,omitempty"`
+}
+
+// PageID is the prompt whose page p opens: Of for a reminder or an
+// escalated copy, else p's own ID.
+func (p Prompt) PageID() string {
+	if p.Of != "" {
+		return p.Of
+	}
+	return p.ID
 }
 
 // Publisher hands prompts to delivery.

@@ -46,7 +46,7 @@ const (
 )
 
 // AllEventTypes are the event types a webhook may subscribe to.
-var AllEventTypes = []EventType{EventSessionReady, EventSessionLost, EventAuthRequired, EventAccountLocked}
+var AllEventTypes = []EventType{EventSessionReady, EventSessionLost, EventAuthRequired, EventAccountLocked, EventBindingUnreachable}
 
 // Sealer encrypts secrets at rest; persistence.Keyring is one. The aad
 // binds a sealed value to its key.

@@ -11,6 +11,11 @@ import (
 	"github.com/silenceper/wechat/v2/officialaccount/message"
 )
 
+// SentPrompt names the prompt a template message carried.
+type SentPrompt struct {
+	Tenant, Account, ID string
+}
+
 // Hooks are what the Callback tells etaxd. Each may be nil. They run on the
 // request's goroutine while WeChat waits for the answer (5 s, then it
 // retries, and the retry is dropped as a duplicate): hand the work to an
@@ -25,9 +30,9 @@ type Hooks struct {
 	OnUnsubscribe func(openid string)
 	// OnTemplateFinished is called when WeChat reports the fate of a
 	// template message: status is "success", "failed:user block" or
-	// "failed: system failed". promptID is the prompt the message carried,
-	// "" when this process did not send it (another instance, a restart).
-	OnTemplateFinished func(msgID int64, status, promptID string)
+	// "failed: system failed". p is the prompt the message carried, zero
+	// when this process did not send it (another instance, a restart).
+	OnTemplateFinished func(msgID int64, status string, p SentPrompt)
 }
 
 // Callback is the http.Handler of the account's 服务器配置 URL
@@ -168,10 +173,10 @@ func (cb *Callback) handle(m *message.MixMessage) (panicked bool) {
 			cb.hooks.OnUnsubscribe(openid)
 		}
 	case message.EventTemplateSendJobFinish:
-		promptID, _ := cb.c.msgPrompt.get(m.TemplateMsgID, cb.c.now())
-		cb.log.Info("template message finished", "msgid", m.TemplateMsgID, "status", m.Status, "prompt", promptID)
+		sent, _ := cb.c.msgPrompt.get(m.TemplateMsgID, cb.c.now())
+		cb.log.Info("template message finished", "msgid", m.TemplateMsgID, "status", m.Status, "prompt", sent.ID)
 		if cb.hooks.OnTemplateFinished != nil {
-			cb.hooks.OnTemplateFinished(m.TemplateMsgID, m.Status, promptID)
+			cb.hooks.OnTemplateFinished(m.TemplateMsgID, m.Status, sent)
 		}
 	}
 	return false

@@ -40,8 +40,8 @@ func (r *recorder) hooks() Hooks {
 	return Hooks{
 		OnSubscribe:   func(o string) { r.add("subscribe " + o) },
 		OnUnsubscribe: func(o string) { r.add("unsubscribe " + o) },
-		OnTemplateFinished: func(id int64, status, prompt string) {
-			r.add(fmt.Sprintf("finished %d %s %s", id, status, prompt))
+		OnTemplateFinished: func(id int64, status string, p SentPrompt) {
+			r.add(fmt.Sprintf("finished %d %s %s", id, status, p.ID))
 		},
 	}
 }
@@ -162,7 +162,7 @@ func TestCallbackEvents(t *testing.T) {
 	for _, aes := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "aes"}[aes], func(t *testing.T) {
 			env := newTestClient(t, nil)
-			env.c.msgPrompt.put(1001, "p-7", testStart)
+			env.c.msgPrompt.put(1001, SentPrompt{Tenant: "t1", Account: "a1", ID: "p-7"}, testStart)
 			rec := &recorder{}
 			cb := env.c.Callback(rec.hooks())
 			now := testStart.Unix()

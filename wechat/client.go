@@ -41,7 +41,7 @@ type Client struct {
 	tokenKey string
 	// msgPrompt maps template msgids to the prompts they carried, for
 	// TEMPLATESENDJOBFINISH events.
-	msgPrompt *boundedMap[int64, string]
+	msgPrompt *boundedMap[int64, SentPrompt]
 	notifier  *Notifier
 }
 
@@ -60,7 +60,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 		cache: newTokenCache(opts.Clock.Now),
 		// The key the SDK's StableAccessToken stores the token under.
 		tokenKey:  fmt.Sprintf("%s_stable_access_token_%s", credential.CacheKeyOfficialAccountPrefix, cfg.AppID),
-		msgPrompt: newBoundedMap[int64, string](opts.SentTTL, opts.MaxRemembered),
+		msgPrompt: newBoundedMap[int64, SentPrompt](opts.SentTTL, opts.MaxRemembered),
 	}
 	c.oa = officialaccount.NewOfficialAccount(&oaconfig.Config{
 		AppID:          cfg.AppID,
@@ -89,7 +89,7 @@ func (c *Client) ServiceName() string { return c.cfg.ServiceName }
 // /h5/prompt/{tenant}/{account}/{prompt}. The page signs the person in with
 // OAuth2 and shows the prompt only to whoever may operate the account.
 func (c *Client) PromptURL(p prompts.Prompt) string {
-	return c.cfg.PublicURL + "/h5/prompt/" + url.PathEscape(p.Tenant) + "/" + url.PathEscape(p.Account) + "/" + url.PathEscape(p.ID)
+	return c.cfg.PublicURL + "/h5/prompt/" + url.PathEscape(p.Tenant) + "/" + url.PathEscape(p.Account) + "/" + url.PathEscape(p.PageID())
 }
 
 // Ping fetches an access token (from the cache if it has one): a start-up

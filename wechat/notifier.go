@@ -108,6 +108,12 @@ func (n *Notifier) Notify(ctx context.Context, p prompts.Prompt) error {
 		n.mu.Unlock()
 	}()
 
+	switch {
+	case p.Escalated:
+		action = "待代办：" + action // an admin answers for the bound user (B5)
+	case p.Reminder:
+		action = "提醒：" + action
+	}
 	msg := n.message(p, action)
 	var msgID int64
 	refreshed, err := n.c.withToken(ctx, func(tok string) error {
@@ -130,7 +136,7 @@ func (n *Notifier) Notify(ctx context.Context, p prompts.Prompt) error {
 	now = n.c.now()
 	n.sent.put(p.ID, struct{}{}, now)
 	if msgID != 0 {
-		n.c.msgPrompt.put(msgID, p.ID, now)
+		n.c.msgPrompt.put(msgID, SentPrompt{Tenant: p.Tenant, Account: p.Account, ID: p.ID}, now)
 	}
 	n.nSent.Add(1)
 	n.log.Info("template message sent", "prompt", p.ID, "tenant", p.Tenant, "account", p.Account,

@@ -407,3 +407,33 @@ func TestOpenIDFromCode(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyReminderCopies: a reminder and an escalated copy (B5) are
+// messages of their own that open the original prompt's page.
+func TestNotifyReminderCopies(t *testing.T) {
+	f := newFakeWeChat(t)
+	env := newTestClient(t, nil)
+	orig := testPrompt("porig")
+	r := orig
+	r.ID, r.Of, r.Reminder = "porigr", "porig", true
+	e := orig
+	e.ID, e.Of, e.Escalated, e.OpenID = "porige0", "porig", true, "o-admin"
+	for _, p := range []prompts.Prompt{orig, r, e} {
+		if err := env.c.Notifier().Notify(context.Background(), p); err != nil {
+			t.Fatalf("Notify %s: %v", p.ID, err)
+		}
+	}
+	sends := f.Sends()
+	if len(sends) != 3 {
+		t.Fatalf("sends = %d, want 3", len(sends))
+	}
+	for i, want := range []struct{ to, id, action string }{
+		{"o-user-1", "porig", "短信验证码"}, {"o-user-1", "porigr", "提醒：短信验证码"}, {"o-admin", "porige0", "待代办：短信验证码"},
+	} {
+		m := sends[i].Msg
+		if m.ToUser != want.to || m.ClientMsgID != want.id || m.URL != "https://etaxd.example.com/h5/prompt/t1/a1/porig" ||
+			m.Data["thing1"].Value != want.action {
+			t.Errorf("send %d = %+v (thing1 %q)", i, m, m.Data["thing1"].Value)
+		}
+	}
+}
