@@ -82,25 +82,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		app.All(taxbureau.SimPathPrefix+"*", adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
 			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
 	}
-	// The H5 personal center (its first pages; dev mode signs in with any
-	// openid, production waits for WeChat OAuth2).
+	// The H5 personal center: WeChat OAuth2 sign-in when an official
+	// account is configured; dev mode also signs in with any openid.
 	cookieKey, err := st.engine.CookieKey()
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "etaxd: h5 cookie key: %v\n", err)
 		return exitError
 	}
-	h5.New(h5.Deps{Engine: st.engine, CookieKey: cookieKey, Dev: opts.Dev, Logger: log.With("component", "h5")}).Register(app.Group("/h5"))
+	h5.New(st.h5Deps(cookieKey)).Register(app.Group("/h5"))
 	if st.wechat != nil {
 		// WeChat's callback (docs/WECHAT.md): signature, safe mode, retries.
-		// Subscription changes are logged until the personal center acts on
-		// them.
-		wxlog := log.With("component", "wechat")
+		// Unfollowing switches the user's accounts to login links (F16) and
+		// tells the tenant; delivery reports go to the audit log.
+		wxlog, engine := log.With("component", "wechat"), st.engine
+		subscription := func(openid string, subscribed bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := engine.WeChatSubscription(ctx, openid, subscribed); err != nil {
+				wxlog.Error("record subscription", "subscribed", subscribed, "err", err)
+			}
+		}
 		app.All("/wx/callback", adaptor.HTTPHandler(st.wechat.Callback(wechat.Hooks{
-			OnSubscribe:   func(openid string) { wxlog.Info("subscribed", "openid", openid) },
-			OnUnsubscribe: func(openid string) { wxlog.Info("unsubscribed", "openid", openid) },
-			OnTemplateFinished: func(msgID int64, status, promptID string) {
-				wxlog.Info("template message finished", "msg_id", msgID, "status", status, "prompt", promptID)
+			OnSubscribe:   func(openid string) { subscription(openid, true) },
+			OnUnsubscribe: func(openid string) { subscription(openid, false) },
+			OnTemplateFinished: func(msgID int64, status string, p wechat.SentPrompt) {
+				engine.PromptDelivered(p.Tenant, p.Account, p.ID, status)
 			},
 		})))
 	}
@@ -209,6 +216,9 @@ func printURLs(w io.Writer, routes []fiber.Route, opts config.Options, df *demoF
 	}
 	if opts.Dev && has(fiber.MethodGet, "/h5/dev/signin", false) {
 		fmt.Fprintf(tw, "  personal center\t%s/h5/dev/signin\t(dev sign-in: pick an openid)\n", base)
+	}
+	if opts.Dev && has(fiber.MethodGet, "/h5/dev/inbox", false) {
+		fmt.Fprintf(tw, "  dev inbox page\t%s/h5/dev/inbox\t(the prompts as a phone shows them)\n", base)
 	}
 	if df != nil && df.APIKeyID != "" {
 		fmt.Fprintf(tw, "  demo API key\t%s\t(secret in %s)\n", df.APIKeyID, opts.DemoPath())

@@ -15,6 +15,7 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/config"
 	httpapi "github.com/etaxd/etaxd/http"
+	"github.com/etaxd/etaxd/http/h5"
 	"github.com/etaxd/etaxd/http/opsapi"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
@@ -269,6 +270,22 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	}
 	if s.opts.DevInbox() && s.inbox != nil {
 		d.DevInbox = s.inbox.Messages
+	}
+	return d
+}
+
+// h5Deps is what the H5 pages are built from: the engine, the cookie key,
+// WeChat OAuth2 sign-in when an official account is configured (the
+// callback is public_url + /h5/wx/oauth), and the dev inbox page's store in
+// dev mode.
+func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
+	d := h5.Deps{Engine: s.engine, CookieKey: cookieKey, Dev: s.opts.Dev, Prefix: "/h5", PublicURL: s.opts.BaseURL(),
+		Logger: s.log.With("component", "h5")}
+	if s.wechat != nil {
+		d.OAuth = s.wechat
+	}
+	if s.opts.DevInbox() && s.inbox != nil {
+		d.Inbox = s.inbox
 	}
 	return d
 }

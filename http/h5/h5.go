@@ -6,8 +6,10 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 
 // Engine is what the pages need of *actors.Engine.
 type Engine interface {
+	promptEngine
+	auditEngine
 	TenantsOf(ctx context.Context, openid string) ([]actors.TenantInfo, error)
 	LinkTenant(ctx context.Context, openid, code string) (actors.TenantInfo, error)
 	UnlinkPreview(ctx context.Context, tenant, openid string) ([]actors.AccountView, error)
@@ -54,6 +58,17 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock for cookie expiry (time.Now when nil).
 	Now func() time.Time
+	// OAuth, when set, signs visitors in with WeChat OAuth2 (snsapi_base):
+	// a visitor without a session is sent to WeChat and back to
+	// Prefix+"/wx/oauth". *wechat.Client is one.
+	OAuth OAuth
+	// PublicURL is where browsers reach etaxd (the host is the official
+	// account's 网页授权域名); the OAuth callback is PublicURL+Prefix+
+	// "/wx/oauth". Empty: the request's own scheme and host.
+	PublicURL string
+	// Inbox is the dev notifier's store, shown at /dev/inbox in dev mode
+	// (*prompts.Inbox).
+	Inbox DevInbox
 }
 
 // H5 serves the WeChat H5 pages.
@@ -65,6 +80,10 @@ type H5 struct {
 	log    *slog.Logger
 	now    func() time.Time
 	pages  map[string]*template.Template
+
+	oauth     OAuth
+	publicURL string
+	inbox     DevInbox
 }
 
 //go:embed templates/*.html
@@ -74,6 +93,7 @@ var templateFS embed.FS
 var cst = time.FixedZone("CST", 8*3600)
 
 var funcs = template.FuncMap{
+	"pollMillis": func() int64 { return pollEvery.Milliseconds() },
 	"fmtTime": func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -99,8 +119,17 @@ func New(d Deps) *H5 {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	for _, p := range []string{"signin", "message", "center", "tenants", "unlink", "accounts", "add", "code", "default", "delete", "rebind", "admin", "password"} {
-		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	h.oauth, h.publicURL, h.inbox = d.OAuth, strings.TrimRight(d.PublicURL, "/"), d.Inbox
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range names {
+		p := strings.TrimSuffix(path.Base(name), ".html")
+		if p == "layout" {
+			continue
+		}
+		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", name))
 	}
 	return h
 }
@@ -110,6 +139,10 @@ func (h *H5) Register(r fiber.Router) {
 	r.Get("/dev/signin", h.signinPage)
 	r.Post("/dev/signin", h.signin)
 	r.Get("/", h.auth, h.center)
+	h.registerPrompts(r)
+	r.Get("/dev/inbox", h.devInboxPage)
+	r.Get(oauthPath, h.oauthCallback)
+	r.Get("/tenants/:id/audit", h.auth, h.auditPage)
 	r.Get("/tenants", h.auth, h.tenants)
 	r.Post("/tenants", h.auth, h.checkCSRF, h.link)
 	r.Get("/tenants/:id/unlink", h.auth, h.unlinkPage)
@@ -141,15 +174,28 @@ func (h *H5) Register(r fiber.Router) {
 
 const localOpenID = "openid"
 
+// authJSON is auth for what the pages' scripts poll: no redirect (a script
+// cannot follow one to WeChat), a 401 with a Chinese message to show.
+func (h *H5) authJSON(c *fiber.Ctx) error {
+	if openid, ok := h.verify(c.Cookies(cookieName), h.now()); ok {
+		c.Locals(localOpenID, openid)
+		return c.Next()
+	}
+	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"state": "error", "message": "登录已失效，请刷新页面重新进入"})
+}
+
 func (h *H5) auth(c *fiber.Ctx) error {
 	if openid, ok := h.verify(c.Cookies(cookieName), h.now()); ok {
 		c.Locals(localOpenID, openid)
 		return c.Next()
 	}
+	if h.oauth != nil {
+		return h.startOAuth(c)
+	}
 	if h.dev {
 		return c.Redirect(h.prefix+"/dev/signin", fiber.StatusSeeOther)
 	}
-	return h.message(c, fiber.StatusUnauthorized, "请在微信中打开", "登录已失效或尚未登录，请从公众号菜单【我的服务】—【电子税局配置】重新进入。（微信授权登录即将上线）")
+	return h.message(c, fiber.StatusUnauthorized, "请在微信中打开", "登录已失效或尚未登录，请从公众号菜单【我的服务】—【电子税局配置】重新进入。")
 }
 
 func openidOf(c *fiber.Ctx) string { s, _ := c.Locals(localOpenID).(string); return s }

@@ -33,9 +33,19 @@ type fixture struct {
 	h    *H5
 	code string // acme's activation code
 	gd   string // acme's 广东 enterprise
+	ch   *prompts.Chan
 }
 
+// pub is the prompts the engine published.
+func (f *fixture) pub() *prompts.Chan { return f.ch }
+
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, actors.DefaultConfig())
+}
+
+// newFixtureWith is newFixture with an engine configuration.
+func newFixtureWith(t *testing.T, cfg actors.Config) *fixture {
 	t.Helper()
 	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
@@ -45,8 +55,9 @@ func newFixture(t *testing.T) *fixture {
 	_, _ = rand.Read(key)
 	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
 	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := actors.Start(actors.DefaultConfig(), actors.Deps{Store: store, Sealer: keys, Gateway: sim,
-		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
+	ch := prompts.NewChan()
+	eng, err := actors.Start(cfg, actors.Deps{Store: store, Sealer: keys, Gateway: sim,
+		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: ch, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +79,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := eng.AddEnterprise(ctx, "acme", gd, "广东阿克米科技有限公司", ""); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, eng: eng, sim: sim, app: app, h: h, code: ten.ActivationCode, gd: gd}
+	return &fixture{t: t, eng: eng, sim: sim, app: app, h: h, code: ten.ActivationCode, gd: gd, ch: ch}
 }
 
 type resp struct {
@@ -178,7 +189,7 @@ func TestSignin(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 401 || !strings.Contains(string(b), "微信授权登录即将上线") {
+	if res.StatusCode != 401 || !strings.Contains(string(b), "请从公众号菜单") || strings.Contains(string(b), "即将上线") {
 		t.Fatalf("production = %d %s", res.StatusCode, b)
 	}
 	if res, _ = app.Test(httptest.NewRequest("GET", "/h5/dev/signin", nil)); res.StatusCode != 404 {

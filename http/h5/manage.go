@@ -12,10 +12,13 @@ import (
 
 // notices are the success texts the account page shows after a redirect (?ok=).
 var notices = map[string]string{
-	"added":   "新增电子税局账号成功",
-	"default": "设置默认账号成功",
-	"deleted": "删除电子税局账号成功",
-	"rebound": "已更换绑定微信",
+	"added":     "新增电子税局账号成功",
+	"default":   "设置默认账号成功",
+	"deleted":   "删除电子税局账号成功",
+	"rebound":   "已更换绑定微信",
+	"loggedin":  "登录成功",
+	"certified": "认证成功",
+	"qr":        "扫码登录成功",
 }
 
 // businesses are the choices of 新增 and 设置默认账号, in the manual's order.

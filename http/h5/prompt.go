@@ -1,0 +1,281 @@
+package h5
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/taxbureau"
+)
+
+// promptEngine is what the prompt, login link, login and QR pages need.
+type promptEngine interface {
+	Prompt(ctx context.Context, tenant, accountID, promptID, openid string) (*actors.PromptStatus, error)
+	AnswerPrompt(ctx context.Context, tenant, accountID, promptID, openid, code string) (*actors.SessionReply, error)
+	ConfirmCertification(ctx context.Context, tenant, accountID, openid string) (*actors.SessionReply, error)
+	RequestSession(ctx context.Context, tenant string, req actors.SessionRequest) (*actors.SessionReply, error)
+	StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app taxbureau.QRApp) (*actors.QRView, error)
+	PollQRLogin(ctx context.Context, tenant, accountID, openid, qrID string) (*actors.QRView, error)
+	VerifyLoginLink(token string) (actors.LoginLink, error)
+}
+
+func (h *H5) registerPrompts(r fiber.Router) {
+	// The prompt page a WeChat message opens (the person signs in).
+	r.Get("/prompt/:tenant/:account/:pid", h.auth, h.promptByWeChat)
+	r.Post("/prompt/:tenant/:account/:pid", h.auth, h.checkCSRF, h.promptByWeChat)
+	r.Post("/prompt/:tenant/:account/:pid/confirm", h.auth, h.checkCSRF, h.promptByWeChat)
+	r.Get("/prompt/:tenant/:account/:pid/status", h.authJSON, h.promptByWeChat)
+	// The same page opened by a login link (F16): the signed link is the
+	// credential, there is no WeChat user.
+	r.Get("/login", h.promptByLink)
+	r.Post("/login", h.promptByLink)
+	r.Post("/login/confirm", h.promptByLink)
+	r.Get("/login/status", h.promptByLink)
+	// 登录 / 扫码登录 / 认证 from an account's card.
+	acct := "/tenants/:id/enterprises/:tax_no/accounts/:aid"
+	r.Get(acct+"/login", h.auth, h.loginPage)
+	r.Post(acct+"/login", h.auth, h.checkCSRF, h.login)
+	r.Post(acct+"/qr", h.auth, h.checkCSRF, h.startQR)
+	r.Get(acct+"/qr/:qid/status", h.authJSON, h.pollQR)
+}
+
+// promptRef is the prompt a request is about and how the person got there.
+type promptRef struct {
+	tenant, account, id string
+	openid              string // the WeChat user; empty with a login link
+	link                string // the login link token, when opened by one
+	page                string // the page's URL (form actions are built from it)
+}
+
+func (p promptRef) action(suffix string) string {
+	if p.link != "" {
+		u := p.page + suffix
+		return u + "?link=" + url.QueryEscape(p.link)
+	}
+	return p.page + suffix
+}
+
+func (h *H5) promptByWeChat(c *fiber.Ctx) error {
+	p := promptRef{tenant: param(c, "tenant"), account: param(c, "account"), id: param(c, "pid"), openid: openidOf(c)}
+	p.page = h.prefix + "/prompt/" + url.PathEscape(p.tenant) + "/" + url.PathEscape(p.account) + "/" + url.PathEscape(p.id)
+	return h.promptRoute(c, p)
+}
+
+func (h *H5) promptByLink(c *fiber.Ctx) error {
+	token := strings.Clone(c.Query("link"))
+	if token == "" {
+		token = formValue(c, "link")
+	}
+	l, err := h.eng.VerifyLoginLink(token)
+	if err != nil {
+		return h.message(c, fiber.StatusForbidden, "链接已失效", "登录链接无效或已过期，请回到开票软件重新发起登录，获取新的登录链接。")
+	}
+	return h.promptRoute(c, promptRef{tenant: l.Tenant, account: l.Account, id: l.Prompt, link: token, page: h.prefix + "/login"})
+}
+
+func (h *H5) promptRoute(c *fiber.Ctx, p promptRef) error {
+	ctx := c.UserContext()
+	if p.openid == "" {
+		ctx = actors.WithOrigin(ctx, "link:"+p.id)
+	}
+	switch {
+	case strings.HasSuffix(c.Path(), "/status"):
+		return h.promptStatusJSON(c, ctx, p)
+	case strings.HasSuffix(c.Path(), "/confirm"):
+		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil {
+			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
+		}
+		return c.Redirect(p.action(""), fiber.StatusSeeOther)
+	case c.Method() == fiber.MethodPost:
+		code := formValue(c, "code")
+		if code == "" {
+			return h.promptPage(c, p, fiber.StatusBadRequest, "请输入验证码")
+		}
+		if _, err := h.eng.AnswerPrompt(ctx, p.tenant, p.account, p.id, p.openid, code); err != nil {
+			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
+		}
+		return c.Redirect(p.action(""), fiber.StatusSeeOther)
+	}
+	return h.promptPage(c, p, fiber.StatusOK, "")
+}
+
+// promptStatusJSON is what the page polls while a person scans: the state
+// only. For a face prompt it asks the tax bureau whether the person passed
+// (the page polls every few seconds while open, never faster).
+func (h *H5) promptStatusJSON(c *fiber.Ctx, ctx context.Context, p promptRef) error {
+	st, err := h.eng.Prompt(ctx, p.tenant, p.account, p.id, p.openid)
+	if err != nil {
+		e := domain.AsError(err)
+		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": e.Message})
+	}
+	if st.State == actors.PromptPending && st.Kind == prompts.KindFace {
+		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil && !errors.Is(err, domain.ErrBusy) {
+			h.log.Debug("h5 certification poll", "tenant", p.tenant, "account", p.account, "err", err)
+		}
+		if again, err := h.eng.Prompt(ctx, p.tenant, p.account, p.id, p.openid); err == nil {
+			st = again
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"state": st.State})
+}
+
+// promptView is the prompt page's data.
+type promptView struct {
+	*actors.PromptStatus
+	What     string // 短信验证码登录, 人脸认证
+	Business string // 开票业务 / 收票业务
+	QR       template.URL
+	Expires  string
+}
+
+func (h *H5) promptPage(c *fiber.Ctx, p promptRef, status int, errMsg string) error {
+	st, err := h.eng.Prompt(c.UserContext(), p.tenant, p.account, p.id, p.openid)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	v := promptView{PromptStatus: st, What: kindText(st.Kind), Business: st.Channel.Name()}
+	if st.Channel == "" {
+		v.Business = st.Account.Business.Name()
+	}
+	if !st.ExpiresAt.IsZero() {
+		v.Expires = st.ExpiresAt.In(cst).Format("15:04")
+	}
+	if st.State == actors.PromptPending && st.QRContent != "" {
+		v.QR = qrDataURL(st.QRContent)
+	}
+	data := fiber.Map{"Title": "登录通知", "P": v, "Error": errMsg, "Action": p.action(""),
+		"Confirm": p.action("/confirm"), "Status": p.action("/status"), "Link": p.link}
+	if p.openid != "" {
+		data["Back"] = h.prefix + "/"
+	}
+	return h.render(c, status, "prompt", data)
+}
+
+func kindText(k prompts.Kind) string {
+	switch k {
+	case prompts.KindSMSCode:
+		return "短信验证码登录"
+	case prompts.KindFace:
+		return "人脸认证"
+	case prompts.KindQRScan:
+		return "扫码登录"
+	}
+	return "登录通知"
+}
+
+// qrDataURL draws content as a PNG QR code inside the page.
+func qrDataURL(content string) template.URL {
+	png, err := qrcode.Encode(content, qrcode.Medium, 256)
+	if err != nil {
+		return ""
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+}
+
+// 登录, 扫码登录 and 认证 of one account (the card's 更多).
+
+var qrApps = []struct {
+	App  taxbureau.QRApp
+	Name string
+}{{taxbureau.AppTax, "税务APP"}, {taxbureau.AppIIT, "个人所得税APP"}}
+
+func (h *H5) loginPage(c *fiber.Ctx) error {
+	return h.loginForm(c, fiber.StatusOK, "")
+}
+
+func (h *H5) loginForm(c *fiber.Ctx, status int, errMsg string) error {
+	t, ent, a, ok, err := h.operableAccount(c)
+	if !ok {
+		return err
+	}
+	return h.render(c, status, "login", fiber.Map{"Title": "登录电子税局", "Back": h.base(t, ent), "Base": h.base(t, ent),
+		"Account": a, "Channels": a.Business.Channels(), "Apps": qrApps, "Error": errMsg})
+}
+
+// login starts a login (短信验证码) or a certification for one channel as the
+// person: ready at once, or on to the prompt page.
+func (h *H5) login(c *fiber.Ctx) error {
+	t, ent, a, ok, err := h.operableAccount(c)
+	if !ok {
+		return err
+	}
+	ch, err := domain.ParseChannel(formValue(c, "channel"))
+	if err != nil {
+		return h.loginForm(c, fiber.StatusBadRequest, h.userMessage(err))
+	}
+	action := actors.ActionLogin
+	if formValue(c, "action") == string(actors.ActionCertify) {
+		action = actors.ActionCertify
+	}
+	openid := openidOf(c)
+	r, err := h.eng.RequestSession(c.UserContext(), t.ID, actors.SessionRequest{TaxNo: ent.TaxNo, AccountID: a.ID,
+		Business: ch, Action: action, OpenID: openid, Origin: "wx:" + openid})
+	if err == nil && r.State == actors.RequestFailed && r.Error != nil {
+		err = r.Error
+	}
+	if err != nil {
+		return h.loginForm(c, statusOf(err), h.userMessage(err))
+	}
+	if r.State == actors.RequestAwaitingUser && r.Prompt != nil {
+		return c.Redirect(h.prefix+"/prompt/"+url.PathEscape(t.ID)+"/"+url.PathEscape(a.ID)+"/"+url.PathEscape(r.Prompt.ID), fiber.StatusSeeOther)
+	}
+	if action == actors.ActionCertify {
+		return c.Redirect(h.base(t, ent)+"?ok=certified", fiber.StatusSeeOther)
+	}
+	return c.Redirect(h.base(t, ent)+"?ok=loggedin", fiber.StatusSeeOther)
+}
+
+// startQR is F15: a QR code for 税务APP or 个人所得税APP, which the page polls.
+func (h *H5) startQR(c *fiber.Ctx) error {
+	t, ent, a, ok, err := h.operableAccount(c)
+	if !ok {
+		return err
+	}
+	ch, err := domain.ParseChannel(formValue(c, "channel"))
+	if err != nil {
+		return h.loginForm(c, fiber.StatusBadRequest, h.userMessage(err))
+	}
+	app, appName := qrApps[0].App, qrApps[0].Name
+	for _, x := range qrApps {
+		if string(x.App) == formValue(c, "app") {
+			app, appName = x.App, x.Name
+		}
+	}
+	qr, err := h.eng.StartQRLogin(c.UserContext(), t.ID, a.ID, openidOf(c), ch, app)
+	if err != nil {
+		return h.loginForm(c, statusOf(err), h.userMessage(err))
+	}
+	base := h.base(t, ent)
+	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/accounts/" + url.PathEscape(a.ID) + "/login",
+		"Account": a, "Business": ch.Name(), "AppName": appName, "QRID": qr.QRID, "Content": qr.Content, "QR": qrDataURL(qr.Content),
+		"Expires": qr.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/accounts/" + url.PathEscape(a.ID) + "/qr/" + url.PathEscape(qr.QRID) + "/status",
+		"Done": base + "?ok=qr"})
+}
+
+// pollQR is what the QR page polls: waiting, scanned, confirmed or expired.
+func (h *H5) pollQR(c *fiber.Ctx) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
+	}
+	v, err := h.eng.PollQRLogin(c.UserContext(), t.ID, param(c, "aid"), openidOf(c), param(c, "qid"))
+	if err != nil {
+		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"state": v.State})
+}
+
+// pollEvery is how often the QR and face pages ask for their state.
+const pollEvery = 3 * time.Second
