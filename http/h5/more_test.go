@@ -247,3 +247,40 @@ func TestUpdatePassword(t *testing.T) {
 	}
 	mustContain(t, r, "已更新1个关联账号")
 }
+
+// TestResetPasswordHosted: for a hosted number (华盟托管号码) etaxd reads the
+// reset code itself, so the wizard goes from identity straight to the new
+// password.
+func TestResetPasswordHosted(t *testing.T) {
+	f := newFixture(t)
+	me := f.linked("o_demo_openid")
+	bj := domain.MakeTaxNo("11", 10)
+	if _, err := f.eng.AddEnterprise(context.Background(), "acme", bj, "北京托管商贸有限公司", ""); err != nil {
+		t.Fatal(err)
+	}
+	const phone = "13800000042"
+	f.addPerson("吴十", "wushi", phone, "110101199001011253", domain.RoleInvoicer, bj)
+	fr, err := f.eng.AddAccount(context.Background(), "acme", actors.AddAccount{OpenID: "o_demo_openid", TaxNo: bj, Business: "both",
+		Username: "wushi", Password: domain.NewSecret("Pw@2026abc"), LoginType: "huameng"})
+	if err != nil || fr.State != actors.FlowDone {
+		t.Fatalf("add hosted = %+v %v", fr, err)
+	}
+	base := "/h5/tenants/acme/enterprises/" + bj + "/accounts/" + fr.AccountID
+	r := f.post(me, base+"/password/reset", base+"/password/reset", url.Values{"id_type": {"201"}, "id_number": {"110101199001011253"}})
+	if r.status != 200 {
+		t.Fatalf("identity = %d %s", r.status, r.body)
+	}
+	if strings.Contains(r.body, `name="code"`) {
+		t.Fatalf("a hosted account was asked for the code:\n%s", r.body)
+	}
+	mustContain(t, r, "新密码", "确认密码")
+	m := passwordFlowRE.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no new password form:\n%s", r.body)
+	}
+	r = f.do("POST", m[1], me, url.Values{"_csrf": {csrfRE.FindStringSubmatch(r.body)[1]}, "password": {"New@2026abc"}, "confirm": {"New@2026abc"}})
+	if r.status != 200 {
+		t.Fatalf("reset = %d %s", r.status, r.body)
+	}
+	mustContain(t, r, "已更新1个关联账号")
+}
