@@ -329,6 +329,12 @@ func flowAsk(e *Engine, ctx context.Context, tenant string, msg any) (FlowReply,
 	return *v, nil
 }
 
+// PollFlow reports a 扫码登录 add flow (F3): still awaiting the scan (with
+// the QR's state), or done once the person confirmed in the app.
+func (e *Engine) PollFlow(ctx context.Context, tenant, flowID, openid string) (FlowReply, error) {
+	return flowAsk(e, ctx, tenant, &tFlowPoll{flowID: flowID, openid: openid})
+}
+
 // SubmitFlowCode passes the SMS code of a verification flow (F3, F8, F9, F11).
 func (e *Engine) SubmitFlowCode(ctx context.Context, tenant, flowID, openid, code string) (FlowReply, error) {
 	return flowAsk(e, ctx, tenant, &tFlowCode{flowID: flowID, openid: openid, code: strings.TrimSpace(code)})

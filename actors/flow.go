@@ -38,10 +38,11 @@ type flowSpec struct {
 	password  domain.Secret
 	loginType domain.LoginType
 	business  domain.Business
-	role      domain.Role // optional claim checked against the bureau (add)
-	idType    string      // reset
-	idNumber  string      // reset
-	personID  string      // reset: whose SMS budget the code spends
+	role      domain.Role     // optional claim checked against the bureau (add)
+	idType    string          // reset
+	idNumber  string          // reset
+	personID  string          // reset: whose SMS budget the code spends
+	qrApp     taxbureau.QRApp // add by 扫码登录
 }
 
 // Messages of a flow.
@@ -66,6 +67,17 @@ type (
 		err error
 	}
 	flowResetDone struct{ err error }
+	flowQRStarted struct {
+		qr  taxbureau.QRChallenge
+		err error
+	}
+	// flowPoll asks a QR flow where the scan stands (reply FlowReply).
+	flowPoll     struct{}
+	flowQRPolled struct {
+		st      taxbureau.QRStatus
+		err     error
+		replyTo *actor.PID
+	}
 	// flowVerified goes to the tenant: the bureau confirmed the person.
 	flowVerified struct {
 		spec     flowSpec
@@ -89,6 +101,7 @@ type flowActor struct {
 	since     time.Time
 	role      domain.Role
 	personID  string
+	qr        *QRView // add by 扫码登录
 }
 
 func (f *flowActor) Receive(ctx actor.Context) {
@@ -107,6 +120,14 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
 				ch, err := f.d.gw.StartReset(c, req)
 				return &flowResetStarted{ch: ch, err: err}
+			})
+			return
+		}
+		if f.spec.qrApp != "" {
+			req := taxbureau.QRRequest{Region: f.spec.region, TaxNo: f.spec.taxNo, Channel: f.channel(), App: f.spec.qrApp}
+			f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
+				qr, err := f.d.gw.StartQR(c, req)
+				return &flowQRStarted{qr: qr, err: err}
 			})
 			return
 		}
@@ -137,6 +158,61 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		}
 		f.challenge = *m.res.Challenge
 		f.awaitCode(ctx)
+	case *flowQRStarted:
+		f.busy = false
+		if m.err != nil {
+			f.end(ctx, bureauError(m.err))
+			return
+		}
+		f.qr = &QRView{QRID: m.qr.ID, App: f.spec.qrApp, Content: m.qr.Content, State: taxbureau.QRWaiting, ExpiresAt: m.qr.ExpiresAt}
+		ctx.Send(f.replyTo, f.scanReply())
+	case *flowPoll:
+		if f.qr == nil {
+			ctx.Respond(domain.ErrNoChallenge)
+			return
+		}
+		if f.busy {
+			ctx.Respond(f.scanReply()) // a poll is out: report the last state
+			return
+		}
+		f.busy = true
+		id, replyTo := f.qr.QRID, ctx.Sender()
+		f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
+			st, err := f.d.gw.PollQR(c, id)
+			return &flowQRPolled{st: st, err: err, replyTo: replyTo}
+		})
+	case *flowQRPolled:
+		f.busy = false
+		f.replyTo = m.replyTo
+		if m.err != nil {
+			e := bureauError(m.err)
+			if errors.Is(e, domain.ErrBureauUnavailable) {
+				ctx.Send(m.replyTo, e)
+				return
+			}
+			f.end(ctx, e)
+			return
+		}
+		switch m.st.State {
+		case taxbureau.QRConfirmed:
+			if err := f.checkRole(m.st.Role); err != nil {
+				f.end(ctx, err)
+				return
+			}
+			if m.st.Session == nil {
+				f.end(ctx, domain.ErrBureauUnavailable.With("", "confirmed QR without a session"))
+				return
+			}
+			f.role, f.personID = m.st.Role, m.st.PersonID
+			s := *m.st.Session
+			s.Channel = f.channel()
+			f.verified(ctx, &s)
+		case taxbureau.QRExpired:
+			f.end(ctx, domain.ErrQRExpired)
+		default:
+			f.qr.State = m.st.State
+			ctx.Send(m.replyTo, f.scanReply())
+		}
 	case *flowResetStarted:
 		f.busy = false
 		if m.err != nil {
@@ -213,6 +289,11 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		}
 		f.verified(ctx, nil)
 	}
+}
+
+func (f *flowActor) scanReply() *FlowReply {
+	qr := *f.qr
+	return &FlowReply{FlowID: f.spec.id, State: FlowAwaitingScan, ExpiresAt: qr.ExpiresAt, QR: &qr}
 }
 
 func (f *flowActor) channel() domain.Channel {

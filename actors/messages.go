@@ -113,6 +113,7 @@ type FlowState string
 const (
 	FlowAwaitingCode     FlowState = "awaiting_code"
 	FlowAwaitingPassword FlowState = "awaiting_password" // F11: code accepted, new password next
+	FlowAwaitingScan     FlowState = "awaiting_scan"     // F3 扫码登录: QR shown, poll with PollFlow
 	FlowDone             FlowState = "done"
 )
 
@@ -126,6 +127,8 @@ type FlowReply struct {
 	ExpiresAt   time.Time `json:"expires_at,omitempty"`
 	AccountID   string    `json:"account_id,omitempty"`
 	Updated     int       `json:"updated,omitempty"` // F11, F12: accounts that got the new password
+	// QR is the code to scan while the state is awaiting_scan.
+	QR *QRView `json:"qr,omitempty"`
 }
 
 // TenantInfo describes a tenant. ActivationCode is set only in the reply to
@@ -158,6 +161,9 @@ type AddAccount struct {
 	Password  domain.Secret `json:"-"`
 	LoginType string        `json:"login_type"`
 	Role      string        `json:"role,omitempty"` // optional: checked against the bureau's record
+	// QRApp, when set, verifies by a QR scan in that app (扫码登录) instead
+	// of the password and an SMS code; the password is stored unverified.
+	QRApp taxbureau.QRApp `json:"qr_app,omitempty"`
 }
 
 // QRView answers StartQRLogin and PollQRLogin (F15).

@@ -35,6 +35,7 @@ type (
 	} // reply []AccountView (the accounts unbound)
 	tAddAccount   struct{ cmd AddAccount }              // reply FlowReply
 	tFlowCode     struct{ flowID, openid, code string } // reply FlowReply
+	tFlowPoll     struct{ flowID, openid string }       // reply FlowReply
 	tFlowPassword struct {
 		flowID, openid    string
 		password, confirm domain.Secret
@@ -125,7 +126,9 @@ type tenantActor struct {
 	children map[string]*actor.PID
 	stopping map[string][]buffered
 	flows    map[string]*actor.PID
-	snaps    map[string]*atomic.Pointer[snapshot] // by account: what its actor published
+	// flowOwners: the openid that started each flow.
+	flowOwners map[string]string
+	snaps      map[string]*atomic.Pointer[snapshot] // by account: what its actor published
 }
 
 func newTenantActor(d *deps, id string) actor.Actor {
@@ -146,6 +149,7 @@ func (t *tenantActor) load() error {
 	t.refs, t.refRevs = map[string]*accountRef{}, map[string]uint64{}
 	if t.children == nil {
 		t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
+		t.flowOwners = map[string]string{}
 		t.snaps = map[string]*atomic.Pointer[snapshot]{}
 	}
 	ctx, cancel := t.d.storeCtx()
@@ -238,6 +242,7 @@ func (t *tenantActor) receive(ctx actor.Context) {
 		return
 	case *flowEnded:
 		delete(t.flows, m.id)
+		delete(t.flowOwners, m.id)
 		return
 	case *tCreate:
 		t.onCreate(ctx, m)
@@ -269,9 +274,11 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *tAddAccount:
 		t.onAddAccount(ctx, m)
 	case *tFlowCode:
-		t.toFlow(ctx, m.flowID, &flowSubmitCode{code: m.code})
+		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
+	case *tFlowPoll:
+		t.toFlow(ctx, m.flowID, m.openid, &flowPoll{})
 	case *tFlowPassword:
-		t.toFlow(ctx, m.flowID, &flowNewPass{password: m.password, confirm: m.confirm})
+		t.toFlow(ctx, m.flowID, m.openid, &flowNewPass{password: m.password, confirm: m.confirm})
 	case *flowVerified:
 		t.onVerified(ctx, m)
 	case *tBind:
@@ -720,8 +727,13 @@ func (t *tenantActor) validateAdd(c AddAccount) (flowSpec, error) {
 	if t.findRef(tn.Value, user) != nil {
 		return flowSpec{}, domain.ErrAccountExists
 	}
+	switch c.QRApp {
+	case "", taxbureau.AppTax, taxbureau.AppIIT:
+	default:
+		return flowSpec{}, domain.Invalid("qr_app", "请选择税务APP或个人所得税APP扫码")
+	}
 	return flowSpec{purpose: purposeAdd, openid: c.OpenID, taxNo: tn.Value, region: e.Region, username: user,
-		password: c.Password, loginType: lt, business: b, role: role}, nil
+		password: c.Password, loginType: lt, business: b, role: role, qrApp: c.QRApp}, nil
 }
 
 func (t *tenantActor) findRef(taxNo, username string) *accountRef {
@@ -741,13 +753,15 @@ func (t *tenantActor) startFlow(ctx actor.Context, spec flowSpec) {
 		ctx.Respond(domain.ErrBusy.Wrap(err))
 		return
 	}
-	t.flows[spec.id] = pid
+	t.flows[spec.id], t.flowOwners[spec.id] = pid, spec.openid
 	ctx.RequestWithCustomSender(pid, &flowStart{}, ctx.Sender())
 }
 
-func (t *tenantActor) toFlow(ctx actor.Context, flowID string, msg any) {
+// toFlow hands msg to a flow of openid's: a flow id alone grants nothing to
+// another user.
+func (t *tenantActor) toFlow(ctx actor.Context, flowID, openid string, msg any) {
 	pid := t.flows[flowID]
-	if pid == nil {
+	if pid == nil || t.flowOwners[flowID] != openid {
 		ctx.Respond(domain.ErrNoChallenge.With("验证已过期，请重新开始", "flow not found or expired"))
 		return
 	}
@@ -757,6 +771,7 @@ func (t *tenantActor) toFlow(ctx actor.Context, flowID string, msg any) {
 // onVerified applies what a flow proved.
 func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
 	delete(t.flows, m.spec.id)
+	delete(t.flowOwners, m.spec.id)
 	reply := func(v any, err error) {
 		if m.replyTo == nil {
 			return

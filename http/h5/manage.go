@@ -8,6 +8,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // notices are the success texts the account page shows after a redirect (?ok=).
@@ -116,10 +117,20 @@ func (h *H5) add(c *fiber.Ctx) error {
 	case password == "":
 		return h.addFormPage(c, fiber.StatusBadRequest, f, "请输入密码")
 	}
-	fr, err := h.eng.AddAccount(c.UserContext(), t.ID, actors.AddAccount{OpenID: openidOf(c), TaxNo: ent.TaxNo,
-		Business: b.String(), Username: f.Username, Password: domain.NewSecret(password), LoginType: f.LoginType, Role: f.Role})
+	cmd := actors.AddAccount{OpenID: openidOf(c), TaxNo: ent.TaxNo, Business: b.String(), Username: f.Username,
+		Password: domain.NewSecret(password), LoginType: f.LoginType, Role: f.Role}
+	if formValue(c, "via") == "qr" {
+		cmd.QRApp = taxbureau.AppTax
+		if formValue(c, "app") == string(taxbureau.AppIIT) {
+			cmd.QRApp = taxbureau.AppIIT
+		}
+	}
+	fr, err := h.eng.AddAccount(c.UserContext(), t.ID, cmd)
 	if err != nil {
 		return h.addFormPage(c, statusOf(err), f, h.userMessage(err))
+	}
+	if fr.State == actors.FlowAwaitingScan && fr.QR != nil {
+		return h.addQRPage(c, t, ent, fr)
 	}
 	return h.flowNextTo(c, t, ent, fr, nextAdd)
 }

@@ -26,6 +26,7 @@ type promptEngine interface {
 	RequestSession(ctx context.Context, tenant string, req actors.SessionRequest) (*actors.SessionReply, error)
 	StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app taxbureau.QRApp) (*actors.QRView, error)
 	PollQRLogin(ctx context.Context, tenant, accountID, openid, qrID string) (*actors.QRView, error)
+	PollFlow(ctx context.Context, tenant, flowID, openid string) (actors.FlowReply, error)
 	VerifyLoginLink(token string) (actors.LoginLink, error)
 }
 
@@ -47,6 +48,8 @@ func (h *H5) registerPrompts(r fiber.Router) {
 	r.Post(acct+"/login", h.auth, h.checkCSRF, h.login)
 	r.Post(acct+"/qr", h.auth, h.checkCSRF, h.startQR)
 	r.Get(acct+"/qr/:qid/status", h.authJSON, h.pollQR)
+	// 新增 by 扫码登录 (F3): the add flow's QR.
+	r.Get("/tenants/:id/enterprises/:tax_no/flows/:fid/status", h.authJSON, h.pollAddQR)
 }
 
 // promptRef is the prompt a request is about and how the person got there.
@@ -199,8 +202,13 @@ func (h *H5) loginForm(c *fiber.Ctx, status int, errMsg string) error {
 	if !ok {
 		return err
 	}
-	return h.render(c, status, "login", fiber.Map{"Title": "登录电子税局", "Back": h.base(t, ent), "Base": h.base(t, ent),
-		"Account": a, "Channels": a.Business.Channels(), "Apps": qrApps, "Error": errMsg})
+	certify := c.Query("action") == string(actors.ActionCertify) || formValue(c, "action") == string(actors.ActionCertify)
+	title := "登录电子税局"
+	if certify {
+		title = "认证"
+	}
+	return h.render(c, status, "login", fiber.Map{"Title": title, "Back": h.base(t, ent), "Base": h.base(t, ent),
+		"Account": a, "Channels": a.Business.Channels(), "Apps": qrApps, "Certify": certify, "Error": errMsg})
 }
 
 // login starts a login (短信验证码) or a certification for one channel as the
@@ -258,7 +266,7 @@ func (h *H5) startQR(c *fiber.Ctx) error {
 	}
 	base := h.base(t, ent)
 	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/accounts/" + url.PathEscape(a.ID) + "/login",
-		"Account": a, "Business": ch.Name(), "AppName": appName, "QRID": qr.QRID, "Content": qr.Content, "QR": qrDataURL(qr.Content),
+		"Who": a.Username, "Business": ch.Name(), "AppName": appName, "QRID": qr.QRID, "Content": qr.Content, "QR": qrDataURL(qr.Content),
 		"Expires": qr.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/accounts/" + url.PathEscape(a.ID) + "/qr/" + url.PathEscape(qr.QRID) + "/status",
 		"Done": base + "?ok=qr"})
 }
@@ -275,6 +283,43 @@ func (h *H5) pollQR(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"state": v.State})
+}
+
+// addQRPage shows the QR of a 扫码登录 add flow (F3).
+func (h *H5) addQRPage(c *fiber.Ctx, t actors.TenantInfo, ent *actors.EnterpriseView, fr actors.FlowReply) error {
+	base := h.base(t, ent)
+	appName := qrApps[0].Name
+	for _, x := range qrApps {
+		if x.App == fr.QR.App {
+			appName = x.Name
+		}
+	}
+	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/add", "Who": ent.Name,
+		"Business": "新增账号", "AppName": appName, "QRID": fr.QR.QRID, "Content": fr.QR.Content, "QR": qrDataURL(fr.QR.Content),
+		"Expires": fr.QR.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/flows/" + url.PathEscape(fr.FlowID) + "/status",
+		"Done": base + "?ok=added"})
+}
+
+// pollAddQR is what the add flow's QR page polls; "confirmed" once the
+// account is added.
+func (h *H5) pollAddQR(c *fiber.Ctx) error {
+	t, err := h.tenantOf(c)
+	if err != nil {
+		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
+	}
+	fr, err := h.eng.PollFlow(c.UserContext(), t.ID, param(c, "fid"), openidOf(c))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	switch {
+	case errors.Is(err, domain.ErrQRExpired):
+		return c.JSON(fiber.Map{"state": taxbureau.QRExpired})
+	case err != nil:
+		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
+	case fr.State == actors.FlowDone:
+		return c.JSON(fiber.Map{"state": taxbureau.QRConfirmed})
+	case fr.QR != nil:
+		return c.JSON(fiber.Map{"state": fr.QR.State})
+	}
+	return c.JSON(fiber.Map{"state": taxbureau.QRWaiting})
 }
 
 // pollEvery is how often the QR and face pages ask for their state.

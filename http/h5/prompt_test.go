@@ -193,7 +193,8 @@ func TestCertifyPage(t *testing.T) {
 	p := newPromptFixture(t, true)
 	base := "/h5/tenants/acme/enterprises/" + p.bj + "/accounts/" + p.acct + "/login"
 	got := p.do("GET", base, p.alice, nil)
-	mustContain(t, got, "登录电子税局", "短信验证码登录", "认证", "税务APP扫码", "个人所得税APP扫码")
+	mustContain(t, got, "登录电子税局", "开票业务登录", "收票业务登录", "税务APP扫码", "个人所得税APP扫码")
+	mustContain(t, p.do("GET", base+"?action=certify", p.alice, nil), "开票业务认证", "人脸识别")
 	if got := p.do("GET", base, p.bob, nil); got.status != 403 {
 		t.Fatalf("bob's login page = %d", got.status)
 	}
@@ -279,8 +280,9 @@ func TestQRLoginPage(t *testing.T) {
 func TestLoginButton(t *testing.T) {
 	p := newPromptFixture(t, true)
 	ent := "/h5/tenants/acme/enterprises/" + p.bj
-	mustContain(t, p.do("GET", ent, p.alice, nil), "登录/认证")
-	mustNotContain(t, p.do("GET", ent, p.bob, nil), "登录/认证")
+	loginLink := `href="` + ent + "/accounts/" + p.acct + `/login"`
+	mustContain(t, p.do("GET", ent, p.alice, nil), loginLink, "/login?action=certify")
+	mustNotContain(t, p.do("GET", ent, p.bob, nil), loginLink)
 	// log the issue channel out, then log in from the page
 	p.erpLogin()
 	base := ent + "/accounts/" + p.acct + "/login"
@@ -316,4 +318,52 @@ func countKind(ps []prompts.Prompt, k prompts.Kind) int {
 		}
 	}
 	return n
+}
+
+// TestAddByQRPage: 新增 → 扫码登录 shows the QR of the chosen app; the page's
+// poll reports the scan and, once confirmed, the account is added.
+func TestAddByQRPage(t *testing.T) {
+	p := newPromptFixture(t, true)
+	f := p.fixture
+	f.addPerson("王五", "wangwu", "13900000008", "110101199003071250", domain.RoleInvoicer, p.bj)
+	ent := "/h5/tenants/acme/enterprises/" + p.bj
+	form := ent + "/add?business=issue"
+	mustContain(t, p.do("GET", form, p.alice, nil), "扫码登录", "个人所得税APP")
+	got := p.post(p.alice, form, ent+"/add", url.Values{"business": {"issue"}, "username": {"wangwu"}, "password": {"Pw@2026abc"},
+		"login_type": {"manual"}, "via": {"qr"}, "app": {"iit"}})
+	if got.status != 200 {
+		t.Fatalf("add by QR = %d %s", got.status, got.body)
+	}
+	mustContain(t, got, "个人所得税APP扫码登录", "data:image/png;base64,")
+	id := regexp.MustCompile(`data-qr-id="([^"]+)"`).FindStringSubmatch(got.body)
+	poll := regexp.MustCompile(`data-poll="([^"]+)"`).FindStringSubmatch(got.body)
+	done := regexp.MustCompile(`data-done="([^"]+)"`).FindStringSubmatch(got.body)
+	if id == nil || poll == nil || done == nil {
+		t.Fatalf("QR page lacks its data: %s", got.body)
+	}
+	state := func(cookie string) (int, string) {
+		r := p.do("GET", poll[1], cookie, nil)
+		var v struct{ State string }
+		_ = json.Unmarshal([]byte(r.body), &v)
+		return r.status, v.State
+	}
+	if _, s := state(p.alice); s != "waiting" {
+		t.Fatalf("before the scan: %s", s)
+	}
+	if code, s := state(p.bob); code == 200 || s != "error" {
+		t.Fatalf("bob polls alice's flow: %d %s", code, s)
+	}
+	if err := p.sim.ScanQRUnconfirmed(id[1], "wangwu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, s := state(p.alice); s != "scanned" {
+		t.Fatalf("scanned, not confirmed: %s", s)
+	}
+	if err := p.sim.ScanQR(id[1], "wangwu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, s := state(p.alice); s != "confirmed" {
+		t.Fatalf("after the scan: %s", s)
+	}
+	mustContain(t, p.do("GET", strings.ReplaceAll(done[1], "&amp;", "&"), p.alice, nil), "新增电子税局账号成功", "wangwu")
 }
