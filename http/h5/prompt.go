@@ -193,6 +193,16 @@ var qrApps = []struct {
 	Name string
 }{{taxbureau.AppTax, "税务APP"}, {taxbureau.AppIIT, "个人所得税APP"}}
 
+// qrApp is the app named s and its Chinese name; 税务APP when s names none.
+func qrApp(s string) (taxbureau.QRApp, string) {
+	for _, x := range qrApps {
+		if string(x.App) == s {
+			return x.App, x.Name
+		}
+	}
+	return qrApps[0].App, qrApps[0].Name
+}
+
 func (h *H5) loginPage(c *fiber.Ctx) error {
 	return h.loginForm(c, fiber.StatusOK, "")
 }
@@ -254,12 +264,7 @@ func (h *H5) startQR(c *fiber.Ctx) error {
 	if err != nil {
 		return h.loginForm(c, fiber.StatusBadRequest, h.userMessage(err))
 	}
-	app, appName := qrApps[0].App, qrApps[0].Name
-	for _, x := range qrApps {
-		if string(x.App) == formValue(c, "app") {
-			app, appName = x.App, x.Name
-		}
-	}
+	app, appName := qrApp(formValue(c, "app"))
 	qr, err := h.eng.StartQRLogin(c.UserContext(), t.ID, a.ID, openidOf(c), ch, app)
 	if err != nil {
 		return h.loginForm(c, statusOf(err), h.userMessage(err))
@@ -288,12 +293,7 @@ func (h *H5) pollQR(c *fiber.Ctx) error {
 // addQRPage shows the QR of a 扫码登录 add flow (F3).
 func (h *H5) addQRPage(c *fiber.Ctx, t actors.TenantInfo, ent *actors.EnterpriseView, fr actors.FlowReply) error {
 	base := h.base(t, ent)
-	appName := qrApps[0].Name
-	for _, x := range qrApps {
-		if x.App == fr.QR.App {
-			appName = x.Name
-		}
-	}
+	_, appName := qrApp(string(fr.QR.App))
 	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/add", "Who": ent.Name,
 		"Business": "新增账号", "AppName": appName, "QRID": fr.QR.QRID, "Content": fr.QR.Content, "QR": qrDataURL(fr.QR.Content),
 		"Expires": fr.QR.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/flows/" + url.PathEscape(fr.FlowID) + "/status",
