@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etaxd/etaxd/domain"
 )
@@ -28,6 +30,7 @@ var flows = []struct {
 	{"password", flowPassword},
 	{"password-hosted", flowPasswordHosted},
 	{"lock-unlock", flowLockUnlock},
+	{"erp-prompt-qr", flowERPPrompt},
 }
 
 // TestBrowser starts Chromium and etaxd once and walks every flow.
@@ -764,4 +767,85 @@ func flowLockUnlock(t *testing.T, s *suite) {
 	}
 	me.reload("logged-in-again")
 	me.seeIn(h.Username, "开票 已登录")
+}
+
+// Flow 11: an ERP asks for a session of a bound account whose session died;
+// the prompt reaches the bound user (the dev inbox page shows it as the phone
+// would); the user opens it, types the code on the prompt page, and the
+// ERP's long poll returns the session. Then 扫码登录 (F15) from the card.
+func flowERPPrompt(t *testing.T, s *suite) {
+	bj := s.newEnterprise(t, "11", "通知")
+	p := s.newPerson(t, "通知开票", "tzkp", "09", bj)
+	me := s.signIn(t, "", "prompt")
+	me.linkTenant()
+	me.openAccounts(bj)
+	me.addAccount(bj, newAccount{p: p, business: "开票业务"})
+	me.clickIn(p.Username, "绑定微信收登录通知", "bound")
+	me.seeIn(p.Username, "已绑定")
+	acct := me.accountID(p.Username)
+
+	code, m := s.session(t, bj.TaxNo, "issue", acct)
+	if code != http.StatusOK {
+		t.Fatalf("session of the new account = %d %v", code, m)
+	}
+	s.must(t, 200, client, "POST", "/api/v1/sessions/invalid", map[string]any{"account_id": acct, "channel": "issue", "token": str(m, "session", "token")})
+	var reqID string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, m = s.session(t, bj.TaxNo, "issue", acct)
+		if code == http.StatusAccepted || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // the SMS interval (1 s here) after the last code
+	}
+	if code != http.StatusAccepted || str(m, "prompt", "id") == "" {
+		t.Fatalf("ERP request after the session died = %d %v, want 202 with a prompt", code, m)
+	}
+	reqID = str(m, "request_id")
+
+	me.status(me.open("/h5/dev/inbox", "inbox"), http.StatusOK, "dev inbox")
+	me.on("开发收件箱")
+	me.see(p.Username, bj.TaxNo, "详情")
+	link, err := evaluate[string](me, `(() => { const a = [...document.querySelectorAll("a")].find(a => a.textContent.includes("详情")); return a ? a.getAttribute("href") : "" })()`)
+	if err != nil || !strings.Contains(link, "/h5/prompt/") || !strings.Contains(link, acct) {
+		t.Fatalf("the inbox message links to %q (%v)", link, err)
+	}
+	me.status(me.open(link, "prompt"), http.StatusOK, "prompt page")
+	me.on("登录通知")
+	me.see("短信验证码登录", "待处理", bj.TaxNo, p.Username, "开票业务", masked(p.Phone))
+	me.status(me.enterCode(p.Phone, "login", "登录", "prompt-answered"), http.StatusOK, "code on the prompt page")
+	me.on("登录通知")
+	me.see("已完成", "登录成功，开票业务已登录")
+
+	done := s.must(t, 200, client, "GET", "/api/v1/requests/"+reqID+"?wait=30", nil)
+	if str(done, "state") != "ready" || str(done, "session", "token") == "" {
+		t.Fatalf("the ERP's long poll = %v", done)
+	}
+	me.notSee(str(done, "session", "token"))
+
+	// 扫码登录 from the card: 个人所得税APP, scanned and confirmed in the app.
+	me.toCenter()
+	me.openAccounts(bj)
+	me.clickIn(p.Username, "登录", "login-page")
+	me.on("登录电子税局")
+	me.status(me.click("个人所得税APP扫码", "qr"), http.StatusOK, "start QR login")
+	me.on("扫码登录")
+	me.see("个人所得税APP扫码登录", "等待扫码")
+	qrID, err := evaluate[string](me, `document.querySelector("img[data-qr-id]").getAttribute("data-qr-id")`)
+	if err != nil || qrID == "" {
+		t.Fatalf("no QR id on the page (%v)", err)
+	}
+	s.must(t, 200, plain, "POST", "/sim/v1/qr/"+url.PathEscape(qrID)+"/scan", map[string]any{"username": p.Username})
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(me.location(), "ok=qr") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the QR page did not move on after the scan: %s", me.location())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	me.settle()
+	me.shot("qr-done")
+	me.on("电子税局账号管理")
+	me.seeNotice("扫码登录成功")
+	me.seeIn(p.Username, "开票 已登录")
 }
