@@ -117,8 +117,14 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 			return nil, err
 		}
 		fut := e.sys.Root.RequestFuture(pid, msg, timeout)
-		// A cancelled caller completes its own future: nothing waits on.
-		stop := context.AfterFunc(ctx, func() { e.sys.Root.Send(fut.PID(), domain.ErrBusy.Wrap(context.Canceled)) })
+		// A cancelled caller completes its own future: nothing waits on. At
+		// the deadline the future's own timer (the same instant) does it: a
+		// second completion would race inside protoactor's future.
+		stop := context.AfterFunc(ctx, func() {
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e.sys.Root.Send(fut.PID(), domain.ErrBusy.Wrap(context.Canceled))
+			}
+		})
 		res, err := fut.Result()
 		stop()
 		if errors.Is(err, actor.ErrDeadLetter) {
