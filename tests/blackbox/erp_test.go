@@ -6,107 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
-
-// proc is a started binary; its output goes to a file shown on failure.
-type proc struct {
-	cmd *exec.Cmd
-	out string
-}
-
-func build(t *testing.T, dir, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "github.com/etaxd/etaxd/"+pkg)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func start(t *testing.T, dir, bin string, env []string, args ...string) *proc {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(bin)+".log")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: out}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out)
-			t.Logf("%s output:\n%s", filepath.Base(bin), tail(string(b), 4000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// waitReady polls url until it answers 200.
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		r, err := http.Get(url)
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready", url)
-}
 
 // client is an HTTP caller: plain, operator (bearer) or ERP (signed).
 type client struct {
@@ -190,13 +100,13 @@ func TestERPDay(t *testing.T) {
 		t.Skip("uses SIGTERM and /proc-free loopback only; run on linux")
 	}
 	dir := t.TempDir()
-	etaxd := build(t, dir, "cmd/etaxd")
-	etaxSim := build(t, dir, "cmd/etax-sim")
-	simAddr, addr := freePort(t), freePort(t)
-	start(t, dir, etaxSim, nil, "--listen", simAddr)
-	waitReady(t, "http://"+simAddr+"/healthz")
+	etaxd := testutil.BuildBinary(t, dir, "cmd/etaxd", raceEnabled)
+	etaxSim := testutil.BuildBinary(t, dir, "cmd/etax-sim", raceEnabled)
+	simAddr, addr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	testutil.StartProcess(t, dir, etaxSim, nil, "--listen", simAddr)
+	testutil.WaitReady(t, "http://"+simAddr+"/healthz", 60*time.Second)
 	const opToken = "operator-secret-token-for-tests"
-	start(t, dir, etaxd, []string{
+	testutil.StartProcess(t, dir, etaxd, []string{
 		"ETAXD_DATA=" + filepath.Join(dir, "data"),
 		"ETAXD_LISTEN=" + addr,
 		"ETAXD_TAXBUREAU_URL=http://" + simAddr,
@@ -204,7 +114,7 @@ func TestERPDay(t *testing.T) {
 		"ETAXD_SMS_PER_ACCOUNT_INTERVAL=1s", // B3's 3 minutes, shortened for the test
 	}, "serve")
 	base := "http://" + addr
-	waitReady(t, base+"/readyz")
+	testutil.WaitReady(t, base+"/readyz", 60*time.Second)
 
 	sim := &client{t: t, base: "http://" + simAddr}
 	op := &client{t: t, base: base, token: opToken}

@@ -6,20 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // The system under test: one etaxd process started with --demo in dev mode,
@@ -59,10 +57,10 @@ type stack struct {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	bin := buildEtaxd(t, dir)
-	addr := freeAddr(t)
+	bin := testutil.BuildBinary(t, dir, "cmd/etaxd", raceEnabled)
+	addr := testutil.FreeAddr(t)
 	data := filepath.Join(dir, "data")
-	startProcess(t, dir, bin, []string{
+	testutil.StartProcess(t, dir, bin, []string{
 		"ETAXD_DATA=" + data,
 		"ETAXD_LISTEN=" + addr,
 		"ETAXD_DEV=true",
@@ -73,7 +71,7 @@ func startStack(t *testing.T) *stack {
 		"ETAXD_SMS_PER_ACCOUNT_INTERVAL=1s",
 	}, "serve", "--demo")
 	s := &stack{base: "http://" + addr}
-	waitReady(t, s.base+"/readyz")
+	testutil.WaitReady(t, s.base+"/readyz", 90*time.Second) // the demo is seeded by then
 	b, err := os.ReadFile(filepath.Join(data, "demo.json"))
 	if err != nil {
 		t.Fatalf("demo.json: %v", err)
@@ -85,88 +83,6 @@ func startStack(t *testing.T) *stack {
 		t.Fatalf("demo.json lacks the tenant, its code, API key or enterprises: %s", b)
 	}
 	return s
-}
-
-func buildEtaxd(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "etaxd")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "github.com/etaxd/etaxd/cmd/etaxd")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/etaxd: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startProcess runs bin until the test ends (SIGTERM, then SIGKILL after
-// 20 s); its output goes to a file shown when the test failed.
-func startProcess(t *testing.T, dir, bin string, env []string, args ...string) {
-	t.Helper()
-	logPath := filepath.Join(dir, filepath.Base(bin)+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	dieWithTest(cmd)
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("%s output (last 6000 bytes):\n%s", filepath.Base(bin), lastBytes(string(b), 6000))
-		}
-	})
-}
-
-func lastBytes(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// waitReady polls url until it answers 200 (the demo is seeded by then).
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after 90 s", url)
 }
 
 // HTTP surfaces besides the pages: the simulator's test endpoints, the ops

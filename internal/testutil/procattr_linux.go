@@ -1,14 +1,14 @@
 //go:build linux
 
-package browser
+package testutil
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// dieWithTest makes the kernel kill cmd when the test binary dies before
+// dieWithParent makes the kernel kill cmd when the test binary dies before
 // its cleanups ran (a -timeout panic, a kill).
-func dieWithTest(cmd *exec.Cmd) {
+func dieWithParent(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
