@@ -40,6 +40,12 @@ var (
 	// ErrInvalidWebhook is returned by Register for a URL, tenant or event
 	// list it refuses; the wrapping error says which.
 	ErrInvalidWebhook = errors.New("prompts: invalid webhook")
+	// ErrWebhookURLForbidden is returned by Register for a URL whose host
+	// is or resolves to a loopback, private, link-local, multicast,
+	// unspecified or otherwise non-public address, unless
+	// WebhookOptions.AllowPrivate is set; a delivery dialled to such an
+	// address fails with it too, and is not retried.
+	ErrWebhookURLForbidden = errors.New("prompts: webhook URL points at a non-public address")
 	// ErrTooManyWebhooks is returned by Register when the tenant already has
 	// WebhookOptions.MaxPerTenant webhooks.
 	ErrTooManyWebhooks = errors.New("prompts: too many webhooks")

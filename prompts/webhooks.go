@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,8 +74,20 @@ type WebhookOptions struct {
 	RetryMax  time.Duration
 	// Workers POST concurrently; default 4.
 	Workers int
+	// AllowPrivate lets webhooks reach loopback, private, link-local and
+	// other non-public addresses (an ERP on the premises' network). Off,
+	// Register refuses such URLs with ErrWebhookURLForbidden and the
+	// default Client refuses to dial such an address, whatever the name
+	// resolved to at registration. Off by default: a tenant's webhook
+	// must not reach the node's own operator API or its neighbours.
+	AllowPrivate bool
+	// Resolver looks up webhook hosts, at registration and for the default
+	// Client's dials; default net.DefaultResolver.
+	Resolver Resolver
 	// Client makes the POSTs; default a client with Timeout that does not
-	// follow redirects.
+	// follow redirects, uses no proxy (a proxy would dial for it, past the
+	// address check) and refuses non-public addresses at dial unless
+	// AllowPrivate. A Client given here must make those checks itself.
 	Client *http.Client
 	// Now is the clock for signatures and delivery times; default time.Now.
 	Now func() time.Time
@@ -101,14 +114,8 @@ func (o *WebhookOptions) setDefaults() {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{
-			Timeout:   o.Timeout,
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			// A redirect would send the signed body somewhere the tenant
-			// did not register; a 3xx is a failed attempt.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -201,6 +208,18 @@ func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webho
 	}
 	opts.setDefaults()
 	w := &Webhooks{store: store, opts: opts, log: opts.Logger.With("component", "webhooks")}
+	if w.opts.Client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		t.DialContext = w.dialContext
+		w.opts.Client = &http.Client{
+			Timeout:   opts.Timeout,
+			Transport: t,
+			// A redirect would send the signed body somewhere the tenant
+			// did not register; a 3xx is a failed attempt.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
 	if bus == nil {
 		return w, nil
 	}
@@ -289,6 +308,9 @@ func (w *Webhooks) Register(ctx context.Context, tenant, rawURL string, events [
 	}
 	evs, err := checkEventTypes(events)
 	if err != nil {
+		return Webhook{}, err
+	}
+	if err := w.checkWebhookHost(ctx, u); err != nil {
 		return Webhook{}, err
 	}
 	n := 0
@@ -539,10 +561,12 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 	status, perr := w.post(ctx, rec, t, secret, attempt)
 	now := w.opts.Now().UTC()
 	var state string
+	forbidden := isForbidden(perr)
 	switch {
 	case perr == nil:
 		state = DeliveryOK
-	case attempt >= w.opts.MaxAttempts:
+	case attempt >= w.opts.MaxAttempts, forbidden:
+		// A refused address stays refused: give the event up at once.
 		state = DeliveryFailed
 	default:
 		state = DeliveryRetrying
@@ -557,6 +581,9 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 		case DeliveryFailed:
 			d.GaveUp++
 			d.LastError = errText(perr)
+			if forbidden {
+				d.LastError = forbiddenReason
+			}
 		default:
 			d.LastError = errText(perr)
 		}
@@ -569,8 +596,12 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 			log.Warn("webhooks: ack delivery", "err", err)
 		}
 	case DeliveryFailed:
-		log.Error("webhooks: delivery given up", "status", status, "err", perr)
-		_ = m.TermWithReason("webhook attempts exhausted")
+		reason := "webhook attempts exhausted"
+		if forbidden {
+			reason = "webhook address not allowed"
+		}
+		log.Error("webhooks: delivery given up", "status", status, "reason", reason, "err", perr)
+		_ = m.TermWithReason(reason)
 	default:
 		d := backoff(attempt, w.opts.RetryBase, w.opts.RetryMax)
 		log.Warn("webhooks: delivery failed, will retry", "status", status, "retry_in", d, "err", perr)

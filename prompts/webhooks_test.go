@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,15 +50,57 @@ func keyring(t *testing.T, versions ...uint32) *persistence.Keyring {
 	return k
 }
 
+// newWebhooks builds Webhooks on store (and b, when not nil). Without a
+// Resolver in o, names resolve with a fakeResolver that knows no name but
+// those under example.com, which resolve to publicAddr: tests need no DNS.
 func newWebhooks(t *testing.T, store persistence.Store, b *Bus, o WebhookOptions) *Webhooks {
 	t.Helper()
 	o.Logger = quietLogger()
+	if o.Resolver == nil {
+		o.Resolver = newFakeResolver()
+	}
 	w, err := NewWebhooks(store, b, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
 	return w
+}
+
+// publicAddr is a public unicast address (example.com's) that fake names
+// resolve to.
+var publicAddr = netip.MustParseAddr("93.184.215.14")
+
+// fakeResolver answers lookups from a map that tests may change between
+// registration and delivery (DNS rebinding). A name under example.com
+// not in the map resolves to publicAddr; any other is not found.
+type fakeResolver struct {
+	mu    sync.Mutex
+	hosts map[string][]netip.Addr
+}
+
+func newFakeResolver() *fakeResolver { return &fakeResolver{hosts: map[string][]netip.Addr{}} }
+
+// set makes host resolve to addrs.
+func (f *fakeResolver) set(host string, addrs ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hosts[host] = nil
+	for _, a := range addrs {
+		f.hosts[host] = append(f.hosts[host], netip.MustParseAddr(a))
+	}
+}
+
+func (f *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.hosts[host]; ok {
+		return slices.Clone(a), nil
+	}
+	if strings.HasSuffix(host, ".example.com") {
+		return []netip.Addr{publicAddr}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 // receiver is a webhook endpoint that checks every request's signature
@@ -155,7 +200,7 @@ func TestWebhookIsRetriedUntilDeliveredAndSigned(t *testing.T) {
 	b := startBus(t, t.TempDir())
 	store := openStore(t)
 	es := newEventStream(t, b, EventStreamOptions{})
-	w := newWebhooks(t, store, b, WebhookOptions{Sealer: keyring(t, 1), MaxAttempts: 5,
+	w := newWebhooks(t, store, b, WebhookOptions{AllowPrivate: true, Sealer: keyring(t, 1), MaxAttempts: 5,
 		RetryBase: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond, Timeout: 2 * time.Second})
 
 	flaky := newReceiver(t, func(n int) int {
@@ -252,7 +297,7 @@ func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
 	b := startBus(t, t.TempDir())
 	store := openStore(t)
 	es := newEventStream(t, b, EventStreamOptions{})
-	w := newWebhooks(t, store, b, WebhookOptions{MaxAttempts: 3, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	w := newWebhooks(t, store, b, WebhookOptions{AllowPrivate: true, MaxAttempts: 3, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
 	down := newReceiver(t, func(int) int { return http.StatusInternalServerError })
 	wh, err := w.Register(ctx, "t1", down.srv.URL+"/x", nil)
 	if err != nil {
@@ -327,7 +372,7 @@ func TestWebhookRegistry(t *testing.T) {
 	if got := fmt.Sprint(a.Events); got != "[auth.required session.lost]" {
 		t.Fatalf("events %s, want sorted and deduplicated", got)
 	}
-	bb, err := w.Register(ctx, "t1", "http://10.0.0.5:8080/hook", nil)
+	bb, err := w.Register(ctx, "t1", "http://93.184.215.14:8080/hook", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +414,7 @@ func TestResealWebhookSecrets(t *testing.T) {
 	b := startBus(t, t.TempDir())
 	store := openStore(t)
 	old := keyring(t, 1)
-	reg := newWebhooks(t, store, nil, WebhookOptions{Sealer: old})
+	reg := newWebhooks(t, store, nil, WebhookOptions{AllowPrivate: true, Sealer: old})
 	rcv := newReceiver(t, func(int) int { return http.StatusOK })
 	wh, err := reg.Register(ctx, "t1", rcv.srv.URL, nil)
 	if err != nil {
@@ -386,7 +431,7 @@ func TestResealWebhookSecrets(t *testing.T) {
 		t.Fatalf("resealed %d again", n)
 	}
 	// Only the new key version opens it now, and deliveries still sign.
-	w := newWebhooks(t, store, b, WebhookOptions{Sealer: keyring(t, 2)})
+	w := newWebhooks(t, store, b, WebhookOptions{AllowPrivate: true, Sealer: keyring(t, 2)})
 	es := newEventStream(t, b, EventStreamOptions{})
 	es.Emit(Event{ID: "e1", Type: EventSessionLost, Tenant: "t1", Account: "a1", Time: time.Now()})
 	eventually(t, 10*time.Second, func() error {
