@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -485,7 +486,11 @@ func TestWebhooks(t *testing.T) {
 				e = newEnv(t, func(d *Deps) { d.Webhooks = &fakeWebhooks{} })
 			} else {
 				e = newEnv(t)
-				wh, err := prompts.NewWebhooks(e.store, nil, prompts.WebhookOptions{MaxPerTenant: 2, Logger: e.deps.Logger})
+				// Every name resolves to a public address: no DNS in tests.
+				public := prompts.ResolverFunc(func(context.Context, string, string) ([]netip.Addr, error) {
+					return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+				})
+				wh, err := prompts.NewWebhooks(e.store, nil, prompts.WebhookOptions{MaxPerTenant: 2, Resolver: public, Logger: e.deps.Logger})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -539,6 +544,17 @@ func TestWebhooks(t *testing.T) {
 			} {
 				if r := e.do(req{method: "POST", path: "/api/v1/webhooks", body: b}); r.status != 400 || r.errCode(t) != "invalid_input" {
 					t.Errorf("%s: %d %s", name, r.status, r.body)
+				}
+			}
+			// Issue 8: a tenant's webhook aimed at the node's own operator
+			// API (or anything else not public) is refused.
+			for _, u := range []string{"http://127.0.0.1:8080/ops/v1/tenants/victim/rotate-code", "http://localhost:8080/ops/v1/tenants",
+				"http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]:8080/", "http://10.0.0.5/h"} {
+				r := e.do(req{method: "POST", path: "/api/v1/webhooks", body: map[string]any{"url": u}})
+				var eb ErrorBody
+				r.decode(t, &eb)
+				if r.status != 400 || eb.Error.Code != "webhook_url_forbidden" || eb.Error.Message != ErrWebhookURLForbidden.Message {
+					t.Errorf("%s: %d %s", u, r.status, r.body)
 				}
 			}
 			for i := 0; i < 2; i++ {

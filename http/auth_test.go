@@ -427,7 +427,7 @@ func TestStatusTableCoversCatalogue(t *testing.T) {
 	}
 	for _, e := range []*domain.Error{ErrAuthRequired, ErrSignatureInvalid, ErrTimestampSkew, ErrNonceReused, ErrIdempotencyMismatch,
 		ErrBodyTooLarge, ErrUnsupportedMedia, ErrRouteNotFound, ErrMethodNotAllowed, ErrNotImplemented, ErrOperatorToken,
-		ErrOperatorLoopback, ErrWebhookNotFound} {
+		ErrOperatorLoopback, ErrWebhookNotFound, ErrWebhookURLForbidden} {
 		if _, has := statusOf[e.Code]; !has || e.Message == "" || e.MessageEN == "" {
 			t.Errorf("API code %q: status or messages missing", e.Code)
 		}

@@ -39,6 +39,9 @@ var (
 		Message: "未配置运维令牌，仅允许本机访问", MessageEN: "no operator token is configured: only loopback clients are allowed"}
 	ErrWebhookNotFound = &domain.Error{Code: "webhook_not_found",
 		Message: "Webhook不存在", MessageEN: "webhook not found"}
+	ErrWebhookURLForbidden = &domain.Error{Code: "webhook_url_forbidden",
+		Message:   "Webhook接收地址指向本机、内网或其他非公网地址，本节点不允许；请使用公网可达的地址",
+		MessageEN: "the webhook URL is or resolves to a loopback, private, link-local or otherwise non-public address, which this node does not allow"}
 )
 
 // statusOf maps every catalogue code to its HTTP status. A code missing here
@@ -58,6 +61,7 @@ var statusOf = map[string]int{
 	"role_business_not_allowed": http.StatusBadRequest,
 	"password_policy":           http.StatusBadRequest,
 	"password_mismatch":         http.StatusBadRequest,
+	"webhook_url_forbidden":     http.StatusBadRequest,
 
 	// 401: the request is not authenticated.
 	"auth_required":           http.StatusUnauthorized,

@@ -12,9 +12,10 @@ import (
 // per tenant and their delivery state. *prompts.Webhooks implements it;
 // this interface is the adapter point for any other implementation. Every
 // method is scoped to a tenant: an id of another tenant is not found.
-// Errors wrapping prompts.ErrWebhookNotFound, ErrInvalidWebhook and
-// ErrTooManyWebhooks reach the client as webhook_not_found (404),
-// invalid_input (400) and too_many_webhooks (409); any other is internal.
+// Errors wrapping prompts.ErrWebhookNotFound, ErrInvalidWebhook,
+// ErrWebhookURLForbidden and ErrTooManyWebhooks reach the client as
+// webhook_not_found (404), invalid_input (400), webhook_url_forbidden (400)
+// and too_many_webhooks (409); any other is internal.
 type Webhooks interface {
 	// Register adds a URL for events (all of them when empty) and returns
 	// it with its signing secret, which is never returned again.
@@ -40,6 +41,9 @@ func webhookError(err error) error {
 		return err
 	case errors.Is(err, prompts.ErrWebhookNotFound):
 		return ErrWebhookNotFound
+	case errors.Is(err, prompts.ErrWebhookURLForbidden):
+		// Its text may name the address; the catalogue's does not.
+		return ErrWebhookURLForbidden
 	case errors.Is(err, prompts.ErrInvalidWebhook):
 		// Its text says which part is wrong and is safe to show.
 		return domain.ErrInvalidInput.With("Webhook接收地址或事件不正确", err.Error())
