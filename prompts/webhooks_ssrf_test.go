@@ -2,7 +2,6 @@ package prompts
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -152,16 +151,7 @@ func TestWebhookDeliveryRefusesNonPublicAtDial(t *testing.T) {
 
 	es.Emit(Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Time: time.Now()})
 	for _, wh := range []Webhook{stored, rebind} {
-		eventually(t, 10*time.Second, func() error {
-			d, err := delivery(ctx, w, "t1", wh.ID)
-			if err != nil {
-				return err
-			}
-			if d.State != DeliveryFailed {
-				return fmt.Errorf("%s: delivery %+v", wh.URL, d)
-			}
-			return nil
-		})
+		eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
 		d, _ := delivery(ctx, w, "t1", wh.ID)
 		if d.Attempts != 1 || d.GaveUp != 1 || d.Delivered != 0 || d.LastStatus != 0 || !strings.Contains(d.LastError, "not allowed") ||
 			strings.Contains(d.LastError, "127.0.0.1") {
@@ -195,16 +185,7 @@ func TestWebhookAllowPrivateDelivers(t *testing.T) {
 	}
 	rcv.expect(wh)
 	es.Emit(Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, func() error {
-		d, err := delivery(ctx, w, "t1", wh.ID)
-		if err != nil {
-			return err
-		}
-		if d.State != DeliveryOK {
-			return fmt.Errorf("delivery %+v", d)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.bodies) != 1 || len(rcv.bad) != 0 {
@@ -231,16 +212,7 @@ func TestWebhookRedirectIsNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	es.Emit(Event{ID: "e1", Type: EventSessionLost, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, func() error {
-		d, err := delivery(ctx, w, "t1", wh.ID)
-		if err != nil {
-			return err
-		}
-		if d.State != DeliveryFailed {
-			return fmt.Errorf("delivery %+v", d)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
 	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.LastStatus != http.StatusTemporaryRedirect || d.Attempts != 2 || redirected.Load() != 2 || target.hits() != 0 {

@@ -174,6 +174,20 @@ func delivery(ctx context.Context, w *Webhooks, tenant, id string) (WebhookDeliv
 	return WebhookDelivery{}, fmt.Errorf("no delivery state for %s", id)
 }
 
+// deliveryIs returns nil once webhook id's delivery state is state.
+func deliveryIs(ctx context.Context, w *Webhooks, tenant, id, state string) func() error {
+	return func() error {
+		d, err := delivery(ctx, w, tenant, id)
+		if err != nil {
+			return err
+		}
+		if d.State != state {
+			return fmt.Errorf("delivery of %s: %+v", id, d)
+		}
+		return nil
+	}
+}
+
 // dispatcherIdle returns nil once both webhook consumers have nothing
 // pending or unacked.
 func dispatcherIdle(ctx context.Context, b *Bus) func() error {
@@ -232,16 +246,7 @@ func TestWebhookIsRetriedUntilDeliveredAndSigned(t *testing.T) {
 	ev := Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Channel: "issue", Time: time.Now().UTC(), ExpiresAt: &exp}
 	es.Emit(ev)
 
-	eventually(t, 10*time.Second, func() error {
-		d, err := delivery(ctx, w, "t1", wh.ID)
-		if err != nil {
-			return err
-		}
-		if d.State != DeliveryOK {
-			return fmt.Errorf("delivery %+v", d)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.Attempts != 3 || d.LastStatus != http.StatusNoContent || d.LastEventID != "e1" || d.LastEventType != EventSessionReady ||
 		d.Delivered != 1 || d.GaveUp != 0 || d.LastError != "" || d.LastSuccessAt.IsZero() || d.URL != wh.URL {
@@ -305,16 +310,7 @@ func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	down.expect(wh)
 	es.Emit(Event{ID: "e1", Type: EventAccountLocked, Tenant: "t1", Account: "a1", Reason: "password", Time: time.Now()})
-	eventually(t, 10*time.Second, func() error {
-		d, err := delivery(ctx, w, "t1", wh.ID)
-		if err != nil {
-			return err
-		}
-		if d.State != DeliveryFailed {
-			return fmt.Errorf("delivery %+v", d)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.Attempts != 3 || d.GaveUp != 1 || d.Delivered != 0 || d.LastStatus != 500 || d.LastError != "HTTP 500" || !d.LastSuccessAt.IsZero() {
 		t.Fatalf("delivery %+v", d)
@@ -434,16 +430,7 @@ func TestResealWebhookSecrets(t *testing.T) {
 	w := newWebhooks(t, store, b, WebhookOptions{AllowPrivate: true, Sealer: keyring(t, 2)})
 	es := newEventStream(t, b, EventStreamOptions{})
 	es.Emit(Event{ID: "e1", Type: EventSessionLost, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, func() error {
-		d, err := delivery(ctx, w, "t1", wh.ID)
-		if err != nil {
-			return err
-		}
-		if d.State != DeliveryOK {
-			return fmt.Errorf("delivery %+v", d)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.bad) != 0 {
