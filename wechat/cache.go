@@ -135,6 +135,18 @@ func (b *boundedMap[K, V]) putIfAbsent(k K, v V, now time.Time) bool {
 	return true
 }
 
+// loadOrStore returns the live value of k, or stores v under k; loaded
+// reports which.
+func (b *boundedMap[K, V]) loadOrStore(k K, v V, now time.Time) (actual V, loaded bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.m[k]; ok && now.Before(e.exp) {
+		return e.val, true
+	}
+	b.putLocked(k, v, now)
+	return v, false
+}
+
 // remove deletes k.
 func (b *boundedMap[K, V]) remove(k K) {
 	b.mu.Lock()

@@ -1,6 +1,7 @@
 package wechat
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,8 +19,8 @@ type SentPrompt struct {
 
 // Hooks are what the Callback tells etaxd. Each may be nil. They run on the
 // request's goroutine while WeChat waits for the answer (5 s, then it
-// retries, and the retry is dropped as a duplicate): hand the work to an
-// actor and return. A hook that panics is logged, answered with 500 and
+// retries, and the retry is answered without calling them again): hand the
+// work to an actor and return. A hook that panics is logged, answered with 500 and
 // forgotten by the dedupe, so WeChat's retry calls it again.
 type Hooks struct {
 	// OnSubscribe is called when openid follows the account.
@@ -43,24 +44,39 @@ type Callback struct {
 	hooks Hooks
 	log   *slog.Logger
 	seen  *boundedMap[string, struct{}]
+	// signed maps the signature, timestamp and nonce of each request that
+	// got through to the handler to a hash of its (decrypted) body.
+	signed *boundedMap[string, [sha256.Size]byte]
 
-	nAccepted, nDuplicates, nForbidden, nStale, nMalformed atomic.Uint64
+	nAccepted, nDuplicates, nForbidden, nStale, nMalformed, nReplayed atomic.Uint64
 }
 
 // Callback returns a handler for /wx/callback calling hooks. GET answers
-// WeChat's URL verification (the echostr); POST takes messages and events,
-// plain or AES safe mode (encrypt_type=aes). Answers: 200 "success" (also
-// for a duplicate or a message etaxd ignores); 403 for a bad signature or
-// a timestamp outside Options.CallbackWindow; 400 for a request that
-// cannot be parsed or decrypted; 405 for other methods.
+// WeChat's URL verification (the echostr); POST takes messages and events.
+// With Config.EncodingAESKey set (安全模式 or 兼容模式 in the console) a POST
+// must be encrypted and signed (encrypt_type=aes, msg_signature): the plain
+// signature covers only timestamp and nonce, so whoever saw one request
+// could sign any plaintext body with it. Without the key (明文模式) POSTs
+// are plaintext, and a signature, timestamp and nonce stay bound to the
+// first body they came with for the window: the same body again is
+// WeChat's retry, another body a replay.
+//
+// Answers: 200 "success" (also for a retry, a duplicate or a message etaxd
+// ignores); 403 for a bad or missing signature, a plaintext POST in safe
+// mode, a replay, or a timestamp outside Options.CallbackWindow; 400 for a
+// request that cannot be parsed or decrypted (a bad msg_signature
+// included) and for an encrypted POST in plain mode; 405 for other
+// methods.
 func (c *Client) Callback(hooks Hooks) *Callback {
-	// Retries come within seconds; remember messages for the whole window
-	// on both sides, beyond which the timestamp check refuses them anyway.
+	// Retries come within seconds; remember messages and signatures for
+	// the whole window on both sides, beyond which the timestamp check
+	// refuses them anyway.
 	return &Callback{
-		c:     c,
-		hooks: hooks,
-		log:   c.log.With("handler", "callback"),
-		seen:  newBoundedMap[string, struct{}](2*c.opts.CallbackWindow, c.opts.MaxRemembered),
+		c:      c,
+		hooks:  hooks,
+		log:    c.log.With("handler", "callback"),
+		seen:   newBoundedMap[string, struct{}](2*c.opts.CallbackWindow, c.opts.MaxRemembered),
+		signed: newBoundedMap[string, [sha256.Size]byte](2*c.opts.CallbackWindow, c.opts.MaxRemembered),
 	}
 }
 
@@ -68,16 +84,17 @@ func (c *Client) Callback(hooks Hooks) *Callback {
 type CallbackStats struct {
 	Accepted   uint64 `json:"accepted"`   // messages and events handled
 	Duplicates uint64 `json:"duplicates"` // WeChat's retries, dropped
-	Forbidden  uint64 `json:"forbidden"`  // bad signatures
+	Forbidden  uint64 `json:"forbidden"`  // bad or missing signatures, plaintext in safe mode
 	Stale      uint64 `json:"stale"`      // timestamps outside the window
 	Malformed  uint64 `json:"malformed"`  // unparsable or undecryptable bodies
+	Replayed   uint64 `json:"replayed"`   // signatures seen before on another body
 }
 
 // Stats returns the counters.
 func (cb *Callback) Stats() CallbackStats {
 	return CallbackStats{
 		Accepted: cb.nAccepted.Load(), Duplicates: cb.nDuplicates.Load(), Forbidden: cb.nForbidden.Load(),
-		Stale: cb.nStale.Load(), Malformed: cb.nMalformed.Load(),
+		Stale: cb.nStale.Load(), Malformed: cb.nMalformed.Load(), Replayed: cb.nReplayed.Load(),
 	}
 }
 
@@ -97,7 +114,8 @@ func (cb *Callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	ts, err := strconv.ParseInt(r.URL.Query().Get("timestamp"), 10, 64)
+	q := r.URL.Query()
+	ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
 	if err != nil {
 		cb.nMalformed.Add(1)
 		http.Error(w, "bad timestamp", http.StatusBadRequest)
@@ -109,14 +127,47 @@ func (cb *Callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stale timestamp", http.StatusForbidden)
 		return
 	}
-	if r.Method == http.MethodGet && !r.URL.Query().Has("echostr") {
+	if r.Method == http.MethodGet && !q.Has("echostr") {
 		cb.nMalformed.Add(1)
 		http.Error(w, "no echostr", http.StatusBadRequest)
 		return
 	}
+	// The SDK takes a POST as plaintext unless encrypt_type says "aes",
+	// whatever the account's mode: the mode is ours to enforce. (WeChat
+	// verifies the URL with a plain GET in every mode.)
+	safe := cb.c.cfg.EncodingAESKey != ""
+	encrypted := q.Get("encrypt_type") == "aes"
+	key := "plain:" + q.Get("signature")
+	if safe {
+		key = "aes:" + q.Get("msg_signature")
+	}
+	key += ":" + q.Get("timestamp") + ":" + q.Get("nonce")
+	if r.Method == http.MethodPost {
+		switch {
+		case safe && (!encrypted || q.Get("msg_signature") == ""):
+			cb.nForbidden.Add(1)
+			cb.log.Warn("callback refused: not encrypted in safe mode", "remote", r.RemoteAddr)
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		case !safe && encrypted:
+			cb.nMalformed.Add(1)
+			cb.log.Warn("callback refused: encrypted, but no EncodingAESKey is configured", "remote", r.RemoteAddr)
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, cb.c.opts.MaxCallbackBody)
-	var panicked bool
+	var panicked, replay bool
 	srv.SetMessageHandler(func(m *message.MixMessage) *message.Reply {
+		// The SDK calls this only once the signatures (msg_signature over
+		// the encrypted body in safe mode) are checked and the body parsed:
+		// a garbled request cannot claim a signature before WeChat's own.
+		sum := sha256.Sum256(srv.RequestRawXMLMsg)
+		if first, loaded := cb.signed.loadOrStore(key, sum, cb.c.now()); loaded && first != sum {
+			replay = true
+			tw.hold = true
+			return nil
+		}
 		panicked = cb.handle(m)
 		// Keep Serve's "success" from reaching WeChat: the 500 below
 		// makes it retry.
@@ -129,6 +180,12 @@ func (cb *Callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !tw.wrote {
 			http.Error(w, "bad request", http.StatusBadRequest)
 		}
+		return
+	}
+	if replay {
+		cb.nReplayed.Add(1)
+		cb.log.Warn("callback refused: signature replayed with another body", "remote", r.RemoteAddr)
+		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
 	if panicked {

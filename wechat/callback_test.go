@@ -1,7 +1,8 @@
 package wechat
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,14 +54,16 @@ func eventXML(from, event string, created int64, extra string) string {
 }
 
 // callbackRequest signs body as WeChat would at ts; aes selects safe mode.
-func callbackRequest(t *testing.T, method, body string, ts time.Time, aes bool) *http.Request {
+// The nonce and the AES random are derived from body and ts, so that the
+// same arguments make the same request: WeChat's retry of a message.
+func callbackRequest(t testing.TB, method, body string, ts time.Time, aes bool) *http.Request {
 	t.Helper()
-	stamp, nonce := strconv.FormatInt(ts.Unix(), 10), "n0nce"
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	sum := sha256.Sum256([]byte(stamp + "\x00" + body))
+	nonce := hex.EncodeToString(sum[:5])
 	q := url.Values{"timestamp": {stamp}, "nonce": {nonce}, "signature": {util.Signature(testToken, stamp, nonce)}}
 	if aes {
-		random := make([]byte, 16)
-		_, _ = rand.Read(random)
-		enc, err := util.EncryptMsg(random, []byte(body), testAppID, testAESKey)
+		enc, err := util.EncryptMsg(sum[16:], []byte(body), testAppID, testAESKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,6 +77,14 @@ func callbackRequest(t *testing.T, method, body string, ts time.Time, aes bool) 
 	}
 	req := httptest.NewRequest(method, "/wx/callback?"+q.Encode(), rd)
 	req.Header.Set("Content-Type", "text/xml")
+	return req
+}
+
+// withQuery changes req's query with mutate and returns req.
+func withQuery(req *http.Request, mutate func(q url.Values)) *http.Request {
+	q := req.URL.Query()
+	mutate(q)
+	req.URL.RawQuery = q.Encode()
 	return req
 }
 
@@ -110,19 +121,14 @@ func TestCallbackRefusesBadSignature(t *testing.T) {
 		"missing signature": func(q url.Values) { q.Del("signature") },
 		"changed nonce":     func(q url.Values) { q.Set("nonce", "other") },
 	} {
-		req := callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", testStart.Unix(), ""), testStart, false)
-		q := req.URL.Query()
-		mutate(q)
-		req.URL.RawQuery = q.Encode()
+		req := withQuery(callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", testStart.Unix(), ""), testStart, false), mutate)
 		if code, body := serve(cb, req); code != http.StatusForbidden || body == "success" {
 			t.Errorf("%s: %d %q, want 403", name, code, body)
 		}
 	}
 	// Safe mode: a body that does not match msg_signature.
-	req := callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", testStart.Unix(), ""), testStart, true)
-	q := req.URL.Query()
-	q.Set("msg_signature", "0000")
-	req.URL.RawQuery = q.Encode()
+	req := withQuery(callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", testStart.Unix(), ""), testStart, true),
+		func(q url.Values) { q.Set("msg_signature", "0000") })
 	if code, _ := serve(cb, req); code != http.StatusBadRequest {
 		t.Errorf("bad msg_signature: %d, want 400", code)
 	}
@@ -148,7 +154,7 @@ func TestCallbackTimestampWindow(t *testing.T) {
 		{4 * time.Minute, http.StatusOK},
 	} {
 		ts := testStart.Add(tc.skew)
-		req := callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", ts.Unix(), ""), ts, false)
+		req := callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", ts.Unix(), ""), ts, true)
 		if code, _ := serve(cb, req); code != tc.want {
 			t.Errorf("skew %v: %d, want %d", tc.skew, code, tc.want)
 		}
@@ -161,7 +167,7 @@ func TestCallbackTimestampWindow(t *testing.T) {
 func TestCallbackEvents(t *testing.T) {
 	for _, aes := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "aes"}[aes], func(t *testing.T) {
-			env := newTestClient(t, nil)
+			env := newTestClientMode(t, aes)
 			env.c.msgPrompt.put(1001, SentPrompt{Tenant: "t1", Account: "a1", ID: "p-7"}, testStart)
 			rec := &recorder{}
 			cb := env.c.Callback(rec.hooks())
@@ -188,35 +194,43 @@ func TestCallbackEvents(t *testing.T) {
 }
 
 func TestCallbackDedupesRetries(t *testing.T) {
-	env := newTestClient(t, nil)
-	rec := &recorder{}
-	cb := env.c.Callback(rec.hooks())
-	now := testStart.Unix()
-	sub := eventXML("o-1", "subscribe", now, "")
-	text := "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o-1]]></FromUserName><CreateTime>1</CreateTime>" +
-		"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>42</MsgId></xml>"
-	// WeChat retries three times; the AES retry of a plain message is the same message.
-	for i := range 3 {
-		for _, body := range []string{sub, text} {
-			if code, resp := serve(cb, callbackRequest(t, http.MethodPost, body, testStart, i == 2)); code != 200 || resp != "success" {
-				t.Errorf("try %d: %d %q", i, code, resp)
+	for _, aes := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "aes"}[aes], func(t *testing.T) {
+			env := newTestClientMode(t, aes)
+			rec := &recorder{}
+			cb := env.c.Callback(rec.hooks())
+			now := testStart.Unix()
+			sub := eventXML("o-1", "subscribe", now, "")
+			text := "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o-1]]></FromUserName><CreateTime>1</CreateTime>" +
+				"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>42</MsgId></xml>"
+			// WeChat sends each request up to three times.
+			for i := range 3 {
+				for _, body := range []string{sub, text} {
+					if code, resp := serve(cb, callbackRequest(t, http.MethodPost, body, testStart, aes)); code != 200 || resp != "success" {
+						t.Errorf("try %d: %d %q", i, code, resp)
+					}
+				}
 			}
-		}
-	}
-	// The same user subscribing again later is a new event.
-	if code, _ := serve(cb, callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", now+60, ""), testStart, false)); code != 200 {
-		t.Errorf("later subscribe: %d", code)
-	}
-	if got := rec.all(); len(got) != 2 {
-		t.Errorf("hooks = %q, want two subscribes", got)
-	}
-	if s := cb.Stats(); s.Accepted != 3 || s.Duplicates != 4 {
-		t.Errorf("stats = %+v", s)
+			// A retry WeChat signs anew (another nonce) is the same message too.
+			if code, resp := serve(cb, callbackRequest(t, http.MethodPost, sub, testStart.Add(time.Second), aes)); code != 200 || resp != "success" {
+				t.Errorf("re-signed retry: %d %q", code, resp)
+			}
+			// The same user subscribing again later is a new event.
+			if code, _ := serve(cb, callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", now+60, ""), testStart, aes)); code != 200 {
+				t.Errorf("later subscribe: %d", code)
+			}
+			if got := rec.all(); len(got) != 2 {
+				t.Errorf("hooks = %q, want two subscribes", got)
+			}
+			if s := cb.Stats(); s.Accepted != 3 || s.Duplicates != 5 || s.Replayed != 0 {
+				t.Errorf("stats = %+v", s)
+			}
+		})
 	}
 }
 
 func TestCallbackHookPanicLetsWeChatRetry(t *testing.T) {
-	env := newTestClient(t, nil)
+	env := newPlainTestClient(t)
 	calls := 0
 	cb := env.c.Callback(Hooks{OnSubscribe: func(string) {
 		calls++
@@ -237,7 +251,7 @@ func TestCallbackHookPanicLetsWeChatRetry(t *testing.T) {
 }
 
 func TestCallbackMalformed(t *testing.T) {
-	env := newTestClient(t, nil)
+	env := newPlainTestClient(t)
 	cb := env.c.Callback(Hooks{})
 	if code, _ := serve(cb, callbackRequest(t, http.MethodPost, "<xml><oops", testStart, false)); code != http.StatusBadRequest {
 		t.Errorf("broken XML: %d, want 400", code)
@@ -249,11 +263,11 @@ func TestCallbackMalformed(t *testing.T) {
 }
 
 func TestCallbackThroughFiber(t *testing.T) {
-	env := newTestClient(t, nil)
-	rec := &recorder{}
-	app := fiber.New()
-	app.All("/wx/callback", adaptor.HTTPHandler(env.c.Callback(rec.hooks())))
 	for _, aes := range []bool{false, true} {
+		env := newTestClientMode(t, aes)
+		rec := &recorder{}
+		app := fiber.New()
+		app.All("/wx/callback", adaptor.HTTPHandler(env.c.Callback(rec.hooks())))
 		req := callbackRequest(t, http.MethodPost, eventXML("o-"+strconv.FormatBool(aes), "subscribe", 1, ""), testStart, aes)
 		resp, err := app.Test(req, -1)
 		if err != nil {
@@ -263,8 +277,113 @@ func TestCallbackThroughFiber(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "success" {
 			t.Errorf("aes=%v: %d %q", aes, resp.StatusCode, body)
 		}
+		if got := rec.all(); len(got) != 1 {
+			t.Errorf("aes=%v: hooks = %q", aes, got)
+		}
 	}
-	if got := rec.all(); len(got) != 2 {
+}
+
+func TestCallbackSafeModeRefusesPlaintext(t *testing.T) {
+	env := newTestClient(t, nil)
+	rec := &recorder{}
+	cb := env.c.Callback(rec.hooks())
+	forged := eventXML("o-demo", "unsubscribe", testStart.Unix(), "")
+	// A valid plain signature covers only timestamp and nonce, never the
+	// body: anyone who saw one request can sign any plaintext with it.
+	plain := callbackRequest(t, http.MethodPost, forged, testStart, false)
+	if code, body := serve(cb, plain); code != http.StatusForbidden || body == "success" {
+		t.Errorf("plaintext in safe mode: %d %q, want 403", code, body)
+	}
+	// encrypt_type=aes without msg_signature is no better.
+	unsigned := withQuery(callbackRequest(t, http.MethodPost, forged, testStart, true), func(q url.Values) { q.Del("msg_signature") })
+	if code, body := serve(cb, unsigned); code != http.StatusForbidden || body == "success" {
+		t.Errorf("no msg_signature: %d %q, want 403", code, body)
+	}
+	// Nor is encrypt_type in another spelling.
+	other := withQuery(callbackRequest(t, http.MethodPost, forged, testStart, false), func(q url.Values) { q.Set("encrypt_type", "raw") })
+	if code, _ := serve(cb, other); code != http.StatusForbidden {
+		t.Errorf("encrypt_type=raw: %d, want 403", code)
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("hooks called: %q", got)
+	}
+	if s := cb.Stats(); s.Forbidden != 3 || s.Accepted != 0 {
+		t.Errorf("stats = %+v", s)
+	}
+	// The same event, encrypted and signed, is taken.
+	if code, body := serve(cb, callbackRequest(t, http.MethodPost, forged, testStart, true)); code != 200 || body != "success" {
+		t.Errorf("encrypted: %d %q", code, body)
+	}
+	if got := rec.all(); strings.Join(got, "|") != "unsubscribe o-demo" {
 		t.Errorf("hooks = %q", got)
+	}
+}
+
+// replayed is req's query (its signatures, timestamp and nonce) on the body
+// of other.
+func replayed(req, other *http.Request) *http.Request {
+	r := other.Clone(other.Context())
+	r.Body = other.Body
+	r.URL.RawQuery = req.URL.RawQuery
+	return r
+}
+
+func TestCallbackRefusesReplayedSignature(t *testing.T) {
+	for _, aes := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "aes"}[aes], func(t *testing.T) {
+			env := newTestClientMode(t, aes)
+			rec := &recorder{}
+			cb := env.c.Callback(rec.hooks())
+			genuine := func() *http.Request {
+				return callbackRequest(t, http.MethodPost, eventXML("o-1", "unsubscribe", testStart.Unix(), ""), testStart, aes)
+			}
+			if code, body := serve(cb, genuine()); code != 200 || body != "success" {
+				t.Fatalf("genuine: %d %q", code, body)
+			}
+			// The captured signature on other bodies and openids.
+			for i, openid := range []string{"o-2", "o-3", "o-4"} {
+				forged := callbackRequest(t, http.MethodPost, eventXML(openid, "unsubscribe", testStart.Unix()+int64(i), ""), testStart, aes)
+				if code, body := serve(cb, replayed(genuine(), forged)); code < 400 || code >= 500 || body == "success" {
+					t.Errorf("replay for %s: %d %q, want 4xx", openid, code, body)
+				}
+			}
+			// WeChat's own retry, the very same request, is answered.
+			if code, body := serve(cb, genuine()); code != 200 || body != "success" {
+				t.Errorf("retry: %d %q", code, body)
+			}
+			if got := rec.all(); strings.Join(got, "|") != "unsubscribe o-1" {
+				t.Errorf("hooks = %q, want one unsubscribe o-1", got)
+			}
+			if s := cb.Stats(); s.Accepted != 1 || s.Duplicates != 1 {
+				t.Errorf("stats = %+v", s)
+			}
+		})
+	}
+}
+
+func TestCallbackReplayRefusedAfterRetry(t *testing.T) {
+	// The body a signature was first seen with stays bound to it for the
+	// whole window: a replay after WeChat's retries is still refused.
+	env := newPlainTestClient(t)
+	rec := &recorder{}
+	cb := env.c.Callback(rec.hooks())
+	genuine := func() *http.Request {
+		return callbackRequest(t, http.MethodPost, eventXML("o-1", "subscribe", testStart.Unix(), ""), testStart, false)
+	}
+	for range 2 {
+		if code, _ := serve(cb, genuine()); code != 200 {
+			t.Fatalf("genuine: %d", code)
+		}
+	}
+	env.clock.Advance(4 * time.Minute)
+	forged := callbackRequest(t, http.MethodPost, eventXML("o-1", "unsubscribe", testStart.Unix(), ""), testStart, false)
+	if code, _ := serve(cb, replayed(genuine(), forged)); code != http.StatusForbidden {
+		t.Errorf("replay 4 min later: %d, want 403", code)
+	}
+	if got := rec.all(); strings.Join(got, "|") != "subscribe o-1" {
+		t.Errorf("hooks = %q", got)
+	}
+	if s := cb.Stats(); s.Replayed != 1 {
+		t.Errorf("stats = %+v", s)
 	}
 }

@@ -32,10 +32,14 @@
 //
 // Client.Callback returns the http.Handler for /wx/callback. It checks the
 // SDK's signature, refuses timestamps outside a ±5 min window (the SDK does
-// not look at them), answers URL verification, decrypts safe-mode (AES)
-// messages through the SDK, drops WeChat's retries (the same MsgId, or the
-// same sender, creation time and event) with a bounded TTL map, calls the
-// Hooks, and always answers a plain "success".
+// not look at them), answers URL verification, and with an EncodingAESKey
+// refuses any POST that is not encrypted and signed with msg_signature (the
+// SDK would take it as plaintext) before decrypting through the SDK. Each
+// (signature, timestamp, nonce) is bound to the hash of the first body it
+// came with for the window: another body under it is a replay, refused.
+// WeChat's retries (the same MsgId, or the same sender, creation time and
+// event) are dropped with a bounded TTL map; then it calls the Hooks and
+// answers a plain "success".
 //
 // # Secrets
 //

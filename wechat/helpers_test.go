@@ -36,12 +36,35 @@ type testEnv struct {
 
 func newTestClient(t *testing.T, mutate func(*Options)) testEnv {
 	t.Helper()
+	return newTestClientConfig(t, testConfig(), mutate)
+}
+
+// newPlainTestClient is newTestClient for an account in plain mode (明文模式:
+// no EncodingAESKey).
+func newPlainTestClient(t *testing.T) testEnv {
+	t.Helper()
+	cfg := testConfig()
+	cfg.EncodingAESKey = ""
+	return newTestClientConfig(t, cfg, nil)
+}
+
+// newTestClientMode is newTestClient in safe mode (aes) or in plain mode.
+func newTestClientMode(t *testing.T, aes bool) testEnv {
+	t.Helper()
+	if aes {
+		return newTestClient(t, nil)
+	}
+	return newPlainTestClient(t)
+}
+
+func newTestClientConfig(t *testing.T, cfg Config, mutate func(*Options)) testEnv {
+	t.Helper()
 	env := testEnv{clock: clock.NewFake(testStart), logs: &testutil.SyncBuffer{}}
 	opts := Options{Clock: env.clock, Logger: slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mutate != nil {
 		mutate(&opts)
 	}
-	c, err := New(testConfig(), opts)
+	c, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
