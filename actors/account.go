@@ -123,6 +123,15 @@ type (
 		replyTo *actor.PID
 	}
 	certExpired struct{ nonce uint64 }
+	// sessionChecked is the bureau's word on a stored session that a
+	// person's request was about to be answered with (B4).
+	sessionChecked struct {
+		requestID string
+		channel   domain.Channel
+		token     string
+		st        taxbureau.SessionStatus
+		err       error
+	}
 	// passivate is the child's request to its parent to be stopped.
 	passivate struct {
 		id  string
@@ -158,6 +167,8 @@ type login struct {
 // certOp is a face certification in progress.
 type certOp struct {
 	nonce    uint64
+	channel  domain.Channel // whose session the certification was started with
+	token    string
 	certID   string
 	prompt   *PromptView
 	timer    clock.Timer
@@ -175,6 +186,9 @@ type clientRequest struct {
 	waiters []*actor.PID
 	final   *SessionReply
 	doneAt  time.Time
+	// relogged is set once the request started a login because the bureau
+	// refused its session; a second refusal ends it (no login loop).
+	relogged bool
 }
 
 // snapshot is an immutable copy of an account's live sessions. The account
@@ -398,6 +412,8 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		a.onQRPolled(ctx, m)
 	case *certStarted:
 		a.onCertStarted(ctx, m)
+	case *sessionChecked:
+		a.onSessionChecked(ctx, m)
 	case *accountConfirmCert:
 		a.onConfirmCert(ctx)
 	case *certPolled:
@@ -486,6 +502,10 @@ func (a *accountActor) onSession(ctx actor.Context, m *accountSession) {
 	a.d.stats.sessionRequests.Add(1)
 	if r := a.ready(m.channel, m.req.Action, ""); r != nil {
 		r.RequestID = requestID(a.tenant, a.ref.ID)
+		if m.req.OpenID != "" {
+			a.checkSession(ctx, m.channel, m.req.Action, r)
+			return
+		}
 		ctx.Respond(r)
 		return
 	}
@@ -1014,9 +1034,9 @@ func (a *accountActor) joinCert(ctx actor.Context, r *clientRequest) error {
 	if !okS || !s.alive(a.d.clk.Now()) {
 		return domain.ErrNotLoggedIn
 	}
-	c := &certOp{nonce: a.nextNonce(), requests: []*clientRequest{r}}
+	c := &certOp{nonce: a.nextNonce(), channel: r.channel, token: s.token.Reveal(), requests: []*clientRequest{r}}
 	a.cert = c
-	tok, nonce := s.token.Reveal(), c.nonce
+	tok, nonce := c.token, c.nonce
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(cx context.Context) any {
 		fc, err := a.d.gw.StartCertification(cx, tok)
 		return &certStarted{nonce: nonce, fc: fc, err: err}
@@ -1030,7 +1050,12 @@ func (a *accountActor) onCertStarted(ctx actor.Context, m *certStarted) {
 		return
 	}
 	if m.err != nil {
-		a.failCert(ctx, bureauError(m.err))
+		e := bureauError(m.err)
+		if errors.Is(e, domain.ErrNotLoggedIn) {
+			a.certSessionLost(ctx, c)
+			return
+		}
+		a.failCert(ctx, e)
 		return
 	}
 	c.certID = m.fc.ID
@@ -1090,11 +1115,13 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 		for _, r := range c.requests {
 			reply := a.ready(r.channel, ActionLogin, r.id)
 			if reply == nil {
-				reply = failed(r.id, a.ref.ID, domain.ErrNotLoggedIn)
-			} else {
-				cu := m.st.ValidUntil
-				reply.CertifiedUntil = &cu
+				// The channel's session ended during the certification:
+				// log in again; the certification stands.
+				a.resume(ctx, r)
+				continue
 			}
+			cu := m.st.ValidUntil
+			reply.CertifiedUntil = &cu
 			a.finish(ctx, r, reply)
 			if first == nil {
 				first = r.final
@@ -1199,20 +1226,122 @@ func (a *accountActor) onQRPolled(ctx actor.Context, m *qrPolled) {
 // in again. A token that is not the current one is ignored: the session was
 // already replaced.
 func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
-	s, has := a.st.sessions[m.channel]
-	if !has || s.token.Reveal() != m.token {
-		ctx.Respond(ok{})
-		return
-	}
-	delete(a.st.sessions, m.channel)
-	if err := a.saveAudited(m.who, "session.invalid", nil); err != nil {
-		a.st.sessions[m.channel] = s
+	if err := a.dropSession(m.channel, m.token, m.who, "session.invalid", "reported_invalid"); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	a.d.emit(prompts.Event{Type: prompts.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
-		Channel: string(m.channel), Reason: "reported_invalid"})
 	ctx.Respond(ok{})
+}
+
+// dropSession forgets the channel's session when its token is still tok,
+// commits that with its audit event (action by who) and tells clients
+// (session.lost with reason). A session that was replaced meanwhile stays.
+func (a *accountActor) dropSession(ch domain.Channel, tok, who, action, reason string) error {
+	s, has := a.st.sessions[ch]
+	if !has || s.token.Reveal() != tok {
+		return nil
+	}
+	delete(a.st.sessions, ch)
+	if err := a.saveAudited(who, action, nil); err != nil {
+		a.st.sessions[ch] = s
+		return err
+	}
+	a.d.emit(prompts.Event{Type: prompts.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+		Channel: string(ch), Reason: reason})
+	return nil
+}
+
+// reasonBureauInvalid is session.lost's reason when the bureau itself said
+// the session is no longer valid.
+const reasonBureauInvalid = "bureau_invalid"
+
+// checkSession asks the bureau about the stored session before a person is
+// told ready (B4): a person who presses 登录 or 认证 in the personal center
+// must not hear 登录成功 for a session the bureau dropped. An ERP's request
+// is never checked (the bureau dislikes frequent checks): it is answered from
+// the stored session, and the ERP reports a dead one (POST /sessions/invalid).
+// The reply goes to the sender once the bureau answered.
+func (a *accountActor) checkSession(ctx actor.Context, ch domain.Channel, action Action, ready *SessionReply) {
+	a.purge()
+	req := &clientRequest{id: ready.RequestID, channel: ch, action: action}
+	if s := ctx.Sender(); s != nil {
+		req.first = append(req.first, s)
+	}
+	a.reqs[req.id] = req
+	id, tok := req.id, ready.Session.Token
+	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(c context.Context) any {
+		st, err := a.d.gw.CheckSession(c, tok)
+		return &sessionChecked{requestID: id, channel: ch, token: tok, st: st, err: err}
+	})
+}
+
+func (a *accountActor) onSessionChecked(ctx actor.Context, m *sessionChecked) {
+	r := a.reqs[m.requestID]
+	if r == nil || r.final != nil {
+		return
+	}
+	if m.err != nil {
+		// The bureau cannot say: tell the person rather than claim success.
+		a.finish(ctx, r, failed(r.id, a.ref.ID, bureauError(m.err)))
+		return
+	}
+	if !m.st.Alive {
+		if err := a.dropSession(m.channel, m.token, "system", "session.lost", reasonBureauInvalid); err != nil {
+			a.finish(ctx, r, failed(r.id, a.ref.ID, err))
+			return
+		}
+	}
+	a.resume(ctx, r)
+}
+
+// certSessionLost handles a certification the bureau refused because the
+// session it was started with is no longer valid: the session is dropped
+// (committed, session.lost) and every request of the certification goes on
+// with a new login in the same client request.
+func (a *accountActor) certSessionLost(ctx actor.Context, c *certOp) {
+	a.cert = nil
+	if err := a.dropSession(c.channel, c.token, "system", "session.lost", reasonBureauInvalid); err != nil {
+		for _, r := range c.requests {
+			a.finish(ctx, r, failed(r.id, a.ref.ID, err))
+		}
+		return
+	}
+	for _, r := range c.requests {
+		a.resume(ctx, r)
+	}
+}
+
+// resume routes a request again after the bureau refused its session: ready
+// when the channel's session was replaced meanwhile, certification when the
+// channel is logged in, otherwise a login shared with the channel's other
+// requests (B1). A request that already logged in again once ends with
+// domain.ErrNotLoggedIn instead of looping. The first answer goes to those
+// still waiting for it, as soon as the login's prompt is known.
+func (a *accountActor) resume(ctx actor.Context, r *clientRequest) {
+	if rr := a.ready(r.channel, r.action, r.id); rr != nil {
+		a.finish(ctx, r, rr)
+		return
+	}
+	if r.action == ActionCertify && a.ready(r.channel, ActionLogin, "") != nil {
+		if err := a.joinCert(ctx, r); err != nil {
+			a.finish(ctx, r, failed(r.id, a.ref.ID, err))
+		}
+		return
+	}
+	if r.relogged {
+		a.finish(ctx, r, failed(r.id, a.ref.ID, domain.ErrNotLoggedIn))
+		return
+	}
+	r.relogged = true
+	l, err := a.joinLogin(ctx, r.channel)
+	if err != nil {
+		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
+		return
+	}
+	l.requests = append(l.requests, r)
+	if l.prompt != nil {
+		a.sendFirst(ctx, r, &SessionReply{State: RequestAwaitingUser, RequestID: r.id, AccountID: a.ref.ID, Prompt: l.prompt})
+	}
 }
 
 func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {

@@ -38,8 +38,11 @@ type SessionRequest struct {
 	Business  domain.Channel `json:"business"` // issue or receive
 	Action    Action         `json:"action"`
 	AccountID string         `json:"account_id,omitempty"`
-	OpenID    string         `json:"openid,omitempty"` // set when a person asks in the H5 pages (F14)
-	Origin    string         `json:"origin,omitempty"` // "key:<id>", "wx:<openid>": for the audit log
+	// OpenID is set when a person asks in the H5 pages (F14). Such a request
+	// checks a stored session with the bureau before it answers ready (B4);
+	// an ERP's request answers from the stored session.
+	OpenID string `json:"openid,omitempty"`
+	Origin string `json:"origin,omitempty"` // "key:<id>", "wx:<openid>": for the audit log
 }
 
 // SessionView is a session handed to a client. Token is the secret the

@@ -1168,8 +1168,10 @@ func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
 		ctx.Respond(domain.ErrBusinessNotAllowed)
 		return
 	}
-	// The hot path: a live session answers from the account's snapshot.
-	if snap := t.snaps[ref.ID]; snap != nil && t.children[ref.ID] != nil {
+	// The hot path: a live session answers from the account's snapshot. A
+	// person's request (OpenID set) goes to the account, which checks the
+	// session with the bureau first (B4).
+	if snap := t.snaps[ref.ID]; snap != nil && t.children[ref.ID] != nil && req.OpenID == "" {
 		if r := snap.Load().ready(ref.ID, ch, req.Action, t.d.clk.Now()); r != nil {
 			t.d.stats.sessionRequests.Add(1)
 			r.RequestID = requestID(t.id, ref.ID)

@@ -269,6 +269,22 @@ func TestSessionsInvalid(t *testing.T) {
 	}
 }
 
+// TestCertifyAfterBureauDroppedSession: a certify whose stored session the
+// bureau forgot is not 409 not_logged_in: etaxd logs in again and answers 202
+// with the login's prompt.
+func TestCertifyAfterBureauDroppedSession(t *testing.T) {
+	e := newEnv(t)
+	id := e.boundAccount()
+	e.sim.DropSessions()
+	e.clk.Advance(4 * time.Minute)
+	r := e.do(req{method: "POST", path: "/api/v1/sessions", body: map[string]any{"business": "issue", "action": "certify", "account_id": id}})
+	var a SessionAnswer
+	r.decode(t, &a)
+	if r.status != 202 || a.State != "awaiting_user" || a.Prompt == nil || a.Prompt.Kind != "sms_code" {
+		t.Fatalf("certify = %d %s", r.status, r.body)
+	}
+}
+
 // TestAccounts lists accounts without any secret or full phone number.
 func TestAccounts(t *testing.T) {
 	e := newEnv(t)

@@ -505,6 +505,26 @@ func TestCheckSessionUnknownAndKilled(t *testing.T) {
 	}
 }
 
+// TestDropSessionsKillsEveryToken: after DropSessions no token is alive,
+// StartCertification refuses them, and the persons log in again at once.
+func TestDropSessionsKillsEveryToken(t *testing.T) {
+	sim, _ := newSim(t)
+	_, s := mustLogin(t, sim, loginReq(taxZJ, "33", domain.ChannelIssue))
+	if n := sim.DropSessions(); n != 1 {
+		t.Errorf("DropSessions() = %d, want 1", n)
+	}
+	if alive(t, sim, s.Token) || len(sim.Sessions()) != 0 {
+		t.Error("a session survived DropSessions")
+	}
+	if _, err := sim.StartCertification(context.Background(), s.Token); !errors.Is(err, domain.ErrNotLoggedIn) {
+		t.Errorf("StartCertification with a dropped token = %v, want not_logged_in", err)
+	}
+	_, s2 := mustLogin(t, sim, loginReq(taxZJ, "33", domain.ChannelIssue))
+	if !alive(t, sim, s2.Token) {
+		t.Error("new session after DropSessions not alive")
+	}
+}
+
 func TestSessionLengthConfigured(t *testing.T) {
 	sim, clk := newSim(t, func(c *taxbureau.SimConfig) { c.SessionLength = 30 * time.Minute })
 	_, s := mustLogin(t, sim, loginReq(taxZJ, "33", domain.ChannelIssue))

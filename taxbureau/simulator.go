@@ -593,6 +593,19 @@ func (s *Simulator) KillSession(token string) bool {
 	return true
 }
 
+// DropSessions forgets every session, as a restart of the bureau's session
+// store (or the bureau kicking everyone out) does: the tokens clients hold
+// die while persons, passwords and SMS budgets stay. It returns how many
+// sessions it forgot. Tests use it to play a restarted simulator.
+func (s *Simulator) DropSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.sessions)
+	s.sessions = make(map[string]*session)
+	s.live = make(map[liveKey]string)
+	return n
+}
+
 // openSession issues a session and ends the person's older one on the same
 // region and channel. The caller holds s.mu.
 func (s *Simulator) openSession(personID string, rel Relation, ch domain.Channel, now time.Time) Session {

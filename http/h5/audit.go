@@ -56,6 +56,7 @@ var auditActions = map[string]string{
 	"login.ok":                   "登录成功",
 	"certify.ok":                 "认证成功",
 	"session.invalid":            "报告登录失效",
+	"session.lost":               "税局登录已失效",
 	"prompt.undeliverable":       "登录通知无法送达",
 	"prompt.delivered":           "登录通知送达微信",
 	"prompt.reminder":            "再次发送登录通知",

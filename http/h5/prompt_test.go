@@ -310,6 +310,34 @@ func TestLoginButton(t *testing.T) {
 	}
 }
 
+// TestLoginButtonAfterBureauDroppedSession: the card still says 开票 已登录
+// after the bureau forgot the session, but 登录 asks the bureau and goes to
+// the prompt page of a new login instead of a stale 登录成功; so does 认证.
+func TestLoginButtonAfterBureauDroppedSession(t *testing.T) {
+	p := newPromptFixture(t, true)
+	ent := "/h5/tenants/acme/enterprises/" + p.bj
+	p.sim.DropSessions()
+	mustContain(t, p.do("GET", ent, p.alice, nil), "开票 已登录")
+	base := ent + "/accounts/" + p.acct + "/login"
+	got := p.post(p.alice, base, base, url.Values{"channel": {"issue"}})
+	if got.status != 303 || !strings.HasPrefix(got.loc, "/h5/prompt/acme/"+p.acct+"/") {
+		t.Fatalf("login = %d %q", got.status, got.loc)
+	}
+	got = p.post(p.alice, got.loc, got.loc, url.Values{"code": {p.sim.LastCode(p.phone)}})
+	if got.status != 303 {
+		t.Fatalf("code = %d %s", got.status, got.body)
+	}
+	if n := len(p.sim.Sessions()); n != 1 {
+		t.Fatalf("live bureau sessions = %d, want 1", n)
+	}
+	// the same for 认证
+	p.sim.DropSessions()
+	got = p.post(p.alice, base+"?action=certify", base+"?action=certify", url.Values{"channel": {"issue"}, "action": {"certify"}})
+	if got.status != 303 || !strings.HasPrefix(got.loc, "/h5/prompt/acme/"+p.acct+"/") {
+		t.Fatalf("certify = %d %q %s", got.status, got.loc, got.body)
+	}
+}
+
 func countKind(ps []prompts.Prompt, k prompts.Kind) int {
 	n := 0
 	for _, p := range ps {
