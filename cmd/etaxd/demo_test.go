@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -479,5 +480,35 @@ func checkDemo(t *testing.T, st *stack, df *demoFile, path string) {
 		if e.Defaults.Issue == "" || e.Defaults.Receive == "" {
 			t.Errorf("enterprise %s lacks a default: %+v", e.TaxNo, e.Defaults)
 		}
+	}
+}
+
+// TestSimPersonsFile: the simulator's persons file holds passwords, so it
+// is private; one that cannot be read stops the start with what to do.
+func TestSimPersonsFile(t *testing.T) {
+	dir := t.TempDir()
+	st := openTestStack(t, dir, nil)
+	if _, err := seedDemo(seedCtx(t), st, filepath.Join(dir, "demo.json")); err != nil {
+		t.Fatal(err)
+	}
+	closeStack(t, st)
+	path := testOptions(dir).SimPersonsPath()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	if err := os.WriteFile(path, []byte(`[{"username":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err = openStack(testOptions(dir), slog.New(slog.DiscardHandler))
+	if err == nil {
+		_ = st.Close()
+		t.Fatal("a stack started on a corrupt persons file")
+	}
+	if !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("openStack = %v, want a refusal that says what to do", err)
 	}
 }
