@@ -26,20 +26,27 @@ func seedCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestSeedDemoIsIdempotent seeds twice in one process and once more after
-// a restart (a fresh simulator on the same data directory): the second and
-// third runs write nothing, reuse every id and code, and leave demo.json as
-// it was.
-func TestSeedDemoIsIdempotent(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
-	ctx := seedCtx(t)
-
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
+// seededDemo seeds the demo on a stack over a fresh data directory and
+// returns them, the path of demo.json and what seeding returned.
+func seededDemo(t *testing.T) (dir, path string, st *stack, df *demoFile) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "demo.json")
+	st = openTestStack(t, dir, nil)
+	df, err := seedDemo(seedCtx(t), st, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, path, st, df
+}
+
+// TestSeedDemoIsIdempotent seeds twice in one process and once more after
+// a restart (a new simulator, which reads its persons file, on the same
+// data directory): the second and third runs write nothing, reuse every id
+// and code, and leave demo.json as it was.
+func TestSeedDemoIsIdempotent(t *testing.T) {
+	dir, path, st, first := seededDemo(t)
+	ctx := seedCtx(t)
 	checkDemo(t, st, first, path)
 	file1, err := os.ReadFile(path)
 	if err != nil {
@@ -97,14 +104,8 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 // created and checks that the next run restores it, as the first run set
 // it up, keeping what is left, an unbinding and a binding made since.
 func TestSeedDemoCompletesAnInterruptedRun(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	_, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	gone := []int{2, 4} // unbound without a default; bound without a default
 	for _, i := range gone {
 		if err := st.engine.DeleteAccount(ctx, demoTenantID, first.Accounts[i].ID, first.OpenID); err != nil {
@@ -155,14 +156,8 @@ func TestSeedDemoCompletesAnInterruptedRun(t *testing.T) {
 // accounts (demo.json, written before anything was created, has no account
 // ids): the next run binds them and sets the defaults it did not get to.
 func TestSeedDemoFinishesARunCutShort(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	_, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cut := *first
 	cut.Accounts = slices.Clone(first.Accounts)
 	for i := range cut.Accounts {
@@ -190,14 +185,8 @@ func TestSeedDemoFinishesARunCutShort(t *testing.T) {
 // next run cannot know the hashed activation code, so it rotates it, and
 // finds the accounts again.
 func TestSeedDemoWithoutItsFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	_, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -226,14 +215,8 @@ func TestSeedDemoWithoutItsFile(t *testing.T) {
 // new password logs in (the simulator keeps its persons in the data
 // directory).
 func TestSeedDemoKeepsUsersChanges(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	dir, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	faren, caiwu, clerk, gdFaren := first.Accounts[0], first.Accounts[1], first.Accounts[2], first.Accounts[5]
 	if caiwu.DefaultFor != "receive" || clerk.DefaultFor != "" || faren.BoundOpenID != demoOpenID {
 		t.Fatalf("the demo changed its accounts: %+v", first.Accounts)
@@ -486,11 +469,7 @@ func checkDemo(t *testing.T, st *stack, df *demoFile, path string) {
 // TestSimPersonsFile: the simulator's persons file holds passwords, so it
 // is private; one that cannot be read stops the start with what to do.
 func TestSimPersonsFile(t *testing.T) {
-	dir := t.TempDir()
-	st := openTestStack(t, dir, nil)
-	if _, err := seedDemo(seedCtx(t), st, filepath.Join(dir, "demo.json")); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, st, _ := seededDemo(t)
 	closeStack(t, st)
 	path := testOptions(dir).SimPersonsPath()
 	fi, err := os.Stat(path)
