@@ -250,6 +250,10 @@ func (o Options) DBPath() string { return filepath.Join(o.DataDir, "etaxd.db") }
 // DemoPath returns demo.json in DataDir.
 func (o Options) DemoPath() string { return filepath.Join(o.DataDir, "demo.json") }
 
+// SimPersonsPath returns sim-persons.json in DataDir: the in-process
+// simulator's persons, kept across restarts.
+func (o Options) SimPersonsPath() string { return filepath.Join(o.DataDir, "sim-persons.json") }
+
 // NATSStoreDir returns the embedded NATS server's JetStream store
 // directory: nats in DataDir.
 func (o Options) NATSStoreDir() string { return filepath.Join(o.DataDir, "nats") }

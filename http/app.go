@@ -188,6 +188,7 @@ func New(d Deps) *fiber.App {
 		Immutable: true,
 	})
 	app.Use(h.observe)
+	app.Use(h.checkFraming)
 	app.Use(recover.New())
 
 	app.Get("/healthz", h.healthz)

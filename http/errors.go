@@ -25,6 +25,9 @@ var (
 		MessageEN: "this Idempotency-Key was already used for a different request"}
 	ErrBodyTooLarge = &domain.Error{Code: "body_too_large",
 		Message: "请求体过大", MessageEN: "the request body is too large"}
+	ErrAmbiguousFraming = &domain.Error{Code: "ambiguous_framing",
+		Message:   "请求的Content-Length或Transfer-Encoding有歧义：只能有一个Content-Length，且不能与Transfer-Encoding同时出现",
+		MessageEN: "ambiguous body framing: one Content-Length at most, and never together with Transfer-Encoding"}
 	ErrUnsupportedMedia = &domain.Error{Code: "unsupported_media_type",
 		Message: "请求体须为JSON（Content-Type: application/json）", MessageEN: "the body must be JSON (Content-Type: application/json)"}
 	ErrRouteNotFound = &domain.Error{Code: "not_found",
@@ -51,6 +54,7 @@ var (
 var statusOf = map[string]int{
 	// 400: the request itself is wrong.
 	"invalid_input":             http.StatusBadRequest,
+	"ambiguous_framing":         http.StatusBadRequest,
 	"invalid_tax_no":            http.StatusBadRequest,
 	"invalid_region":            http.StatusBadRequest,
 	"invalid_role":              http.StatusBadRequest,

@@ -39,7 +39,10 @@
 // person only. PersonID is derived from the ID number, so a reseeded
 // simulator reports the same ids. The outbox (SentCodes, LastCode) stands in
 // for the person's phone; ScanQR, ScanQRUnconfirmed and PassFace stand in for
-// the person's app.
+// the person's app. KeepPersons hands every change of a person to a save
+// function before the change is acknowledged (etaxd keeps them in a file,
+// EncodePersons' shape, and loads them at start with DecodePersons); a
+// failed save undoes the change.
 //
 // # Interpretations
 //

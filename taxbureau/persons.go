@@ -161,7 +161,55 @@ func (s *Simulator) AddPerson(p Person) error {
 	for _, k := range p.loginKeys() {
 		s.logins[k] = p.ID
 	}
+	if err := s.savePersons(); err != nil {
+		delete(s.persons, p.ID)
+		for _, k := range p.loginKeys() {
+			delete(s.logins, k)
+		}
+		return fmt.Errorf("add person %s: %w", p.ID, err)
+	}
 	return nil
+}
+
+// KeepPersons makes save part of every change of a person: AddPerson,
+// UpdatePerson (and so SetPassword, AddRelation, RemoveRelation) and a
+// completed reset (CompleteReset) call it with every person, sorted by id,
+// before the change is acknowledged or seen by any other call. When save
+// fails the change is undone and the call fails with save's error;
+// CompleteReset wraps it in domain.ErrBureauUnavailable and keeps the
+// challenge, so the person may try the same code again. The per-day
+// password lock is not a person's record and is not saved.
+//
+// save runs under the simulator's lock: it must not call the simulator.
+// Register it once, before the simulator serves, after loading what an
+// earlier save kept (DecodePersons, AddPerson).
+func (s *Simulator) KeepPersons(save func([]Person) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.save = save
+}
+
+// savePersons hands every person to the KeepPersons function, if any. The
+// caller holds s.mu.
+func (s *Simulator) savePersons() error {
+	if s.save == nil {
+		return nil
+	}
+	if err := s.save(s.personsLocked()); err != nil {
+		return fmt.Errorf("save persons: %w", err)
+	}
+	return nil
+}
+
+// personsLocked returns a copy of every person, by id. The caller holds
+// s.mu.
+func (s *Simulator) personsLocked() []Person {
+	ps := make([]Person, 0, len(s.persons))
+	for _, p := range s.persons {
+		ps = append(ps, p.Person.clone())
+	}
+	slices.SortFunc(ps, func(a, b Person) int { return strings.Compare(a.ID, b.ID) })
+	return ps
 }
 
 // checkLoginKeys reports ErrPersonExists when a login name of p belongs to a
@@ -197,16 +245,25 @@ func (s *Simulator) UpdatePerson(id string, f func(*Person)) error {
 	if err := s.checkLoginKeys(&p, id); err != nil {
 		return err
 	}
-	for _, k := range old.loginKeys() {
-		delete(s.logins, k)
+	prev := *old
+	relogin := func(from, to *Person) {
+		for _, k := range from.loginKeys() {
+			delete(s.logins, k)
+		}
+		for _, k := range to.loginKeys() {
+			s.logins[k] = id
+		}
 	}
-	for _, k := range p.loginKeys() {
-		s.logins[k] = id
-	}
+	relogin(&prev.Person, &p)
 	if p.Password != old.Password {
 		old.clearLock()
 	}
 	old.Person = p
+	if err := s.savePersons(); err != nil {
+		relogin(&p, &prev.Person)
+		*old = prev
+		return fmt.Errorf("update person %s: %w", id, err)
+	}
 	return nil
 }
 
@@ -273,13 +330,8 @@ func (s *Simulator) FindPerson(login string) (Person, bool) {
 // Persons returns a copy of every registered person, by id.
 func (s *Simulator) Persons() []Person {
 	s.mu.Lock()
-	ps := make([]Person, 0, len(s.persons))
-	for _, p := range s.persons {
-		ps = append(ps, p.Person.clone())
-	}
-	s.mu.Unlock()
-	slices.SortFunc(ps, func(a, b Person) int { return strings.Compare(a.ID, b.ID) })
-	return ps
+	defer s.mu.Unlock()
+	return s.personsLocked()
 }
 
 // PasswordLocked reports whether the password of the person logging in as

@@ -1,7 +1,10 @@
 package taxbureau_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +228,116 @@ func TestConfigIsCopied(t *testing.T) {
 	}
 	if sim.Config().NoSMSRegions[0] != "44" {
 		t.Error("Config() returns the simulator's own slice")
+	}
+}
+
+// personsKeeper is a save function for Simulator.KeepPersons that records
+// what it was given and fails while fail is set.
+type personsKeeper struct {
+	saved [][]taxbureau.Person
+	fail  bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (k *personsKeeper) save(ps []taxbureau.Person) error {
+	if k.fail {
+		return errDiskFull
+	}
+	k.saved = append(k.saved, ps)
+	return nil
+}
+
+func (k *personsKeeper) last(t *testing.T, username string) taxbureau.Person {
+	t.Helper()
+	if len(k.saved) == 0 {
+		t.Fatal("nothing saved")
+	}
+	for _, p := range k.saved[len(k.saved)-1] {
+		if p.Username == username {
+			return p
+		}
+	}
+	t.Fatalf("%s not in the last save", username)
+	return taxbureau.Person{}
+}
+
+// TestKeepPersons: every change of a person is saved before it is
+// acknowledged, and a change whose save fails is undone; what was saved
+// reads back (DecodePersons) as the persons it was made from.
+func TestKeepPersons(t *testing.T) {
+	ctx := context.Background()
+	sim, _ := newSim(t)
+	k := &personsKeeper{}
+	sim.KeepPersons(k.save)
+
+	carol := taxbureau.Person{Name: "陈可", IDNumber: "110105199001010033", Phone: "13700000005", Username: "carol", Password: "C4rol-pw",
+		Relations: []taxbureau.Relation{{TaxNo: taxBJ, Region: "11", Role: domain.RoleInvoicer}}}
+	if err := sim.AddPerson(carol); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(k.saved[len(k.saved)-1]); got != 3 {
+		t.Fatalf("saved %d persons, want 3", got)
+	}
+	if err := sim.SetPassword("carol", "C4rol-new"); err != nil || k.last(t, "carol").Password != "C4rol-new" {
+		t.Fatalf("SetPassword: %v, saved %+v", err, k.last(t, "carol"))
+	}
+	c, err := sim.StartReset(ctx, taxbureau.ResetRequest{Region: "11", Username: "alice", IDNumber: aliceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := sim.LastCode(alicePhone)
+
+	// The store fails: nothing changes, and each call says so.
+	k.fail = true
+	n := len(k.saved)
+	dave := carol
+	dave.Username, dave.Phone, dave.IDNumber = "dave", "13700000006", "110105199001010041"
+	if err := sim.AddPerson(dave); !errors.Is(err, errDiskFull) {
+		t.Errorf("AddPerson with a failing save = %v", err)
+	}
+	if _, found := sim.FindPerson("dave"); found {
+		t.Error("a person whose save failed was added")
+	}
+	if err := sim.SetPassword("carol", "C4rol-lost"); !errors.Is(err, errDiskFull) {
+		t.Errorf("SetPassword with a failing save = %v", err)
+	}
+	if p, _ := sim.FindPerson("carol"); p.Password != "C4rol-new" {
+		t.Errorf("a password whose save failed was kept: %q", p.Password)
+	}
+	if err := sim.RemoveRelation("carol", taxBJ); !errors.Is(err, errDiskFull) {
+		t.Errorf("RemoveRelation with a failing save = %v", err)
+	}
+	if _, found := sim.FindPerson("13700000005"); !found {
+		t.Error("carol's phone no longer finds her after a failed update")
+	}
+	err = sim.CompleteReset(ctx, c.ID, code, "N3w-password")
+	if !errors.Is(err, domain.ErrBureauUnavailable) || !errors.Is(err, errDiskFull) {
+		t.Errorf("CompleteReset with a failing save = %v, want bureau_unavailable", err)
+	}
+	wantErr(t, "old password after the failed reset", sim.VerifyPassword(ctx, "11", "alice", alicePwd), nil)
+	if len(k.saved) != n {
+		t.Fatal("a failing save was recorded")
+	}
+
+	// The store is back: the same code completes the reset.
+	k.fail = false
+	if err := sim.CompleteReset(ctx, c.ID, code, "N3w-password"); err != nil {
+		t.Fatalf("CompleteReset after the store came back: %v", err)
+	}
+	if k.last(t, "alice").Password != "N3w-password" {
+		t.Error("the reset password was not saved")
+	}
+
+	var buf bytes.Buffer
+	if err := taxbureau.EncodePersons(&buf, k.saved[len(k.saved)-1]); err != nil {
+		t.Fatal(err)
+	}
+	back, err := taxbureau.DecodePersons(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, sim.Persons()) {
+		t.Errorf("read back:\n%+v\nwant\n%+v", back, sim.Persons())
 	}
 }

@@ -525,6 +525,28 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// EncodePersons writes ps as the JSON array DecodePersons reads (the shape
+// of POST /sim/v1/persons, ids and passwords included): what
+// Simulator.KeepPersons is given, kept in a file, is an etax-sim --seed
+// file.
+func EncodePersons(w io.Writer, ps []Person) error {
+	bodies := make([]personBody, 0, len(ps))
+	for _, p := range ps {
+		b := personBody{ID: p.ID, Name: p.Name, IDType: p.IDType, IDNumber: p.IDNumber, Phone: p.Phone,
+			Username: p.Username, Password: p.Password, Relations: make([]relationBody, 0, len(p.Relations))}
+		for _, r := range p.Relations {
+			b.Relations = append(b.Relations, relationBody{TaxNo: r.TaxNo, Region: r.Region, Role: string(r.Role)})
+		}
+		bodies = append(bodies, b)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(bodies); err != nil {
+		return fmt.Errorf("encode persons: %w", err)
+	}
+	return nil
+}
+
 // DecodePersons reads a JSON array of persons in the shape of POST
 // /sim/v1/persons (docs/GATEWAY.md), as etax-sim's --seed file holds them.
 // Unknown fields, bad roles and unknown region codes are refused; AddPerson

@@ -33,7 +33,8 @@ type Simulator struct {
 	noSMS  map[string]bool
 	faults faults
 
-	mu           sync.Mutex // guards everything below
+	mu           sync.Mutex           // guards everything below
+	save         func([]Person) error // see KeepPersons; nil keeps nothing
 	persons      map[string]*person
 	logins       map[string]string // login key → person id
 	challenges   map[string]*challenge
@@ -524,13 +525,19 @@ func (s *Simulator) CompleteReset(ctx context.Context, challengeID, code, newPas
 	if err := s.cfg.CheckPassword(newPassword); err != nil {
 		return err
 	}
-	delete(s.challenges, c.id)
 	p := s.persons[c.personID]
 	if p == nil {
+		delete(s.challenges, c.id)
 		return domain.ErrNoChallenge
 	}
+	prev := *p
 	p.Password = newPassword
 	p.clearLock()
+	if err := s.savePersons(); err != nil {
+		*p = prev // the challenge stays: the same code may try again
+		return domain.ErrBureauUnavailable.Wrap(err)
+	}
+	delete(s.challenges, c.id)
 	return nil
 }
 

@@ -26,12 +26,16 @@ import (
 // simulator, accounts of every login type, and one WeChat user linked to the
 // tenant and bound to some of the accounts.
 //
-// Seeding is idempotent. demo.json records what was generated (the
-// activation code, the API key, the account ids) and describes the persons,
-// so a later start reuses it: the persons are added to the simulator again
-// (it lives in memory), and each step first looks whether its state exists
-// already, so a second run writes nothing, and a run cut short is completed
-// by the next one.
+// Seeding is idempotent and creates only what is missing. demo.json records
+// what was generated (the activation code, the API key, the account ids)
+// and describes the persons, so a later start reuses it: each step first
+// looks whether its state exists already, so a second run writes nothing,
+// and a run cut short is completed by the next one. What a finished run set
+// up (the link, bindings, defaults) is the users' from then on: later runs
+// record it in demo.json as they find it and never set it again. The
+// simulator keeps its persons in <data>/sim-persons.json (keepSimPersons),
+// so a password reset through etaxd still holds after a restart; a person
+// it lacks is added from demo.json.
 
 const (
 	demoTenantID   = "demo"
@@ -177,21 +181,34 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 	}
 	created := 0
 
+	// A run finished before when demo.json records account ids. What the
+	// demo set up then (the link, bindings, defaults) belongs to the users
+	// since: a later run records it and never asserts it again, so an
+	// unbinding, an unlinking or another default survives a restart.
+	finished := existed && slices.ContainsFunc(df.Accounts, func(a demoAccount) bool { return a.ID != "" })
+
 	// The tenant.
 	if _, err := eng.Tenant(ctx, df.TenantID); errors.Is(err, domain.ErrTenantNotFound) {
 		if _, err := eng.CreateTenant(ctx, df.TenantID, df.TenantName, df.ActivationCode); err != nil {
 			return nil, fmt.Errorf("create tenant: %w", err)
 		}
 		created++
+		finished = false // an operator deleted it: the demo starts over
+		for i := range df.Accounts {
+			df.Accounts[i].ID = ""
+		}
 	} else if err != nil {
 		return nil, fmt.Errorf("read tenant: %w", err)
 	} else if !existed {
 		// The tenant outlived its demo.json: its code is stored hashed
-		// only, so a new one is the only way to know it.
+		// only, so a new one is the only way to know it. demo.json is
+		// written before anything is created, so this is no run cut
+		// short: what the demo set up is found and recorded only.
 		if err := rotateDemoCode(ctx, eng, df); err != nil {
 			return nil, err
 		}
 		created++
+		finished = true
 	}
 
 	// The API key of the demo's client (etaxd call --demo signs with it).
@@ -216,45 +233,55 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 		created++
 	}
 
-	// The WeChat user, linked with the activation code (F1).
-	n, err = linkDemoUser(ctx, eng, df)
-	if err != nil {
+	// The WeChat user, linked with the activation code (F1) once.
+	linked := true
+	if !finished {
+		if n, err = linkDemoUser(ctx, eng, df); err != nil {
+			return nil, err
+		}
+		created += n
+	} else if linked, err = demoUserLinked(ctx, eng, df); err != nil {
 		return nil, err
+	} else if !linked {
+		log.Info("the demo WeChat user was unlinked from the tenant; leaving it", "tenant", df.TenantID, "openid", df.OpenID)
 	}
-	created += n
 
-	// The accounts (F3).
+	// The accounts (F3): those missing are added and set up as the first
+	// run did; one a run cut short added (no id in demo.json yet) is set
+	// up; the others are left as they are.
 	byKey, err := demoAccounts(ctx, eng, df.TenantID)
 	if err != nil {
 		return nil, err
 	}
+	setUp := map[int]bool{}
 	for i := range df.Accounts {
 		a := &df.Accounts[i]
 		if v, has := byKey[a.TaxNo+"/"+a.Username]; has {
+			setUp[i] = !finished && a.ID == ""
 			a.ID = v.ID
+			continue
+		}
+		if !linked {
+			// Only a user of the tenant adds accounts (F3).
+			a.ID = ""
 			continue
 		}
 		if a.ID, err = addDemoAccount(ctx, st, df, *a); err != nil {
 			return nil, fmt.Errorf("add account %s on %s: %w", a.Username, a.TaxNo, err)
 		}
+		setUp[i] = true
 		created++
 	}
 
-	// Bindings (F4) and defaults (F5), as far as they are not there yet.
+	// Bindings (F4) and defaults (F5) of the accounts set up now. A binding
+	// someone made meanwhile stays, and the demo binds its own user only;
+	// a default goes only where the enterprise has none for that business.
 	if byKey, err = demoAccounts(ctx, eng, df.TenantID); err != nil {
 		return nil, err
 	}
 	for i := range df.Accounts {
 		a := &df.Accounts[i]
-		v := byKey[a.TaxNo+"/"+a.Username]
-		switch {
-		case v.BoundOpenID == a.BoundOpenID:
-		case v.Bound:
-			// Someone bound it since (F4, F8): their choice stays, and
-			// demo.json says who holds it.
-			log.Info("demo account is bound to another WeChat user; leaving it", "tenant", df.TenantID, "account", a.ID, "openid", v.BoundOpenID)
-			a.BoundOpenID = v.BoundOpenID
-		default:
+		if v := byKey[a.TaxNo+"/"+a.Username]; setUp[i] && !v.Bound && a.BoundOpenID == df.OpenID {
 			if err := eng.Bind(ctx, df.TenantID, a.ID, a.BoundOpenID); err != nil {
 				return nil, fmt.Errorf("bind account %s: %w", a.ID, err)
 			}
@@ -263,21 +290,34 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 	}
 	for i := range df.Accounts {
 		a := &df.Accounts[i]
-		if a.DefaultFor == "" {
+		if !setUp[i] || a.DefaultFor == "" {
 			continue
 		}
 		var want domain.Business
 		if err := want.UnmarshalText([]byte(a.DefaultFor)); err != nil {
 			return nil, fmt.Errorf("account %s: default_for: %w", a.ID, err)
 		}
-		if byKey[a.TaxNo+"/"+a.Username].DefaultFor == want {
-			continue
+		n, err := setDemoDefault(ctx, eng, df, *a, want, log)
+		if err != nil {
+			return nil, err
 		}
-		if err := eng.SetDefault(ctx, df.TenantID, a.ID, df.OpenID, want); err != nil {
-			return nil, fmt.Errorf("set default %s for account %s: %w", want, a.ID, err)
-		}
-		created++
+		created += n
 	}
+
+	// demo.json says what the engine and the simulator hold now.
+	if byKey, err = demoAccounts(ctx, eng, df.TenantID); err != nil {
+		return nil, err
+	}
+	for i := range df.Accounts {
+		a := &df.Accounts[i]
+		if v, has := byKey[a.TaxNo+"/"+a.Username]; has {
+			a.BoundOpenID, a.DefaultFor = v.BoundOpenID, ""
+			if v.DefaultFor != 0 {
+				a.DefaultFor = v.DefaultFor.String()
+			}
+		}
+	}
+	recordDemoPersons(st.sim, df.Persons)
 
 	if err := writeDemoFile(path, df); err != nil {
 		return nil, err
@@ -292,7 +332,8 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 }
 
 // addDemoPersons registers the persons with the simulator, skipping those
-// it knows already (a second seeding in one process).
+// it knows already (kept in sim-persons.json, or a second seeding in one
+// process): a password changed since is never replaced by demo.json's.
 func addDemoPersons(sim *taxbureau.Simulator, persons []demoPerson) error {
 	for _, p := range persons {
 		if _, known := sim.FindPerson(p.Username); known {
@@ -305,6 +346,54 @@ func addDemoPersons(sim *taxbureau.Simulator, persons []demoPerson) error {
 		}
 	}
 	return nil
+}
+
+// recordDemoPersons copies into persons what the simulator holds of them:
+// a password reset through etaxd (F11) is what logs in now.
+func recordDemoPersons(sim *taxbureau.Simulator, persons []demoPerson) {
+	for i := range persons {
+		p := &persons[i]
+		if sp, known := sim.FindPerson(p.Username); known {
+			p.Password, p.Phone, p.Name, p.IDType, p.IDNumber = sp.Password, sp.Phone, sp.Name, sp.IDType, sp.IDNumber
+			p.Relations = slices.Clone(sp.Relations)
+		}
+	}
+}
+
+// setDemoDefault makes a the default for want (F5) unless the enterprise
+// has another default for one of those businesses: someone chose it.
+func setDemoDefault(ctx context.Context, eng *actors.Engine, df *demoFile, a demoAccount, want domain.Business, log *slog.Logger) (int, error) {
+	ents, err := eng.Enterprises(ctx, df.TenantID, "")
+	if err != nil {
+		return 0, fmt.Errorf("list enterprises: %w", err)
+	}
+	i := slices.IndexFunc(ents, func(v actors.EnterpriseView) bool { return v.TaxNo == a.TaxNo })
+	if i < 0 {
+		return 0, fmt.Errorf("enterprise %s of account %s is gone", a.TaxNo, a.ID)
+	}
+	d := ents[i].Defaults
+	if d.Flags(a.ID) == want {
+		return 0, nil
+	}
+	free := func(b domain.Business, holder string) bool { return !want.Has(b) || holder == "" || holder == a.ID }
+	if !free(domain.BusinessIssue, d.Issue) || !free(domain.BusinessReceive, d.Receive) {
+		log.Info("the enterprise has another default; leaving it", "tenant", df.TenantID, "tax_no", a.TaxNo, "account", a.ID, "business", want.String())
+		return 0, nil
+	}
+	if err := eng.SetDefault(ctx, df.TenantID, a.ID, df.OpenID, want); err != nil {
+		return 0, fmt.Errorf("set default %s for account %s: %w", want, a.ID, err)
+	}
+	return 1, nil
+}
+
+// demoUserLinked reports whether the demo's WeChat user is linked to the
+// tenant.
+func demoUserLinked(ctx context.Context, eng *actors.Engine, df *demoFile) (bool, error) {
+	tenants, err := eng.TenantsOf(ctx, df.OpenID)
+	if err != nil {
+		return false, fmt.Errorf("tenants of the demo user: %w", err)
+	}
+	return slices.ContainsFunc(tenants, func(t actors.TenantInfo) bool { return t.ID == df.TenantID }), nil
 }
 
 func rotateDemoCode(ctx context.Context, eng *actors.Engine, df *demoFile) error {
@@ -342,14 +431,10 @@ func ensureDemoAPIKey(ctx context.Context, eng *actors.Engine, df *demoFile, log
 // linkDemoUser links the demo openid to the tenant unless it is linked. A
 // code that no longer works (rotated by an operator) is replaced once.
 func linkDemoUser(ctx context.Context, eng *actors.Engine, df *demoFile) (int, error) {
-	tenants, err := eng.TenantsOf(ctx, df.OpenID)
-	if err != nil {
-		return 0, fmt.Errorf("tenants of the demo user: %w", err)
+	if linked, err := demoUserLinked(ctx, eng, df); err != nil || linked {
+		return 0, err
 	}
-	if slices.ContainsFunc(tenants, func(t actors.TenantInfo) bool { return t.ID == df.TenantID }) {
-		return 0, nil
-	}
-	_, err = eng.LinkTenant(ctx, df.OpenID, df.ActivationCode)
+	_, err := eng.LinkTenant(ctx, df.OpenID, df.ActivationCode)
 	if errors.Is(err, domain.ErrActivationCode) {
 		if err := rotateDemoCode(ctx, eng, df); err != nil {
 			return 0, err

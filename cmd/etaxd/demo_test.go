@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -24,20 +26,27 @@ func seedCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestSeedDemoIsIdempotent seeds twice in one process and once more after
-// a restart (a fresh simulator on the same data directory): the second and
-// third runs write nothing, reuse every id and code, and leave demo.json as
-// it was.
-func TestSeedDemoIsIdempotent(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
-	ctx := seedCtx(t)
-
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
+// seededDemo seeds the demo on a stack over a fresh data directory and
+// returns them, the path of demo.json and what seeding returned.
+func seededDemo(t *testing.T) (dir, path string, st *stack, df *demoFile) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "demo.json")
+	st = openTestStack(t, dir, nil)
+	df, err := seedDemo(seedCtx(t), st, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, path, st, df
+}
+
+// TestSeedDemoIsIdempotent seeds twice in one process and once more after
+// a restart (a new simulator, which reads its persons file, on the same
+// data directory): the second and third runs write nothing, reuse every id
+// and code, and leave demo.json as it was.
+func TestSeedDemoIsIdempotent(t *testing.T) {
+	dir, path, st, first := seededDemo(t)
+	ctx := seedCtx(t)
 	checkDemo(t, st, first, path)
 	file1, err := os.ReadFile(path)
 	if err != nil {
@@ -92,23 +101,19 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 }
 
 // TestSeedDemoCompletesAnInterruptedRun removes some of what a first run
-// created and checks that the next run restores it, keeping what is left
-// and a binding made since.
+// created and checks that the next run restores it, as the first run set
+// it up, keeping what is left, an unbinding and a binding made since.
 func TestSeedDemoCompletesAnInterruptedRun(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	_, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
+	gone := []int{2, 4} // unbound without a default; bound without a default
+	for _, i := range gone {
+		if err := st.engine.DeleteAccount(ctx, demoTenantID, first.Accounts[i].ID, first.OpenID); err != nil {
+			t.Fatal(err)
+		}
 	}
-	gone := first.Accounts[2] // unbound, no default
-	if err := st.engine.DeleteAccount(ctx, demoTenantID, gone.ID, first.OpenID); err != nil {
-		t.Fatal(err)
-	}
-	bound := first.Accounts[0]
-	if err := st.engine.Unbind(ctx, demoTenantID, bound.ID, first.OpenID); err != nil {
+	unbound := first.Accounts[0]
+	if err := st.engine.Unbind(ctx, demoTenantID, unbound.ID, first.OpenID); err != nil {
 		t.Fatal(err)
 	}
 	// Someone else binds an account the demo leaves unbound: that stays.
@@ -124,17 +129,20 @@ func TestSeedDemoCompletesAnInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDemo(t, st, second, path)
-	if second.Accounts[0].BoundOpenID != demoOpenID {
-		t.Error("the demo binding was not restored")
+	if second.Accounts[0].BoundOpenID != "" {
+		t.Error("the account its user unbound was bound again")
 	}
 	if second.Accounts[3].BoundOpenID != "o_colleague" {
 		t.Errorf("demo.json says account %s is bound to %q, want the colleague", other.ID, second.Accounts[3].BoundOpenID)
 	}
+	if second.Accounts[4].BoundOpenID != demoOpenID {
+		t.Error("the account added again was not bound as the first run bound it")
+	}
 	for i, a := range second.Accounts {
 		switch {
-		case i == 2 && a.ID == gone.ID:
+		case slices.Contains(gone, i) && a.ID == first.Accounts[i].ID:
 			t.Errorf("the deleted account kept its id %s", a.ID)
-		case i != 2 && a.ID != first.Accounts[i].ID:
+		case !slices.Contains(gone, i) && a.ID != first.Accounts[i].ID:
 			t.Errorf("account %s got a new id %s", first.Accounts[i].ID, a.ID)
 		}
 	}
@@ -144,18 +152,41 @@ func TestSeedDemoCompletesAnInterruptedRun(t *testing.T) {
 	closeStack(t, st)
 }
 
+// TestSeedDemoFinishesARunCutShort: a first run stopped after adding the
+// accounts (demo.json, written before anything was created, has no account
+// ids): the next run binds them and sets the defaults it did not get to.
+func TestSeedDemoFinishesARunCutShort(t *testing.T) {
+	_, path, st, first := seededDemo(t)
+	ctx := seedCtx(t)
+	cut := *first
+	cut.Accounts = slices.Clone(first.Accounts)
+	for i := range cut.Accounts {
+		cut.Accounts[i].ID = ""
+	}
+	if err := writeDemoFile(path, &cut); err != nil {
+		t.Fatal(err)
+	}
+	// Not yet bound when the run stopped.
+	if err := st.engine.Unbind(ctx, demoTenantID, first.Accounts[1].ID, first.OpenID); err != nil {
+		t.Fatal(err)
+	}
+	second, err := seedDemo(ctx, st, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDemo(t, st, second, path)
+	if !reflect.DeepEqual(first, second) {
+		t.Errorf("the finished run differs from an uninterrupted one:\n%+v\n%+v", first, second)
+	}
+	closeStack(t, st)
+}
+
 // TestSeedDemoWithoutItsFile loses demo.json while the tenant stays: the
 // next run cannot know the hashed activation code, so it rotates it, and
 // finds the accounts again.
 func TestSeedDemoWithoutItsFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "demo.json")
+	_, path, st, first := seededDemo(t)
 	ctx := seedCtx(t)
-	st := openTestStack(t, dir, nil)
-	first, err := seedDemo(ctx, st, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +207,98 @@ func TestSeedDemoWithoutItsFile(t *testing.T) {
 		t.Errorf("the new activation code does not link: %v", err)
 	}
 	closeStack(t, st)
+}
+
+// TestSeedDemoKeepsUsersChanges changes what the demo set up — a default,
+// a binding, a person's password reset through etaxd (F11) — and restarts
+// with the demo again: every change holds, demo.json records it, and the
+// new password logs in (the simulator keeps its persons in the data
+// directory).
+func TestSeedDemoKeepsUsersChanges(t *testing.T) {
+	dir, path, st, first := seededDemo(t)
+	ctx := seedCtx(t)
+	faren, caiwu, clerk, gdFaren := first.Accounts[0], first.Accounts[1], first.Accounts[2], first.Accounts[5]
+	if caiwu.DefaultFor != "receive" || clerk.DefaultFor != "" || faren.BoundOpenID != demoOpenID {
+		t.Fatalf("the demo changed its accounts: %+v", first.Accounts)
+	}
+	// 王办税 becomes 北京's receive default in 李财务's place.
+	if err := st.engine.SetDefault(ctx, demoTenantID, clerk.ID, first.OpenID, domain.BusinessReceive); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.engine.Unbind(ctx, demoTenantID, faren.ID, first.OpenID); err != nil {
+		t.Fatal(err)
+	}
+	// 张法人 resets the password through the 广东 account (F11).
+	zf := first.Persons[0]
+	const newPassword = "Reset@2027zf"
+	fr, err := st.engine.StartPasswordReset(ctx, demoTenantID, gdFaren.ID, first.OpenID, zf.IDType, zf.IDNumber)
+	if err != nil || fr.State != actors.FlowAwaitingCode {
+		t.Fatalf("start reset = %+v %v", fr, err)
+	}
+	if fr, err = st.engine.SubmitFlowCode(ctx, demoTenantID, fr.FlowID, first.OpenID, st.sim.LastCode(zf.Phone)); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err = st.engine.CompleteReset(ctx, demoTenantID, fr.FlowID, first.OpenID, domain.NewSecret(newPassword), domain.NewSecret(newPassword)); err != nil || fr.State != actors.FlowDone {
+		t.Fatalf("complete reset = %+v %v", fr, err)
+	}
+	closeStack(t, st)
+
+	st2 := openTestStack(t, dir, nil)
+	second, err := seedDemo(ctx, st2, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDemo(t, st2, second, path)
+	byKey, err := demoAccounts(ctx, st2.engine, demoTenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(a demoAccount) string { return a.TaxNo + "/" + a.Username }
+	if v := byKey[key(clerk)]; v.DefaultFor != domain.BusinessReceive {
+		t.Errorf("王办税's default is %s after the restart, want receive", v.DefaultFor)
+	}
+	if v := byKey[key(caiwu)]; v.DefaultFor != 0 {
+		t.Errorf("李财务 is the %s default again after the restart", v.DefaultFor)
+	}
+	if v := byKey[key(faren)]; v.Bound {
+		t.Errorf("the unbound account is bound to %q again after the restart", v.BoundOpenID)
+	}
+	if err := st2.sim.VerifyPassword(ctx, "44", zf.Username, newPassword); err != nil {
+		t.Errorf("the reset password after the restart: %v", err)
+	}
+	if err := st2.sim.VerifyPassword(ctx, "44", zf.Username, zf.Password); !errors.Is(err, domain.ErrWrongPassword) {
+		t.Errorf("the old password after the restart: %v, want wrong_password", err)
+	}
+	if second.Persons[0].Password != newPassword {
+		t.Error("demo.json still holds the password from before the reset")
+	}
+	// etaxd logs in with the password it stored at the reset.
+	req := actors.SessionRequest{AccountID: gdFaren.ID, Business: domain.ChannelIssue}
+	r, err := st2.engine.RequestSession(ctx, demoTenantID, req)
+	if err == nil && r.Session != nil {
+		err = st2.engine.ReportInvalid(ctx, demoTenantID, gdFaren.ID, domain.ChannelIssue, r.Session.Token)
+		if err == nil {
+			r, err = st2.engine.RequestSession(ctx, demoTenantID, req)
+		}
+	}
+	if err != nil || r.State != actors.RequestReady || r.Session == nil {
+		t.Errorf("login after the restart = %+v %v", r, err)
+	}
+
+	// A third start changes nothing either.
+	closeStack(t, st2)
+	st3 := openTestStack(t, dir, nil)
+	third, err := seedDemo(ctx, st3, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(second, third) {
+		t.Errorf("the third start changed the demo:\n%+v\n%+v", second, third)
+	}
+	if c := st3.store.Stats().Commits; c != 0 {
+		t.Errorf("the third start committed %d writes, want none", c)
+	}
+	closeStack(t, st3)
 }
 
 func TestSeedDemoRefusesACorruptFile(t *testing.T) {
@@ -340,5 +463,31 @@ func checkDemo(t *testing.T, st *stack, df *demoFile, path string) {
 		if e.Defaults.Issue == "" || e.Defaults.Receive == "" {
 			t.Errorf("enterprise %s lacks a default: %+v", e.TaxNo, e.Defaults)
 		}
+	}
+}
+
+// TestSimPersonsFile: the simulator's persons file holds passwords, so it
+// is private; one that cannot be read stops the start with what to do.
+func TestSimPersonsFile(t *testing.T) {
+	dir, _, st, _ := seededDemo(t)
+	closeStack(t, st)
+	path := testOptions(dir).SimPersonsPath()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	if err := os.WriteFile(path, []byte(`[{"username":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err = openStack(testOptions(dir), slog.New(slog.DiscardHandler))
+	if err == nil {
+		_ = st.Close()
+		t.Fatal("a stack started on a corrupt persons file")
+	}
+	if !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("openStack = %v, want a refusal that says what to do", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,9 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 			return nil, fmt.Errorf("simulator configuration: %w", err)
 		}
 		s.sim = taxbureau.NewSimulator(sc, clock.Real{})
+		if err := keepSimPersons(s.sim, o.SimPersonsPath()); err != nil {
+			return nil, err
+		}
 		s.sms = taxbureau.NewSimSMSProvider(s.sim)
 		s.gw, sms = taxbureau.Instrument(s.sim), s.sms
 	} else {
@@ -288,4 +292,37 @@ func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
 		d.Inbox = s.inbox
 	}
 	return d
+}
+
+// keepSimPersons loads the in-process simulator's persons from path, where
+// an earlier run kept them, and keeps every later change there (mode 0600:
+// the file holds the simulated bureau's passwords). A person's password
+// reset through etaxd (F11) thus still logs in after a restart. The file is
+// in the shape of etax-sim's --seed file.
+func keepSimPersons(sim *taxbureau.Simulator, path string) error {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("simulator persons: %w", err)
+	default:
+		ps, err := taxbureau.DecodePersons(f)
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("simulator persons in %s (delete it to start the simulator empty): %w", path, err)
+		}
+		for _, p := range ps {
+			if err := sim.AddPerson(p); err != nil {
+				return fmt.Errorf("simulator persons in %s (delete it to start the simulator empty): %s: %w", path, p.Username, err)
+			}
+		}
+	}
+	sim.KeepPersons(func(ps []taxbureau.Person) error {
+		var buf bytes.Buffer
+		if err := taxbureau.EncodePersons(&buf, ps); err != nil {
+			return err
+		}
+		return writeFileAtomic(path, buf.Bytes())
+	})
+	return nil
 }

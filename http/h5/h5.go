@@ -201,7 +201,7 @@ func (h *H5) auth(c *fiber.Ctx) error {
 func openidOf(c *fiber.Ctx) string { s, _ := c.Locals(localOpenID).(string); return s }
 
 func (h *H5) checkCSRF(c *fiber.Ctx) error {
-	if !h.csrfOK(c.Cookies(cookieName), c.FormValue("_csrf")) {
+	if !h.csrfOK(c.Cookies(cookieName), csrfToken(c)) {
 		return h.message(c, fiber.StatusForbidden, "请求已失效", "页面已过期，请返回刷新后重试")
 	}
 	return c.Next()

@@ -103,6 +103,12 @@ func (f *fixture) do(method, path, cookie string, form url.Values) resp {
 	if cookie != "" {
 		req.AddCookie(&http.Cookie{Name: cookieName, Value: cookie})
 	}
+	return f.send(req)
+}
+
+// send sends req to the app and reads the answer.
+func (f *fixture) send(req *http.Request) resp {
+	f.t.Helper()
 	res, err := f.app.Test(req, 10000)
 	if err != nil {
 		f.t.Fatal(err)
@@ -287,4 +293,40 @@ func TestLinkBindUnlink(t *testing.T) {
 	mustContain(t, r, "您尚未关联租户")
 	// The account is unbound again: bob may now bind it.
 	mustContain(t, f.do("GET", page, bob, nil), "未绑定", base+"/bind")
+}
+
+// TestCSRFOnlyFromBodyOrHeader: the token counts only from the form body or
+// the X-CSRF-Token header. One in the query string is ignored, so it can
+// neither stand alone nor win over a bad one in the body.
+func TestCSRFOnlyFromBodyOrHeader(t *testing.T) {
+	f := newFixture(t)
+	me := f.signin("o_demo_openid")
+	token := f.h.csrf(me)
+	form := func(v url.Values) *strings.Reader { return strings.NewReader(v.Encode()) }
+	send := func(target string, body url.Values, header string) resp {
+		req := httptest.NewRequest("POST", target, form(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: me})
+		if header != "" {
+			req.Header.Set(csrfHeader, header)
+		}
+		return f.send(req)
+	}
+	q := "/h5/tenants?_csrf=" + url.QueryEscape(token)
+	if r := send(q, url.Values{"code": {f.code}}, ""); r.status != 403 {
+		t.Fatalf("token in the query only = %d %s", r.status, r.body)
+	}
+	if r := send(q, url.Values{"code": {f.code}, "_csrf": {f.h.csrf("x")}}, ""); r.status != 403 {
+		t.Fatalf("good token in the query, bad one in the body = %d %s", r.status, r.body)
+	}
+	if r := send("/h5/tenants", url.Values{"code": {f.code}, "_csrf": {f.h.csrf("x")}}, token); r.status != 403 {
+		t.Fatalf("bad token in the body, good one in the header = %d %s", r.status, r.body)
+	}
+	if r := f.do("GET", "/h5/tenants", me, nil); strings.Contains(r.body, "阿克米集团") {
+		t.Fatal("a refused request linked the tenant")
+	}
+	if r := send("/h5/tenants", url.Values{"code": {f.code}}, token); r.status != 303 {
+		t.Fatalf("token in the header = %d %s", r.status, r.body)
+	}
+	mustContain(t, f.do("GET", "/h5/tenants", me, nil), "阿克米集团")
 }

@@ -94,6 +94,10 @@ func (h *H5) promptRoute(c *fiber.Ctx, p promptRef) error {
 	switch {
 	case strings.HasSuffix(c.Path(), "/status"):
 		return h.promptStatusJSON(c, ctx, p)
+	case p.link != "" && c.Method() == fiber.MethodPost && !h.linkPending(c, ctx, p):
+		// A used link answers nothing more (single use): the page says
+		// it was used, naming nobody.
+		return h.promptPage(c, p, statusOf(domain.ErrPromptClosed), "")
 	case strings.HasSuffix(c.Path(), "/confirm"):
 		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil {
 			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
@@ -110,6 +114,14 @@ func (h *H5) promptRoute(c *fiber.Ctx, p promptRef) error {
 		return c.Redirect(p.action(""), fiber.StatusSeeOther)
 	}
 	return h.promptPage(c, p, fiber.StatusOK, "")
+}
+
+// linkPending reports whether the prompt a login link answers still waits
+// for its answer. An error counts as pending: the action that follows
+// reports it.
+func (h *H5) linkPending(c *fiber.Ctx, ctx context.Context, p promptRef) bool {
+	st, err := h.eng.Prompt(ctx, p.tenant, p.account, p.id, p.openid)
+	return err != nil || st.State == actors.PromptPending
 }
 
 // promptStatusJSON is what the page polls while a person scans: the state
@@ -146,6 +158,14 @@ func (h *H5) promptPage(c *fiber.Ctx, p promptRef, status int, errMsg string) er
 	st, err := h.eng.Prompt(c.UserContext(), p.tenant, p.account, p.id, p.openid)
 	if err != nil {
 		return h.fail(c, err)
+	}
+	if p.link != "" && st.State != actors.PromptPending {
+		// The link was used (or its prompt ended otherwise): whoever
+		// holds it now learns only that and how it ended, not whose
+		// account, enterprise or phone it was for.
+		used := &actors.PromptStatus{ID: st.ID, State: st.State, Kind: st.Kind, Channel: st.Channel, Error: st.Error}
+		return h.render(c, status, "prompt", fiber.Map{"Title": "此链接已使用", "Used": true,
+			"P": promptView{PromptStatus: used, What: kindText(st.Kind)}, "Status": p.action("/status")})
 	}
 	v := promptView{PromptStatus: st, What: kindText(st.Kind), Business: st.Channel.Name()}
 	if st.Channel == "" {

@@ -164,7 +164,19 @@ func TestPromptPageLink(t *testing.T) {
 	if err != nil || final.State != actors.RequestReady {
 		t.Fatalf("ERP's long poll = %+v %v", final, err)
 	}
-	mustContain(t, p.do("GET", page, "", nil), "登录成功")
+	// Used, the link shows only that: not whose login it was. Opened
+	// again, posted again with a code, or confirmed, it names no
+	// account, enterprise or phone.
+	secrets := []string{"lisi", p.bj, "北京阿克米商贸有限公司", domain.MaskPhone(p.phone), `name="code"`}
+	got = p.do("GET", page, "", nil)
+	mustContain(t, got, "此链接已使用", "登录成功")
+	mustNotContain(t, got, secrets...)
+	got = p.do("POST", post, "", url.Values{"code": {"123456"}})
+	mustContain(t, got, "此链接已使用")
+	mustNotContain(t, got, secrets...)
+	got = p.do("POST", strings.Replace(post, "/h5/login?", "/h5/login/confirm?", 1), "", url.Values{})
+	mustContain(t, got, "此链接已使用")
+	mustNotContain(t, got, secrets...)
 
 	// forged, truncated or missing links are refused
 	for _, bad := range []string{"/h5/login", "/h5/login?link=abc", page[:len(page)-3]} {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // cookieName is the H5 session cookie.
@@ -49,10 +51,30 @@ func (h *H5) verify(v string, now time.Time) (string, bool) {
 	return openid, true
 }
 
+// csrfHeader carries the CSRF token of a request sent by a script rather
+// than a form.
+const csrfHeader = "X-CSRF-Token"
+
 // csrf derives the form token of a session cookie value: only a page rendered
 // for that cookie carries it.
 func (h *H5) csrf(cookie string) string {
 	return hex.EncodeToString(h.mac("csrf", cookie)[:16])
+}
+
+// csrfToken is the token a request carries: the form body's _csrf field
+// (urlencoded or multipart), else the X-CSRF-Token header. The query string
+// never counts: a token there ends up in logs, history and Referer headers,
+// and Fiber's FormValue would let it win over the body's.
+func csrfToken(c *fiber.Ctx) string {
+	if v := c.Request().PostArgs().Peek("_csrf"); len(v) > 0 {
+		return string(v)
+	}
+	if mf, err := c.MultipartForm(); err == nil {
+		if v := mf.Value["_csrf"]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return c.Get(csrfHeader)
 }
 
 func (h *H5) csrfOK(cookie, token string) bool {
