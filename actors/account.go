@@ -64,8 +64,12 @@ type (
 	}
 	// accountView asks for the account's view (reply AccountView).
 	accountView struct{}
-	// accountErase deletes the account (reply ok), F10.
-	accountErase struct{ who string }
+	// accountErase deletes the account, F10, in one transaction with the
+	// tenant's extra ops (reply []uint64, the revisions of extra).
+	accountErase struct {
+		who   string
+		extra []persistence.Op
+	}
 	// accountSetRef updates the tenant's entry (binding), no reply.
 	accountSetRef struct{ ref accountRef }
 	// promptReminder fires PromptReminder after a prompt was published.
@@ -1266,10 +1270,16 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
 func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	c, cancel := a.d.storeCtx()
 	defer cancel()
-	_, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil),
-		persistence.Op{Key: a.key(), Delete: true, Expected: a.rev},
-		persistence.Op{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true})
+	ops := append([]persistence.Op{
+		{Key: a.key(), Delete: true, Expected: a.rev},
+		{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true},
+	}, m.extra...)
+	revs, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil), ops...)
 	if err != nil {
+		a.d.log.Error("erase account", "tenant", a.tenant, "account", a.ref.ID, "err", err)
+		if lerr := a.load(); lerr != nil { // the erase may have landed
+			a.d.log.Error("reload account", "tenant", a.tenant, "account", a.ref.ID, "err", lerr)
+		}
 		ctx.Respond(domain.ErrBusy.Wrap(err))
 		return
 	}
@@ -1288,7 +1298,7 @@ func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	a.st = nil
 	a.gone = true
 	a.snap.Store(nil)
-	ctx.Respond(ok{})
+	ctx.Respond(revs[2:])
 }
 
 func (a *accountActor) view() *AccountView {

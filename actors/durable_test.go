@@ -1,6 +1,9 @@
 package actors
 
 import (
+	"fmt"
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -83,4 +86,211 @@ func TestUncertainLockCommit(t *testing.T) {
 	if n := h.auditCount("login.start", domain.ErrWrongPassword.Code); n != 1 {
 		t.Fatalf("%d audit events for one stored lock", n)
 	}
+}
+
+// TestTenantChangeAndItsAuditCommitTogether: a tenant change whose commit
+// lands but reports a failure is not acknowledged, and what the store holds
+// after a restart is the change with its audit event, never one without
+// the other.
+func TestTenantChangeAndItsAuditCommitTogether(t *testing.T) {
+	h := newHarness(t)
+	h.fs.uncertainCommits(keyTenant(h.tenant), 1)
+	_, err := h.eng.LinkTenant(h.ctx(), wxBob, h.code)
+	wantErr(t, err, domain.ErrBusy)
+	h.restart()
+	if _, err := h.eng.UnlinkPreview(h.ctx(), h.tenant, wxBob); err != nil {
+		t.Fatalf("the landed link is not stored: %v", err)
+	}
+	if n := h.auditCount("tenant.link", "ok"); n != 1 {
+		t.Fatalf("%d audit events for one stored link", n)
+	}
+	// A refused commit stores neither.
+	h.fs.failCommits(keyTenant(h.tenant), 1)
+	wantErr(t, h.unlink(wxBob), domain.ErrBusy)
+	h.restart()
+	if _, err := h.eng.UnlinkPreview(h.ctx(), h.tenant, wxBob); err != nil {
+		t.Fatalf("a refused unlink reached the store: %v", err)
+	}
+	if n := h.auditCount("tenant.unlink", "ok"); n != 0 {
+		t.Fatalf("%d audit events for a refused unlink", n)
+	}
+}
+
+// unlink is UnlinkTenant for the tests.
+func (h *harness) unlink(openid string) error {
+	_, err := h.eng.UnlinkTenant(h.ctx(), h.tenant, openid)
+	return err
+}
+
+// tenantModel is what a script of tenant changes leaves stored.
+type tenantModel struct {
+	bobLinked, bobAdmin, extraEnt, deleted bool
+	boundTo                                string
+	defaults                               domain.Business
+	audits                                 map[string]int // ok events by action
+}
+
+func (m tenantModel) clone() tenantModel {
+	m.audits = maps.Clone(m.audits)
+	return m
+}
+
+type scriptStep struct {
+	action string // the step's audit action
+	do     func() error
+	apply  func(*tenantModel)
+}
+
+// tenantScript is a sequence of tenant-level changes on one account A of
+// 广东 (no SMS): links, bindings, defaults, admins, an enterprise, the
+// unlink that undoes bob's, and A's deletion.
+func tenantScript(h *harness, a string) []scriptStep {
+	extra := domain.MakeTaxNo("44", 3)
+	return []scriptStep{
+		{"tenant.link", func() error { _, err := h.eng.LinkTenant(h.ctx(), wxBob, h.code); return err },
+			func(m *tenantModel) { m.bobLinked = true }},
+		{"account.bind", func() error { return h.eng.Bind(h.ctx(), h.tenant, a, wxAlice) },
+			func(m *tenantModel) { m.boundTo = wxAlice }},
+		{"account.set_default", func() error { return h.eng.SetDefault(h.ctx(), h.tenant, a, wxAlice, domain.BusinessBoth) },
+			func(m *tenantModel) { m.defaults = domain.BusinessBoth }},
+		{"admin.apply", func() error {
+			r, err := h.eng.ApplyAdmin(h.ctx(), h.tenant, h.gd, wxBob, "boss", domain.NewSecret(pwA))
+			if err == nil && r.State != FlowDone {
+				return fmt.Errorf("admin flow %s", r.State)
+			}
+			return err
+		}, func(m *tenantModel) { m.bobAdmin = true }},
+		{"enterprise.add", func() error {
+			_, err := h.eng.AddEnterprise(h.ctx(), h.tenant, extra, "第三测试有限公司", "")
+			return err
+		},
+			func(m *tenantModel) { m.extraEnt = true }},
+		{"account.unbind", func() error { return h.eng.Unbind(h.ctx(), h.tenant, a, wxAlice) },
+			func(m *tenantModel) { m.boundTo = "" }},
+		{"admin.step_down", func() error { return h.eng.StepDownAdmin(h.ctx(), h.tenant, h.gd, wxBob) },
+			func(m *tenantModel) { m.bobAdmin = false }},
+		{"account.bind", func() error { return h.eng.Bind(h.ctx(), h.tenant, a, wxBob) },
+			func(m *tenantModel) { m.boundTo = wxBob }},
+		{"tenant.unlink", func() error { return h.unlink(wxBob) },
+			func(m *tenantModel) {
+				m.bobLinked, m.bobAdmin = false, false
+				if m.boundTo == wxBob {
+					m.boundTo = ""
+				}
+			}},
+		{"account.delete", func() error { return h.eng.DeleteAccount(h.ctx(), h.tenant, a, wxAlice) },
+			func(m *tenantModel) { m.deleted, m.boundTo, m.defaults = true, "", 0 }},
+	}
+}
+
+// observe reads the model back through the engine.
+func (h *harness) observe(a string) tenantModel {
+	h.t.Helper()
+	var m tenantModel
+	_, err := h.eng.UnlinkPreview(h.ctx(), h.tenant, wxBob)
+	m.bobLinked = err == nil
+	ts, err := h.eng.TenantsOf(h.ctx(), wxBob)
+	h.ok(err)
+	if (len(ts) == 1) != m.bobLinked {
+		h.t.Errorf("bob's index lists %v, linked %v", ts, m.bobLinked)
+	}
+	es, err := h.eng.Enterprises(h.ctx(), h.tenant, wxBob)
+	h.ok(err)
+	for _, e := range es {
+		switch e.TaxNo {
+		case h.gd:
+			m.bobAdmin = e.IsAdmin
+			if (e.Defaults == domain.Defaults{}) != (e.Defaults.Flags(a) == 0) {
+				h.t.Errorf("defaults %+v name another account than %s", e.Defaults, a)
+			}
+		case domain.MakeTaxNo("44", 3):
+			m.extraEnt = true
+		}
+	}
+	m.deleted = true
+	vs, err := h.eng.Accounts(h.ctx(), h.tenant, "", "")
+	h.ok(err)
+	for _, v := range vs {
+		if v.ID == a {
+			m.deleted, m.boundTo, m.defaults = false, v.BoundOpenID, v.DefaultFor
+		}
+	}
+	m.audits = map[string]int{}
+	h.ok(h.store.Audit(h.ctx(), h.tenant, time.Time{}, time.Time{}, func(ev persistence.AuditEvent) error {
+		if ev.Outcome == "ok" {
+			m.audits[ev.Action]++
+		}
+		return nil
+	}))
+	return m
+}
+
+// TestNthWriteFailsStateIsWhatWasAcknowledged runs the tenant script once
+// for every write it makes, that write failing: before it lands, and after
+// (the fsync failed, the outcome unknown). After a restart the store holds
+// exactly the acknowledged changes, each with its audit event, plus at
+// most the uncertain one, whole.
+func TestNthWriteFailsStateIsWhatWasAcknowledged(t *testing.T) {
+	setup := func(t *testing.T) (*harness, string, tenantModel) {
+		h := newHarness(t)
+		h.link(wxAlice)
+		h.person("boss", phoneA, pwA, rel(h.gd, "44", domain.RoleLegalRep))
+		a := h.addAccount(wxAlice, h.gd, "both", "boss", pwA, phoneA, domain.LoginManual)
+		base := h.observe(a)
+		return h, a, base
+	}
+	// A dry run counts the script's writes.
+	h, a, _ := setup(t)
+	h.fs.failNth(0, false)
+	for _, s := range tenantScript(h, a) {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s without faults: %v", s.action, err)
+		}
+	}
+	writes := h.fs.writeCount()
+	t.Logf("the script makes %d writes", writes)
+	cases := 0
+	for n := 1; n <= writes; n++ {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("write%d/landed=%v", n, after), func(t *testing.T) {
+				h, a, base := setup(t)
+				acked := base.clone()
+				var uncertain *tenantModel // acked with the failed step applied
+				h.fs.failNth(n, after)
+				for _, s := range tenantScript(h, a) {
+					before := h.fs.injectedCount()
+					err := s.do()
+					if err == nil {
+						s.apply(&acked)
+						acked.audits[s.action]++
+						if uncertain != nil {
+							s.apply(uncertain)
+							uncertain.audits[s.action]++
+						}
+						continue
+					}
+					if h.fs.injectedCount() != before && after {
+						u := acked.clone()
+						s.apply(&u)
+						u.audits[s.action]++
+						uncertain = &u
+					}
+				}
+				if h.fs.injectedCount() != 1 {
+					t.Fatalf("%d faults injected, want 1", h.fs.injectedCount())
+				}
+				h.restart()
+				got := h.observe(a)
+				if reflect.DeepEqual(got, acked) || uncertain != nil && reflect.DeepEqual(got, *uncertain) {
+					return
+				}
+				t.Errorf("stored %+v\nacknowledged %+v", got, acked)
+				if uncertain != nil {
+					t.Errorf("or with the uncertain change %+v", *uncertain)
+				}
+			})
+			cases++
+		}
+	}
+	t.Logf("%d fault cases", cases)
 }

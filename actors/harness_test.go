@@ -292,6 +292,13 @@ func (f *faultStore) writeCount() int {
 	return f.writes
 }
 
+// injectedCount is the number of failures injected so far.
+func (f *faultStore) injectedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.injected
+}
+
 // fault decides the fate of a write: fail before, fail after, or pass.
 func (f *faultStore) fault(ops []persistence.Op) (before, after bool) {
 	f.mu.Lock()
