@@ -1,14 +1,17 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // auditCount counts the tenant's audit events of action with outcome.
@@ -293,4 +296,49 @@ func TestNthWriteFailsStateIsWhatWasAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("%d fault cases", cases)
+}
+
+// blockingGateway holds Login calls, once armed, until their context ends.
+type blockingGateway struct {
+	taxbureau.Gateway
+	armed    atomic.Bool
+	entered  chan struct{}
+	returned atomic.Bool
+}
+
+func (g *blockingGateway) Login(ctx context.Context, req taxbureau.LoginRequest) (taxbureau.LoginResult, error) {
+	if !g.armed.Load() {
+		return g.Gateway.Login(ctx, req)
+	}
+	close(g.entered)
+	<-ctx.Done()
+	g.returned.Store(true)
+	return taxbureau.LoginResult{}, ctx.Err()
+}
+
+// TestStopEndsTheEnginesGoroutines: a gateway call in flight when the
+// engine stops is cancelled, and Stop returns only after it returned.
+func TestStopEndsTheEnginesGoroutines(t *testing.T) {
+	h := newHarness(t)
+	g := &blockingGateway{Gateway: h.sim, entered: make(chan struct{})}
+	h.gw = g
+	h.restart()
+	h.link(wxAlice)
+	h.person("gd", phoneC, pwA, rel(h.gd, "44", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.gd, "issue", "gd", pwA, phoneC, domain.LoginManual)
+	h.logout(id, domain.ChannelIssue)
+	g.armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = h.eng.RequestSession(ctx, h.tenant, SessionRequest{AccountID: id, Business: domain.ChannelIssue})
+	}()
+	<-g.entered
+	h.eng.Stop()
+	if !g.returned.Load() {
+		t.Fatal("Stop returned while the engine's gateway call still ran")
+	}
+	cancel()
+	<-done
 }

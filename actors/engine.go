@@ -45,6 +45,7 @@ type Engine struct {
 	tenants sync.Map // tenant id → *actor.PID
 	limiter *attemptLimiter
 	keys    apiKeyCache
+	stop    sync.Once
 }
 
 // Start builds the actor system. Nothing is loaded: tenants and accounts
@@ -91,11 +92,13 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 // Stop stops every actor, children first, and waits for it; then it
 // cancels every goroutine the engine started (gateway calls in flight,
 // notifier callbacks) and waits for them too. Nothing of the engine runs
-// after Stop returned.
+// after Stop returned. Stopping a stopped engine does nothing.
 func (e *Engine) Stop() {
-	_ = e.sys.Root.PoisonFuture(e.root).Wait()
-	e.d.bg.stop()
-	e.sys.Shutdown()
+	e.stop.Do(func() {
+		_ = e.sys.Root.PoisonFuture(e.root).Wait()
+		e.d.bg.stop()
+		e.sys.Shutdown()
+	})
 }
 
 // Stats returns the engine's counters.

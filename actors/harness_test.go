@@ -29,6 +29,7 @@ type harness struct {
 	fs     *faultStore
 	keys   *persistence.Keyring
 	sim    *taxbureau.Simulator
+	gw     taxbureau.Gateway // the engine's gateway; nil: sim
 	sms    *taxbureau.SimSMSProvider
 	pub    *prompts.Chan
 	events *prompts.EventLog
@@ -91,7 +92,11 @@ func (h *harness) start() {
 	if h.fs == nil {
 		h.fs = &faultStore{Store: h.store}
 	}
-	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub, Events: h.events,
+	var gw taxbureau.Gateway = h.sim
+	if h.gw != nil {
+		gw = h.gw
+	}
+	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: gw, SMS: h.sms, Prompts: h.pub, Events: h.events,
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		h.t.Fatal(err)
