@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +64,12 @@ type (
 	}
 	// accountView asks for the account's view (reply AccountView).
 	accountView struct{}
-	// accountErase deletes the account (reply ok), F10.
-	accountErase struct{ who string }
+	// accountErase deletes the account, F10, in one transaction with the
+	// tenant's extra ops (reply []uint64, the revisions of extra).
+	accountErase struct {
+		who   string
+		extra []persistence.Op
+	}
 	// accountSetRef updates the tenant's entry (binding), no reply.
 	accountSetRef struct{ ref accountRef }
 	// promptReminder fires PromptReminder after a prompt was published.
@@ -267,15 +272,58 @@ func (a *accountActor) load() error {
 	return nil
 }
 
-// save commits the state. The caller acknowledges only after it returned
-// nil. A revision conflict means another activation wrote: reload.
-func (a *accountActor) save() error { return a.saveAudited("", "", nil) }
+// change computes the next state on a copy of the current one, commits it
+// with its audit event (when action is set) in one transaction, and only
+// then makes it the actor's state: the caller acknowledges only after it
+// returned nil, and a change the store did not take is never seen. After a
+// failed commit the actor reloads what the store holds: a write whose fsync
+// failed may have landed, and the store is the truth (persistence,
+// "Acknowledgement"). When the reload fails too, the state stays as it was.
+func (a *accountActor) change(who, action string, outcome error, mutate func(*accountState)) error {
+	next := a.st.clone()
+	mutate(next)
+	if err := a.commit(next, who, action, outcome); err != nil {
+		if lerr := a.load(); lerr != nil {
+			a.d.log.Error("reload account", "tenant", a.tenant, "account", a.ref.ID, "err", lerr)
+		}
+		return err
+	}
+	a.st = next
+	a.publishSnapshot() // before anyone hears of the change
+	return nil
+}
 
-// saveAudited commits the state and, when action is set, its audit event in
-// the same transaction.
+// clone returns a copy of st that a change may modify: the sessions map is
+// copied; secrets are immutable values.
+func (st *accountState) clone() *accountState {
+	c := *st
+	c.sessions = maps.Clone(st.sessions)
+	if c.sessions == nil {
+		c.sessions = map[domain.Channel]session{}
+	}
+	return &c
+}
+
+// saveAudited commits the state as the caller changed it in place and, when
+// action is set, its audit event in the same transaction. The caller
+// restores the state when it fails; change is the safer form.
 func (a *accountActor) saveAudited(who, action string, outcome error) error {
+	if err := a.commit(a.st, who, action, outcome); err != nil {
+		if errors.Is(err, persistence.ErrRevisionMismatch) {
+			_ = a.load()
+		}
+		return err
+	}
+	a.publishSnapshot() // before anyone hears of the change
+	return nil
+}
+
+// commit writes st as the account's record, with its audit event when
+// action is set, and advances the revision. A revision conflict means
+// another activation wrote.
+func (a *accountActor) commit(st *accountState, who, action string, outcome error) error {
 	now := a.d.clk.Now()
-	b, err := encodeAccount(a.d.seal, a.tenant, a.ref.ID, a.st, now)
+	b, err := encodeAccount(a.d.seal, a.tenant, a.ref.ID, st, now)
 	if err != nil {
 		return domain.ErrInternal.Wrap(err)
 	}
@@ -294,14 +342,10 @@ func (a *accountActor) saveAudited(who, action string, outcome error) error {
 	}
 	if err != nil {
 		a.d.log.Error("persist account", "tenant", a.tenant, "account", a.ref.ID, "err", err)
-		if errors.Is(err, persistence.ErrRevisionMismatch) {
-			_ = a.load()
-		}
 		return domain.ErrBusy.Wrap(err)
 	}
 	a.rev = rev
 	a.d.stats.commits.Add(1)
-	a.publishSnapshot() // before anyone hears of the change
 	return nil
 }
 
@@ -423,23 +467,14 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 			a.failCert(ctx, domain.ErrQRExpired)
 		}
 	case *accountUnlock:
-		prev := a.st.lock
-		a.st.lock = a.st.lock.Unlock()
-		err := a.saveAudited(m.who, "account.unlock", nil)
-		if err != nil {
-			a.st.lock = prev
-		}
+		err := a.change(m.who, "account.unlock", nil, func(st *accountState) { st.lock = st.lock.Unlock() })
 		respond(ctx, ok{}, err)
 	case *accountSetPassword:
-		old, oldSealed, oldLock := a.st.password, a.st.sealedPassword, a.st.lock
-		a.st.password, a.st.sealedPassword = m.password, nil
-		a.st.lock = a.st.lock.PasswordUpdated()
-		if err := a.save(); err != nil {
-			a.st.password, a.st.sealedPassword, a.st.lock = old, oldSealed, oldLock
-			ctx.Respond(err)
-			return
-		}
-		ctx.Respond(ok{})
+		err := a.change("", "", nil, func(st *accountState) {
+			st.password, st.sealedPassword = m.password, nil
+			st.lock = st.lock.PasswordUpdated()
+		})
+		respond(ctx, ok{}, err)
 	case *accountInvalid:
 		a.onInvalid(ctx, m)
 	case *accountView:
@@ -600,10 +635,13 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 		e := bureauError(m.err)
 		switch {
 		case errors.Is(e, domain.ErrBureauPwdLocked):
-			a.st.lock.PasswordInvalid = true
-			_ = a.saveAudited("system", "login.start", e)
+			if err := a.change("system", "login.start", e, func(st *accountState) { st.lock.PasswordInvalid = true }); err != nil {
+				e = domain.AsError(err)
+			}
 		case errors.Is(e, domain.ErrWrongPassword):
-			a.recordFailure(domain.FailWrongPassword, "login.start", e)
+			if err := a.recordFailure(domain.FailWrongPassword, "login.start", e); err != nil {
+				e = domain.AsError(err)
+			}
 		default:
 			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		}
@@ -620,9 +658,7 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 		return
 	}
 	now := a.d.clk.Now()
-	a.st.lastCodeAt = now
-	a.st.phoneMasked = ch.PhoneMasked
-	if err := a.save(); err != nil {
+	if err := a.change("", "", nil, func(st *accountState) { st.lastCodeAt, st.phoneMasked = now, ch.PhoneMasked }); err != nil {
 		a.failLogin(ctx, l, domain.AsError(err))
 		return
 	}
@@ -657,7 +693,10 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 		return
 	}
 	if m.err != nil {
-		a.recordFailure(domain.FailCodeTimeout, "login.hosted_code", domain.ErrHostedCodeTimeout)
+		if err := a.recordFailure(domain.FailCodeTimeout, "login.hosted_code", domain.ErrHostedCodeTimeout); err != nil {
+			a.failLogin(ctx, l, domain.AsError(err))
+			return
+		}
 		a.failLogin(ctx, l, a.lockedOr(domain.ErrHostedCodeTimeout.Wrap(m.err)))
 		return
 	}
@@ -665,15 +704,23 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 }
 
 // recordFailure counts a failed login step (F13, B2), commits it with its
-// audit event, and tells clients when it locked the account.
-func (a *accountActor) recordFailure(f domain.Failure, action string, outcome error) {
+// audit event, and tells clients when it locked the account. When the
+// commit fails it returns the store's error, which the caller reports
+// instead of the failure or the lock: nothing was counted.
+func (a *accountActor) recordFailure(f domain.Failure, action string, outcome error) error {
 	wasLocked := a.st.lock.Lock != nil
-	a.st.lock = a.st.lock.RecordFailure(f, a.d.cfg.LockPolicy, a.d.clk.Now())
-	_ = a.saveAudited("system", action, outcome)
+	now := a.d.clk.Now()
+	err := a.change("system", action, outcome, func(st *accountState) {
+		st.lock = st.lock.RecordFailure(f, a.d.cfg.LockPolicy, now)
+	})
+	if err != nil {
+		return err
+	}
 	if !wasLocked && a.st.lock.Lock != nil {
 		a.d.emit(prompts.Event{Type: prompts.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 			Reason: string(a.st.lock.Lock.Reason)})
 	}
+	return nil
 }
 
 func (a *accountActor) lockedOr(err *domain.Error) *domain.Error {
@@ -776,7 +823,14 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 	if m.err != nil {
 		e := bureauError(m.err)
 		if errors.Is(e, domain.ErrWrongCode) {
-			a.recordFailure(domain.FailWrongCode, "login.code", e)
+			if err := a.recordFailure(domain.FailWrongCode, "login.code", e); err != nil {
+				// The failure was not counted: no further code may be
+				// tried on this login, or the store's outage would lift
+				// the lock policy.
+				a.failLogin(ctx, l, domain.AsError(err))
+				a.sendTo(ctx, submitter, domain.AsError(err))
+				return
+			}
 			if a.st.lock.Lock != nil || submitter == nil {
 				// Locked, or a hosting provider's code was wrong: nobody
 				// is there to type another one.
@@ -812,7 +866,10 @@ func (a *accountActor) onCodeExpired(ctx actor.Context, m *codeExpired) {
 	if l == nil || l.nonce != m.nonce || l.stage != stageChallenge {
 		return
 	}
-	a.recordFailure(domain.FailCodeTimeout, "login.code_timeout", domain.ErrCodeExpired)
+	if err := a.recordFailure(domain.FailCodeTimeout, "login.code_timeout", domain.ErrCodeExpired); err != nil {
+		a.failLogin(ctx, l, domain.AsError(err))
+		return
+	}
 	a.failLogin(ctx, l, a.lockedOr(domain.ErrCodeExpired))
 }
 
@@ -827,18 +884,16 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	if l != nil {
 		ch = l.channel
 	}
-	prev := a.st.sessions[ch]
-	a.st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
-	prevLock := a.st.lock
-	if viaQR {
-		// A QR scan proves nothing about the stored password (B2 stays).
-		a.st.lock.Counters = domain.Counters{}
-	} else {
-		a.st.lock = a.st.lock.RecordSuccess()
-	}
-	if err := a.saveAudited("system", "login.ok", nil); err != nil {
-		a.st.sessions[ch] = prev
-		a.st.lock = prevLock
+	err := a.change("system", "login.ok", nil, func(st *accountState) {
+		st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
+		if viaQR {
+			// A QR scan proves nothing about the stored password (B2 stays).
+			st.lock.Counters = domain.Counters{}
+		} else {
+			st.lock = st.lock.RecordSuccess()
+		}
+	})
+	if err != nil {
 		if l != nil {
 			a.failLogin(ctx, l, domain.AsError(err))
 		}
@@ -1099,10 +1154,7 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 	}
 	switch m.st.State {
 	case taxbureau.QRConfirmed:
-		prev := a.st.certifiedUntil
-		a.st.certifiedUntil = m.st.ValidUntil
-		if err := a.saveAudited("system", "certify.ok", nil); err != nil {
-			a.st.certifiedUntil = prev
+		if err := a.change("system", "certify.ok", nil, func(st *accountState) { st.certifiedUntil = m.st.ValidUntil }); err != nil {
 			a.sendTo(ctx, m.replyTo, domain.AsError(err))
 			return
 		}
@@ -1347,10 +1399,16 @@ func (a *accountActor) resume(ctx actor.Context, r *clientRequest) {
 func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	c, cancel := a.d.storeCtx()
 	defer cancel()
-	_, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil),
-		persistence.Op{Key: a.key(), Delete: true, Expected: a.rev},
-		persistence.Op{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true})
+	ops := append([]persistence.Op{
+		{Key: a.key(), Delete: true, Expected: a.rev},
+		{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true},
+	}, m.extra...)
+	revs, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil), ops...)
 	if err != nil {
+		a.d.log.Error("erase account", "tenant", a.tenant, "account", a.ref.ID, "err", err)
+		if lerr := a.load(); lerr != nil { // the erase may have landed
+			a.d.log.Error("reload account", "tenant", a.tenant, "account", a.ref.ID, "err", lerr)
+		}
 		ctx.Respond(domain.ErrBusy.Wrap(err))
 		return
 	}
@@ -1369,7 +1427,7 @@ func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 	a.st = nil
 	a.gone = true
 	a.snap.Store(nil)
-	ctx.Respond(ok{})
+	ctx.Respond(revs[2:])
 }
 
 func (a *accountActor) view() *AccountView {

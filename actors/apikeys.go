@@ -31,7 +31,7 @@ type apiKeyRecord struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
-func keyAPIKey(id string) string { return "apikey/" + id }
+func keyAPIKey(id string) string { return persistence.PrefixAPIKey + id }
 
 // apiKeyCache keeps opened secrets of recently used keys; a revocation
 // through this engine drops the entry at once, and entries expire so a
@@ -91,12 +91,17 @@ func (e *Engine) CreateAPIKey(ctx context.Context, tenant, id, secret string) (A
 	return APIKey{ID: id, Tenant: tenant, Secret: secret, CreatedAt: now}, nil
 }
 
-// RevokeAPIKey refuses the key from now on.
+// RevokeAPIKey refuses the key from now on. The revocation and its audit
+// event are one write (persistence.UpdateAudited); revoking a revoked key
+// writes nothing.
 func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
+	if !validID(id) {
+		return domain.ErrAPIKeyNotFound
+	}
 	c, cancel := e.d.storeCtx()
 	defer cancel()
 	r, err := e.d.store.Get(c, keyAPIKey(id))
-	if errors.Is(err, persistence.ErrNotFound) || !validID(id) {
+	if errors.Is(err, persistence.ErrNotFound) {
 		return domain.ErrAPIKeyNotFound
 	}
 	if err != nil {
@@ -106,13 +111,29 @@ func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
 	if err := jsonUnmarshal(r.Value, &rec); err != nil {
 		return domain.ErrInternal.Wrap(err)
 	}
-	if rec.RevokedAt == nil {
-		now := e.d.clk.Now()
-		rec.RevokedAt = &now
-		if _, err := e.d.store.CommitAudited(c, e.d.event(rec.Tenant, "cli", "apikey.revoke", "apikey/"+id, nil),
-			persistence.Op{Key: keyAPIKey(id), Value: jsonMarshal(rec), Expected: r.Revision}); err != nil {
-			return domain.ErrBusy.Wrap(err)
+	// A key's tenant never changes: the event can name it before the update.
+	ev := e.d.event(rec.Tenant, "cli", "apikey.revoke", "apikey/"+id, nil)
+	_, err = persistence.UpdateAudited(c, e.d.store, ev, keyAPIKey(id), func(old persistence.Record) ([]byte, error) {
+		if old.Value == nil {
+			return nil, domain.ErrAPIKeyNotFound
 		}
+		var cur apiKeyRecord
+		if err := jsonUnmarshal(old.Value, &cur); err != nil {
+			return nil, domain.ErrInternal.Wrap(err)
+		}
+		if cur.RevokedAt != nil {
+			return old.Value, nil
+		}
+		now := e.d.clk.Now()
+		cur.RevokedAt = &now
+		return jsonMarshal(cur), nil
+	})
+	var de *domain.Error
+	switch {
+	case errors.As(err, &de):
+		return de
+	case err != nil:
+		return domain.ErrBusy.Wrap(err)
 	}
 	e.keys.mu.Lock()
 	delete(e.keys.m, id)
@@ -167,7 +188,7 @@ func (e *Engine) APIKeys(ctx context.Context, tenant string) ([]APIKey, error) {
 	var out []APIKey
 	c, cancel := e.d.storeCtx()
 	defer cancel()
-	err := e.d.store.Scan(c, "apikey/", func(r persistence.Record) error {
+	err := e.d.store.Scan(c, persistence.PrefixAPIKey, func(r persistence.Record) error {
 		var rec apiKeyRecord
 		if err := jsonUnmarshal(r.Value, &rec); err != nil {
 			return err
@@ -188,7 +209,7 @@ func (e *Engine) Tenants(ctx context.Context) ([]TenantInfo, error) {
 	var out []TenantInfo
 	c, cancel := e.d.storeCtx()
 	defer cancel()
-	err := e.d.store.Scan(c, "tenant/", func(r persistence.Record) error {
+	err := e.d.store.Scan(c, persistence.PrefixTenant, func(r persistence.Record) error {
 		var rec tenantRecord
 		if err := jsonUnmarshal(r.Value, &rec); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -127,6 +128,50 @@ type deps struct {
 	linkKey []byte
 	log     *slog.Logger
 	stats   *Stats
+	// bg owns the goroutines started off the actors: Stop cancels and
+	// waits for them.
+	bg *goroutines
+}
+
+// goroutines owns every goroutine the engine starts off its actors
+// (gateway calls, notifier callbacks): Stop cancels their context and waits
+// for every one, so none outlives the engine.
+type goroutines struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func newGoroutines() *goroutines {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &goroutines{ctx: ctx, cancel: cancel}
+}
+
+// Go runs f on a goroutine of its own with the engine's context, and
+// reports whether it did: after stop it starts nothing.
+func (g *goroutines) Go(f func(ctx context.Context)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f(g.ctx)
+	}()
+	return true
+}
+
+// stop cancels the goroutines' context and waits until every one returned.
+func (g *goroutines) stop() {
+	g.mu.Lock()
+	g.stopped = true
+	g.mu.Unlock()
+	g.cancel()
+	g.wg.Wait()
 }
 
 func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
@@ -154,14 +199,15 @@ func (d *deps) audit(tenant, who, action, target string, err error) {
 
 // goAsync runs f off the actor's goroutine with the gateway timeout and sends
 // its result back to the actor as a message: the mailbox never blocks on the
-// tax bureau.
+// tax bureau. The goroutine is the engine's: Engine.Stop cancels f's context
+// and waits for it.
 func (d *deps) goAsync(ctx actor.Context, timeout time.Duration, f func(context.Context) any) {
 	self, sys := ctx.Self(), ctx.ActorSystem()
-	go func() {
-		c, cancel := context.WithTimeout(context.Background(), timeout)
+	d.bg.Go(func(bg context.Context) {
+		c, cancel := context.WithTimeout(bg, timeout)
 		defer cancel()
 		sys.Root.Send(self, f(c))
-	}()
+	})
 }
 
 // bureauError maps a gateway failure onto the catalogue: our errors pass,
@@ -238,28 +284,30 @@ func (d *deps) budget(region, person string) (domain.PhoneBudget, uint64, error)
 	return b, rec.Revision, nil
 }
 
-// spendSMS records a code sent to the person's phone (B3). Several actors of
-// one person may spend concurrently: revision-checked retries.
+// spendSMS records a code sent to the person's phone (B3). The actors of
+// one person share the budget: persistence.Update. A budget already spent
+// stays as it is (the bureau sent the code anyway).
 func (d *deps) spendSMS(region, person string, now time.Time) {
 	if person == "" {
 		return
 	}
-	for i := 0; i < 5; i++ {
-		b, rev, err := d.budget(region, person)
-		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			d.log.Warn("read sms budget", "region", region, "err", err)
-			return
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	_, err := persistence.Update(ctx, d.store, keySMSBudget(region, person), func(old persistence.Record) ([]byte, error) {
+		var b domain.PhoneBudget
+		if old.Value != nil {
+			if err := jsonUnmarshal(old.Value, &b); err != nil {
+				return nil, err
+			}
 		}
 		nb, err := b.Spend(d.cfg.SMSPolicy, now)
 		if err != nil {
-			return // the bureau sent it anyway; the budget is spent
+			return old.Value, nil
 		}
-		ctx, cancel := d.storeCtx()
-		_, err = persistence.Put(ctx, d.store, keySMSBudget(region, person), jsonMarshal(nb), rev)
-		cancel()
-		if err == nil || !errors.Is(err, persistence.ErrRevisionMismatch) {
-			return
-		}
+		return jsonMarshal(nb), nil
+	})
+	if err != nil {
+		d.log.Warn("record sms budget", "region", region, "err", err)
 	}
 }
 

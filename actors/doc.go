@@ -20,18 +20,25 @@
 //
 // # Contracts
 //
-//   - One writer per key. tenant/… and accref/… are written by the tenant
-//     actor, account/… by the account actor (created once by the tenant when
-//     F3 completes, deleted by the account on F10), smsbudget/… by whoever
-//     spends, with revision-checked retries. Every write is revision checked,
-//     so a second activation of the same actor (cluster mode) cannot win.
-//   - A state change is acknowledged only after its commit returned. Store
-//     calls inside an actor are a bounded wait (Config.StoreTimeout) on the
-//     store's group commit, which never calls back into actors: it cannot
-//     deadlock, and many actors' writes share one fsync.
+//   - One writer per key (persistence.KeyOwners). tenant/… and accref/… are
+//     written by the tenant actor, account/… by the account actor (created
+//     once by the tenant when F3 completes, deleted by the account on F10,
+//     with the tenant's defaults in the same transaction); wxuser/… and
+//     smsbudget/…, which several actors share, through persistence.Update.
+//     Every write is revision checked, so a second activation of the same
+//     actor (cluster mode) cannot win.
+//   - A state change is computed on a copy, committed with its audit event
+//     in one transaction (CommitAudited), and only then becomes the actor's
+//     state and is acknowledged. A failed commit fails the command with
+//     ErrBusy and leaves the state as it was; the actor reloads, since a
+//     commit whose fsync failed may have landed. Store calls inside an actor
+//     are a bounded wait (Config.StoreTimeout) on the store's group commit,
+//     which never calls back into actors: it cannot deadlock, and many
+//     actors' writes share one fsync.
 //   - The tax bureau is never called on an actor's goroutine: goAsync runs
 //     the call with Config.GatewayTimeout and sends the result back as a
-//     message, tagged with a nonce so a stale result is ignored.
+//     message, tagged with a nonce so a stale result is ignored. Those
+//     goroutines are the engine's: Engine.Stop cancels them and waits.
 //   - Nothing is loaded eagerly. A tenant reads its record and account index
 //     when it activates; an account reads its record when it activates, and
 //     passivates after Config.IdleTimeout without a pending login. The parent

@@ -45,6 +45,7 @@ type Engine struct {
 	tenants sync.Map // tenant id → *actor.PID
 	limiter *attemptLimiter
 	keys    apiKeyCache
+	stop    sync.Once
 }
 
 // Start builds the actor system. Nothing is loaded: tenants and accounts
@@ -67,7 +68,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		dp.Events = prompts.Discard{}
 	}
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
-		clk: dp.Clock, log: dp.Logger, stats: &Stats{}}
+		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines()}
 	var err error
 	if d.linkKey, err = loadLinkKey(d); err != nil {
 		return nil, fmt.Errorf("load link key: %w", err)
@@ -88,10 +89,16 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		keys: apiKeyCache{m: map[string]cachedKey{}}}, nil
 }
 
-// Stop stops every actor, children first, and waits for it.
+// Stop stops every actor, children first, and waits for it; then it
+// cancels every goroutine the engine started (gateway calls in flight,
+// notifier callbacks) and waits for them too. Nothing of the engine runs
+// after Stop returned. Stopping a stopped engine does nothing.
 func (e *Engine) Stop() {
-	_ = e.sys.Root.PoisonFuture(e.root).Wait()
-	e.sys.Shutdown()
+	e.stop.Do(func() {
+		_ = e.sys.Root.PoisonFuture(e.root).Wait()
+		e.d.bg.stop()
+		e.sys.Shutdown()
+	})
 }
 
 // Stats returns the engine's counters.
@@ -283,7 +290,9 @@ func (e *Engine) LinkTenant(ctx context.Context, openid, code string) (TenantInf
 	return *v, nil
 }
 
-// TenantsOf lists the tenants a WeChat user linked.
+// TenantsOf lists the tenants a WeChat user linked. The user's index may
+// name a tenant whose link failed or was undone (it is written before the
+// link and after the unlink): each tenant confirms the link.
 func (e *Engine) TenantsOf(ctx context.Context, openid string) ([]TenantInfo, error) {
 	c, cancel := e.d.storeCtx()
 	rec, err := e.d.store.Get(c, keyWeChatUser(openid))
@@ -300,9 +309,8 @@ func (e *Engine) TenantsOf(ctx context.Context, openid string) ([]TenantInfo, er
 	}
 	out := make([]TenantInfo, 0, len(u.Tenants))
 	for _, id := range u.Tenants {
-		info, err := e.Tenant(ctx, id)
-		if err == nil {
-			out = append(out, info)
+		if info, err := askAs[*TenantInfo](e, ctx, id, &tInfo{linked: openid}); err == nil {
+			out = append(out, *info)
 		}
 	}
 	return out, nil
@@ -552,13 +560,13 @@ func (e *Engine) PromptUndeliverable(tenant, accountID, promptID, reason string)
 	if !validID(tenant) {
 		return
 	}
-	go func() {
+	e.d.bg.Go(func(context.Context) {
 		pid, err := e.tenantPID(tenant, e.d.cfg.AskTimeout, false)
 		if err != nil {
 			return
 		}
 		e.sys.Root.Send(pid, &tUndeliverable{accountID: accountID, promptID: promptID, reason: reason})
-	}()
+	})
 }
 
 // PromptDelivered records in the audit log (B7) what WeChat reported of a

@@ -29,6 +29,7 @@ type harness struct {
 	fs     *faultStore
 	keys   *persistence.Keyring
 	sim    *taxbureau.Simulator
+	gw     taxbureau.Gateway // the engine's gateway; nil: sim
 	sms    *taxbureau.SimSMSProvider
 	pub    *prompts.Chan
 	events *prompts.EventLog
@@ -91,7 +92,11 @@ func (h *harness) start() {
 	if h.fs == nil {
 		h.fs = &faultStore{Store: h.store}
 	}
-	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: h.sim, SMS: h.sms, Prompts: h.pub, Events: h.events,
+	var gw taxbureau.Gateway = h.sim
+	if h.gw != nil {
+		gw = h.gw
+	}
+	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: gw, SMS: h.sms, Prompts: h.pub, Events: h.events,
 		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		h.t.Fatal(err)
@@ -219,12 +224,20 @@ func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {
 var _ = fmt.Sprintf
 
 // faultStore wraps the real store with injected failures for keys that
-// start with a prefix.
+// start with a prefix, or for the Nth write. A failed commit writes nothing;
+// an uncertain one is applied and then fails, as a commit whose fsync
+// failed after bbolt wrote its pages.
 type faultStore struct {
 	persistence.Store
 	mu         sync.Mutex
 	getFails   map[string]int // prefix → failures left
 	commitFail map[string]int
+	uncertain  map[string]int // prefix → uncertain failures left
+	// writes counts Commit, CommitAudited and AppendAudit calls; the one numbered
+	// failAt fails (uncertainly when failAfter is set).
+	writes, failAt int
+	failAfter      bool
+	injected       int // failures injected so far
 }
 
 var errInjected = errors.New("injected store failure")
@@ -259,6 +272,79 @@ func (f *faultStore) failCommits(prefix string, n int) {
 	f.commitFail[prefix] = n
 }
 
+// uncertainCommits makes the next n commits touching prefix land and then
+// fail.
+func (f *faultStore) uncertainCommits(prefix string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.uncertain == nil {
+		f.uncertain = map[string]int{}
+	}
+	f.uncertain[prefix] = n
+}
+
+// failNth makes the nth write from now fail; after: it lands first.
+func (f *faultStore) failNth(n int, after bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes, f.failAt, f.failAfter = 0, n, after
+}
+
+// writeCount is the number of writes since the last failNth.
+func (f *faultStore) writeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
+}
+
+// injectedCount is the number of failures injected so far.
+func (f *faultStore) injectedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.injected
+}
+
+// fault decides the fate of a write: fail before, fail after, or pass.
+func (f *faultStore) fault(ops []persistence.Op) (before, after bool) {
+	f.mu.Lock()
+	f.writes++
+	nth := f.failAt > 0 && f.writes == f.failAt
+	nthAfter := f.failAfter
+	f.mu.Unlock()
+	switch {
+	case nth && !nthAfter:
+		before = true
+	case nth:
+		after = true
+	}
+	for _, op := range ops {
+		if f.take(f.commitFail, op.Key) {
+			before = true
+		}
+		if f.take(f.uncertain, op.Key) {
+			after = true
+		}
+	}
+	if before || after {
+		f.mu.Lock()
+		f.injected++
+		f.mu.Unlock()
+	}
+	return before, after
+}
+
+func (f *faultStore) AppendAudit(ctx context.Context, ev persistence.AuditEvent) error {
+	before, after := f.fault(nil)
+	if before {
+		return errInjected
+	}
+	err := f.Store.AppendAudit(ctx, ev)
+	if after && err == nil {
+		return errInjected
+	}
+	return err
+}
+
 func (f *faultStore) Get(ctx context.Context, key string) (persistence.Record, error) {
 	if f.take(f.getFails, key) {
 		return persistence.Record{}, errInjected
@@ -267,21 +353,27 @@ func (f *faultStore) Get(ctx context.Context, key string) (persistence.Record, e
 }
 
 func (f *faultStore) Commit(ctx context.Context, ops ...persistence.Op) ([]uint64, error) {
-	for _, op := range ops {
-		if f.take(f.commitFail, op.Key) {
-			return nil, errInjected
-		}
+	before, after := f.fault(ops)
+	if before {
+		return nil, errInjected
 	}
-	return f.Store.Commit(ctx, ops...)
+	revs, err := f.Store.Commit(ctx, ops...)
+	if after && err == nil {
+		return nil, errInjected
+	}
+	return revs, err
 }
 
 func (f *faultStore) CommitAudited(ctx context.Context, ev persistence.AuditEvent, ops ...persistence.Op) ([]uint64, error) {
-	for _, op := range ops {
-		if f.take(f.commitFail, op.Key) {
-			return nil, errInjected
-		}
+	before, after := f.fault(ops)
+	if before {
+		return nil, errInjected
 	}
-	return f.Store.CommitAudited(ctx, ev, ops...)
+	revs, err := f.Store.CommitAudited(ctx, ev, ops...)
+	if after && err == nil {
+		return nil, errInjected
+	}
+	return revs, err
 }
 
 // logout ends the account's session on ch as a client would (B4) and moves

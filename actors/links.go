@@ -29,8 +29,8 @@ type LoginLink struct {
 var ErrBadLink = errors.New("actors: invalid or expired login link")
 
 const (
-	keyLinkKey   = "meta/link-key"
-	keyCookieKey = "meta/h5-cookie-key"
+	keyLinkKey   = persistence.PrefixMeta + "link-key"
+	keyCookieKey = persistence.PrefixMeta + "h5-cookie-key"
 )
 
 // loadLinkKey reads the link-signing key, creating it (sealed) on first

@@ -6,19 +6,19 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/persistence"
 )
 
-// Store keys. Each key has one writer: tenant/… and accref/… the tenant actor,
-// account/… the account actor, smsbudget/… whoever spends from it (revision
-// checked), actcode/… and wxuser/… the tenant actor that links.
-func keyTenant(t string) string          { return "tenant/" + t }
-func keyAccount(t, a string) string      { return "account/" + t + "/" + a }
-func keyAccountRef(t, a string) string   { return "accref/" + t + "/" + a }
-func prefixAccountRefs(t string) string  { return "accref/" + t + "/" }
-func keyActivation(hash string) string   { return "actcode/" + hash }
-func keyWeChatUser(openid string) string { return "wxuser/" + openid }
+// Store keys, built on the prefixes of persistence/keys.go, which names the
+// one writer of each (persistence.KeyOwners).
+func keyTenant(t string) string          { return persistence.PrefixTenant + t }
+func keyAccount(t, a string) string      { return persistence.PrefixAccount + t + "/" + a }
+func keyAccountRef(t, a string) string   { return persistence.PrefixAccountRef + t + "/" + a }
+func prefixAccountRefs(t string) string  { return persistence.PrefixAccountRef + t + "/" }
+func keyActivation(hash string) string   { return persistence.PrefixActivation + hash }
+func keyWeChatUser(openid string) string { return persistence.PrefixWeChatUser + openid }
 func keySMSBudget(region, person string) string {
-	return "smsbudget/" + region + "/" + person
+	return persistence.PrefixSMSBudget + region + "/" + person
 }
 
 // Sealer encrypts secrets before they reach the store (persistence.Keyring).

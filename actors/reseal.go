@@ -45,8 +45,8 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		prefix string
 		reseal resealFunc
 	}{
-		{"account/", resealAccount},
-		{"apikey/", resealAPIKey},
+		{persistence.PrefixAccount, resealAccount},
+		{persistence.PrefixAPIKey, resealAPIKey},
 		{keyLinkKey, resealRaw},
 		{keyCookieKey, resealRaw},
 	}
@@ -56,7 +56,7 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		// stays bounded by one batch.
 		var batch []rewrite
 		err := store.Scan(ctx, k.prefix, func(r persistence.Record) error {
-			if strings.HasPrefix(k.prefix, "meta/") && r.Key != k.prefix {
+			if strings.HasPrefix(k.prefix, persistence.PrefixMeta) && r.Key != k.prefix {
 				return nil // a key that merely starts with the meta key's name
 			}
 			value, changed, err := k.reseal(keys, r.Key, r.Value)

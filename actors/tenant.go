@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -25,7 +27,7 @@ type (
 		name, code string
 	} // reply TenantInfo
 	tRotateCode    struct{ code string }                // reply TenantInfo
-	tInfo          struct{}                             // reply TenantInfo
+	tInfo          struct{ linked string }              // reply TenantInfo; ErrNotLinked when linked is set and not linked
 	tAddEnterprise struct{ taxNo, name, region string } // reply EnterpriseView
 	tEnterprises   struct{ openid string }              // reply []EnterpriseView
 	tLink          struct{ openid string }              // reply TenantInfo
@@ -144,9 +146,9 @@ func hashCode(code string) string {
 // leaves rec nil: only tCreate is served.
 //
 // It leaves the live children alone: a reload after a failed write must not
-// forget the actors it already spawned.
+// forget the actors it already spawned. It replaces the state only once it
+// read all of it: a failed reload keeps what the actor had.
 func (t *tenantActor) load() error {
-	t.refs, t.refRevs = map[string]*accountRef{}, map[string]uint64{}
 	if t.children == nil {
 		t.children, t.stopping, t.flows = map[string]*actor.PID{}, map[string][]buffered{}, map[string]*actor.PID{}
 		t.flowOwners = map[string]string{}
@@ -156,7 +158,7 @@ func (t *tenantActor) load() error {
 	defer cancel()
 	r, err := t.d.store.Get(ctx, keyTenant(t.id))
 	if errors.Is(err, persistence.ErrNotFound) {
-		t.rec = nil
+		t.rec, t.refs, t.refRevs = nil, map[string]*accountRef{}, map[string]uint64{}
 		return nil
 	}
 	if err != nil {
@@ -166,43 +168,111 @@ func (t *tenantActor) load() error {
 	if err := jsonUnmarshal(r.Value, &rec); err != nil {
 		return err
 	}
-	t.rec, t.rev = &rec, r.Revision
-	return t.d.store.Scan(ctx, prefixAccountRefs(t.id), func(r persistence.Record) error {
+	refs, refRevs := map[string]*accountRef{}, map[string]uint64{}
+	err = t.d.store.Scan(ctx, prefixAccountRefs(t.id), func(r persistence.Record) error {
 		var ref accountRef
 		if err := jsonUnmarshal(r.Value, &ref); err != nil {
 			return err
 		}
-		t.refs[ref.ID], t.refRevs[ref.ID] = &ref, r.Revision
+		refs[ref.ID], refRevs[ref.ID] = &ref, r.Revision
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	t.rec, t.rev, t.refs, t.refRevs = &rec, r.Revision, refs, refRevs
+	return nil
 }
 
-func (t *tenantActor) saveTenant(extra ...persistence.Op) error {
-	ops := append([]persistence.Op{{Key: keyTenant(t.id), Value: jsonMarshal(t.rec), Expected: t.rev}}, extra...)
-	ctx, cancel := t.d.storeCtx()
-	defer cancel()
-	revs, err := t.d.store.Commit(ctx, ops...)
-	if err != nil {
-		t.d.log.Error("persist tenant", "tenant", t.id, "err", err)
-		_ = t.load() // the stored state is the truth
-		return domain.ErrBusy.Wrap(err)
+// reload reads the stored state again after a failed write, whose outcome
+// may be unknown (the store is the truth), and tells the live accounts
+// their index entries as stored.
+func (t *tenantActor) reload(ctx actor.Context) {
+	if err := t.load(); err != nil {
+		t.d.log.Error("reload tenant", "tenant", t.id, "err", err)
+		return
 	}
-	t.rev = revs[0]
+	for id, pid := range t.children {
+		if r := t.refs[id]; r != nil {
+			ctx.Send(pid, &accountSetRef{ref: *r})
+		}
+	}
+}
+
+// commit stores one change of the tenant and its audit event in one
+// transaction: the record next (nil: unchanged), the new values of index
+// entries refs, and extra ops. Only once it is stored do next and refs
+// become the actor's state, so a failed commit leaves the state as it was;
+// the caller acknowledges only after it returned nil. After a failure the
+// actor reloads. It returns the revisions of extra.
+func (t *tenantActor) commit(ctx actor.Context, ev persistence.AuditEvent, next *tenantRecord, refs []*accountRef, extra ...persistence.Op) ([]uint64, error) {
+	ops := make([]persistence.Op, 0, 1+len(refs)+len(extra))
+	if next != nil {
+		ops = append(ops, persistence.Op{Key: keyTenant(t.id), Value: jsonMarshal(next), Expected: t.rev})
+	}
+	for _, r := range refs {
+		ops = append(ops, persistence.Op{Key: keyAccountRef(t.id, r.ID), Value: jsonMarshal(r), Expected: t.refRevs[r.ID]})
+	}
+	ops = append(ops, extra...)
+	c, cancel := t.d.storeCtx()
+	defer cancel()
+	revs, err := t.d.store.CommitAudited(c, ev, ops...)
+	if err != nil {
+		t.d.log.Error("persist tenant", "tenant", t.id, "action", ev.Action, "err", err)
+		t.reload(ctx)
+		return nil, domain.ErrBusy.Wrap(err)
+	}
+	i := 0
+	if next != nil {
+		t.rec, t.rev = next, revs[0]
+		i++
+	}
+	for _, r := range refs {
+		t.refs[r.ID], t.refRevs[r.ID] = r, revs[i]
+		i++
+	}
 	t.d.stats.commits.Add(1)
-	return nil
+	return revs[i:], nil
 }
 
-func (t *tenantActor) saveRef(ref *accountRef) error {
-	ctx, cancel := t.d.storeCtx()
-	defer cancel()
-	rev, err := persistence.Put(ctx, t.d.store, keyAccountRef(t.id, ref.ID), jsonMarshal(ref), t.refRevs[ref.ID])
-	if err != nil {
-		t.d.log.Error("persist account ref", "tenant", t.id, "account", ref.ID, "err", err)
-		_ = t.load()
-		return domain.ErrBusy.Wrap(err)
+// event is the audit event of a change of this tenant.
+func (t *tenantActor) event(by, action, target string) persistence.AuditEvent {
+	return t.d.event(t.id, by, action, target, nil)
+}
+
+// clone returns a copy of the record that a change may modify.
+func (r *tenantRecord) clone() *tenantRecord {
+	c := *r
+	c.Linked = maps.Clone(r.Linked)
+	if c.Linked == nil {
+		c.Linked = map[string]time.Time{}
 	}
-	t.refRevs[ref.ID] = rev
-	return nil
+	c.Enterprises = make(map[string]*enterpriseRecord, len(r.Enterprises))
+	for k, e := range r.Enterprises {
+		ec := *e
+		ec.Admins = maps.Clone(e.Admins)
+		if ec.Admins == nil {
+			ec.Admins = map[string]time.Time{}
+		}
+		c.Enterprises[k] = &ec
+	}
+	return &c
+}
+
+// withBinding returns a copy of ref bound to openid ("" unbinds).
+func withBinding(ref *accountRef, openid string) *accountRef {
+	c := *ref
+	c.BoundTo, c.Unreachable = openid, false
+	return &c
+}
+
+// tellRefs sends index entries that changed to their live actors.
+func (t *tenantActor) tellRefs(ctx actor.Context, refs []*accountRef) {
+	for _, r := range refs {
+		if pid := t.children[r.ID]; pid != nil {
+			ctx.Send(pid, &accountSetRef{ref: *r})
+		}
+	}
 }
 
 func (t *tenantActor) Receive(ctx actor.Context) {
@@ -260,6 +330,10 @@ func (t *tenantActor) receive(ctx actor.Context) {
 func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *tInfo:
+		if _, linked := t.rec.Linked[m.linked]; m.linked != "" && !linked {
+			ctx.Respond(domain.ErrNotLinked)
+			return
+		}
 		ctx.Respond(&TenantInfo{ID: t.rec.ID, Name: t.rec.Name})
 	case *tRotateCode:
 		t.onRotate(ctx, m)
@@ -445,26 +519,24 @@ func (t *tenantActor) onCreate(ctx actor.Context, m *tCreate) {
 		return
 	}
 	now := t.d.clk.Now()
-	t.rec = &tenantRecord{ID: t.id, Name: m.name, ActivationHash: hashCode(m.code),
+	next := &tenantRecord{ID: t.id, Name: m.name, ActivationHash: hashCode(m.code),
 		Linked: map[string]time.Time{}, Enterprises: map[string]*enterpriseRecord{}, CreatedAt: now}
 	t.rev = 0
-	err := t.saveTenant(persistence.Op{Key: keyActivation(t.rec.ActivationHash), Value: []byte(t.id)})
+	_, err := t.commit(ctx, t.event("cli", "tenant.create", "tenant/"+t.id), next, nil,
+		persistence.Op{Key: keyActivation(next.ActivationHash), Value: []byte(t.id)})
 	if err != nil {
-		t.rec = nil
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	t.d.audit(t.id, "cli", "tenant.create", "tenant/"+t.id, nil)
 	ctx.Respond(&TenantInfo{ID: t.id, Name: m.name, ActivationCode: m.code})
 }
 
 func (t *tenantActor) onRotate(ctx actor.Context, m *tRotateCode) {
-	old := t.rec.ActivationHash
-	t.rec.ActivationHash = hashCode(m.code)
-	err := t.saveTenant(
-		persistence.Op{Key: keyActivation(t.rec.ActivationHash), Value: []byte(t.id)},
+	old, next := t.rec.ActivationHash, t.rec.clone()
+	next.ActivationHash = hashCode(m.code)
+	_, err := t.commit(ctx, t.event("cli", "tenant.rotate_code", "tenant/"+t.id), next, nil,
+		persistence.Op{Key: keyActivation(next.ActivationHash), Value: []byte(t.id)},
 		persistence.Op{Key: keyActivation(old), Delete: true, AnyRevision: true})
-	t.d.audit(t.id, "cli", "tenant.rotate_code", "tenant/"+t.id, err)
 	respond(ctx, &TenantInfo{ID: t.id, Name: t.rec.Name, ActivationCode: m.code}, err)
 }
 
@@ -499,12 +571,12 @@ func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *tAddEnterprise) {
 		ctx.Respond(domain.Invalid("name", "企业名称不能为空且不超过100字"))
 		return
 	}
-	t.rec.Enterprises[tn.Value] = &enterpriseRecord{TaxNo: tn.Value, Name: m.name, Region: region.Code, Legacy: tn.Legacy, Admins: map[string]time.Time{}}
-	if err := t.saveTenant(); err != nil {
+	next := t.rec.clone()
+	next.Enterprises[tn.Value] = &enterpriseRecord{TaxNo: tn.Value, Name: m.name, Region: region.Code, Legacy: tn.Legacy, Admins: map[string]time.Time{}}
+	if _, err := t.commit(ctx, t.event("cli", "enterprise.add", "enterprise/"+tn.Value), next, nil); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	t.d.audit(t.id, "cli", "enterprise.add", "enterprise/"+tn.Value, nil)
 	ctx.Respond(t.enterpriseView(t.rec.Enterprises[tn.Value], ""))
 }
 
@@ -560,13 +632,18 @@ func (t *tenantActor) onLink(ctx actor.Context, m *tLink) {
 		ctx.Respond(domain.ErrAlreadyLinked)
 		return
 	}
-	t.rec.Linked[m.openid] = t.d.clk.Now()
-	if err := t.saveTenant(); err != nil {
+	// The user's index lists the tenant first: it may then list a tenant
+	// the link did not reach, which its readers check, never miss one.
+	if err := t.updateWeChatUser(m.openid, true); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	t.updateWeChatUser(m.openid, true)
-	t.d.audit(t.id, "wx:"+m.openid, "tenant.link", "tenant/"+t.id, nil)
+	next := t.rec.clone()
+	next.Linked[m.openid] = t.d.clk.Now()
+	if _, err := t.commit(ctx, t.event("wx:"+m.openid, "tenant.link", "tenant/"+t.id), next, nil); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
 	ctx.Respond(&TenantInfo{ID: t.id, Name: t.rec.Name})
 }
 
@@ -576,18 +653,19 @@ type wechatUser struct {
 	Tenants []string `json:"tenants"`
 }
 
-// updateWeChatUser adds or removes this tenant in the user's record.
-// Tenants of one user may write it concurrently: revision-checked retries.
-func (t *tenantActor) updateWeChatUser(openid string, add bool) {
-	for i := 0; i < 5; i++ {
-		ctx, cancel := t.d.storeCtx()
+// updateWeChatUser adds or removes this tenant in the user's record. The
+// tenants of one user share it: persistence.Update.
+func (t *tenantActor) updateWeChatUser(openid string, add bool) error {
+	ctx, cancel := t.d.storeCtx()
+	defer cancel()
+	_, err := persistence.Update(ctx, t.d.store, keyWeChatUser(openid), func(old persistence.Record) ([]byte, error) {
 		u := wechatUser{OpenID: openid}
-		var rev uint64
-		if r, err := t.d.store.Get(ctx, keyWeChatUser(openid)); err == nil {
-			_ = jsonUnmarshal(r.Value, &u)
-			rev = r.Revision
+		if old.Value != nil {
+			if err := jsonUnmarshal(old.Value, &u); err != nil {
+				return nil, err
+			}
 		}
-		var ts []string
+		ts := []string{}
 		for _, id := range u.Tenants {
 			if id != t.id {
 				ts = append(ts, id)
@@ -596,16 +674,17 @@ func (t *tenantActor) updateWeChatUser(openid string, add bool) {
 		if add {
 			ts = append(ts, t.id)
 		}
-		u.Tenants = ts
-		_, err := persistence.Put(ctx, t.d.store, keyWeChatUser(openid), jsonMarshal(u), rev)
-		cancel()
-		if err == nil || !errors.Is(err, persistence.ErrRevisionMismatch) {
-			if err != nil {
-				t.d.log.Error("persist wechat user", "tenant", t.id, "err", err)
-			}
-			return
+		if old.Value != nil && slices.Equal(ts, u.Tenants) {
+			return old.Value, nil
 		}
+		u.Tenants = ts
+		return jsonMarshal(u), nil
+	})
+	if err != nil {
+		t.d.log.Error("persist wechat user", "tenant", t.id, "err", err)
+		return domain.ErrBusy.Wrap(err)
 	}
+	return nil
 }
 
 func (t *tenantActor) boundTo(openid string, taxNo string) []*accountRef {
@@ -619,17 +698,14 @@ func (t *tenantActor) boundTo(openid string, taxNo string) []*accountRef {
 	return out
 }
 
-// setBinding stores a ref's new binding and tells a live actor.
-func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid string) error {
-	old, oldUnreachable := ref.BoundTo, ref.Unreachable
-	ref.BoundTo, ref.Unreachable = openid, false
-	if err := t.saveRef(ref); err != nil {
-		ref.BoundTo, ref.Unreachable = old, oldUnreachable
+// setBinding stores a ref's new binding with its audit event and tells a
+// live actor.
+func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid string, ev persistence.AuditEvent) error {
+	nr := withBinding(ref, openid)
+	if _, err := t.commit(ctx, ev, nil, []*accountRef{nr}); err != nil {
 		return err
 	}
-	if pid := t.children[ref.ID]; pid != nil {
-		ctx.Send(pid, &accountSetRef{ref: *ref})
-	}
+	t.tellRefs(ctx, []*accountRef{nr})
 	return nil
 }
 
@@ -647,22 +723,24 @@ func (t *tenantActor) onUnlink(ctx actor.Context, m *tUnlink) {
 		ctx.Respond(views)
 		return
 	}
-	for _, r := range refs {
-		if err := t.setBinding(ctx, r, ""); err != nil {
-			ctx.Respond(domain.AsError(err))
-			return
-		}
+	// The bindings, the link and the admin grants go in one transaction.
+	unbound := make([]*accountRef, len(refs))
+	for i, r := range refs {
+		unbound[i] = withBinding(r, "")
 	}
-	delete(t.rec.Linked, m.openid)
-	for _, e := range t.rec.Enterprises {
+	next := t.rec.clone()
+	delete(next.Linked, m.openid)
+	for _, e := range next.Enterprises {
 		delete(e.Admins, m.openid)
 	}
-	if err := t.saveTenant(); err != nil {
+	if _, err := t.commit(ctx, t.event("wx:"+m.openid, "tenant.unlink", "tenant/"+t.id), next, unbound); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	t.updateWeChatUser(m.openid, false)
-	t.d.audit(t.id, "wx:"+m.openid, "tenant.unlink", "tenant/"+t.id, nil)
+	t.tellRefs(ctx, unbound)
+	// A failure here leaves the tenant in the user's index, which its
+	// readers check against the link.
+	_ = t.updateWeChatUser(m.openid, false)
 	ctx.Respond(views)
 }
 
@@ -786,11 +864,6 @@ func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
 	switch s.purpose {
 	case purposeAdd:
 		id, err := t.createAccount(ctx, m)
-		target := "enterprise/" + s.taxNo
-		if id != "" {
-			target = "account/" + id
-		}
-		t.d.audit(t.id, who(s.openid), "account.add", target, err)
 		reply(&FlowReply{FlowID: s.id, State: FlowDone, AccountID: id}, err)
 	case purposeAdmin:
 		e := t.rec.Enterprises[s.taxNo]
@@ -798,9 +871,9 @@ func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
 			reply(nil, domain.ErrEnterpriseNotFound)
 			return
 		}
-		e.Admins[s.openid] = t.d.clk.Now()
-		err := t.saveTenant()
-		t.d.audit(t.id, who(s.openid), "admin.apply", "enterprise/"+s.taxNo, err)
+		next := t.rec.clone()
+		next.Enterprises[s.taxNo].Admins[s.openid] = t.d.clk.Now()
+		_, err := t.commit(ctx, t.event(who(s.openid), "admin.apply", "enterprise/"+s.taxNo), next, nil)
 		reply(&FlowReply{FlowID: s.id, State: FlowDone}, err)
 	case purposeRebind:
 		ref := t.refs[s.accountID]
@@ -809,8 +882,7 @@ func (t *tenantActor) onVerified(ctx actor.Context, m *flowVerified) {
 			return
 		}
 		prev := ref.BoundTo
-		err := t.setBinding(ctx, ref, s.openid)
-		t.d.audit(t.id, who(s.openid), "account.rebind", "account/"+ref.ID, err)
+		err := t.setBinding(ctx, ref, s.openid, t.event(who(s.openid), "account.rebind", "account/"+ref.ID))
 		if err == nil && prev != "" {
 			now := t.d.clk.Now()
 			_ = t.d.pub.Publish(context.Background(), prompts.Prompt{ID: newID("p"), Tenant: t.id, Account: ref.ID,
@@ -830,15 +902,20 @@ func who(openid string) string {
 	return "wx:" + openid
 }
 
-// createAccount writes the new account's index entry and its first state
-// (logged in on the verified channel) in one commit.
+// createAccount writes the new account's index entry, its first state
+// (logged in on the verified channel) and its audit event in one commit. A
+// refusal is audited on its own.
 func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string, error) {
 	s := m.spec
+	refuse := func(err error) (string, error) {
+		t.d.audit(t.id, who(s.openid), "account.add", "enterprise/"+s.taxNo, err)
+		return "", err
+	}
 	if t.findRef(s.taxNo, s.username) != nil {
-		return "", domain.ErrAccountExists
+		return refuse(domain.ErrAccountExists)
 	}
 	if _, linked := t.rec.Linked[s.openid]; !linked && s.openid != "" {
-		return "", domain.ErrNotLinked
+		return refuse(domain.ErrNotLinked)
 	}
 	now := t.d.clk.Now()
 	ref := &accountRef{ID: newID("a"), TaxNo: s.taxNo, Region: s.region, Username: s.username, PersonID: m.personID,
@@ -857,17 +934,13 @@ func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string,
 	}
 	b, err := encodeAccount(t.d.seal, t.id, ref.ID, st, now)
 	if err != nil {
-		return "", domain.ErrInternal.Wrap(err)
+		return refuse(domain.ErrInternal.Wrap(err))
 	}
-	c, cancel := t.d.storeCtx()
-	defer cancel()
-	revs, err := t.d.store.Commit(c,
-		persistence.Op{Key: keyAccountRef(t.id, ref.ID), Value: jsonMarshal(ref)},
+	_, err = t.commit(ctx, t.event(who(s.openid), "account.add", "account/"+ref.ID), nil, []*accountRef{ref},
 		persistence.Op{Key: keyAccount(t.id, ref.ID), Value: b})
 	if err != nil {
-		return "", domain.ErrBusy.Wrap(err)
+		return "", err
 	}
-	t.refs[ref.ID], t.refRevs[ref.ID] = ref, revs[0]
 	return ref.ID, nil
 }
 
@@ -877,11 +950,12 @@ func (t *tenantActor) onBind(ctx actor.Context, m *tBind) {
 		ctx.Respond(domain.ErrAccountNotFound)
 		return
 	}
-	err := domain.CanBind(t.operator(m.openid, ref.TaxNo), ref.BoundTo)
-	if err == nil {
-		err = t.setBinding(ctx, ref, m.openid)
+	if err := domain.CanBind(t.operator(m.openid, ref.TaxNo), ref.BoundTo); err != nil {
+		t.d.audit(t.id, who(m.openid), "account.bind", "account/"+ref.ID, err)
+		ctx.Respond(domain.AsError(err))
+		return
 	}
-	t.d.audit(t.id, who(m.openid), "account.bind", "account/"+ref.ID, err)
+	err := t.setBinding(ctx, ref, m.openid, t.event(who(m.openid), "account.bind", "account/"+ref.ID))
 	respond(ctx, ok{}, err)
 }
 
@@ -890,10 +964,12 @@ func (t *tenantActor) onUnbind(ctx actor.Context, m *tUnbind) {
 	if err == nil && ref.BoundTo == "" {
 		err = domain.ErrNotBound
 	}
-	if err == nil {
-		err = t.setBinding(ctx, ref, "")
+	if err != nil {
+		t.d.audit(t.id, who(m.openid), "account.unbind", "account/"+m.accountID, err)
+		ctx.Respond(domain.AsError(err))
+		return
 	}
-	t.d.audit(t.id, who(m.openid), "account.unbind", "account/"+m.accountID, err)
+	err = t.setBinding(ctx, ref, "", t.event(who(m.openid), "account.unbind", "account/"+m.accountID))
 	respond(ctx, ok{}, err)
 }
 
@@ -906,16 +982,16 @@ func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *tUnbindEnt) {
 		ctx.Respond(domain.ErrEnterpriseNotFound)
 		return
 	}
-	n := 0
+	var unbound []*accountRef
 	for _, r := range t.boundTo(m.openid, m.taxNo) {
-		if err := t.setBinding(ctx, r, ""); err != nil {
-			ctx.Respond(domain.AsError(err))
-			return
-		}
-		n++
+		unbound = append(unbound, withBinding(r, ""))
 	}
-	t.d.audit(t.id, who(m.openid), "enterprise.unbind", "enterprise/"+m.taxNo, nil)
-	ctx.Respond(n)
+	if _, err := t.commit(ctx, t.event(who(m.openid), "enterprise.unbind", "enterprise/"+m.taxNo), nil, unbound); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	t.tellRefs(ctx, unbound)
+	ctx.Respond(len(unbound))
 }
 
 func (t *tenantActor) onRebind(ctx actor.Context, m *tRebind) {
@@ -951,14 +1027,14 @@ func (t *tenantActor) onSetDefault(ctx actor.Context, m *tSetDefault) {
 		}
 	}
 	nd, err := e.Defaults.SetDefault(ref.ID, ref.Business, m.which, count)
-	if err == nil {
-		old := e.Defaults
-		e.Defaults = nd
-		if err = t.saveTenant(); err != nil {
-			e.Defaults = old
-		}
+	if err != nil {
+		t.d.audit(t.id, who(m.openid), "account.set_default", "account/"+ref.ID, err)
+		ctx.Respond(domain.AsError(err))
+		return
 	}
-	t.d.audit(t.id, who(m.openid), "account.set_default", "account/"+ref.ID, err)
+	next := t.rec.clone()
+	next.Enterprises[ref.TaxNo].Defaults = nd
+	_, err = t.commit(ctx, t.event(who(m.openid), "account.set_default", "account/"+ref.ID), next, nil)
 	respond(ctx, ok{}, err)
 }
 
@@ -991,17 +1067,13 @@ func (t *tenantActor) onStepDown(ctx actor.Context, m *tStepDown) {
 		ctx.Respond(domain.ErrEnterpriseNotFound)
 		return
 	}
-	since, is := e.Admins[m.openid]
-	if !is {
+	if _, is := e.Admins[m.openid]; !is {
 		ctx.Respond(domain.ErrNotAdmin)
 		return
 	}
-	delete(e.Admins, m.openid)
-	err := t.saveTenant()
-	if err != nil {
-		e.Admins[m.openid] = since
-	}
-	t.d.audit(t.id, who(m.openid), "admin.step_down", "enterprise/"+m.taxNo, err)
+	next := t.rec.clone()
+	delete(next.Enterprises[m.taxNo].Admins, m.openid)
+	_, err := t.commit(ctx, t.event(who(m.openid), "admin.step_down", "enterprise/"+m.taxNo), next, nil)
 	respond(ctx, ok{}, err)
 }
 
@@ -1013,24 +1085,36 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *tDelete) {
 		return
 	}
 	id := ref.ID
+	// The enterprise's defaults lose the account in the transaction that
+	// deletes it (the account actor commits it, the tenant's op checked
+	// against the revision it has now).
+	var next *tenantRecord
+	var extra []persistence.Op
+	if e := t.rec.Enterprises[ref.TaxNo]; e != nil && e.Defaults.Flags(id) != 0 {
+		next = t.rec.clone()
+		next.Enterprises[ref.TaxNo].Defaults = e.Defaults.Without(id)
+		extra = []persistence.Op{{Key: keyTenant(t.id), Value: jsonMarshal(next), Expected: t.rev}}
+	}
 	fut := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
-	t.sendAccount(ctx, id, &accountErase{who: who(m.openid)}, fut.PID())
+	t.sendAccount(ctx, id, &accountErase{who: who(m.openid), extra: extra}, fut.PID())
 	replyTo := ctx.Sender()
 	ctx.ReenterAfter(fut, func(res any, ferr error) {
-		if ferr == nil {
-			if e, isErr := res.(error); isErr {
-				ferr = e
+		revs, erased := res.([]uint64)
+		if ferr == nil && !erased {
+			ferr, _ = res.(error)
+			if ferr == nil {
+				ferr = fmt.Errorf("unexpected reply %T", res)
 			}
 		}
 		if ferr != nil {
+			t.reload(ctx) // the tenant's op may have landed with the account's
 			ctx.Send(replyTo, domain.ErrBusy.Wrap(ferr))
 			return
 		}
 		delete(t.refs, id)
 		delete(t.refRevs, id)
-		if e := t.rec.Enterprises[ref.TaxNo]; e != nil && e.Defaults.Flags(id) != 0 {
-			e.Defaults = e.Defaults.Without(id)
-			_ = t.saveTenant()
+		if next != nil {
+			t.rec, t.rev = next, revs[0]
 		}
 		if pid := t.children[id]; pid != nil {
 			delete(t.children, id)
@@ -1098,34 +1182,36 @@ func (t *tenantActor) propagate(ctx actor.Context, accountID string, pw domain.S
 		}
 	}
 	sort.Strings(ids)
-	futs := make([]*actor.Future, len(ids))
-	for i, id := range ids {
-		futs[i] = actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
-		t.sendAccount(ctx, id, &accountSetPassword{password: pw, who: by}, futs[i].PID())
-	}
-	tenant, d, sys := t.id, t.d, ctx.ActorSystem()
-	go func() {
-		n := 0
-		for i, f := range futs {
-			res, err := f.Result()
-			if _, good := res.(ok); err == nil && good {
-				n++
-			} else {
-				d.log.Error("propagate password", "tenant", tenant, "account", ids[i], "err", err)
-			}
-		}
+	// The replies come back to this actor (ReenterAfter): no goroutine
+	// waits for them, and none outlives the engine.
+	n, pending := 0, len(ids)
+	done := func() {
 		if n == 0 {
-			d.audit(tenant, by, "account.password_propagate", "account/"+accountID, domain.ErrBusy)
+			t.d.audit(t.id, by, "account.password_propagate", "account/"+accountID, domain.ErrBusy)
 			if replyTo != nil {
-				sys.Root.Send(replyTo, domain.ErrBusy.With("密码未能保存，请重试", "no account took the new password"))
+				ctx.Send(replyTo, domain.ErrBusy.With("密码未能保存，请重试", "no account took the new password"))
 			}
 			return
 		}
-		d.audit(tenant, by, "account.password_propagate", "account/"+accountID, nil)
+		t.d.audit(t.id, by, "account.password_propagate", "account/"+accountID, nil)
 		if replyTo != nil {
-			sys.Root.Send(replyTo, &FlowReply{FlowID: flowID, State: FlowDone, AccountID: accountID, Updated: n})
+			ctx.Send(replyTo, &FlowReply{FlowID: flowID, State: FlowDone, AccountID: accountID, Updated: n})
 		}
-	}()
+	}
+	for _, id := range ids {
+		f := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
+		t.sendAccount(ctx, id, &accountSetPassword{password: pw, who: by}, f.PID())
+		ctx.ReenterAfter(f, func(res any, err error) {
+			if _, good := res.(ok); err == nil && good {
+				n++
+			} else {
+				t.d.log.Error("propagate password", "tenant", t.id, "account", id, "err", err, "reply", res)
+			}
+			if pending--; pending == 0 {
+				done()
+			}
+		})
+	}
 }
 
 func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
@@ -1219,32 +1305,43 @@ func (t *tenantActor) onList(ctx actor.Context, m *tList) {
 	})
 	base := make([]AccountView, len(refs))
 	persons := make([]string, len(refs))
-	futs := make([]*actor.Future, len(refs))
-	for i, r := range refs {
-		base[i], persons[i] = t.refView(r, m.openid), r.PersonID
-		if pid := t.children[r.ID]; pid != nil {
-			futs[i] = ctx.RequestFuture(pid, &accountView{}, t.d.cfg.AskTimeout)
+	out := make([]AccountView, len(refs))
+	replyTo := ctx.Sender()
+	// A live account is asked; the replies come back to this actor
+	// (ReenterAfter), so no goroutine waits for them. An idle account is
+	// read from the store, and one whose actor does not answer too.
+	fill := func(i int, live *AccountView) {
+		if live == nil {
+			live = storedView(t.d, t.id, base[i], persons[i])
+		}
+		b, v := base[i], *live
+		v.EnterpriseName, v.DefaultFor, v.Bound, v.BoundOpenID, v.BoundToMe = b.EnterpriseName, b.DefaultFor, b.Bound, b.BoundOpenID, b.BoundToMe
+		out[i] = v
+	}
+	pending := 1 // this handler's own share, released below
+	release := func() {
+		if pending--; pending == 0 {
+			ctx.Send(replyTo, out)
 		}
 	}
-	d, tenant, replyTo, sys := t.d, t.id, ctx.Sender(), ctx.ActorSystem()
-	go func() {
-		out := make([]AccountView, len(base))
-		for i, b := range base {
-			var live *AccountView
-			if futs[i] != nil {
-				if res, err := futs[i].Result(); err == nil {
-					live, _ = res.(*AccountView)
-				}
-			}
-			if live == nil {
-				live = storedView(d, tenant, b, persons[i])
-			}
-			v := *live
-			v.EnterpriseName, v.DefaultFor, v.Bound, v.BoundOpenID, v.BoundToMe = b.EnterpriseName, b.DefaultFor, b.Bound, b.BoundOpenID, b.BoundToMe
-			out[i] = v
+	for i, r := range refs {
+		base[i], persons[i] = t.refView(r, m.openid), r.PersonID
+		pid := t.children[r.ID]
+		if pid == nil {
+			fill(i, nil)
+			continue
 		}
-		sys.Root.Send(replyTo, out)
-	}()
+		pending++
+		ctx.ReenterAfter(ctx.RequestFuture(pid, &accountView{}, t.d.cfg.AskTimeout), func(res any, err error) {
+			var live *AccountView
+			if err == nil {
+				live, _ = res.(*AccountView)
+			}
+			fill(i, live)
+			release()
+		})
+	}
+	release()
 }
 
 // storedView builds an idle account's view from its committed record
@@ -1322,22 +1419,21 @@ func (t *tenantActor) onSubscription(ctx actor.Context, m *tSubscription) {
 		if ref.Unreachable == !m.subscribed {
 			continue
 		}
-		ref.Unreachable = !m.subscribed
-		if err := t.saveRef(ref); err != nil {
-			ref.Unreachable = m.subscribed
-			ctx.Respond(domain.AsError(err))
-			return
-		}
-		if pid := t.children[ref.ID]; pid != nil {
-			ctx.Send(pid, &accountSetRef{ref: *ref})
-		}
+		nr := *ref
+		nr.Unreachable = !m.subscribed
 		action := "wechat.subscribe"
 		if !m.subscribed {
 			action = "wechat.unsubscribe"
+		}
+		if _, err := t.commit(ctx, t.event("wx:"+m.openid, action, "account/"+ref.ID), nil, []*accountRef{&nr}); err != nil {
+			ctx.Respond(domain.AsError(err))
+			return
+		}
+		t.tellRefs(ctx, []*accountRef{&nr})
+		if !m.subscribed {
 			t.d.emit(prompts.Event{Type: prompts.EventBindingUnreachable, Tenant: t.id, Account: ref.ID, TaxNo: ref.TaxNo,
 				Reason: "unsubscribed"})
 		}
-		t.d.audit(t.id, "wx:"+m.openid, action, "account/"+ref.ID, nil)
 	}
 	ctx.Respond(ok{})
 }

@@ -75,17 +75,57 @@
 // # Keys
 //
 // Keys are "/"-separated paths of at most MaxKeyLen bytes, the most general
-// part first, so that a prefix Scan reads one subtree in key order:
+// part first, so that a prefix Scan reads one subtree in key order. Every
+// prefix has one owner, the only code that writes it while etaxd runs
+// (keys.go holds the same table as KeyOwners; a test keeps them equal):
 //
-//	tenant/<tenant>                  a tenant
-//	account/<tenant>/<account>       an account's state (secrets sealed)
-//	index/<name>/<tenant>/<value>    an index record (written with AnyRevision)
+//	tenant/<tenant>                     the tenant actor
+//	accref/<tenant>/<account>           the tenant actor (the account actor deletes it with the account)
+//	actcode/<hash>                      the tenant actor
+//	account/<tenant>/<account>          the account actor (the tenant actor creates it, F3)
+//	wxuser/<openid>                     the tenant actors of the user's tenants, through Update
+//	smsbudget/<region>/<person>         the account actors of one person, through Update
+//	apikey/<id>                         Engine.CreateAPIKey and RevokeAPIKey, through Update
+//	meta/<name>                         the engine at start, create-once
+//	webhook/<tenant>/<id>               prompts.Webhooks Register and Delete
+//	webhookdelivery/<tenant>/<id>       prompts.Webhooks' delivery workers, through Update
+//	ops/<name>                          nobody: read only (the readiness probe)
+//
+// A key that several writers share (wxuser, smsbudget, webhookdelivery) is
+// written with Update only: a read, a change, a compare-and-set, again from
+// the read when another writer won. "etaxd keys rotate" rewrites sealed
+// values under account/, apikey/, meta/ and webhook/, while no engine runs.
 //
 // A prefix is compared bytewise: Scan("account/T1") also returns the accounts
 // of T10; scan "account/T1/" for one tenant. Keep to the characters
 // [-_=.a-zA-Z0-9/]: they map to JetStream KV keys one for one. The audit log
 // is keyed by tenant and time, so reading one tenant's events over a period
 // costs the events read, whatever the size of the log.
+//
+// # Acknowledgement
+//
+// etaxd acknowledges a change (answers a client "done") only after the
+// write that stores it returned nil, and it stores a change and its audit
+// event in one transaction (CommitAudited): an acknowledged change is on
+// disk with its audit event, and an audit event is never missing for a
+// stored change. The writer computes the new state on a copy, commits it,
+// and only then makes it its state; a failed write leaves its state as it
+// was and answers the error (busy, HTTP 503).
+//
+// A write that fails did not happen, with one exception. Commit refusals
+// (ErrRevisionMismatch, ErrInvalidKey, ErrValueTooLarge, ErrClosed) and the
+// caller's context ending before the committer took the write leave nothing
+// on disk. Any other error is a failed transaction, and a failed fsync
+// leaves its outcome unknown: the write may be on disk. Such a change is
+// not acknowledged either, and after a restart whatever the store holds is
+// the truth, so the rule a crash test checks is exact:
+//
+//	acknowledged ⊆ stored ⊆ acknowledged ∪ uncertain
+//
+// where uncertain are the writes that failed with an error other than a
+// refusal. A writer that got an error reloads before it decides again: if
+// the write did land, its next compare-and-set with the old revision is
+// refused, never lost.
 //
 // # Sealing
 //

@@ -653,41 +653,22 @@ func (w *Webhooks) openSecret(rec webhookRecord) ([]byte, error) {
 	return w.opts.Sealer.Open(rec.Secret, webhookKey(rec.Tenant, rec.ID))
 }
 
-// record updates the webhook's delivery state with fn, retrying a lost
-// compare-and-set a few times. A failure is logged: the state is
-// informational, the delivery itself stands.
+// record updates the webhook's delivery state with fn. The delivery
+// workers share the key: persistence.Update. A failure is logged: the state
+// is informational, the delivery itself stands.
 func (w *Webhooks) record(ctx context.Context, t webhookTask, rec webhookRecord, fn func(*WebhookDelivery)) {
-	key := deliveryKey(t.Tenant, t.Webhook)
-	var err error
-	for range 5 {
+	_, err := persistence.Update(ctx, w.store, deliveryKey(t.Tenant, t.Webhook), func(old persistence.Record) ([]byte, error) {
 		var d WebhookDelivery
-		var rev uint64
-		got, gerr := w.store.Get(ctx, key)
-		switch {
-		case gerr == nil:
-			if err = json.Unmarshal(got.Value, &d); err != nil {
-				d = WebhookDelivery{}
-			}
-			rev = got.Revision
-		case !errors.Is(gerr, persistence.ErrNotFound):
-			err = gerr
-			continue
+		if old.Value != nil && json.Unmarshal(old.Value, &d) != nil {
+			d = WebhookDelivery{} // an undecodable state starts over
 		}
 		d.WebhookID, d.URL = rec.ID, rec.URL
 		fn(&d)
-		data, merr := json.Marshal(d)
-		if merr != nil {
-			err = merr
-			break
-		}
-		if _, err = persistence.Put(ctx, w.store, key, data, rev); err == nil {
-			return
-		}
-		if !errors.Is(err, persistence.ErrRevisionMismatch) {
-			break
-		}
+		return json.Marshal(d)
+	})
+	if err != nil {
+		w.log.Warn("webhooks: record delivery state", "tenant", t.Tenant, "webhook", t.Webhook, "err", err)
 	}
-	w.log.Warn("webhooks: record delivery state", "tenant", t.Tenant, "webhook", t.Webhook, "err", err)
 }
 
 // errText shortens an error for the delivery state.
