@@ -98,9 +98,9 @@ func TestServeStartErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"port in use", []string{"--data", t.TempDir(), "--listen", busy.Addr().String()}, "listen on"},
-		{"data dir is a file", []string{"--data", notADir, "--listen", "127.0.0.1:0"}, "etaxd: "},
-		{"no master key outside dev mode", []string{"--data", t.TempDir(), "--dev=false", "--listen", "127.0.0.1:0"}, "no master key"},
+		{"port in use", []string{"--dev", "--data", t.TempDir(), "--listen", busy.Addr().String()}, "listen on"},
+		{"data dir is a file", []string{"--dev", "--data", notADir, "--listen", "127.0.0.1:0"}, "etaxd: "},
+		{"no master key outside dev mode", []string{"--data", t.TempDir(), "--dev=false", "--taxbureau-url", "sim:", "--listen", "127.0.0.1:0"}, "no master key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestServeInProcess(t *testing.T) {
 	var stdout, stderr lockedWriter
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--dev=false"}, &stdout, &stderr)
+		done <- run(ctx, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--dev=false", "--taxbureau-url", "sim:"}, &stdout, &stderr)
 	}()
 	var url string
 	eventually(t, 30*time.Second, func() error {
