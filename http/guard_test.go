@@ -69,6 +69,28 @@ func (rc rawCall) send(t *testing.T, addr string) (status int, code, body string
 	return res.StatusCode, code, string(b)
 }
 
+// guardCase is a request and the answer a guard must give it: the status
+// and, for an error, its code.
+type guardCase struct {
+	name   string
+	call   rawCall
+	status int
+	code   string
+}
+
+// runGuardCases sends each case to addr as a subtest.
+func runGuardCases(t *testing.T, addr string, cases []guardCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code := tt.call.do(t, addr)
+			if status != tt.status || code != tt.code {
+				t.Errorf("%s %s = %d %q, want %d %q", tt.call.method, tt.call.path, status, code, tt.status, tt.code)
+			}
+		})
+	}
+}
+
 // echoRoutes adds POST /ops/echo, which answers 200 once the guard let the
 // request through.
 func echoRoutes(d *Deps) {
@@ -88,12 +110,7 @@ func TestOperatorGuardWithoutToken(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	self := "http://" + addr
 	json := map[string]string{"Content-Type": "application/json"}
-	tests := []struct {
-		name   string
-		call   rawCall
-		status int
-		code   string
-	}{
+	tests := []guardCase{
 		{"status from this machine", rawCall{method: "GET", path: "/ops/status"}, 200, ""},
 		{"Host localhost", rawCall{method: "GET", path: "/ops/status", host: "localhost:" + port}, 200, ""},
 		{"metrics from this machine", rawCall{method: "GET", path: "/metrics"}, 200, ""},
@@ -117,14 +134,7 @@ func TestOperatorGuardWithoutToken(t *testing.T) {
 		{"POST without a type", rawCall{method: "POST", path: "/ops/echo", body: "{}"}, 415, "unsupported_media_type"},
 		{"POST JSON cross-site", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, body: "{}"}, 403, "cross_site_refused"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, code := tt.call.do(t, addr)
-			if status != tt.status || code != tt.code {
-				t.Errorf("%s %s = %d %q, want %d %q", tt.call.method, tt.call.path, status, code, tt.status, tt.code)
-			}
-		})
-	}
+	runGuardCases(t, addr, tests)
 	// Another machine (app.Test's peer is 0.0.0.0) is refused first.
 	if r := e.do(req{method: "GET", path: "/ops/status", unsigned: true}); r.status != 403 || r.errCode(t) != "operator_loopback_only" {
 		t.Errorf("another machine = %d %s", r.status, r.body)
@@ -138,26 +148,14 @@ func TestOperatorGuardWithToken(t *testing.T) {
 	e := newEnv(t, echoRoutes)
 	addr := e.listen(t)
 	bearer := "Bearer " + opToken
-	tests := []struct {
-		name   string
-		call   rawCall
-		status int
-		code   string
-	}{
+	tests := []guardCase{
 		{"no token, from this machine", rawCall{method: "GET", path: "/ops/status"}, 401, "operator_token_required"},
 		{"no token, POST JSON", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "application/json"}, body: "{}"}, 401, "operator_token_required"},
 		{"token", rawCall{method: "GET", path: "/ops/status", header: map[string]string{"Authorization": bearer}}, 200, ""},
 		{"token, public Host", rawCall{method: "GET", path: "/ops/status", host: "etaxd.example.com", header: map[string]string{"Authorization": bearer}}, 200, ""},
 		{"token, POST JSON", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Authorization": bearer, "Content-Type": "application/json"}, body: "{}"}, 200, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, code := tt.call.do(t, addr)
-			if status != tt.status || code != tt.code {
-				t.Errorf("%s %s = %d %q, want %d %q", tt.call.method, tt.call.path, status, code, tt.status, tt.code)
-			}
-		})
-	}
+	runGuardCases(t, addr, tests)
 }
 
 // TestDevInboxIsLocal: GET /dev/inbox (every user's prompts, dev mode only)
@@ -183,24 +181,14 @@ func TestDevInboxIsLocal(t *testing.T) {
 			}
 			return h
 		}
-		tests := []struct {
-			name   string
-			call   rawCall
-			status int
-			code   string
-		}{
-			{"this machine", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", header: auth}, 200, ""},
-			{"Host of another site", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", host: "evil.example", header: auth}, 403, "local_host_required"},
-			{"cross-site", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", header: with(map[string]string{"Sec-Fetch-Site": "cross-site"})}, 403, "cross_site_refused"},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name+" token="+map[bool]string{true: "set", false: "none"}[token != ""], func(t *testing.T) {
-				status, code := tt.call.do(t, addr)
-				if status != tt.status || code != tt.code {
-					t.Errorf("GET %s = %d %q, want %d %q", tt.call.path, status, code, tt.status, tt.code)
-				}
+		name := map[bool]string{true: "token set", false: "no token"}[token != ""]
+		t.Run(name, func(t *testing.T) {
+			runGuardCases(t, addr, []guardCase{
+				{"this machine", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", header: auth}, 200, ""},
+				{"Host of another site", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", host: "evil.example", header: auth}, 403, "local_host_required"},
+				{"cross-site", rawCall{method: "GET", path: "/dev/inbox?openid=o_x", header: with(map[string]string{"Sec-Fetch-Site": "cross-site"})}, 403, "cross_site_refused"},
 			})
-		}
+		})
 		if r := e.do(req{method: "GET", path: "/dev/inbox?openid=o_x", unsigned: true, header: auth}); r.status != 403 || r.errCode(t) != "dev_loopback_only" {
 			t.Errorf("another machine (token %v) = %d %s", token != "", r.status, r.body)
 		}

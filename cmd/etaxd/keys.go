@@ -34,6 +34,21 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 }
 
+// parseOptions parses an offline command's flags and resolves the options
+// they bind. done reports that the command ends here, with code: -h, a
+// usage error, or an invalid configuration (every problem printed).
+func parseOptions(flags *flag.FlagSet, loader *config.Loader, args []string, stderr io.Writer) (_ config.Options, code int, done bool) {
+	if code, handled := parseFlags(flags, args, stderr); handled {
+		return config.Options{}, code, true
+	}
+	opts, err := loader.Options(nil)
+	if err != nil {
+		reportConfig(stderr, err)
+		return opts, exitError, true
+	}
+	return opts, exitOK, false
+}
+
 // keysInit creates the master key file of the configuration (key_file, or
 // <data>/master.keys) holding one fresh key v1, mode 0600. It never
 // overwrites: a key file lost is every sealed secret lost.
@@ -55,13 +70,9 @@ Flags:
 `)
 		config.PrintUsage(stderr)
 	}
-	if code, handled := parseFlags(flags, args, stderr); handled {
+	opts, code, done := parseOptions(flags, loader, args, stderr)
+	if done {
 		return code
-	}
-	opts, err := loader.Options(nil)
-	if err != nil {
-		reportConfig(stderr, err)
-		return exitError
 	}
 	path := opts.KeyPath()
 	if _, err := os.Lstat(path); err == nil {
@@ -72,7 +83,7 @@ Flags:
 	}
 	// LoadKeyring creates the file exclusively (O_EXCL) when asked to and
 	// no other source holds a key; its development notice is not shown.
-	_, err = persistence.LoadKeyring(persistence.KeyringOptions{File: path, CreateIfMissing: true,
+	_, err := persistence.LoadKeyring(persistence.KeyringOptions{File: path, CreateIfMissing: true,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return failure(stderr, name, err)
@@ -112,13 +123,9 @@ Flags:
 `)
 		config.PrintUsage(stderr)
 	}
-	if code, handled := parseFlags(flags, args, stderr); handled {
+	opts, code, done := parseOptions(flags, loader, args, stderr)
+	if done {
 		return code
-	}
-	opts, err := loader.Options(nil)
-	if err != nil {
-		reportConfig(stderr, err)
-		return exitError
 	}
 	// Notices of the keyring (never a key) only from WARN up: the command
 	// prints what it did itself.
@@ -136,7 +143,7 @@ Flags:
 	if err != nil {
 		return failure(stderr, name, fmt.Errorf("open store: %w", err))
 	}
-	code := rotate(ctx, name, opts, store, *resealOnly, log, stdout, stderr)
+	code = rotate(ctx, name, opts, store, *resealOnly, log, stdout, stderr)
 	if err := store.Close(); err != nil {
 		return failure(stderr, name, fmt.Errorf("close store: %w", err))
 	}

@@ -83,8 +83,9 @@ func readOperatorToken(path string) (string, error) {
 }
 
 // createOperatorToken writes a fresh token to a new file at path (mode
-// 0600, fsynced with its directory); it fails with an error wrapping
-// fs.ErrExist if the file exists.
+// 0600, fsynced); it fails with an error wrapping fs.ErrExist if the file
+// exists. The directory is not fsynced: a file lost in a crash is made
+// again at the next start, and the operator commands read the new one.
 func createOperatorToken(path string) (string, error) {
 	b := make([]byte, operatorTokenBytes)
 	if _, err := rand.Read(b); err != nil {
@@ -106,26 +107,9 @@ func createOperatorToken(path string) (string, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = syncDir(dir)
-	}
 	if err != nil {
 		_ = os.Remove(path)
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return tok, nil
-}
-
-// syncDir fsyncs a directory so that a file created in it survives a
-// crash (not on Windows, which cannot).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
