@@ -31,20 +31,21 @@ const testMasterKeys = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 func TestServeRefusesDevOnTheNetwork(t *testing.T) {
 	clearEnv(t)
 	tests := []struct {
-		name string
-		args []string
-		key  string
+		name   string
+		args   []string
+		devEnv bool // dev mode from ETAXD_DEV rather than --dev
+		key    string
 	}{
-		{"every interface", []string{"--listen", "0.0.0.0:0"}, "listen"},
-		{"no host", []string{"--listen", ":0"}, "listen"},
-		{"NATS on every interface", []string{"--listen", "127.0.0.1:0", "--nats-listen", "0.0.0.0:0", "--nats-token", "nats-token-0123456789"}, "nats.listen"},
-		{"ETAXD_DEV=true", []string{"--listen", "[::]:0"}, "listen"},
+		{"every interface", []string{"--listen", "0.0.0.0:0"}, false, "listen"},
+		{"no host", []string{"--listen", ":0"}, false, "listen"},
+		{"NATS on every interface", []string{"--listen", "127.0.0.1:0", "--nats-listen", "0.0.0.0:0", "--nats-token", "nats-token-0123456789"}, false, "nats.listen"},
+		{"IPv6 every interface, ETAXD_DEV=true", []string{"--listen", "[::]:0"}, true, "listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			args := append([]string{"serve", "--data", dir}, tt.args...)
-			if tt.name == "ETAXD_DEV=true" {
+			if tt.devEnv {
 				t.Setenv("ETAXD_DEV", "true")
 			} else {
 				args = append(args, "--dev")
