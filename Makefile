@@ -7,9 +7,10 @@ VERSION ?= dev
 
 .PHONY: run sim test race bench lint vet fmt-check fmt build clean
 
-## run: start etaxd on ./data with the demo tenant (see data/demo.json)
+## run: start etaxd in dev mode (this machine only) on ./data with the demo
+## tenant (see data/demo.json); etaxd's own default is production
 run:
-	$(GO) run ./cmd/etaxd serve --demo
+	$(GO) run ./cmd/etaxd serve --dev --demo
 
 ## test: vet, the gofmt check, then every test with the race detector
 test: lint

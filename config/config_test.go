@@ -62,7 +62,7 @@ func TestDefaultIsValid(t *testing.T) {
 	}{
 		{"DataDir", o.DataDir, "./data"},
 		{"Listen", o.Listen, "127.0.0.1:8080"},
-		{"Dev", o.Dev, true},
+		{"Dev", o.Dev, false},
 		{"KeyPath", o.KeyPath(), filepath.Join("data", "master.keys")},
 		{"KeysEnv", o.KeysEnv, "ETAXD_MASTER_KEYS"},
 		{"Demo", o.Demo, false},
@@ -94,8 +94,9 @@ func TestDefaultIsValid(t *testing.T) {
 		{"TaxBureau.InProcess", o.TaxBureau.InProcess(), true},
 		{"TaxBureau.Token", o.TaxBureau.Token, ""},
 		{"Sim.TestEndpoints", o.Sim.TestEndpoints, true},
-		{"SimTestEndpoints", o.SimTestEndpoints(), true},
-		{"DevInbox", o.DevInbox(), true},
+		{"SimTestEndpoints", o.SimTestEndpoints(), false},
+		{"DevInbox", o.DevInbox(), false},
+		{"Webhooks.AllowPrivate", o.Webhooks.AllowPrivate, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

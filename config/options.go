@@ -28,8 +28,12 @@ type Options struct {
 	DataDir string
 	// Listen is the HTTP address, host:port.
 	Listen string
-	// Dev is development mode: a missing master key file is created (mode
-	// 0600) with a fresh key, and the log says so.
+	// Dev is development mode, off by default: a missing master key file
+	// is created (mode 0600) with a fresh key, the dev sign-in, the dev
+	// inboxes and the simulator's test endpoints are served to loopback
+	// browsers, and /ops answers loopback clients without a token. Because
+	// of what it exposes, serve refuses dev mode on a non-loopback address
+	// (see ValidateServe).
 	Dev bool
 	// KeyFile is the master key file; "" means <DataDir>/master.keys
 	// (see KeyPath).
@@ -51,8 +55,10 @@ type Options struct {
 	// (see BaseURL).
 	PublicURL string
 	// OperatorToken guards /ops/*: a request must carry it as a bearer
-	// token. "" means the ops endpoints answer loopback clients only. It is
-	// a secret: nothing logs or prints it.
+	// token. "" outside dev mode means the token of <DataDir>/operator.token
+	// (see OperatorTokenPath), which serve creates at first start; "" in dev
+	// mode means the ops endpoints answer loopback clients only. It is a
+	// secret: nothing logs or prints it.
 	OperatorToken string
 
 	// Lock holds the F13 thresholds of hosted accounts.
@@ -79,8 +85,20 @@ type Options struct {
 	// AppID prompts go to the dev inbox.
 	WeChat WeChatOptions
 
+	// Webhooks holds the client webhooks' options.
+	Webhooks WebhookOptions
+
 	// Sim holds the in-process tax-bureau simulator's knobs.
 	Sim SimOptions
+}
+
+// WebhookOptions are the client webhooks' settings.
+type WebhookOptions struct {
+	// AllowPrivate lets webhook URLs resolve to loopback, private or
+	// link-local addresses, for ERPs on the operator's own network. Off,
+	// such URLs are refused: a tenant could otherwise make etaxd call
+	// services that only the host can reach.
+	AllowPrivate bool
 }
 
 // SimOptions are the simulator rules an operator may change; the others
@@ -125,11 +143,12 @@ type NATSOptions struct {
 // Embedded reports whether etaxd runs its own NATS server (no URLs).
 func (n NATSOptions) Embedded() bool { return len(n.URLs) == 0 }
 
-// TaxBureauOptions choose the tax bureau: the in-process simulator (the
-// default) or a gateway over HTTP (docs/GATEWAY.md).
+// TaxBureauOptions choose the tax bureau: a gateway over HTTP
+// (docs/GATEWAY.md) or the in-process simulator.
 type TaxBureauOptions struct {
-	// URL is the HTTP gateway's base URL; "" means the in-process
-	// simulator.
+	// URL is the HTTP gateway's base URL; SimURL ("sim:") means the
+	// in-process simulator, chosen on purpose; "" means the simulator too,
+	// which serve accepts in dev mode only (see ValidateServe).
 	URL string
 	// Token is the bearer token the gateway expects, if any. It is a
 	// secret: nothing logs or prints it.
@@ -150,18 +169,28 @@ type WeChatOptions struct {
 // Enabled reports whether WeChat delivers the prompts.
 func (w WeChatOptions) Enabled() bool { return w.AppID != "" }
 
-// InProcess reports whether etaxd uses the in-process simulator.
-func (t TaxBureauOptions) InProcess() bool { return t.URL == "" }
+// SimURL is the taxbureau.url that names the in-process simulator on
+// purpose: outside dev mode an empty URL is refused, so that nobody serves
+// fake tax-bureau sessions to ERPs by forgetting the gateway.
+const SimURL = "sim:"
 
-// Default returns the options of a fresh development install: data under
-// ./data, HTTP on 127.0.0.1:8080, dev keys, and the manual's numbers.
+// InProcess reports whether etaxd uses the in-process simulator: URL is
+// empty or SimURL.
+func (t TaxBureauOptions) InProcess() bool { return t.URL == "" || t.URL == SimURL }
+
+// SimChosen reports whether the in-process simulator was named on purpose
+// (URL is SimURL).
+func (t TaxBureauOptions) SimChosen() bool { return t.URL == SimURL }
+
+// Default returns the options of a fresh install: data under ./data, HTTP
+// on 127.0.0.1:8080, production mode (dev off: `make run` passes --dev),
+// and the manual's numbers.
 func Default() Options {
 	ec := actors.DefaultConfig()
 	sc := taxbureau.DefaultSimConfig()
 	return Options{
 		DataDir:        "./data",
 		Listen:         "127.0.0.1:8080",
-		Dev:            true,
 		KeysEnv:        "ETAXD_MASTER_KEYS",
 		LogLevel:       "info",
 		LogFormat:      "text",
@@ -246,6 +275,11 @@ func (o Options) KeyPath() string {
 
 // DBPath returns the bbolt file in DataDir.
 func (o Options) DBPath() string { return filepath.Join(o.DataDir, "etaxd.db") }
+
+// OperatorTokenPath returns operator.token in DataDir: the operator token
+// serve creates outside dev mode when OperatorToken is empty, and the
+// operator commands read.
+func (o Options) OperatorTokenPath() string { return filepath.Join(o.DataDir, "operator.token") }
 
 // DemoPath returns demo.json in DataDir.
 func (o Options) DemoPath() string { return filepath.Join(o.DataDir, "demo.json") }

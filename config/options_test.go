@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -42,10 +43,12 @@ func TestSimTestEndpoints(t *testing.T) {
 		mutate func(*Options)
 		want   bool
 	}{
-		{"dev default", func(*Options) {}, true},
-		{"off", func(o *Options) { o.Sim.TestEndpoints = false }, false},
-		{"production", func(o *Options) { o.Dev = false }, false},
-		{"gateway", func(o *Options) { o.TaxBureau.URL = "http://bureau:8081" }, false},
+		{"production default", func(*Options) {}, false},
+		{"dev", func(o *Options) { o.Dev = true }, true},
+		{"dev, simulator named", func(o *Options) { o.Dev = true; o.TaxBureau.URL = SimURL }, true},
+		{"dev, off", func(o *Options) { o.Dev = true; o.Sim.TestEndpoints = false }, false},
+		{"production, simulator named", func(o *Options) { o.TaxBureau.URL = SimURL }, false},
+		{"dev, gateway", func(o *Options) { o.Dev = true; o.TaxBureau.URL = "http://bureau:8081" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,5 +144,93 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("a problem quotes a secret: %v", err)
 		}
+	}
+}
+
+// TestValidateServe: dev mode stays on loopback, and production names its
+// tax bureau (a gateway, or the simulator on purpose).
+func TestValidateServe(t *testing.T) {
+	gateway := func(o *Options) { o.TaxBureau.URL = "https://gw.example.com" }
+	tests := []struct {
+		name   string
+		mutate func(*Options)
+		keys   []string // the problems' keys, in order; none: accepted
+	}{
+		{"dev on loopback", func(o *Options) { o.Dev = true }, nil},
+		{"dev on localhost and ::1", func(o *Options) {
+			o.Dev, o.Listen, o.NATS.Listen, o.NATS.Token = true, "localhost:8080", "[::1]:4222", "nats-token-0123456789"
+		}, nil},
+		{"dev on every interface", func(o *Options) { o.Dev, o.Listen = true, ":8080" }, []string{"listen"}},
+		{"dev on 0.0.0.0", func(o *Options) { o.Dev, o.Listen = true, "0.0.0.0:8080" }, []string{"listen"}},
+		{"dev on a LAN address", func(o *Options) { o.Dev, o.Listen = true, "192.168.1.20:8080" }, []string{"listen"}},
+		{"dev with NATS on the network", func(o *Options) {
+			o.Dev, o.NATS.Listen, o.NATS.Token = true, "0.0.0.0:4222", "nats-token-0123456789"
+		}, []string{"nats.listen"}},
+		{"dev with a gateway", func(o *Options) { o.Dev = true; gateway(o) }, nil},
+		{"production without a gateway", func(*Options) {}, []string{"taxbureau.url"}},
+		{"production with the simulator named", func(o *Options) { o.TaxBureau.URL = SimURL }, nil},
+		{"production with a gateway, on every interface", func(o *Options) { gateway(o); o.Listen = ":8080" }, nil},
+		{"production, NATS on the network", func(o *Options) {
+			gateway(o)
+			o.NATS.Listen, o.NATS.Token = "0.0.0.0:4222", "nats-token-0123456789"
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Default()
+			tt.mutate(&o)
+			if err := o.Validate(); err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			var keys []string
+			for _, p := range Problems(o.ValidateServe()) {
+				var fe *FieldError
+				if !errors.As(p, &fe) {
+					t.Fatalf("problem %v is not a *FieldError", p)
+				}
+				keys = append(keys, fe.Key)
+				if fe.Key == "listen" || fe.Key == "nats.listen" {
+					for _, want := range []string{"loopback", "--dev=false", "docs/SECURITY.md"} {
+						if !strings.Contains(fe.Error(), want) {
+							t.Errorf("problem %q does not say %q", fe.Error(), want)
+						}
+					}
+				}
+				if fe.Key == "taxbureau.url" && !strings.Contains(fe.Error(), SimURL) {
+					t.Errorf("problem %q does not offer %s", fe.Error(), SimURL)
+				}
+			}
+			if strings.Join(keys, ",") != strings.Join(tt.keys, ",") {
+				t.Errorf("ValidateServe() problems on %v, want %v", keys, tt.keys)
+			}
+		})
+	}
+}
+
+// TestSimURL: taxbureau.url=sim: is the in-process simulator, chosen on
+// purpose; it takes no token, like the empty URL.
+func TestSimURL(t *testing.T) {
+	o := Default()
+	o.TaxBureau.URL = SimURL
+	if !o.TaxBureau.InProcess() || !o.TaxBureau.SimChosen() {
+		t.Errorf("sim: is not the in-process simulator chosen on purpose: InProcess %v, SimChosen %v", o.TaxBureau.InProcess(), o.TaxBureau.SimChosen())
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("Validate() = %v", err)
+	}
+	o.TaxBureau.Token = "0123456789abcdef"
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "taxbureau.token") {
+		t.Errorf("a token with sim: = %v", err)
+	}
+	if d := Default(); d.TaxBureau.SimChosen() {
+		t.Error("the empty URL counts as the simulator chosen on purpose")
+	}
+	o, err := Load([]string{"--taxbureau-url", "sim:", "--webhooks-allow-private"}, func(string) (string, bool) { return "", false })
+	if err != nil || !o.TaxBureau.InProcess() || !o.Webhooks.AllowPrivate {
+		t.Errorf("Load(sim:, --webhooks-allow-private) = %+v, %v", o, err)
+	}
+	o, err = Load(nil, func(k string) (string, bool) { return "true", k == "ETAXD_WEBHOOKS_ALLOW_PRIVATE" })
+	if err != nil || !o.Webhooks.AllowPrivate {
+		t.Errorf("ETAXD_WEBHOOKS_ALLOW_PRIVATE=true: %v, %v", o.Webhooks.AllowPrivate, err)
 	}
 }

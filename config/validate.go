@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/loopback"
 )
 
 // FieldError is one invalid option, reported by Validate. Key is the
@@ -125,7 +126,7 @@ func (o Options) Validate() error {
 	case o.NATS.Replicas > 1 && o.NATS.Embedded():
 		bad("nats.replicas", "must be 1 with the embedded server (a single node), got %d; set nats.urls for a cluster", o.NATS.Replicas)
 	}
-	if o.TaxBureau.URL != "" {
+	if !o.TaxBureau.InProcess() {
 		if err := checkURL(o.TaxBureau.URL, false, "http", "https"); err != nil {
 			bad("taxbureau.url", "%v", err)
 		}
@@ -161,6 +162,36 @@ func (o Options) Validate() error {
 			bad("sim.no_sms_regions", "%q is listed twice", r)
 		}
 		seen[r] = true
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateServe reports what keeps serve from starting on o beyond
+// Validate, as *FieldError values joined; nil when it may start. Other
+// commands (keys rotate) skip it: they serve nothing.
+//
+//   - Dev mode serves a sign-in as any openid, every user's prompts and the
+//     simulator's SMS codes to whoever reaches it, so listen and
+//     nats.listen must be loopback addresses (127.0.0.0/8, ::1, localhost).
+//   - Production needs a tax bureau named: a gateway URL, or SimURL for the
+//     in-process simulator on purpose. An empty taxbureau.url would have
+//     ERPs get fake sessions without anyone noticing.
+func (o Options) ValidateServe() error {
+	var errs []error
+	if o.Dev {
+		for _, l := range []struct{ key, addr string }{{"listen", o.Listen}, {"nats.listen", o.NATS.Listen}} {
+			if l.addr == "" || loopback.HostPort(l.addr) {
+				continue
+			}
+			errs = append(errs, &FieldError{Key: l.key, Problem: fmt.Sprintf("is %q, but dev mode listens on loopback addresses only "+
+				"(127.0.0.1, ::1, localhost): it lets anyone sign in as any WeChat user, read every user's prompts and the simulator's SMS codes; "+
+				"to serve the network run production instead: --dev=false with a master key and a tax-bureau gateway (docs/SECURITY.md)", l.addr)})
+		}
+	}
+	if !o.Dev && o.TaxBureau.URL == "" {
+		errs = append(errs, &FieldError{Key: "taxbureau.url", Problem: "is required outside dev mode: set the tax-bureau gateway's URL " +
+			"(docs/GATEWAY.md), or " + SimURL + " to run the built-in simulator on purpose (ERPs then get fake sessions: for trials only); " +
+			"or run with --dev on this machine"})
 	}
 	return errors.Join(errs...)
 }

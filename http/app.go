@@ -98,9 +98,11 @@ type Deps struct {
 	Logger *slog.Logger
 
 	// OperatorToken guards /ops/*, /metrics and /dev/*: requests must carry
-	// "Authorization: Bearer <token>". Empty: only loopback clients are
-	// served (so a reverse proxy on the same host must not forward those
-	// paths, or a token must be set).
+	// "Authorization: Bearer <token>". Empty (dev mode only: etaxd always
+	// sets one in production): only programs on this machine are served,
+	// never a web page in its browser — loopback peer and Host, not
+	// cross-site, JSON bodies (see handlers.operator). A reverse proxy on
+	// the same host must then not forward those paths.
 	OperatorToken string
 
 	// Webhooks serves /api/v1/webhooks; nil answers 501 not_implemented.
@@ -130,7 +132,8 @@ type Deps struct {
 	BureauStats func() []BureauStat
 
 	// DevInbox, set only in dev mode, serves GET /dev/inbox?openid=: the
-	// prompts the dev notifier kept for a WeChat user.
+	// prompts the dev notifier kept for a WeChat user. It answers this
+	// machine's programs only (LocalOnly), behind the operator guard too.
 	DevInbox func(openid string) []prompts.Prompt
 	// OpsRoutes, when set, adds routes to the /ops group, behind the
 	// operator guard (opsapi.Register mounts the operator API there).
@@ -200,7 +203,7 @@ func New(d Deps) *fiber.App {
 	}
 	app.Get("/metrics", h.operator, h.metrics.handler())
 	if d.DevInbox != nil {
-		app.Get("/dev/inbox", h.operator, h.devInbox)
+		app.Get("/dev/inbox", LocalOnly, h.operator, h.devInbox)
 	}
 
 	// The guard is on each route, not on the group, so that refused
@@ -338,7 +341,10 @@ func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 }
 
 // write sends r as JSON (or nothing for 204).
-func (h *handlers) write(c *fiber.Ctx, r result) error {
+func (h *handlers) write(c *fiber.Ctx, r result) error { return send(c, r) }
+
+// send sends r as JSON (or nothing for 204).
+func send(c *fiber.Ctx, r result) error {
 	c.Status(r.status)
 	if r.status == fiber.StatusNoContent {
 		return nil

@@ -58,8 +58,11 @@
 //     cause of each 5xx. Never a header value other than the key id, a body,
 //     a query, a token or a signature.
 //   - The operator surface (/ops/*, /metrics, /dev/*) wants
-//     "Authorization: Bearer <Deps.OperatorToken>"; with no token set it
-//     serves loopback clients only.
+//     "Authorization: Bearer <Deps.OperatorToken>"; with no token set (dev
+//     mode) it serves programs on this machine only, never a web page in
+//     its browser: loopback peer and Host, not cross-site, JSON bodies.
+//     /dev/inbox and what etaxd puts behind LocalOnly (the simulator's
+//     test endpoints) answer this machine only, token or not.
 //   - Handlers are safe for concurrent use. Fiber reuses its buffers after
 //     a request, so any string kept beyond one (a metric label, a map key)
 //     is copied first.

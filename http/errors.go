@@ -40,6 +40,14 @@ var (
 		Message: "需要运维令牌（Authorization: Bearer …）", MessageEN: "a valid operator token is required (Authorization: Bearer …)"}
 	ErrOperatorLoopback = &domain.Error{Code: "operator_loopback_only",
 		Message: "未配置运维令牌，仅允许本机访问", MessageEN: "no operator token is configured: only loopback clients are allowed"}
+	ErrDevLoopback = &domain.Error{Code: "dev_loopback_only",
+		Message: "开发模式功能仅允许本机访问", MessageEN: "dev-mode endpoints answer clients on this machine only"}
+	ErrLocalHost = &domain.Error{Code: "local_host_required",
+		Message:   "请求的主机名不是本机地址，请用localhost或127.0.0.1访问",
+		MessageEN: "the Host header is not a loopback name: reach this endpoint as localhost or 127.0.0.1"}
+	ErrCrossSite = &domain.Error{Code: "cross_site_refused",
+		Message:   "拒绝跨站请求：本机接口不接受其他网页发起的请求",
+		MessageEN: "cross-site request refused: a web page of another origin may not call this endpoint"}
 	ErrWebhookNotFound = &domain.Error{Code: "webhook_not_found",
 		Message: "Webhook不存在", MessageEN: "webhook not found"}
 	ErrWebhookURLForbidden = &domain.Error{Code: "webhook_url_forbidden",
@@ -77,6 +85,9 @@ var statusOf = map[string]int{
 
 	// 403: only for the operator surface (never for another tenant's data).
 	"operator_loopback_only": http.StatusForbidden,
+	"dev_loopback_only":      http.StatusForbidden,
+	"local_host_required":    http.StatusForbidden,
+	"cross_site_refused":     http.StatusForbidden,
 	"not_permitted":          http.StatusForbidden,
 	"not_admin":              http.StatusForbidden,
 	"not_admin_role":         http.StatusForbidden,

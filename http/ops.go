@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"mime"
+	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -13,11 +15,13 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/loopback"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 )
 
-// The operator surface: probes, status, metrics and the dev inbox.
+// The operator surface: probes, status, metrics and the dev inbox, and
+// the guards of the operator and dev-mode endpoints.
 
 func (h *handlers) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
@@ -65,13 +69,21 @@ func (h *handlers) notReady(ctx context.Context) []string {
 	return reasons
 }
 
-// operator guards the operator surface: a Bearer token when one is
-// configured, else loopback clients only. Tokens are compared in constant
-// time through their hashes, so their length does not leak either.
+// operator guards the operator surface. With a token configured (always,
+// outside dev mode) a request must carry it as a Bearer token; tokens are
+// compared in constant time through their hashes, so their length does not
+// leak either. Without one (dev mode) it must come from a program on this
+// machine and not from a web page open in its browser: a loopback peer, a
+// loopback Host, not cross-site (checkLocal), and a POST, PUT or PATCH must
+// say its body is JSON — a page may send forms and text/plain to any
+// address without a CORS preflight, never JSON.
 func (h *handlers) operator(c *fiber.Ctx) error {
 	if h.tokenHash == nil {
-		if !c.Context().RemoteIP().IsLoopback() {
-			return h.write(c, failure(logOf(c), ErrOperatorLoopback))
+		if err := checkLocal(c, ErrOperatorLoopback); err != nil {
+			return h.write(c, failure(logOf(c), err))
+		}
+		if !safeMethod(c.Method()) && !jsonBody(c) {
+			return h.write(c, failure(logOf(c), ErrUnsupportedMedia))
 		}
 		return c.Next()
 	}
@@ -83,6 +95,79 @@ func (h *handlers) operator(c *fiber.Ctx) error {
 		return h.write(c, failure(logOf(c), ErrOperatorToken))
 	}
 	return c.Next()
+}
+
+// CheckLocal reports why c may not use a dev-mode endpoint, or nil: the
+// peer must be a loopback address (ErrDevLoopback), the Host header a
+// loopback name or address (ErrLocalHost: a DNS-rebinding page sends its
+// own name), and the request must not come from a page of another origin
+// (ErrCrossSite, by Origin and Sec-Fetch-Site). The H5 dev pages show the
+// error their own way; LocalOnly answers it as JSON.
+func CheckLocal(c *fiber.Ctx) error { return checkLocal(c, ErrDevLoopback) }
+
+// LocalOnly is a handler that lets through what CheckLocal accepts and
+// answers the rest with its error: etaxd puts it before /dev/inbox and the
+// simulator's test endpoints (/sim/v1).
+func LocalOnly(c *fiber.Ctx) error {
+	if err := CheckLocal(c); err != nil {
+		return send(c, failure(logOf(c), err))
+	}
+	return c.Next()
+}
+
+// checkLocal is CheckLocal answering notLoopback for a remote peer.
+func checkLocal(c *fiber.Ctx, notLoopback *domain.Error) error {
+	if !c.Context().RemoteIP().IsLoopback() {
+		return notLoopback
+	}
+	host := string(c.Request().Host())
+	if !loopback.HostPort(host) {
+		return ErrLocalHost
+	}
+	if crossSite(c, host) {
+		return ErrCrossSite
+	}
+	return nil
+}
+
+// crossSite reports whether a browser says the request comes from a page
+// of another origin than host: Sec-Fetch-Site other than same-origin or
+// none (typed in, a bookmark), or an Origin that is not this server's own
+// ("null" included: sandboxed frames, file: pages). Programs send neither
+// header. Another port of this machine is another origin too: a local dev
+// server is a web page like any other.
+func crossSite(c *fiber.Ctx, host string) bool {
+	switch site := strings.ToLower(c.Get("Sec-Fetch-Site")); site {
+	case "", "same-origin", "none":
+	default:
+		return true
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" {
+		return true
+	}
+	return !strings.EqualFold(u.Host, host)
+}
+
+// safeMethod reports whether m reads only.
+func safeMethod(m string) bool {
+	return m == fiber.MethodGet || m == fiber.MethodHead || m == fiber.MethodOptions
+}
+
+// jsonBody reports whether the request's Content-Type is application/json
+// (parameters such as charset allowed), with or without a body. DELETE is
+// accepted without one: no page can send it without a preflight.
+func jsonBody(c *fiber.Ctx) bool {
+	ct := c.Get(fiber.HeaderContentType)
+	if ct == "" && c.Method() == fiber.MethodDelete && len(c.Body()) == 0 {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == fiber.MIMEApplicationJSON
 }
 
 // Status is the body of GET /ops/status.

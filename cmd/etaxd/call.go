@@ -27,7 +27,6 @@ type signFlags struct {
 	clientFlags
 	key, secret string
 	demo        bool
-	data        string
 	idem        string
 }
 
@@ -36,7 +35,6 @@ func (f *signFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "key", "", "API key `ID` (X-Etaxd-Key)")
 	fs.StringVar(&f.secret, "secret", "", "API key `SECRET` (default ETAXD_API_SECRET; prefer it, flags show in ps)")
 	fs.BoolVar(&f.demo, "demo", false, "use the demo API key from <data>/demo.json (etaxd serve --demo writes it)")
-	fs.StringVar(&f.data, "data", "", "data `DIR` holding demo.json (default as serve: --config, ETAXD_DATA, ./data)")
 	fs.StringVar(&f.idem, "idempotency-key", "", "send an Idempotency-Key `KEY` (POST: the same key gets the same answer for 24 h)")
 }
 

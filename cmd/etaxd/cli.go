@@ -30,13 +30,14 @@ Usage:
   etaxd version           print the version
   etaxd help              print this text
 
-Operators (clients of a running etaxd: --server, --token; see "etaxd COMMAND -h"):
+Operators (clients of a running etaxd: --server, --token or <data>/operator.token; see "etaxd COMMAND -h"):
   etaxd status                                 node, uptime, readiness and counters
   etaxd tenant create|list|rotate-code         tenants and their activation codes
   etaxd apikey create|list|revoke              the API keys of a tenant's clients
   etaxd audit export --tenant ID               a tenant's audit log as CSV or JSON
 
 Offline (stop etaxd first):
+  etaxd keys init                              create the master key file (mode 0600) for production
   etaxd keys rotate                            new master key version; re-encrypt every secret
 
 Developers:

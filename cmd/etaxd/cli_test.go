@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -98,9 +97,9 @@ func TestServeStartErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"port in use", []string{"--data", t.TempDir(), "--listen", busy.Addr().String()}, "listen on"},
-		{"data dir is a file", []string{"--data", notADir, "--listen", "127.0.0.1:0"}, "etaxd: "},
-		{"no master key outside dev mode", []string{"--data", t.TempDir(), "--dev=false", "--listen", "127.0.0.1:0"}, "no master key"},
+		{"port in use", []string{"--dev", "--data", t.TempDir(), "--listen", busy.Addr().String()}, "listen on"},
+		{"data dir is a file", []string{"--dev", "--data", notADir, "--listen", "127.0.0.1:0"}, "etaxd: "},
+		{"no master key outside dev mode", []string{"--data", t.TempDir(), "--dev=false", "--taxbureau-url", "sim:", "--listen", "127.0.0.1:0"}, "no master key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,44 +134,19 @@ func (w *lockedWriter) String() string {
 // context as a signal would.
 func TestServeInProcess(t *testing.T) {
 	clearEnv(t)
-	t.Setenv("ETAXD_MASTER_KEYS", "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	t.Setenv("ETAXD_MASTER_KEYS", testMasterKeys)
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedWriter
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--dev=false"}, &stdout, &stderr)
-	}()
-	var url string
-	eventually(t, 30*time.Second, func() error {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d:\n%s", code, stderr.String())
-		default:
+	var stderr *lockedWriter
+	t.Run("serve", func(t *testing.T) {
+		var url string
+		url, stderr = serveInProcess(t, "--data", dir, "--listen", "127.0.0.1:0", "--dev=false", "--taxbureau-url", "sim:")
+		if code, err := getJSON(url+"/readyz", nil); err != nil || code != 200 {
+			t.Errorf("GET /readyz = %d, %v", code, err)
 		}
-		m := servingLine.FindStringSubmatch(stdout.String())
-		if m == nil {
-			return fmt.Errorf("no serving line yet: %q", stdout.String())
+		if _, err := os.Stat(filepath.Join(dir, "master.keys")); !os.IsNotExist(err) {
+			t.Errorf("a key file was created outside dev mode (%v)", err)
 		}
-		url = m[1]
-		return nil
-	})
-	if code, err := getJSON(url+"/readyz", nil); err != nil || code != 200 {
-		t.Errorf("GET /readyz = %d, %v", code, err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "master.keys")); !os.IsNotExist(err) {
-		t.Errorf("a key file was created outside dev mode (%v)", err)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code %d:\n%s", code, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("serve did not stop")
-	}
+	}) // serveInProcess's cleanup stops it as a signal would and checks the exit code
 	if !strings.Contains(stderr.String(), "etaxd stopped") {
 		t.Errorf("log lacks the stop:\n%s", stderr.String())
 	}

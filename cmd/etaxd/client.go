@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +21,9 @@ import (
 // to a running etaxd over HTTP. They find it the way the server was
 // configured: --server, else http://<listen> from the same sources serve
 // reads (--config or ETAXD_CONFIG, then ETAXD_LISTEN); and the operator
-// token from --token, else ETAXD_OPERATOR_TOKEN (or the config file).
+// token from --token, else ETAXD_OPERATOR_TOKEN (or the config file), else
+// the operator.token file serve created in the data directory (--data,
+// else as serve finds it).
 
 // clientTimeout bounds one request of a client subcommand.
 const clientTimeout = 90 * time.Second
@@ -30,6 +33,7 @@ type clientFlags struct {
 	server  string
 	token   string
 	config  string
+	data    string
 	timeout time.Duration
 }
 
@@ -37,6 +41,7 @@ func (f *clientFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "etaxd's `URL` (default http://<listen> from the configuration: --config, ETAXD_CONFIG, ETAXD_LISTEN)")
 	fs.StringVar(&f.token, "token", "", "operator `TOKEN` for /ops (default ETAXD_OPERATOR_TOKEN or the config file; prefer those, flags show in ps)")
 	fs.StringVar(&f.config, "config", "", "the server's JSON config `FILE`, to find its address and token (default ETAXD_CONFIG)")
+	fs.StringVar(&f.data, "data", "", "the server's data `DIR`, holding operator.token and demo.json (default as serve: --config, ETAXD_DATA, ./data)")
 	fs.DurationVar(&f.timeout, "timeout", clientTimeout, "bound on the request")
 }
 
@@ -48,6 +53,9 @@ func (f *clientFlags) localOptions() (config.Options, error) {
 	var args []string
 	if f.config != "" {
 		args = []string{"--config", f.config}
+	}
+	if f.data != "" {
+		args = append(args, "--data", f.data)
 	}
 	o, err := config.Load(args, nil)
 	if f.config != "" {
@@ -82,6 +90,16 @@ func (f *clientFlags) client() (*client, error) {
 	token := f.token
 	if token == "" {
 		token = o.OperatorToken
+	}
+	if token == "" {
+		// The token a production etaxd created for itself; none in dev
+		// mode, whose ops answer this machine without one.
+		switch t, err := readOperatorToken(o.OperatorTokenPath()); {
+		case err == nil:
+			token = t
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("operator token: %w", err)
+		}
 	}
 	return &client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: f.timeout}}, nil
 }
@@ -133,7 +151,9 @@ func (c *client) do(ctx context.Context, method, path string, body any) (*http.R
 	if err != nil {
 		return nil, nil, err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		// Even without a body: without a token, etaxd's ops take only
+		// JSON writes, which no web page can send to them.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

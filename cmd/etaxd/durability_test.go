@@ -96,7 +96,7 @@ func killAfterLines(t *testing.T, bin, dir string, k int, args ...string) []stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"torture", "--data", dir, "--n", "1000000", "--log-level", "warn"}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"torture", "--dev", "--data", dir, "--n", "1000000", "--log-level", "warn"}, args...)...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
@@ -208,7 +208,7 @@ func TestTortureVerify(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	if code := run(ctx, []string{"torture", "--data", dir, "--n", "3", "--log-level", "error"}, &out, &errOut); code != 0 {
+	if code := run(ctx, []string{"torture", "--dev", "--data", dir, "--n", "3", "--log-level", "error"}, &out, &errOut); code != 0 {
 		t.Fatalf("torture exit %d: %s", code, errOut.String())
 	}
 	var want []string

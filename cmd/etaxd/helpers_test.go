@@ -95,9 +95,11 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer = testutil.SyncBuffer
 
-// testOptions are serve's defaults on dir, with a random port.
+// testOptions are serve's defaults on dir in dev mode (a key file is
+// created, the simulator serves), with a random port.
 func testOptions(dir string) config.Options {
 	o := config.Default()
+	o.Dev = true
 	o.DataDir = dir
 	o.Listen = "127.0.0.1:0"
 	o.LogLevel = "debug"

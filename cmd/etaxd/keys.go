@@ -18,17 +18,78 @@ import (
 const keysUsage = `Usage: etaxd keys COMMAND [flags]
 
 Commands:
+  init     create the master key file with a fresh key (mode 0600); refuses to
+           overwrite one
   rotate   add a master key version and re-encrypt every sealed secret under it
            (offline: stop etaxd first)
 
-"etaxd keys rotate -h" lists the flags.
+"etaxd keys init -h" and "etaxd keys rotate -h" list the flags.
 `
 
 // keysCmd is "etaxd keys rotate".
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("keys", keysUsage, args, stdout, stderr, map[string]func([]string) int{
+		"init":   func(args []string) int { return keysInit(args, stdout, stderr) },
 		"rotate": func(args []string) int { return keysRotate(ctx, args, stdout, stderr) },
 	})
+}
+
+// parseOptions parses an offline command's flags and resolves the options
+// they bind. done reports that the command ends here, with code: -h, a
+// usage error, or an invalid configuration (every problem printed).
+func parseOptions(flags *flag.FlagSet, loader *config.Loader, args []string, stderr io.Writer) (_ config.Options, code int, done bool) {
+	if code, handled := parseFlags(flags, args, stderr); handled {
+		return config.Options{}, code, true
+	}
+	opts, err := loader.Options(nil)
+	if err != nil {
+		reportConfig(stderr, err)
+		return opts, exitError, true
+	}
+	return opts, exitOK, false
+}
+
+// keysInit creates the master key file of the configuration (key_file, or
+// <data>/master.keys) holding one fresh key v1, mode 0600. It never
+// overwrites: a key file lost is every sealed secret lost.
+func keysInit(args []string, stdout, stderr io.Writer) int {
+	const name = "keys init"
+	flags := flag.NewFlagSet(name, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	loader := config.Bind(flags)
+	flags.Usage = func() {
+		fmt.Fprint(stderr, `Usage: etaxd keys init [flags]
+
+Creates the master key file (--key-file, default <data>/master.keys) with one
+fresh 256-bit key, version v1, mode 0600, for a production etaxd. It refuses
+when the file exists. Back the file up: without it the sealed secrets
+(passwords, session tokens, API key secrets) cannot be opened. It reads the
+same configuration as serve (--data, --key-file, --config, ETAXD_*).
+
+Flags:
+`)
+		config.PrintUsage(stderr)
+	}
+	opts, code, done := parseOptions(flags, loader, args, stderr)
+	if done {
+		return code
+	}
+	path := opts.KeyPath()
+	if _, err := os.Lstat(path); err == nil {
+		return failure(stderr, name, fmt.Errorf("%s exists: nothing was changed (it may hold the only copy of the keys; "+
+			"to add a version use etaxd keys rotate)", path))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return failure(stderr, name, err)
+	}
+	// LoadKeyring creates the file exclusively (O_EXCL) when asked to and
+	// no other source holds a key; its development notice is not shown.
+	_, err := persistence.LoadKeyring(persistence.KeyringOptions{File: path, CreateIfMissing: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return failure(stderr, name, err)
+	}
+	fmt.Fprintf(stdout, "created master key file %s (mode 0600, key v1): back it up, without it the sealed secrets cannot be opened\n", path)
+	return exitOK
 }
 
 // keysRotate adds a master key version to the key file and re-encrypts
@@ -62,13 +123,9 @@ Flags:
 `)
 		config.PrintUsage(stderr)
 	}
-	if code, handled := parseFlags(flags, args, stderr); handled {
+	opts, code, done := parseOptions(flags, loader, args, stderr)
+	if done {
 		return code
-	}
-	opts, err := loader.Options(nil)
-	if err != nil {
-		reportConfig(stderr, err)
-		return exitError
 	}
 	// Notices of the keyring (never a key) only from WARN up: the command
 	// prints what it did itself.
@@ -86,7 +143,7 @@ Flags:
 	if err != nil {
 		return failure(stderr, name, fmt.Errorf("open store: %w", err))
 	}
-	code := rotate(ctx, name, opts, store, *resealOnly, log, stdout, stderr)
+	code = rotate(ctx, name, opts, store, *resealOnly, log, stdout, stderr)
 	if err := store.Close(); err != nil {
 		return failure(stderr, name, fmt.Errorf("close store: %w", err))
 	}

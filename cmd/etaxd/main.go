@@ -4,6 +4,7 @@
 //	etaxd version           print the version
 //	etaxd status | tenant | apikey | audit | call | sign
 //	                        clients of a running etaxd
+//	etaxd keys init         create the master key file for production
 //	etaxd keys rotate       re-encrypt the store under a new master key (offline)
 //
 // main only wires the process to run: signals, arguments and the exit code.

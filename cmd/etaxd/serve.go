@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -43,12 +44,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	opts, err := loader.Options(nil)
+	if err == nil {
+		err = opts.ValidateServe()
+	}
 	if err != nil {
 		reportConfig(stderr, err)
 		return exitError
 	}
 	log := newLogger(opts, stderr)
 	log.Info("etaxd starting", "version", version, "node", opts.Node(), "data", opts.DataDir, "config", opts.ConfigFile, "dev", opts.Dev)
+	warnExposure(log, opts)
 
 	// Listen first: with port 0 the kernel picks the port, and the login
 	// links the engine makes and the URLs printed below must name it.
@@ -72,44 +77,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		log.Info("etaxd stopped")
 	}()
+	if !opts.Dev && opts.OperatorToken == "" {
+		// Production always guards /ops with a token: one of its own,
+		// kept in the data directory (which the store's lock now holds)
+		// for the operator commands.
+		if opts.OperatorToken, err = operatorToken(opts.OperatorTokenPath(), log); err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "etaxd: operator token: %v\n", err)
+			return exitError
+		}
+		st.opts.OperatorToken = opts.OperatorToken
+	}
 
 	var ready atomic.Bool
 	deps := st.httpDeps(ready.Load, started)
-	app := httpapi.New(deps)
-	if st.sim != nil && opts.SimTestEndpoints() {
-		// The simulator's test-only endpoints (/sim/v1: persons, sent codes,
-		// the person's app), as etax-sim serves them.
-		app.All(taxbureau.SimPathPrefix+"*", adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
-			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
-	}
-	// The H5 personal center: WeChat OAuth2 sign-in when an official
-	// account is configured; dev mode also signs in with any openid.
-	cookieKey, err := st.engine.CookieKey()
+	app, err := newApp(st, deps, log)
 	if err != nil {
 		ln.Close()
-		fmt.Fprintf(stderr, "etaxd: h5 cookie key: %v\n", err)
+		fmt.Fprintf(stderr, "etaxd: %v\n", err)
 		return exitError
-	}
-	h5.New(st.h5Deps(cookieKey)).Register(app.Group("/h5"))
-	if st.wechat != nil {
-		// WeChat's callback (docs/WECHAT.md): signature, safe mode, retries.
-		// Unfollowing switches the user's accounts to login links (F16) and
-		// tells the tenant; delivery reports go to the audit log.
-		wxlog, engine := log.With("component", "wechat"), st.engine
-		subscription := func(openid string, subscribed bool) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := engine.WeChatSubscription(ctx, openid, subscribed); err != nil {
-				wxlog.Error("record subscription", "subscribed", subscribed, "err", err)
-			}
-		}
-		app.All("/wx/callback", adaptor.HTTPHandler(st.wechat.Callback(wechat.Hooks{
-			OnSubscribe:   func(openid string) { subscription(openid, true) },
-			OnUnsubscribe: func(openid string) { subscription(openid, false) },
-			OnTemplateFinished: func(msgID int64, status string, p wechat.SentPrompt) {
-				engine.PromptDelivered(p.Tenant, p.Account, p.ID, status)
-			},
-		})))
 	}
 	stopNATS, err := httpapi.ServeNATS(ctx, st.bus.Conn(), deps)
 	if err != nil {
@@ -160,6 +146,91 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	stopHTTP()
 	return code // the deferred Close stops the actors, then closes the store
+}
+
+// newApp is the HTTP app serve runs on st: the API and operator surface
+// (deps), the simulator's test endpoints in dev mode, the H5 pages and
+// WeChat's callback when an official account is configured.
+func newApp(st *stack, deps httpapi.Deps, log *slog.Logger) (*fiber.App, error) {
+	opts := st.opts
+	app := httpapi.New(deps)
+	if st.sim != nil && opts.SimTestEndpoints() {
+		// The simulator's test-only endpoints (/sim/v1: persons, sent codes,
+		// passwords, the person's app), as etax-sim serves them: they reveal
+		// SMS codes and pass face checks, so this machine's programs and
+		// its browser's own pages only.
+		app.All(taxbureau.SimPathPrefix+"*", httpapi.LocalOnly, adaptor.HTTPHandler(taxbureau.NewServer(st.sim,
+			taxbureau.ServerOptions{TestEndpoints: true, SMS: st.sms, Logger: log.With("component", "sim")})))
+	}
+	// The H5 personal center: WeChat OAuth2 sign-in when an official
+	// account is configured; dev mode without one also signs in with any
+	// openid.
+	cookieKey, err := st.engine.CookieKey()
+	if err != nil {
+		return nil, fmt.Errorf("h5 cookie key: %w", err)
+	}
+	h5.New(st.h5Deps(cookieKey)).Register(app.Group("/h5"))
+	if st.wechat != nil {
+		// WeChat's callback (docs/WECHAT.md): signature, safe mode, retries.
+		// Unfollowing switches the user's accounts to login links (F16) and
+		// tells the tenant; delivery reports go to the audit log.
+		wxlog, engine := log.With("component", "wechat"), st.engine
+		subscription := func(openid string, subscribed bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := engine.WeChatSubscription(ctx, openid, subscribed); err != nil {
+				wxlog.Error("record subscription", "subscribed", subscribed, "err", err)
+			}
+		}
+		app.All("/wx/callback", adaptor.HTTPHandler(st.wechat.Callback(wechat.Hooks{
+			OnSubscribe:   func(openid string) { subscription(openid, true) },
+			OnUnsubscribe: func(openid string) { subscription(openid, false) },
+			OnTemplateFinished: func(msgID int64, status string, p wechat.SentPrompt) {
+				engine.PromptDelivered(p.Tenant, p.Account, p.ID, status)
+			},
+		})))
+	}
+	return app, nil
+}
+
+// warnExposure logs, at start, what the configuration exposes that an
+// operator must know about: everything dev mode serves, the simulator
+// chosen as the tax bureau, and prompts without WeChat.
+func warnExposure(log *slog.Logger, o config.Options) {
+	if o.Dev {
+		var exposed []string
+		if !o.WeChat.Enabled() {
+			exposed = append(exposed, "/h5/dev/signin signs anyone in as any openid, admins included")
+		}
+		if o.DevInbox() && !o.WeChat.Enabled() {
+			exposed = append(exposed, "/dev/inbox and /h5/dev/inbox list every user's prompts")
+		}
+		if o.SimTestEndpoints() {
+			exposed = append(exposed, "/sim/v1 reveals live SMS codes, sets passwords and passes face checks")
+		}
+		if o.OperatorToken == "" {
+			exposed = append(exposed, "/ops and /metrics answer without a token")
+		}
+		exposed = append(exposed, "a missing master key file is created next to the data")
+		log.Warn("DEV MODE: for this machine only (loopback peers, loopback Host, no cross-site requests); "+
+			"for a server run --dev=false with a master key and a tax-bureau gateway (docs/SECURITY.md)",
+			"exposes", strings.Join(exposed, "; "))
+	}
+	if o.TaxBureau.InProcess() {
+		msg := "tax bureau: the built-in simulator (taxbureau.url=" + config.SimURL + "): ERPs get FAKE sessions, for trials only"
+		if o.Dev {
+			log.Info(msg)
+		} else {
+			log.Warn(msg)
+		}
+	}
+	if !o.WeChat.Enabled() {
+		where := "handed to the ERP (login_url, F16)"
+		if o.Dev {
+			where += " and in the dev inbox"
+		}
+		log.Warn("no WeChat official account (wechat.app_id): no WeChat message is sent; prompts reach people only as login links " + where)
+	}
 }
 
 // boundListen returns the listen address with the port the listener got

@@ -118,7 +118,7 @@ func TestServeDemo(t *testing.T) {
 	}
 	dir := t.TempDir()
 	demoPath := filepath.Join(dir, "demo.json")
-	args := []string{"--demo", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "debug", "--node-name", "n-test"}
+	args := []string{"--dev", "--demo", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "debug", "--node-name", "n-test"}
 
 	p := startServe(t, args...)
 	if !strings.Contains(p.line, "data "+dir) || !strings.Contains(p.line, demoPath) {
@@ -146,7 +146,7 @@ func TestServeDemo(t *testing.T) {
 	}
 
 	// A second etaxd on the same data dir is refused, with exit code 1.
-	second := exec.Command(etaxdBinary(t), "serve", "--data", dir, "--listen", "127.0.0.1:0")
+	second := exec.Command(etaxdBinary(t), "serve", "--dev", "--data", dir, "--listen", "127.0.0.1:0")
 	var secondErr bytes.Buffer
 	second.Stderr = &secondErr
 	if err := second.Run(); exitCode(err) != 1 || !strings.Contains(secondErr.String(), "another etaxd") {
@@ -157,7 +157,9 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.stderr)
 	}
 	log1 := p.stderr.String()
-	for _, want := range []string{"demo seeded", "etaxd shutting down", "etaxd stopped", "created a development master key file"} {
+	for _, want := range []string{"demo seeded", "etaxd shutting down", "etaxd stopped", "created a development master key file",
+		"level=WARN msg=\"DEV MODE: for this machine only", "/h5/dev/signin signs anyone in as any openid", "/sim/v1 reveals live SMS codes",
+		"level=WARN msg=\"no WeChat official account"} {
 		if !strings.Contains(log1, want) {
 			t.Errorf("log lacks %q:\n%s", want, log1)
 		}

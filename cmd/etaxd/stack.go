@@ -280,11 +280,16 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 
 // h5Deps is what the H5 pages are built from: the engine, the cookie key,
 // WeChat OAuth2 sign-in when an official account is configured (the
-// callback is public_url + /h5/wx/oauth), and the dev inbox page's store in
-// dev mode.
+// callback is public_url + /h5/wx/oauth; the dev sign-in is then not
+// mounted), and in dev mode the dev inbox page's store and the guard that
+// keeps the dev pages to this machine.
 func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
 	d := h5.Deps{Engine: s.engine, CookieKey: cookieKey, Dev: s.opts.Dev, Prefix: "/h5", PublicURL: s.opts.BaseURL(),
 		Logger: s.log.With("component", "h5")}
+	if s.opts.Dev {
+		// The dev sign-in and inbox page: this machine's browser only.
+		d.DevGuard = httpapi.CheckLocal
+	}
 	if s.wechat != nil {
 		d.OAuth = s.wechat
 	}

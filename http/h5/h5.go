@@ -50,8 +50,15 @@ type Deps struct {
 	// CookieKey signs the session cookie and derives the CSRF tokens
 	// (Engine.CookieKey gives a persistent one). Required.
 	CookieKey []byte
-	// Dev enables the sign-in page that lets anyone pick an openid.
+	// Dev enables the sign-in page that lets anyone pick an openid (not
+	// mounted at all when OAuth is set: WeChat then signs visitors in) and
+	// the dev inbox page.
 	Dev bool
+	// DevGuard, when set, is asked before the dev sign-in and the dev inbox
+	// page; an error refuses the request (403, its catalogue message).
+	// etaxd passes httpapi.CheckLocal: this machine's browser only, never a
+	// page of another origin.
+	DevGuard func(*fiber.Ctx) error
 	// Prefix is where the router given to Register is mounted ("/h5" when
 	// empty); redirects and the cookie path use it.
 	Prefix string
@@ -84,6 +91,7 @@ type H5 struct {
 	oauth     OAuth
 	publicURL string
 	inbox     DevInbox
+	devGuard  func(*fiber.Ctx) error
 }
 
 //go:embed templates/*.html
@@ -119,7 +127,7 @@ func New(d Deps) *H5 {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.oauth, h.publicURL, h.inbox = d.OAuth, strings.TrimRight(d.PublicURL, "/"), d.Inbox
+	h.oauth, h.publicURL, h.inbox, h.devGuard = d.OAuth, strings.TrimRight(d.PublicURL, "/"), d.Inbox, d.DevGuard
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -135,12 +143,16 @@ func New(d Deps) *H5 {
 }
 
 // Register mounts the pages on r, which must be mounted at Deps.Prefix.
+// The dev sign-in exists only in dev mode without WeChat: with an official
+// account it would be a second, unchecked way in.
 func (h *H5) Register(r fiber.Router) {
-	r.Get("/dev/signin", h.signinPage)
-	r.Post("/dev/signin", h.signin)
+	if h.dev && h.oauth == nil {
+		r.Get("/dev/signin", h.devOnly, h.signinPage)
+		r.Post("/dev/signin", h.devOnly, h.signin)
+	}
 	r.Get("/", h.auth, h.center)
 	h.registerPrompts(r)
-	r.Get("/dev/inbox", h.devInboxPage)
+	r.Get("/dev/inbox", h.devOnly, h.devInboxPage)
 	r.Get(oauthPath, h.oauthCallback)
 	r.Get("/tenants/:id/audit", h.auth, h.auditPage)
 	r.Get("/tenants", h.auth, h.tenants)
@@ -168,6 +180,17 @@ func (h *H5) Register(r fiber.Router) {
 	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/update", h.auth, h.updatePage)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/password/update", h.auth, h.checkCSRF, h.updatePassword)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/:action", h.auth, h.checkCSRF, h.accountAction)
+}
+
+// devOnly asks the dev guard before a dev page (outside dev mode the page
+// itself says it is not there).
+func (h *H5) devOnly(c *fiber.Ctx) error {
+	if h.dev && h.devGuard != nil {
+		if err := h.devGuard(c); err != nil {
+			return h.message(c, fiber.StatusForbidden, "仅限本机访问", domain.AsError(err).Message)
+		}
+	}
+	return c.Next()
 }
 
 // Identity.

@@ -106,8 +106,11 @@ func TestERPDay(t *testing.T) {
 	testutil.StartProcess(t, dir, etaxSim, nil, "--listen", simAddr)
 	testutil.WaitReady(t, "http://"+simAddr+"/healthz", 60*time.Second)
 	const opToken = "operator-secret-token-for-tests"
+	// Production mode, as an ERP meets etaxd: a master key of its own, the
+	// gateway, the operator token.
 	testutil.StartProcess(t, dir, etaxd, []string{
 		"ETAXD_DATA=" + filepath.Join(dir, "data"),
+		"ETAXD_MASTER_KEYS=v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 		"ETAXD_LISTEN=" + addr,
 		"ETAXD_TAXBUREAU_URL=http://" + simAddr,
 		"ETAXD_OPERATOR_TOKEN=" + opToken,
