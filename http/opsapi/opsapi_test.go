@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // startEngine starts a real engine on a bbolt file in a temp dir, stopped
 // at the end of the test.
-func startEngine(t *testing.T) *actors.Engine {
+func startEngine(t testing.TB) *actors.Engine {
 	t.Helper()
 	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
@@ -100,7 +100,7 @@ func (r response) errorCode(t *testing.T) string {
 	return b.Error.Code
 }
 
-func do(t *testing.T, app *fiber.App, method, path, body string) response {
+func do(t testing.TB, app *fiber.App, method, path, body string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
