@@ -1003,6 +1003,9 @@ func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.C
 		p.OpenID = a.ref.BoundTo
 	}
 	p.Message = promptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "", reach)
+	if a.d.cfg.LoginLinksOnly {
+		p.Message = noWeChatMessage
+	}
 	a.send(p)
 	a.d.stats.prompts.Add(1)
 	a.d.emit(prompts.Event{Type: prompts.EventAuthRequired, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
@@ -1015,8 +1018,14 @@ func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.C
 	return v
 }
 
-// reachable reports whether WeChat can deliver to the bound user.
-func (a *accountActor) reachable() bool { return a.ref.BoundTo != "" && !a.ref.Unreachable }
+// reachable reports whether a notifier can deliver to the bound user.
+func (a *accountActor) reachable() bool {
+	return !a.d.cfg.LoginLinksOnly && a.ref.BoundTo != "" && !a.ref.Unreachable
+}
+
+// noWeChatMessage is what a client is told when no notifier reaches
+// people (Config.LoginLinksOnly): nobody gets a WeChat message.
+const noWeChatMessage = "电子税局登录需要本人验证，本服务未开通微信公众号通知，请用浏览器打开登录链接完成登录后再操作"
 
 func (a *accountActor) send(p prompts.Prompt) {
 	ctx, cancel := a.d.storeCtx()

@@ -135,3 +135,27 @@ func TestCookieKeyIsStableAndSealed(t *testing.T) {
 		t.Fatal("cookie key stored in clear")
 	}
 }
+
+// TestLoginLinksOnly: with no notifier that reaches people (production
+// without WeChat) a bound account's prompt is a login link too, addressed
+// to nobody, and the client is not told a WeChat message went out.
+func TestLoginLinksOnly(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	h.ok(h.eng.Bind(context.Background(), h.tenant, id, wxAlice))
+	h.cfg.LoginLinksOnly = true
+	h.restart()
+	h.logout(id, domain.ChannelIssue)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	if r.Prompt == nil || r.Prompt.LoginURL == "" || r.Prompt.Message != noWeChatMessage {
+		t.Fatalf("prompt = %+v, want a login link and the no-WeChat message", r.Prompt)
+	}
+	for _, p := range h.pub.All() {
+		if p.ID == r.Prompt.ID && p.OpenID != "" {
+			t.Fatalf("prompt %s addressed to %q", p.ID, p.OpenID)
+		}
+	}
+}

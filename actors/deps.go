@@ -52,6 +52,11 @@ type Config struct {
 	// PromptEscalate also sends the reminder to the enterprise's admins
 	// (数电配置管理员), who may answer for the account (B5).
 	PromptEscalate bool
+	// LoginLinksOnly says no notifier reaches a person (production
+	// without a WeChat official account): every prompt, a bound account's
+	// too, is handed to the client as a login link (F16), so no client is
+	// told that a WeChat message went out.
+	LoginLinksOnly bool
 	// ActivationLimit and ActivationWindow rate-limit wrong activation codes
 	// per openid (F1: 5 per 10 min).
 	ActivationLimit  int

@@ -505,6 +505,25 @@ func TestEngineConfig(t *testing.T) {
 	}
 }
 
+// TestEngineConfigLoginLinksOnly: only production without an official
+// account has no notifier a person reads, so only there does every prompt
+// become a login link.
+func TestEngineConfigLoginLinksOnly(t *testing.T) {
+	for _, tt := range []struct {
+		dev, wechat bool
+		want        bool
+	}{{false, false, true}, {false, true, false}, {true, false, false}, {true, true, false}} {
+		o := Default()
+		o.Dev = tt.dev
+		if tt.wechat {
+			o.WeChat.AppID = "wx123"
+		}
+		if got := o.EngineConfig().LoginLinksOnly; got != tt.want {
+			t.Errorf("dev=%v wechat=%v: LoginLinksOnly = %v, want %v", tt.dev, tt.wechat, got, tt.want)
+		}
+	}
+}
+
 func TestSimConfig(t *testing.T) {
 	o := Default()
 	o.Sim.SessionLength = time.Hour

@@ -371,6 +371,10 @@ func (o Options) EngineConfig() actors.Config {
 	c.GatewayTimeout = o.GatewayTimeout
 	c.ServiceName = o.ServiceName
 	c.PublicURL = o.BaseURL()
+	// Without an official account only dev mode has a notifier a person
+	// reads (the dev inbox page): in production every prompt is a login
+	// link handed to the client.
+	c.LoginLinksOnly = !o.Dev && !o.WeChat.Enabled()
 	return c
 }
 

@@ -135,7 +135,8 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
 	}
-	if s.hooks, err = prompts.NewWebhooks(s.store, s.bus, prompts.WebhookOptions{Sealer: s.keys, Logger: log.With("component", "webhooks")}); err != nil {
+	if s.hooks, err = prompts.NewWebhooks(s.store, s.bus, prompts.WebhookOptions{Sealer: s.keys,
+		AllowPrivate: o.Webhooks.AllowPrivate, Logger: log.With("component", "webhooks")}); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
 	// The notifier: WeChat template messages when an official account is
