@@ -5,16 +5,32 @@ GO      ?= go
 PKGS    ?= ./...
 VERSION ?= dev
 
-.PHONY: run sim test race bench lint vet fmt-check fmt build clean
+.PHONY: run sim test race fuzz bench lint vet fmt-check fmt build clean
 
 ## run: start etaxd in dev mode (this machine only) on ./data with the demo
 ## tenant (see data/demo.json); etaxd's own default is production
 run:
 	$(GO) run ./cmd/etaxd serve --dev --demo
 
-## test: vet, the gofmt check, then every test with the race detector
+## test: vet, the gofmt check, every test with the race detector, then the
+## fuzz targets of the JSON bodies and the WeChat callback, briefly
 test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz
+
+# FUZZ lists the fuzz targets `make fuzz` runs, as package:Target: every
+# JSON body of the client and operator APIs (HTTP and NATS), the signature
+# check, the simulator's server and the WeChat callback (XML and JSON,
+# plain and safe mode). Their seed corpora run with every `go test` too.
+FUZZ     ?= ./http:FuzzBodies ./http:FuzzSignature ./http/opsapi:FuzzBodies ./taxbureau:FuzzServer ./wechat:FuzzCallback
+FUZZTIME ?= 10s
+
+## fuzz: run each fuzz target in FUZZ for FUZZTIME (10s; e.g. FUZZTIME=5m)
+fuzz:
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 ## race: every test with the race detector, without the lint step
 race:
