@@ -582,8 +582,10 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 		case errors.Is(e, domain.ErrBureauPwdLocked):
 			a.st.lock.PasswordInvalid = true
 			_ = a.saveAudited("system", "login.start", e)
+			a.d.notePassword(a.ref.Username, e)
 		case errors.Is(e, domain.ErrWrongPassword):
 			a.recordFailure(domain.FailWrongPassword, "login.start", e)
+			a.d.notePassword(a.ref.Username, e) // the person's count (pwguard.go)
 		default:
 			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		}

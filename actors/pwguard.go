@@ -1,0 +1,133 @@
+package actors
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/persistence"
+)
+
+// The password guard: etaxd counts the wrong tax-bureau passwords of each
+// natural person, whichever flow submitted them (F3 add, F8 change binding,
+// F9 become admin, F12 update the password) and the stored-password logins
+// of the account actors (B2), and stops submitting before the bureau's own
+// lock could be reached (domain.PasswordGuard).
+//
+// The count lives at pwguard/<sha256 of the login name>, one record per
+// person for the whole etaxd: a person is the same in every tenant, so a
+// per-tenant count would hand an attacker linked to several tenants fresh
+// tries in each. The key is hashed so that login names (phone and ID
+// numbers) do not show in the key space. It has no single owner: every
+// tenant's flows and every account actor of the person write it through
+// updateTries, revision-checked with retries, as the SMS budget is written.
+//
+// A try is reserved, and the reservation committed, before the password
+// leaves for the bureau; a try whose outcome never arrives (a crash) stays
+// counted until its window passes.
+
+// keyPasswordTries is the guard's record of the person logging in as login.
+func keyPasswordTries(login string) string {
+	h := sha256.Sum256([]byte(domain.LoginKey(login)))
+	return "pwguard/" + hex.EncodeToString(h[:])
+}
+
+// updateTries applies f to the person's record and commits the result,
+// retrying when another writer got there first. An error from f is returned
+// as it is, with nothing written; a store failure is ErrBusy.
+func (d *deps) updateTries(login string, f func(domain.PasswordTries, time.Time) (domain.PasswordTries, error)) error {
+	key := keyPasswordTries(login)
+	for i := 0; i < 8; i++ {
+		ctx, cancel := d.storeCtx()
+		var tries domain.PasswordTries
+		var rev uint64
+		r, err := d.store.Get(ctx, key)
+		switch {
+		case err == nil:
+			if err := jsonUnmarshal(r.Value, &tries); err != nil {
+				cancel()
+				return domain.ErrInternal.Wrap(err)
+			}
+			rev = r.Revision
+		case !errors.Is(err, persistence.ErrNotFound):
+			cancel()
+			return domain.ErrBusy.Wrap(err)
+		}
+		next, err := f(tries, d.clk.Now())
+		if err != nil {
+			cancel()
+			return err
+		}
+		_, err = persistence.Put(ctx, d.store, key, jsonMarshal(next), rev)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, persistence.ErrRevisionMismatch) {
+			return domain.ErrBusy.Wrap(err)
+		}
+	}
+	return domain.ErrBusy.With("", "password guard: too many concurrent writers")
+}
+
+// tryPassword runs call, which submits login's password to the bureau for
+// the WeChat user openid ("" for an API caller), under the guards. The user
+// may submit only PasswordFlowLimit passwords per PasswordFlowWindow,
+// whoever's they are (ErrPasswordRate); an API caller is authenticated by its
+// key and not limited so. Then a try of the person is reserved and, once
+// call returns, settled with what its error shows. When a guard refuses
+// (with the wait) or the reservation cannot be stored (ErrBusy), call does
+// not run.
+func (d *deps) tryPassword(openid, login string, call func() error) error {
+	if openid != "" {
+		if wait := d.pwFlows.take(openid); wait > 0 {
+			return domain.ErrPasswordRate.RetryIn(wait)
+		}
+	}
+	g := d.cfg.PasswordGuard
+	id := newID("w")
+	if err := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
+		return t.Reserve(g, id, now)
+	}); err != nil {
+		return err
+	}
+	err := call()
+	outcome := domain.TryOutcomeOf(err)
+	if serr := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
+		return t.Settle(g, id, outcome, now), nil
+	}); serr != nil {
+		// The try stays pending, so it keeps counting as a wrong one until
+		// the window passes: the safe side.
+		d.log.Error("settle password try", "err", serr)
+	}
+	return err
+}
+
+// notePassword records what the bureau said of a password etaxd submitted
+// without a reservation: a stored password (B2). Only a wrong or locked
+// password changes the count.
+func (d *deps) notePassword(login string, err error) {
+	outcome := domain.TryOutcomeOf(err)
+	if outcome == domain.TryPassed {
+		return
+	}
+	g := d.cfg.PasswordGuard
+	if serr := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
+		return t.Settle(g, "", outcome, now), nil
+	}); serr != nil {
+		d.log.Error("count wrong password", "err", serr)
+	}
+}
+
+// passwordReset forgets the person's wrong tries: a reset at the bureau
+// (F11) clears its lock and its count too.
+func (d *deps) passwordReset(login string) {
+	g := d.cfg.PasswordGuard
+	if err := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
+		return t.Cleared(g, now), nil
+	}); err != nil {
+		d.log.Error("clear password tries", "err", err)
+	}
+}
