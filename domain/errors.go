@@ -67,6 +67,15 @@ func (e *Error) RetryIn(d time.Duration) *Error {
 	return &c
 }
 
+// RetryAfterSeconds is RetryAfter in whole seconds rounded up, as the
+// Retry-After header wants it; 0 when the error does not say.
+func (e *Error) RetryAfterSeconds() int {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
+}
+
 // AsError returns the catalogue error inside err, or ErrInternal wrapping err
 // when err is not one of ours. A nil err gives nil.
 func AsError(err error) *Error {
