@@ -23,7 +23,9 @@
 //   - One writer per key. tenant/… and accref/… are written by the tenant
 //     actor, account/… by the account actor (created once by the tenant when
 //     F3 completes, deleted by the account on F10), smsbudget/… by whoever
-//     spends, with revision-checked retries. Every write is revision checked,
+//     spends, with revision-checked retries, pwguard/… (a person's wrong
+//     bureau passwords, pwguard.go) likewise by the flows, the tenant (F12)
+//     and the account actors of the person. Every write is revision checked,
 //     so a second activation of the same actor (cluster mode) cannot win.
 //   - A state change is acknowledged only after its commit returned. Store
 //     calls inside an actor are a bounded wait (Config.StoreTimeout) on the

@@ -10,7 +10,8 @@ import (
 
 // Store keys. Each key has one writer: tenant/… and accref/… the tenant actor,
 // account/… the account actor, smsbudget/… whoever spends from it (revision
-// checked), actcode/… and wxuser/… the tenant actor that links.
+// checked), pwguard/… whoever submits a password (revision checked, see
+// pwguard.go), actcode/… and wxuser/… the tenant actor that links.
 func keyTenant(t string) string          { return "tenant/" + t }
 func keyAccount(t, a string) string      { return "account/" + t + "/" + a }
 func keyAccountRef(t, a string) string   { return "accref/" + t + "/" + a }
