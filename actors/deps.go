@@ -65,9 +65,9 @@ type Config struct {
 	// PasswordGuard limits wrong tax-bureau passwords per natural person
 	// (2 in 24 hours), below the bureau's own lock.
 	PasswordGuard domain.PasswordGuard
-	// PasswordFlowLimit limits the password-submitting flows (F3, F8, F9,
-	// F12) one WeChat user may start within PasswordFlowWindow (5 per 10
-	// min).
+	// PasswordFlowLimit limits the wrong passwords one WeChat user may
+	// submit through F3, F8, F9 and F12 within PasswordFlowWindow (5 per 10
+	// min), whoever's they are.
 	PasswordFlowLimit  int
 	PasswordFlowWindow time.Duration
 }
@@ -161,8 +161,8 @@ type deps struct {
 	linkKey []byte
 	log     *slog.Logger
 	stats   *Stats
-	// pwFlows counts the password submissions of each WeChat user (see
-	// tryPassword).
+	// pwFlows counts the wrong password submissions of each WeChat user
+	// (see tryPassword).
 	pwFlows *attemptLimiter
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -569,18 +570,29 @@ func (l *attemptLimiter) add(key string) {
 	l.seen[key] = append(l.recent(key, now), now)
 }
 
-// take counts an event of key if it fits and returns zero, or returns the
-// wait and counts nothing.
-func (l *attemptLimiter) take(key string) time.Duration {
+// take counts an event of key if it fits and returns its time and zero, or
+// returns the wait and counts nothing.
+func (l *attemptLimiter) take(key string) (time.Time, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clk.Now()
 	recent := l.recent(key, now)
 	if w := l.rate.Wait(recent, now); w > 0 {
-		return w
+		return time.Time{}, w
 	}
 	l.seen[key] = append(recent, now)
-	return 0
+	return now, 0
+}
+
+// release uncounts the event of key taken at at: it turned out not to
+// count (a password the bureau accepted).
+func (l *attemptLimiter) release(key string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.seen[key]
+	if i := slices.IndexFunc(s, at.Equal); i >= 0 {
+		l.seen[key] = slices.Delete(s, i, i+1)
+	}
 }
 
 // PromptUndeliverable tells the account that a prompt reached nobody (the

@@ -74,27 +74,38 @@ func (d *deps) updateTries(login string, f func(domain.PasswordTries, time.Time)
 
 // tryPassword runs call, which submits login's password to the bureau for
 // the WeChat user openid ("" for an API caller), under the guards. The user
-// may submit only PasswordFlowLimit passwords per PasswordFlowWindow,
-// whoever's they are (ErrPasswordRate); an API caller is authenticated by its
-// key and not limited so. Then a try of the person is reserved and, once
+// may have only PasswordFlowLimit wrong (or unsettled) passwords per
+// PasswordFlowWindow, whoever's they are (ErrPasswordRate): that stops one
+// user spraying guesses over many persons, while adding many accounts with
+// the right passwords is never limited. An API caller is authenticated by
+// its key and not limited so. Then a try of the person is reserved and, once
 // call returns, settled with what its error shows. When a guard refuses
 // (with the wait) or the reservation cannot be stored (ErrBusy), call does
 // not run.
 func (d *deps) tryPassword(openid, login string, call func() error) error {
+	var taken time.Time
 	if openid != "" {
-		if wait := d.pwFlows.take(openid); wait > 0 {
+		at, wait := d.pwFlows.take(openid)
+		if wait > 0 {
 			return domain.ErrPasswordRate.RetryIn(wait)
 		}
+		taken = at
 	}
 	g := d.cfg.PasswordGuard
 	id := newID("w")
 	if err := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
 		return t.Reserve(g, id, now)
 	}); err != nil {
+		if openid != "" {
+			d.pwFlows.release(openid, taken) // the password never left
+		}
 		return err
 	}
 	err := call()
 	outcome := domain.TryOutcomeOf(err)
+	if openid != "" && outcome == domain.TryPassed {
+		d.pwFlows.release(openid, taken)
+	}
 	if serr := d.updateTries(login, func(t domain.PasswordTries, now time.Time) (domain.PasswordTries, error) {
 		return t.Settle(g, id, outcome, now), nil
 	}); serr != nil {

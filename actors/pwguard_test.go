@@ -129,8 +129,8 @@ func TestPasswordGuardResetClears(t *testing.T) {
 	h.ok(err)
 }
 
-// TestPasswordFlowsPerOpenID: one WeChat user may start only so many
-// password-submitting flows, whoever's passwords they are.
+// TestPasswordFlowsPerOpenID: one WeChat user may submit only so many wrong
+// passwords, whoever's they are.
 func TestPasswordFlowsPerOpenID(t *testing.T) {
 	h := newHarness(t)
 	h.link(wxBob)

@@ -122,7 +122,7 @@ func Fields() []Field {
 			Help: "how long a wrong tax-bureau password counts (at least 24h)",
 			ptr:  func(o *Options) any { return &o.PasswordGuard.Window }},
 		{Key: "pwguard.per_openid", Env: "ETAXD_PWGUARD_PER_OPENID", Flag: "pwguard-per-openid", Meta: "N",
-			Help: "tax-bureau passwords one WeChat user may submit per 10 minutes (F3, F8, F9, F12)",
+			Help: "wrong tax-bureau passwords one WeChat user may submit per 10 minutes (F3, F8, F9, F12), whoever's they are",
 			ptr:  func(o *Options) any { return &o.PasswordPerOpenID }},
 		{Key: "activation.per_address", Env: "ETAXD_ACTIVATION_PER_ADDRESS", Flag: "activation-per-address", Meta: "N",
 			Help: "wrong activation codes per client address per 10 minutes, whatever the openid (F1)",

@@ -74,8 +74,8 @@ type Options struct {
 	// PasswordGuard limits wrong tax-bureau passwords per natural person,
 	// below the bureau's own lock.
 	PasswordGuard domain.PasswordGuard
-	// PasswordPerOpenID limits the passwords one WeChat user may submit
-	// per 10 minutes (F3, F8, F9, F12).
+	// PasswordPerOpenID limits the wrong passwords one WeChat user may
+	// submit per 10 minutes (F3, F8, F9, F12).
 	PasswordPerOpenID int
 	// Activation limits wrong activation codes beyond the per-openid F1
 	// limit.
