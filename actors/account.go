@@ -638,10 +638,12 @@ func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 			if err := a.change("system", "login.start", e, func(st *accountState) { st.lock.PasswordInvalid = true }); err != nil {
 				e = domain.AsError(err)
 			}
+			a.d.notePassword(a.ref.Username, e)
 		case errors.Is(e, domain.ErrWrongPassword):
 			if err := a.recordFailure(domain.FailWrongPassword, "login.start", e); err != nil {
 				e = domain.AsError(err)
 			}
+			a.d.notePassword(a.ref.Username, e) // the person's count (pwguard.go)
 		default:
 			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
 		}

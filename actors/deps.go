@@ -61,6 +61,21 @@ type Config struct {
 	// per openid (F1: 5 per 10 min).
 	ActivationLimit  int
 	ActivationWindow time.Duration
+	// ActivationPerAddress and ActivationTotal limit wrong activation codes
+	// within ActivationWindow per client address and across the whole etaxd:
+	// fresh openids do not reset them. A wrong code names no tenant, so the
+	// total is what bounds guessing of every tenant's code at once.
+	ActivationPerAddress int
+	ActivationTotal      int
+
+	// PasswordGuard limits wrong tax-bureau passwords per natural person
+	// (2 in 24 hours), below the bureau's own lock.
+	PasswordGuard domain.PasswordGuard
+	// PasswordFlowLimit limits the wrong passwords one WeChat user may
+	// submit through F3, F8, F9 and F12 within PasswordFlowWindow (5 per 10
+	// min), whoever's they are.
+	PasswordFlowLimit  int
+	PasswordFlowWindow time.Duration
 }
 
 // DefaultConfig is the manual's numbers.
@@ -80,6 +95,12 @@ func DefaultConfig() Config {
 		ActivationWindow:  10 * time.Minute,
 		PromptReminder:    60 * time.Minute,
 		PromptEscalate:    true,
+
+		ActivationPerAddress: 10,
+		ActivationTotal:      30,
+		PasswordGuard:        domain.DefaultPasswordGuard(),
+		PasswordFlowLimit:    5,
+		PasswordFlowWindow:   10 * time.Minute,
 	}
 }
 
@@ -116,6 +137,19 @@ func (c Config) withDefaults() Config {
 	if c.ActivationLimit <= 0 {
 		c.ActivationLimit = d.ActivationLimit
 	}
+	if c.ActivationPerAddress <= 0 {
+		c.ActivationPerAddress = d.ActivationPerAddress
+	}
+	if c.ActivationTotal <= 0 {
+		c.ActivationTotal = d.ActivationTotal
+	}
+	if c.PasswordGuard == (domain.PasswordGuard{}) {
+		c.PasswordGuard = d.PasswordGuard
+	}
+	if c.PasswordFlowLimit <= 0 {
+		c.PasswordFlowLimit = d.PasswordFlowLimit
+	}
+	set(&c.PasswordFlowWindow, d.PasswordFlowWindow)
 	return c
 }
 
@@ -136,6 +170,9 @@ type deps struct {
 	// bg owns the goroutines started off the actors: Stop cancels and
 	// waits for them.
 	bg *goroutines
+	// pwFlows counts the wrong password submissions of each WeChat user
+	// (see tryPassword).
+	pwFlows *attemptLimiter
 }
 
 // goroutines owns every goroutine the engine starts off its actors

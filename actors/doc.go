@@ -24,7 +24,9 @@
 //     written by the tenant actor, account/… by the account actor (created
 //     once by the tenant when F3 completes, deleted by the account on F10,
 //     with the tenant's defaults in the same transaction); wxuser/… and
-//     smsbudget/…, which several actors share, through persistence.Update.
+//     smsbudget/… and pwguard/… (a person's wrong bureau passwords,
+//     pwguard.go), which several actors share, through revision-checked
+//     updates.
 //     Every write is revision checked, so a second activation of the same
 //     actor (cluster mode) cannot win.
 //   - A state change is computed on a copy, committed with its audit event

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +45,11 @@ type Engine struct {
 	root    *actor.PID
 	tenants sync.Map // tenant id → *actor.PID
 	limiter *attemptLimiter
-	keys    apiKeyCache
-	stop    sync.Once
+	// byAddr and total limit wrong activation codes per client address and
+	// across etaxd.
+	byAddr, total *attemptLimiter
+	keys          apiKeyCache
+	stop          sync.Once
 }
 
 // Start builds the actor system. Nothing is loaded: tenants and accounts
@@ -64,11 +68,15 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	if err := cfg.LockPolicy.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.PasswordGuard.Validate(); err != nil {
+		return nil, err
+	}
 	if dp.Events == nil {
 		dp.Events = prompts.Discard{}
 	}
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
-		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines()}
+		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(),
+		pwFlows: newAttemptLimiter(cfg.PasswordFlowLimit, cfg.PasswordFlowWindow, dp.Clock)}
 	var err error
 	if d.linkKey, err = loadLinkKey(d); err != nil {
 		return nil, fmt.Errorf("load link key: %w", err)
@@ -86,7 +94,9 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		return nil, fmt.Errorf("spawn root: %w", err)
 	}
 	return &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock),
-		keys: apiKeyCache{m: map[string]cachedKey{}}}, nil
+		byAddr: newAttemptLimiter(cfg.ActivationPerAddress, cfg.ActivationWindow, dp.Clock),
+		total:  newAttemptLimiter(cfg.ActivationTotal, cfg.ActivationWindow, dp.Clock),
+		keys:   apiKeyCache{m: map[string]cachedKey{}}}, nil
 }
 
 // Stop stops every actor, children first, and waits for it; then it
@@ -263,20 +273,33 @@ func (e *Engine) Enterprises(ctx context.Context, tenant, openid string) ([]Ente
 }
 
 // LinkTenant is F1: a WeChat user links the tenant of an activation code.
-// Wrong codes are limited per openid (5 per 10 minutes by default).
+// Wrong codes are limited per openid (5 per 10 minutes by default), per
+// client address (WithClientAddr; 10) and across etaxd (30): a wrong code
+// names no tenant, so the total is the limit that fresh openids and fresh
+// addresses cannot escape. While a limit holds even the right code is
+// refused, or guessing would go on.
 func (e *Engine) LinkTenant(ctx context.Context, openid, code string) (TenantInfo, error) {
 	if openid == "" {
 		return TenantInfo{}, domain.ErrNotLinked
 	}
-	if !e.limiter.allow(openid) {
-		return TenantInfo{}, domain.ErrActivationRateLimit
+	addr := clientAddrOf(ctx)
+	wait := max(e.limiter.wait(openid), e.total.wait(""))
+	if addr != "" {
+		wait = max(wait, e.byAddr.wait(addr))
+	}
+	if wait > 0 {
+		return TenantInfo{}, domain.ErrActivationRateLimit.RetryIn(wait)
 	}
 	code = strings.TrimSpace(code)
 	c, cancel := e.d.storeCtx()
 	rec, err := e.d.store.Get(c, keyActivation(hashCode(code)))
 	cancel()
 	if errors.Is(err, persistence.ErrNotFound) || code == "" {
-		e.limiter.fail(openid)
+		e.limiter.add(openid)
+		e.total.add("")
+		if addr != "" {
+			e.byAddr.add(addr)
+		}
 		e.d.audit("", "wx:"+openid, "tenant.link", "tenant/?", domain.ErrActivationCode)
 		return TenantInfo{}, domain.ErrActivationCode
 	}
@@ -513,45 +536,71 @@ func (e *Engine) PassivateAll(ctx context.Context, tenant string) (int, error) {
 	return askAs[int](e, ctx, tenant, &tPassivateAll{})
 }
 
-// attemptLimiter counts failures per key in a sliding window (F1).
+// attemptLimiter counts events per key in a sliding window (domain.RateWindow):
+// wrong activation codes (F1) and password-submitting flows. It lives in
+// memory: these are rate limits, and a restart that forgets them hands out
+// at most one window's worth again. The count that must survive a restart,
+// wrong bureau passwords, is stored (see pwguard.go).
 type attemptLimiter struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	clk    clock.Clock
-	fails  map[string][]time.Time
+	mu   sync.Mutex
+	rate domain.RateWindow
+	clk  clock.Clock
+	seen map[string][]time.Time
 }
 
 func newAttemptLimiter(limit int, window time.Duration, clk clock.Clock) *attemptLimiter {
-	return &attemptLimiter{limit: limit, window: window, clk: clk, fails: map[string][]time.Time{}}
+	return &attemptLimiter{rate: domain.RateWindow{Limit: limit, Window: window}, clk: clk, seen: map[string][]time.Time{}}
 }
 
-func (l *attemptLimiter) recent(key string) []time.Time {
-	now := l.clk.Now()
-	var keep []time.Time
-	for _, t := range l.fails[key] {
-		if now.Sub(t) < l.window {
-			keep = append(keep, t)
-		}
-	}
+func (l *attemptLimiter) recent(key string, now time.Time) []time.Time {
+	keep := l.rate.Recent(l.seen[key], now)
 	if len(keep) == 0 {
-		delete(l.fails, key)
+		delete(l.seen, key)
 	} else {
-		l.fails[key] = keep
+		l.seen[key] = keep
 	}
 	return keep
 }
 
-func (l *attemptLimiter) allow(key string) bool {
+// wait returns how long until key may try again; zero: now.
+func (l *attemptLimiter) wait(key string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recent(key)) < l.limit
+	now := l.clk.Now()
+	return l.rate.Wait(l.recent(key, now), now)
 }
 
-func (l *attemptLimiter) fail(key string) {
+// add counts an event of key now.
+func (l *attemptLimiter) add(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.fails[key] = append(l.recent(key), l.clk.Now())
+	now := l.clk.Now()
+	l.seen[key] = append(l.recent(key, now), now)
+}
+
+// take counts an event of key if it fits and returns its time and zero, or
+// returns the wait and counts nothing.
+func (l *attemptLimiter) take(key string) (time.Time, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clk.Now()
+	recent := l.recent(key, now)
+	if w := l.rate.Wait(recent, now); w > 0 {
+		return time.Time{}, w
+	}
+	l.seen[key] = append(recent, now)
+	return now, 0
+}
+
+// release uncounts the event of key taken at at: it turned out not to
+// count (a password the bureau accepted).
+func (l *attemptLimiter) release(key string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.seen[key]
+	if i := slices.IndexFunc(s, at.Equal); i >= 0 {
+		l.seen[key] = slices.Delete(s, i, i+1)
+	}
 }
 
 // PromptUndeliverable tells the account that a prompt reached nobody (the
@@ -631,5 +680,20 @@ func WithOrigin(ctx context.Context, origin string) context.Context {
 
 func originOf(ctx context.Context) string {
 	s, _ := ctx.Value(originKey{}).(string)
+	return s
+}
+
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the network address a request came
+// from (the HTTP client's IP). LinkTenant limits wrong activation codes per
+// address. It is not an identity, so it is kept apart from WithOrigin, whose
+// value the audit log records as who acted.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+func clientAddrOf(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
 	return s
 }

@@ -133,8 +133,16 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		}
 		lr := taxbureau.LoginRequest{Region: f.spec.region, TaxNo: f.spec.taxNo, Username: f.spec.username,
 			Password: f.spec.password.Reveal(), Channel: f.channel()}
+		openid := f.spec.openid
 		f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
-			res, err := f.d.gw.Login(c, lr)
+			// The password guard: a person's password is tried only while
+			// etaxd's count of their wrong ones allows (issue 8).
+			var res taxbureau.LoginResult
+			err := f.d.tryPassword(openid, lr.Username, func() error {
+				var err error
+				res, err = f.d.gw.Login(c, lr)
+				return err
+			})
 			return &flowLogin{res: res, err: err}
 		})
 	case *flowLogin:
@@ -287,6 +295,7 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			f.end(ctx, e)
 			return
 		}
+		f.d.passwordReset(f.spec.username) // the bureau cleared its count
 		f.verified(ctx, nil)
 	}
 }

@@ -1152,7 +1152,8 @@ func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *tUpdatePass) {
 	spec := flowSpec{accountID: ref.ID, openid: m.openid, password: m.password}
 	region, user, pw, replyTo := ref.Region, ref.Username, m.password, ctx.Sender()
 	t.d.goAsync(ctx, t.d.cfg.GatewayTimeout, func(c context.Context) any {
-		return &tVerifyDone{spec: spec, err: t.d.gw.VerifyPassword(c, region, user, pw.Reveal()), replyTo: replyTo}
+		err := t.d.tryPassword(m.openid, user, func() error { return t.d.gw.VerifyPassword(c, region, user, pw.Reveal()) })
+		return &tVerifyDone{spec: spec, err: err, replyTo: replyTo}
 	})
 }
 

@@ -77,6 +77,16 @@ type Options struct {
 	// GatewayTimeout bounds every tax-bureau call.
 	GatewayTimeout time.Duration
 
+	// PasswordGuard limits wrong tax-bureau passwords per natural person,
+	// below the bureau's own lock.
+	PasswordGuard domain.PasswordGuard
+	// PasswordPerOpenID limits the wrong passwords one WeChat user may
+	// submit per 10 minutes (F3, F8, F9, F12).
+	PasswordPerOpenID int
+	// Activation limits wrong activation codes beyond the per-openid F1
+	// limit.
+	Activation ActivationOptions
+
 	// NATS says which NATS etaxd uses for prompts and events.
 	NATS NATSOptions
 	// TaxBureau says which tax bureau etaxd talks to.
@@ -117,6 +127,13 @@ type SimOptions struct {
 	// when etaxd runs the in-process simulator in dev mode; see
 	// Options.SimTestEndpoints.
 	TestEndpoints bool
+}
+
+// ActivationOptions limit wrong activation codes per 10 minutes per client
+// address and across etaxd, whatever the openid.
+type ActivationOptions struct {
+	PerAddress int
+	Total      int
 }
 
 // NATSOptions choose the NATS etaxd uses: the embedded server (the
@@ -203,6 +220,10 @@ func Default() Options {
 		IdleTimeout:    ec.IdleTimeout,
 		GatewayTimeout: ec.GatewayTimeout,
 		NATS:           NATSOptions{SyncAlways: true, Replicas: 1},
+
+		PasswordGuard:     ec.PasswordGuard,
+		PasswordPerOpenID: ec.PasswordFlowLimit,
+		Activation:        ActivationOptions{PerAddress: ec.ActivationPerAddress, Total: ec.ActivationTotal},
 		Sim: SimOptions{
 			SessionLength: sc.SessionLength,
 			QRValidity:    sc.QRValidity,
@@ -369,6 +390,8 @@ func (o Options) EngineConfig() actors.Config {
 	}
 	c.IdleTimeout = o.IdleTimeout
 	c.GatewayTimeout = o.GatewayTimeout
+	c.PasswordGuard, c.PasswordFlowLimit = o.PasswordGuard, o.PasswordPerOpenID
+	c.ActivationPerAddress, c.ActivationTotal = o.Activation.PerAddress, o.Activation.Total
 	c.ServiceName = o.ServiceName
 	c.PublicURL = o.BaseURL()
 	// Without an official account only dev mode has a notifier a person

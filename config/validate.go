@@ -102,6 +102,16 @@ func (o Options) Validate() error {
 	}
 	positive("idle_timeout", o.IdleTimeout)
 	positive("gateway_timeout", o.GatewayTimeout)
+	if g := o.PasswordGuard; g.MaxWrong < 1 || g.MaxWrong >= domain.BureauPasswordLimit {
+		bad("pwguard.max_wrong", "must be from 1 to %d, below the tax bureau's lock at %d wrong passwords, got %d",
+			domain.BureauPasswordLimit-1, domain.BureauPasswordLimit, g.MaxWrong)
+	}
+	if o.PasswordGuard.Window < 24*time.Hour {
+		bad("pwguard.window", "must be at least 24h (the tax bureau counts wrong passwords per day), got %s", o.PasswordGuard.Window)
+	}
+	atLeast("pwguard.per_openid", o.PasswordPerOpenID, 1)
+	atLeast("activation.per_address", o.Activation.PerAddress, 1)
+	atLeast("activation.total", o.Activation.Total, 1)
 
 	for _, u := range o.NATS.URLs {
 		if err := checkURL(u, true, "nats", "tls", "ws", "wss"); err != nil {

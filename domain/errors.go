@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error is a user-visible failure: a stable machine code plus a Chinese message
@@ -16,6 +17,9 @@ type Error struct {
 	Message   string
 	MessageEN string
 	Cause     error
+	// RetryAfter, when set, is how long until the refusal lifts: HTTP
+	// answers carry it as Retry-After.
+	RetryAfter time.Duration
 }
 
 // Error returns the code and the English message, then the cause if any:
@@ -54,6 +58,22 @@ func (e *Error) Wrap(cause error) *Error {
 	c := *e
 	c.Cause = cause
 	return &c
+}
+
+// RetryIn returns a copy of e that says the refusal lifts after d.
+func (e *Error) RetryIn(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	return &c
+}
+
+// RetryAfterSeconds is RetryAfter in whole seconds rounded up, as the
+// Retry-After header wants it; 0 when the error does not say.
+func (e *Error) RetryAfterSeconds() int {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
 }
 
 // AsError returns the catalogue error inside err, or ErrInternal wrapping err
@@ -109,6 +129,12 @@ var (
 	ErrNotAdminRole        = newErr("not_admin_role", "只能企业对应的法人或财务负责人可使用此功能", "only the legal representative or the finance manager may become an enterprise admin")
 	ErrNotAdmin            = newErr("not_admin", "您不是该企业的数电配置管理员", "you are not an admin of this enterprise")
 	ErrAlreadyAdmin        = newErr("already_admin", "您已是该企业的数电配置管理员", "you are already an admin of this enterprise")
+
+	// ErrPasswordGuard: etaxd stops submitting a person's password before
+	// the bureau's own lock could be reached (see PasswordGuard).
+	ErrPasswordGuard = newErr("password_tries_exhausted", "该电子税局账号近期密码错误次数过多，为避免被税局锁定，已暂停提交密码", "too many wrong tax-bureau passwords for this person; etaxd stops before the bureau locks the password")
+	// ErrPasswordRate: one WeChat user submitted too many passwords.
+	ErrPasswordRate = newErr("password_rate_limited", "提交税局密码过于频繁，请稍后再试", "too many password submissions from this WeChat user, try again later")
 
 	ErrWrongPassword     = newErr("wrong_password", "电子税局账号或密码错误", "wrong tax-bureau username or password")
 	ErrPasswordInvalid   = newErr("password_invalid", "税局密码已失效，请在个人中心修改密码（重置税局密码或仅更新发票云）后再登录", "the stored password was refused by the tax bureau; update it before logging in again")

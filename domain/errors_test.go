@@ -54,6 +54,8 @@ var catalogue = map[string]*Error{
 	"ErrNotAdminRole":        ErrNotAdminRole,
 	"ErrNotAdmin":            ErrNotAdmin,
 	"ErrAlreadyAdmin":        ErrAlreadyAdmin,
+	"ErrPasswordGuard":       ErrPasswordGuard,
+	"ErrPasswordRate":        ErrPasswordRate,
 	"ErrWrongPassword":       ErrWrongPassword,
 	"ErrPasswordInvalid":     ErrPasswordInvalid,
 	"ErrBureauPwdLocked":     ErrBureauPwdLocked,

@@ -61,6 +61,8 @@ type result struct {
 	status int
 	body   []byte
 	code   string
+	// retryAfter is the Retry-After header of an error answer, "" for none.
+	retryAfter string
 }
 
 // authenticate checks a request's four signature values (see package sign)
@@ -192,6 +194,7 @@ func failure(log *reqLog, err error) result {
 	status, d := publicError(log, err)
 	r := answer(status, ErrorBody{Error: d})
 	r.code = d.Code
+	r.retryAfter = retryAfterOf(domain.AsError(err))
 	return r
 }
 

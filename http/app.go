@@ -350,7 +350,9 @@ func send(c *fiber.Ctx, r result) error {
 		return nil
 	}
 	c.Set(fiber.HeaderContentType, "application/json; charset=utf-8")
-	if ra, has := retryAfter[r.code]; has {
+	if ra := r.retryAfter; ra != "" {
+		c.Set(fiber.HeaderRetryAfter, ra)
+	} else if ra, has := retryAfter[r.code]; has {
 		c.Set(fiber.HeaderRetryAfter, ra)
 	}
 	return c.Send(r.body)

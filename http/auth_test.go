@@ -487,3 +487,24 @@ func TestOpsRoutes(t *testing.T) {
 		t.Fatalf("unknown ops route = %d %s", r.status, r.body)
 	}
 }
+
+// TestRetryAfterOwnWait: an error that knows its wait sends it as
+// Retry-After; others keep their code's fixed value.
+func TestRetryAfterOwnWait(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		want   string
+	}{
+		{domain.ErrPasswordGuard.RetryIn(90*time.Second + time.Millisecond), 429, "91"},
+		{domain.ErrPasswordRate.RetryIn(10 * time.Minute), 429, "600"},
+		{domain.ErrActivationRateLimit.RetryIn(time.Second), 429, "1"},
+		{domain.ErrSMSTooFrequent, 429, "180"},
+		{domain.ErrWrongPassword, 422, ""},
+	} {
+		r := failure(nil, tc.err)
+		if r.status != tc.status || r.retryAfter != tc.want {
+			t.Errorf("%v: status %d, Retry-After %q; want %d, %q", tc.err, r.status, r.retryAfter, tc.status, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/etaxd/etaxd/domain"
 )
@@ -150,6 +151,9 @@ var statusOf = map[string]int{
 	"sms_budget_exhausted":    http.StatusTooManyRequests,
 	"sms_too_frequent":        http.StatusTooManyRequests,
 	"activation_rate_limited": http.StatusTooManyRequests,
+	// The password guard: etaxd stops before the bureau locks a password.
+	"password_tries_exhausted": http.StatusTooManyRequests,
+	"password_rate_limited":    http.StatusTooManyRequests,
 
 	// 5xx: etaxd or the bureau cannot serve now.
 	"internal":            http.StatusInternalServerError,
@@ -159,7 +163,8 @@ var statusOf = map[string]int{
 	"hosted_code_timeout": http.StatusGatewayTimeout,
 }
 
-// retryAfter is the Retry-After header (seconds) sent with some codes.
+// retryAfter is the Retry-After header (seconds) sent with some codes. An
+// error that knows its own wait (domain.Error.RetryAfter) sends that instead.
 var retryAfter = map[string]string{
 	"sms_too_frequent":        "180",
 	"sms_budget_exhausted":    "3600",
@@ -179,6 +184,15 @@ func StatusOf(code string) int {
 // ErrorBody is every error response: {"error":{"code","message","message_en"}}.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
+}
+
+// retryAfterOf is the Retry-After value for e: its own wait, else the
+// code's entry in retryAfter, else "".
+func retryAfterOf(e *domain.Error) string {
+	if s := e.RetryAfterSeconds(); s > 0 {
+		return strconv.Itoa(s)
+	}
+	return retryAfter[e.Code]
 }
 
 // ErrorDetail is a catalogue entry as the client sees it.

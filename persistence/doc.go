@@ -85,13 +85,14 @@
 //	account/<tenant>/<account>          the account actor (the tenant actor creates it, F3)
 //	wxuser/<openid>                     the tenant actors of the user's tenants, through Update
 //	smsbudget/<region>/<person>         the account actors of one person, through Update
+//	pwguard/<hash>                      the flows, tenant and account actors that submit one person's password, through Update
 //	apikey/<id>                         Engine.CreateAPIKey and RevokeAPIKey, through Update
 //	meta/<name>                         the engine at start, create-once
 //	webhook/<tenant>/<id>               prompts.Webhooks Register and Delete
 //	webhookdelivery/<tenant>/<id>       prompts.Webhooks' delivery workers, through Update
 //	ops/<name>                          nobody: read only (the readiness probe)
 //
-// A key that several writers share (wxuser, smsbudget, webhookdelivery) is
+// A key that several writers share (wxuser, smsbudget, pwguard, webhookdelivery) is
 // written with Update only: a read, a change, a compare-and-set, again from
 // the read when another writer won. "etaxd keys rotate" rewrites sealed
 // values under account/, apikey/, meta/ and webhook/, while no engine runs.

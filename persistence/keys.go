@@ -26,6 +26,9 @@ const (
 	// PrefixSMSBudget: smsbudget/<region>/<person>, the SMS codes sent to a
 	// person's phone today (B3).
 	PrefixSMSBudget = "smsbudget/"
+	// PrefixPasswordTries: pwguard/<sha-256 of the login name>, a person's
+	// recent wrong tax-bureau passwords and the tries in flight.
+	PrefixPasswordTries = "pwguard/"
 	// PrefixAPIKey: apikey/<id>, a client's API key with its secret sealed.
 	PrefixAPIKey = "apikey/"
 	// PrefixMeta: meta/<name>, the engine's own sealed keys (F16 link
@@ -63,6 +66,7 @@ var KeyOwners = []KeyOwner{
 	{PrefixAccount, "the account actor (the tenant actor creates it, F3)", false},
 	{PrefixWeChatUser, "the tenant actors of the user's tenants, through Update", true},
 	{PrefixSMSBudget, "the account actors of one person, through Update", true},
+	{PrefixPasswordTries, "the flows, tenant and account actors that submit one person's password, through Update", true},
 	{PrefixAPIKey, "Engine.CreateAPIKey and RevokeAPIKey, through Update", false},
 	{PrefixMeta, "the engine at start, create-once", false},
 	{PrefixWebhook, "prompts.Webhooks Register and Delete", false},

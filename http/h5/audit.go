@@ -79,7 +79,7 @@ func init() {
 		domain.ErrActivationRateLimit, domain.ErrAlreadyLinked, domain.ErrNotLinked, domain.ErrNotPermitted,
 		domain.ErrAlreadyBound, domain.ErrNotBound, domain.ErrSameWeChat, domain.ErrDefaultNoIssue,
 		domain.ErrDefaultNoReceive, domain.ErrDefaultSingleBoth, domain.ErrNoDefaultAccount, domain.ErrBusinessNotAllowed,
-		domain.ErrNotAdminRole, domain.ErrNotAdmin, domain.ErrAlreadyAdmin,
+		domain.ErrNotAdminRole, domain.ErrNotAdmin, domain.ErrAlreadyAdmin, domain.ErrPasswordGuard, domain.ErrPasswordRate,
 		domain.ErrWrongPassword, domain.ErrPasswordInvalid, domain.ErrBureauPwdLocked, domain.ErrLocked,
 		domain.ErrWrongCode, domain.ErrCodeExpired, domain.ErrNoChallenge, domain.ErrSMSBudget, domain.ErrSMSTooFrequent,
 		domain.ErrPasswordPolicy, domain.ErrPasswordMismatch, domain.ErrIdentityMismatch, domain.ErrQRExpired,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -294,8 +295,9 @@ func (h *H5) link(c *fiber.Ctx) error {
 	if code == "" {
 		return h.tenantsPage(c, fiber.StatusBadRequest, code, "请输入激活码")
 	}
-	if _, err := h.eng.LinkTenant(c.UserContext(), openidOf(c), code); err != nil {
-		return h.tenantsPage(c, statusOf(err), code, h.userMessage(err))
+	// The client address limits guessing with fresh openids (F1).
+	if _, err := h.eng.LinkTenant(actors.WithClientAddr(c.UserContext(), c.IP()), openidOf(c), code); err != nil {
+		return h.tenantsPage(c, waitStatus(c, err), code, h.userMessage(err))
 	}
 	return c.Redirect(h.prefix+"/tenants", fiber.StatusSeeOther)
 }
@@ -455,7 +457,7 @@ func (h *H5) message(c *fiber.Ctx, status int, title, text string) error {
 
 // fail shows an engine error as its Chinese message.
 func (h *H5) fail(c *fiber.Ctx, err error) error {
-	return h.message(c, statusOf(err), "操作失败", h.userMessage(err))
+	return h.message(c, waitStatus(c, err), "操作失败", h.userMessage(err))
 }
 
 // userMessage is the Chinese text of err; internal detail goes to the log only.
@@ -467,6 +469,15 @@ func (h *H5) userMessage(err error) string {
 	return e.Message
 }
 
+// waitStatus is statusOf(err), and sets Retry-After when err says how long
+// its refusal lasts (a rate limit, the password guard).
+func waitStatus(c *fiber.Ctx, err error) int {
+	if s := domain.AsError(err).RetryAfterSeconds(); s > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
+	}
+	return statusOf(err)
+}
+
 func statusOf(err error) int {
 	e := domain.AsError(err)
 	switch {
@@ -474,7 +485,7 @@ func statusOf(err error) int {
 		return fiber.StatusForbidden
 	case strings.HasSuffix(e.Code, "_not_found"):
 		return fiber.StatusNotFound
-	case errors.Is(e, domain.ErrActivationRateLimit):
+	case errors.Is(e, domain.ErrActivationRateLimit), errors.Is(e, domain.ErrPasswordGuard), errors.Is(e, domain.ErrPasswordRate):
 		return fiber.StatusTooManyRequests
 	case errors.Is(e, domain.ErrBusy), errors.Is(e, domain.ErrBureauUnavailable):
 		return fiber.StatusServiceUnavailable

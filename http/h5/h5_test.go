@@ -87,6 +87,7 @@ type resp struct {
 	body   string
 	loc    string
 	cookie *http.Cookie
+	header http.Header
 }
 
 // do sends a request with the session cookie value (if any) and form fields.
@@ -114,7 +115,7 @@ func (f *fixture) send(req *http.Request) resp {
 		f.t.Fatal(err)
 	}
 	b, _ := io.ReadAll(res.Body)
-	r := resp{status: res.StatusCode, body: string(b), loc: res.Header.Get("Location")}
+	r := resp{status: res.StatusCode, body: string(b), loc: res.Header.Get("Location"), header: res.Header}
 	for _, c := range res.Cookies() {
 		if c.Name == cookieName {
 			r.cookie = c

@@ -127,7 +127,7 @@ func (h *H5) add(c *fiber.Ctx) error {
 	}
 	fr, err := h.eng.AddAccount(c.UserContext(), t.ID, cmd)
 	if err != nil {
-		return h.addFormPage(c, statusOf(err), f, h.userMessage(err))
+		return h.addFormPage(c, waitStatus(c, err), f, h.userMessage(err))
 	}
 	if fr.State == actors.FlowAwaitingScan && fr.QR != nil {
 		return h.addQRPage(c, t, ent, fr)

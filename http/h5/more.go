@@ -76,7 +76,7 @@ func (h *H5) rebind(c *fiber.Ctx) error {
 		if refusesUser(err) {
 			return h.fail(c, err)
 		}
-		return h.rebindForm(c, statusOf(err), f, h.userMessage(err))
+		return h.rebindForm(c, waitStatus(c, err), f, h.userMessage(err))
 	}
 	return h.flowNextTo(c, t, ent, fr, nextRebind)
 }
@@ -122,7 +122,7 @@ func (h *H5) adminApply(c *fiber.Ctx) error {
 	}
 	fr, err := h.eng.ApplyAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c), f.Username, domain.NewSecret(password))
 	if err != nil {
-		return h.adminForm(c, statusOf(err), f, h.userMessage(err))
+		return h.adminForm(c, waitStatus(c, err), f, h.userMessage(err))
 	}
 	return h.flowNextTo(c, t, ent, fr, nextAdmin)
 }
@@ -257,7 +257,7 @@ func (h *H5) updatePassword(c *fiber.Ctx) error {
 		if refusesUser(err) {
 			return h.fail(c, err)
 		}
-		return h.updateForm(c, statusOf(err), h.userMessage(err))
+		return h.updateForm(c, waitStatus(c, err), h.userMessage(err))
 	}
 	return h.updatedPage(c, h.base(t, ent), "更新发票云密码", fr.Updated)
 }

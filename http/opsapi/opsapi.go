@@ -292,6 +292,9 @@ func (a *api) fail(c *fiber.Ctx, err error) error {
 			"method", c.Method(), "path", c.Path(), "code", e.Code, "err", err)
 		e = catalogueEntry(e)
 	}
+	if s := e.RetryAfterSeconds(); s > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
+	}
 	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, MessageEN: e.MessageEN}})
 }
 
@@ -306,6 +309,8 @@ func statusOf(e *domain.Error) int {
 		return fiber.StatusNotFound
 	case strings.HasSuffix(e.Code, "_exists"):
 		return fiber.StatusConflict
+	case e.RetryAfter > 0: // a rate limit (activation codes, the password guard)
+		return fiber.StatusTooManyRequests
 	}
 	return fiber.StatusBadRequest
 }

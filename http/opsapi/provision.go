@@ -122,7 +122,7 @@ func (p *provisioning) link(c *fiber.Ctx) error {
 	}
 	ctx, cancel := p.ctx(c)
 	defer cancel()
-	t, err := p.e.LinkTenant(ctx, strings.TrimSpace(req.OpenID), req.ActivationCode)
+	t, err := p.e.LinkTenant(actors.WithClientAddr(ctx, c.IP()), strings.TrimSpace(req.OpenID), req.ActivationCode)
 	if err == nil && t.ID != param(c, "id") {
 		err = domain.ErrActivationCode // a code of another tenant
 	}

@@ -99,4 +99,16 @@ func TestProvisioning(t *testing.T) {
 	if r = do(t, app, "GET", "/ops/v1/tenants/nobody/enterprises", ""); r.status != 404 {
 		t.Fatalf("unknown tenant = %d %s", r.status, r.body)
 	}
+	// Guessing activation codes with fresh openids from one address: the
+	// address's limit answers 429 with Retry-After (one wrong code above).
+	for i := 1; i < actors.DefaultConfig().ActivationPerAddress; i++ {
+		body := fmt.Sprintf(`{"openid":"o_fresh%d","activation_code":"GUESS-%04d"}`, i, i)
+		if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", body); r.errorCode(t) != "activation_code_wrong" {
+			t.Fatalf("guess %d = %d %s", i, r.status, r.body)
+		}
+	}
+	r = do(t, app, "POST", "/ops/v1/tenants/acme/links", `{"openid":"o_fresh_next","activation_code":"`+ten.ActivationCode+`"}`)
+	if r.status != 429 || r.errorCode(t) != "activation_rate_limited" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("guess past the limit = %d %v %s", r.status, r.header, r.body)
+	}
 }
