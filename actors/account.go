@@ -1006,7 +1006,7 @@ func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.C
 	}
 	p.Message = promptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "", reach)
 	if a.d.cfg.LoginLinksOnly {
-		p.Message = noWeChatMessage
+		p.Message = noWeChatMessage(a.st.phoneMasked)
 	}
 	a.send(p)
 	a.d.stats.prompts.Add(1)
@@ -1026,8 +1026,15 @@ func (a *accountActor) reachable() bool {
 }
 
 // noWeChatMessage is what a client is told when no notifier reaches
-// people (Config.LoginLinksOnly): nobody gets a WeChat message.
-const noWeChatMessage = "电子税局登录需要本人验证，本服务未开通微信公众号通知，请用浏览器打开登录链接完成登录后再操作"
+// people (Config.LoginLinksOnly): nobody gets a WeChat message, the person
+// behind the phone must open the login link.
+func noWeChatMessage(phoneMasked string) string {
+	who := phoneMasked
+	if who == "" {
+		who = "该账号"
+	}
+	return "请" + who + "的本人用浏览器打开登录链接完成电子税局登录后再操作（本服务未开通微信公众号通知）"
+}
 
 func (a *accountActor) send(p prompts.Prompt) {
 	ctx, cancel := a.d.storeCtx()

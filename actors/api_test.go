@@ -150,7 +150,7 @@ func TestLoginLinksOnly(t *testing.T) {
 	h.logout(id, domain.ChannelIssue)
 	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
 	h.ok(err)
-	if r.Prompt == nil || r.Prompt.LoginURL == "" || r.Prompt.Message != noWeChatMessage {
+	if r.Prompt == nil || r.Prompt.LoginURL == "" || r.Prompt.Message != noWeChatMessage(domain.MaskPhone(phoneA)) {
 		t.Fatalf("prompt = %+v, want a login link and the no-WeChat message", r.Prompt)
 	}
 	for _, p := range h.pub.All() {

@@ -419,6 +419,9 @@ func (f fakeWeChatAPI) RoundTrip(r *http.Request) (*http.Response, error) {
 	switch r.URL.Path {
 	case "/cgi-bin/stable_token", "/cgi-bin/token":
 		body = `{"access_token":"fake-access-token","expires_in":7200}`
+	case "/cgi-bin/message/template/send":
+		// The prompts of the fixture's requests, sent to the bound user.
+		body = `{"errcode":0,"errmsg":"ok","msgid":1}`
 	case "/sns/oauth2/access_token":
 		openid := strings.TrimPrefix(r.URL.Query().Get("code"), "code-")
 		body = fmt.Sprintf(`{"access_token":"u","expires_in":7200,"refresh_token":"r","openid":%q,"scope":"snsapi_base"}`, openid)

@@ -267,13 +267,16 @@ func tortureSetup(ctx context.Context, st *stack, workers int) (string, error) {
 		}
 		for k, role := range []domain.Role{domain.RoleLegalRep, domain.RoleFinanceManager} {
 			user := tortureUser(w, k+1)
-			// The simulator lives in this process: its persons are added on
-			// every start.
-			if err := st.sim.AddPerson(taxbureau.Person{Name: user, IDType: taxbureau.IDTypeResidentCard,
+			// The simulator keeps its persons (sim-persons.json): a run
+			// after a kill finds the ones it added before.
+			p := taxbureau.Person{Name: user, IDType: taxbureau.IDTypeResidentCard,
 				IDNumber: residentID(fmt.Sprintf("44010519800101%01d%02d", k, w)), Phone: fmt.Sprintf("1360000%02d%02d", w, k),
 				Username: user, Password: torturePassword,
-				Relations: []taxbureau.Relation{{TaxNo: tn, Region: tortureOpsRegion, Role: role}}}); err != nil {
-				return "", fmt.Errorf("person %s: %w", user, err)
+				Relations: []taxbureau.Relation{{TaxNo: tn, Region: tortureOpsRegion, Role: role}}}
+			if _, known := st.sim.FindPerson(user); !known {
+				if err := st.sim.AddPerson(p); err != nil {
+					return "", fmt.Errorf("person %s: %w", user, err)
+				}
 			}
 			if ids[k] != "" {
 				continue
