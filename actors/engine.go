@@ -279,6 +279,17 @@ func (e *Engine) Enterprises(ctx context.Context, tenant, openid string) ([]Ente
 // addresses cannot escape. While a limit holds even the right code is
 // refused, or guessing would go on.
 func (e *Engine) LinkTenant(ctx context.Context, openid, code string) (TenantInfo, error) {
+	return e.link(ctx, "", openid, code)
+}
+
+// LinkTenantAt is LinkTenant for a caller that names the tenant (the ops
+// API's /tenants/{id}/links): a code of another tenant is a wrong code,
+// and links nothing.
+func (e *Engine) LinkTenantAt(ctx context.Context, tenant, openid, code string) (TenantInfo, error) {
+	return e.link(ctx, tenant, openid, code)
+}
+
+func (e *Engine) link(ctx context.Context, tenant, openid, code string) (TenantInfo, error) {
 	if openid == "" {
 		return TenantInfo{}, domain.ErrNotLinked
 	}
@@ -294,7 +305,7 @@ func (e *Engine) LinkTenant(ctx context.Context, openid, code string) (TenantInf
 	c, cancel := e.d.storeCtx()
 	rec, err := e.d.store.Get(c, keyActivation(hashCode(code)))
 	cancel()
-	if errors.Is(err, persistence.ErrNotFound) || code == "" {
+	if errors.Is(err, persistence.ErrNotFound) || code == "" || err == nil && tenant != "" && string(rec.Value) != tenant {
 		e.limiter.add(openid)
 		e.total.add("")
 		if addr != "" {

@@ -19,7 +19,7 @@ import (
 type Provisioner interface {
 	AddEnterprise(ctx context.Context, tenant, taxNo, name, region string) (actors.EnterpriseView, error)
 	Enterprises(ctx context.Context, tenant, openid string) ([]actors.EnterpriseView, error)
-	LinkTenant(ctx context.Context, openid, code string) (actors.TenantInfo, error)
+	LinkTenantAt(ctx context.Context, tenant, openid, code string) (actors.TenantInfo, error)
 	AddAccount(ctx context.Context, tenant string, cmd actors.AddAccount) (actors.FlowReply, error)
 	SubmitFlowCode(ctx context.Context, tenant, flowID, openid, code string) (actors.FlowReply, error)
 	Bind(ctx context.Context, tenant, accountID, openid string) error
@@ -122,10 +122,7 @@ func (p *provisioning) link(c *fiber.Ctx) error {
 	}
 	ctx, cancel := p.ctx(c)
 	defer cancel()
-	t, err := p.e.LinkTenant(actors.WithClientAddr(ctx, c.IP()), strings.TrimSpace(req.OpenID), req.ActivationCode)
-	if err == nil && t.ID != param(c, "id") {
-		err = domain.ErrActivationCode // a code of another tenant
-	}
+	t, err := p.e.LinkTenantAt(actors.WithClientAddr(ctx, c.IP()), param(c, "id"), strings.TrimSpace(req.OpenID), req.ActivationCode)
 	if err != nil {
 		return p.fail(c, err)
 	}

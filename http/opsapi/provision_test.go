@@ -1,6 +1,7 @@
 package opsapi
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -56,6 +57,17 @@ func TestProvisioning(t *testing.T) {
 	if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", `{"openid":"o_1","activation_code":"`+ten.ActivationCode+`"}`); r.status != 200 {
 		t.Fatalf("link = %d %s", r.status, r.body)
 	}
+	// A code of another tenant, sent to acme's links, links nobody to
+	// either tenant.
+	r = do(t, app, "POST", "/ops/v1/tenants", `{"id":"other","name":"Other"}`)
+	var other Tenant
+	r.json(t, &other)
+	if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", `{"openid":"o_cross","activation_code":"`+other.ActivationCode+`"}`); r.errorCode(t) != "activation_code_wrong" {
+		t.Fatalf("another tenant's code = %d %s", r.status, r.body)
+	}
+	if ts, err := eng.TenantsOf(context.Background(), "o_cross"); err != nil || len(ts) != 0 {
+		t.Fatalf("o_cross is linked to %+v (%v) by a code sent to another tenant's links", ts, err)
+	}
 	if err := sim.AddPerson(taxbureau.Person{Username: "boss", Phone: "13800000009", IDNumber: "110101199001011237", Password: "Boss@2026x",
 		Relations: []taxbureau.Relation{{TaxNo: bj, Region: "11", Role: domain.RoleLegalRep}}}); err != nil {
 		t.Fatal(err)
@@ -100,8 +112,9 @@ func TestProvisioning(t *testing.T) {
 		t.Fatalf("unknown tenant = %d %s", r.status, r.body)
 	}
 	// Guessing activation codes with fresh openids from one address: the
-	// address's limit answers 429 with Retry-After (one wrong code above).
-	for i := 1; i < actors.DefaultConfig().ActivationPerAddress; i++ {
+	// address's limit answers 429 with Retry-After (two wrong codes above:
+	// a wrong one, and one of another tenant).
+	for i := 2; i < actors.DefaultConfig().ActivationPerAddress; i++ {
 		body := fmt.Sprintf(`{"openid":"o_fresh%d","activation_code":"GUESS-%04d"}`, i, i)
 		if r = do(t, app, "POST", "/ops/v1/tenants/acme/links", body); r.errorCode(t) != "activation_code_wrong" {
 			t.Fatalf("guess %d = %d %s", i, r.status, r.body)
