@@ -166,13 +166,10 @@ const (
 	accepted  = http.StatusAccepted
 	noContent = http.StatusNoContent
 	seeOther  = http.StatusSeeOther
-	found     = http.StatusFound
 	bad       = http.StatusBadRequest
 	unauth    = http.StatusUnauthorized
 	forbidden = http.StatusForbidden
 	notFound  = http.StatusNotFound
-	gone      = http.StatusGone
-	media     = http.StatusUnsupportedMediaType
 )
 
 // The answers shared by many rows.
@@ -182,14 +179,10 @@ var (
 	apiRoute = func(own, other int) cells { return except(unauth, map[caller]int{tenantKey: own, otherKey: other}) }
 	// The operator surface in production: the token, nothing else.
 	opsProd = func(own int) cells { return except(unauth, map[caller]int{operator: own}) }
-	// The operator surface in dev mode: programs on this machine, but never
-	// a web page (cross-site) or a rebinding page (foreign Host).
-	opsDev = func(own int) cells {
-		return except(own, map[caller]int{webPage: forbidden, rebinding: forbidden})
-	}
-	// A dev-only page: answered on this machine in dev mode, but not to
-	// pages; not mounted in production.
-	devOnly = func(own int) cells {
+	// The operator surface in dev mode, and the dev-only pages (not
+	// mounted in production): programs on this machine, but never a web
+	// page (cross-site) or a rebinding page (foreign Host).
+	thisMachine = func(own int) cells {
 		return except(own, map[caller]int{webPage: forbidden, rebinding: forbidden})
 	}
 	// An H5 page any signed-in user may see.
@@ -244,50 +237,50 @@ func matrixRows() []matrixRoute {
 			dev: apiRoute(noContent, notFound), prod: apiRoute(noContent, notFound)},
 
 		// The operator surface.
-		{route: "GET /ops/status", method: "GET", path: "/ops/status", dev: opsDev(ok), prod: opsProd(ok)},
-		{route: "GET /metrics", method: "GET", path: "/metrics", dev: opsDev(ok), prod: opsProd(ok)},
-		{route: "GET /dev/inbox", method: "GET", path: "/dev/inbox?openid=o_demo_openid", dev: devOnly(ok), prod: all(notFound)},
-		{route: "GET /ops/v1/tenants", method: "GET", path: "/ops/v1/tenants", dev: opsDev(ok), prod: opsProd(ok)},
+		{route: "GET /ops/status", method: "GET", path: "/ops/status", dev: thisMachine(ok), prod: opsProd(ok)},
+		{route: "GET /metrics", method: "GET", path: "/metrics", dev: thisMachine(ok), prod: opsProd(ok)},
+		{route: "GET /dev/inbox", method: "GET", path: "/dev/inbox?openid=o_demo_openid", dev: thisMachine(ok), prod: all(notFound)},
+		{route: "GET /ops/v1/tenants", method: "GET", path: "/ops/v1/tenants", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "POST /ops/v1/tenants", method: "POST", path: "/ops/v1/tenants", body: `{"name":"新租户"}`,
-			dev: opsDev(created), prod: opsProd(created)},
+			dev: thisMachine(created), prod: opsProd(created)},
 		{route: "POST /ops/v1/tenants/:id/rotate-code", method: "POST", path: "/ops/v1/tenants/nosuch/rotate-code", body: `{}`,
-			dev: opsDev(notFound), prod: opsProd(notFound)},
-		{route: "GET /ops/v1/tenants/:id/apikeys", method: "GET", path: "/ops/v1/tenants/demo/apikeys", dev: opsDev(ok), prod: opsProd(ok)},
+			dev: thisMachine(notFound), prod: opsProd(notFound)},
+		{route: "GET /ops/v1/tenants/:id/apikeys", method: "GET", path: "/ops/v1/tenants/demo/apikeys", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "POST /ops/v1/tenants/:id/apikeys", method: "POST", path: "/ops/v1/tenants/nosuch/apikeys", body: `{}`,
-			dev: opsDev(notFound), prod: opsProd(notFound)},
+			dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "DELETE /ops/v1/apikeys/:id", method: "DELETE", path: "/ops/v1/apikeys/nosuch",
-			dev: opsDev(notFound), prod: opsProd(notFound)},
-		{route: "GET /ops/v1/tenants/:id/audit", method: "GET", path: "/ops/v1/tenants/demo/audit", dev: opsDev(ok), prod: opsProd(ok)},
-		{route: "GET /ops/v1/tenants/:id/enterprises", method: "GET", path: "/ops/v1/tenants/demo/enterprises", dev: opsDev(ok), prod: opsProd(ok)},
+			dev: thisMachine(notFound), prod: opsProd(notFound)},
+		{route: "GET /ops/v1/tenants/:id/audit", method: "GET", path: "/ops/v1/tenants/demo/audit", dev: thisMachine(ok), prod: opsProd(ok)},
+		{route: "GET /ops/v1/tenants/:id/enterprises", method: "GET", path: "/ops/v1/tenants/demo/enterprises", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "POST /ops/v1/tenants/:id/enterprises", method: "POST", path: "/ops/v1/tenants/nosuch/enterprises",
-			body: `{"tax_no":"{tax}","name":"x","region":"44"}`, dev: opsDev(notFound), prod: opsProd(notFound)},
+			body: `{"tax_no":"{tax}","name":"x","region":"44"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/links", method: "POST", path: "/ops/v1/tenants/demo/links",
-			body: `{"openid":"o_oplink_{caller}","activation_code":"{code}"}`, dev: opsDev(ok), prod: opsProd(ok)},
+			body: `{"openid":"o_oplink_{caller}","activation_code":"{code}"}`, dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "POST /ops/v1/tenants/:id/accounts", method: "POST", path: "/ops/v1/tenants/nosuch/accounts",
 			body: `{"openid":"o_x","tax_no":"{tax}","business":"issue","username":"u","password":"p","role":"01","login_type":"manual"}`,
-			dev:  opsDev(notFound), prod: opsProd(notFound)},
+			dev:  thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/flows/:flow/code", method: "POST", path: "/ops/v1/tenants/nosuch/flows/nosuch/code",
-			body: `{"openid":"o_x","code":"123456"}`, dev: opsDev(notFound), prod: opsProd(notFound)},
+			body: `{"openid":"o_x","code":"123456"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/accounts/:account/bind", method: "POST", path: "/ops/v1/tenants/nosuch/accounts/nosuch/bind",
-			body: `{"openid":"o_x"}`, dev: opsDev(notFound), prod: opsProd(notFound)},
+			body: `{"openid":"o_x"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/accounts/:account/default", method: "POST", path: "/ops/v1/tenants/nosuch/accounts/nosuch/default",
-			body: `{"openid":"o_x","which":"issue"}`, dev: opsDev(notFound), prod: opsProd(notFound)},
+			body: `{"openid":"o_x","which":"issue"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/accounts/:account/unlock", method: "POST", path: "/ops/v1/tenants/nosuch/accounts/nosuch/unlock",
-			body: `{"openid":"o_x"}`, dev: opsDev(notFound), prod: opsProd(notFound)},
+			body: `{"openid":"o_x"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "DELETE /ops/v1/tenants/:id/accounts/:account", method: "DELETE", path: "/ops/v1/tenants/nosuch/accounts/nosuch", body: `{"openid":"o_x"}`,
-			dev: opsDev(notFound), prod: opsProd(notFound)},
+			dev: thisMachine(notFound), prod: opsProd(notFound)},
 
 		// The simulator's test endpoints: dev mode, this machine, no pages.
-		{route: "GET /sim/v1/sms", method: "GET", path: "/sim/v1/sms?phone=13900000001", dev: devOnly(ok), prod: all(notFound)},
-		{route: "ALL /sim/v1/*", method: "GET", path: "/sim/v1/nosuch", dev: devOnly(notFound), prod: all(notFound)},
-		{route: "POST /sim/v1/persons", method: "POST", path: "/sim/v1/persons", body: `{}`, dev: devOnly(bad), prod: all(notFound)},
+		{route: "GET /sim/v1/sms", method: "GET", path: "/sim/v1/sms?phone=13900000001", dev: thisMachine(ok), prod: all(notFound)},
+		{route: "ALL /sim/v1/*", method: "GET", path: "/sim/v1/nosuch", dev: thisMachine(notFound), prod: all(notFound)},
+		{route: "POST /sim/v1/persons", method: "POST", path: "/sim/v1/persons", body: `{}`, dev: thisMachine(bad), prod: all(notFound)},
 
 		// H5: the dev sign-in (dev mode without WeChat only), WeChat's
 		// OAuth2 return (production, with WeChat), a login link.
-		{route: "GET /h5/dev/signin", method: "GET", path: "/h5/dev/signin", dev: devOnly(ok), prod: all(notFound)},
+		{route: "GET /h5/dev/signin", method: "GET", path: "/h5/dev/signin", dev: thisMachine(ok), prod: all(notFound)},
 		{route: "POST /h5/dev/signin", method: "POST", path: "/h5/dev/signin", body: "openid=o_demo_openid",
-			dev: devOnly(seeOther), prod: all(notFound)},
-		{route: "GET /h5/dev/inbox", method: "GET", path: "/h5/dev/inbox", dev: devOnly(ok), prod: all(notFound)},
+			dev: thisMachine(seeOther), prod: all(notFound)},
+		{route: "GET /h5/dev/inbox", method: "GET", path: "/h5/dev/inbox", dev: thisMachine(ok), prod: all(notFound)},
 		{route: "GET /h5/wx/oauth", method: "GET", path: "/h5/wx/oauth?code=c&state=s", dev: all(notFound), prod: all(bad)},
 		{route: "GET /h5/login", method: "GET", path: "/h5/login?link=forged", dev: all(forbidden), prod: all(forbidden)},
 
