@@ -26,7 +26,7 @@ func TestAuditPage(t *testing.T) {
 	aid := f.addAccount("o_demo_openid", f.gd, "zhangsan", "13800000001")
 	page := "/h5/tenants/acme/enterprises/" + f.gd
 	base := page + "/accounts/" + aid
-	if r := f.post(me, page, base+"/bind", nil); r.status != 303 {
+	if r := f.post(me, base+"/edit", base+"/bind", nil); r.status != 303 {
 		t.Fatalf("bind = %d", r.status)
 	}
 	// Bob may not unbind my account: a refused operation is logged too.

@@ -28,6 +28,7 @@ type Engine interface {
 	LinkTenant(ctx context.Context, openid, code string) (actors.TenantInfo, error)
 	UnlinkPreview(ctx context.Context, tenant, openid string) ([]actors.AccountView, error)
 	UnlinkTenant(ctx context.Context, tenant, openid string) ([]actors.AccountView, error)
+	UnbindEnterprise(ctx context.Context, tenant, taxNo, openid string) (int, error)
 	Enterprises(ctx context.Context, tenant, openid string) ([]actors.EnterpriseView, error)
 	Accounts(ctx context.Context, tenant, taxNo, openid string) ([]actors.AccountView, error)
 	Bind(ctx context.Context, tenant, accountID, openid string) error
@@ -164,6 +165,9 @@ func (h *H5) Register(r fiber.Router) {
 	r.Get("/tenants/:id/enterprises/:tax_no/add", h.auth, h.addPage)
 	r.Post("/tenants/:id/enterprises/:tax_no/add", h.auth, h.checkCSRF, h.add)
 	r.Post("/tenants/:id/enterprises/:tax_no/flows/:fid", h.auth, h.checkCSRF, h.submitCode)
+	r.Get("/tenants/:id/enterprises/:tax_no/unbind", h.auth, h.unbindEnterprisePage)
+	r.Post("/tenants/:id/enterprises/:tax_no/unbind", h.auth, h.checkCSRF, h.unbindEnterprise)
+	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/edit", h.auth, h.editPage)
 	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/default", h.auth, h.defaultPage)
 	r.Post("/tenants/:id/enterprises/:tax_no/accounts/:aid/default", h.auth, h.checkCSRF, h.setDefault)
 	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/delete", h.auth, h.deletePage)
@@ -351,8 +355,11 @@ type accountRow struct {
 	// CanRebind: bound to someone else (更换微信).
 	CanRebind bool
 	// CanOperate: unbound, bound to me, or I am the enterprise's admin
-	// (设置默认账号, 删除).
+	// (编辑, 删除, 登录, 认证).
 	CanOperate bool
+	// LoginTypeName is the 登录类型 the card shows: 解锁 applies to the
+	// hosted ones only.
+	LoginTypeName string
 }
 
 type channelRow struct {
@@ -501,7 +508,10 @@ func rowOf(a actors.AccountView, ent *actors.EnterpriseView, openid string) acco
 	op := domain.Operator{OpenID: openid, Linked: true, Admin: ent.IsAdmin} // the pages are for linked users only
 	mine := domain.CanOperate(op, a.BoundOpenID) == nil
 	r := accountRow{AccountView: a, CanBind: domain.CanBind(op, a.BoundOpenID) == nil, CanUnbind: a.Bound && mine,
-		CanUnlock: a.Locked && mine, CanOperate: mine, CanRebind: a.Bound && !a.BoundToMe}
+		CanUnlock: a.Locked && mine, CanOperate: mine, CanRebind: a.Bound && !a.BoundToMe, LoginTypeName: a.LoginType.Name()}
+	if a.LoginType == "" {
+		r.LoginTypeName = domain.LoginManual.Name()
+	}
 	if a.DefaultFor != 0 {
 		r.Default = a.DefaultFor.Name()
 	}

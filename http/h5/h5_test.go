@@ -236,7 +236,9 @@ func TestLinkBindUnlink(t *testing.T) {
 	page := "/h5/tenants/acme/enterprises/" + f.gd
 	base := page + "/accounts/" + fr.AccountID
 	r = f.do("GET", page, me, nil)
-	mustContain(t, r, "电子税局账号管理", "zhangsan", "未绑定", "开票 已登录", "绑定微信收登录通知")
+	mustContain(t, r, "电子税局账号管理", "zhangsan", "未绑定", "开票 已登录", base+"/edit")
+	r = f.do("GET", base+"/edit", me, nil)
+	mustContain(t, r, "绑定微信收登录通知", base+"/bind")
 	if strings.Contains(r.body, base+"/unbind") {
 		t.Fatal("unbind offered on an unbound account")
 	}
@@ -250,11 +252,11 @@ func TestLinkBindUnlink(t *testing.T) {
 	}
 
 	// Bind → 已绑定（绑定给我）.
-	if r = f.post(me, page, base+"/bind", nil); r.status != 303 {
+	if r = f.post(me, base+"/edit", base+"/bind", nil); r.status != 303 {
 		t.Fatalf("bind = %d %s", r.status, r.body)
 	}
-	r = f.do("GET", page, me, nil)
-	mustContain(t, r, "已绑定（绑定给我）", base+"/unbind")
+	mustContain(t, f.do("GET", page, me, nil), "已绑定（绑定给我）")
+	mustContain(t, f.do("GET", base+"/edit", me, nil), base+"/unbind")
 
 	// Another user of the tenant sees no 解绑 and is refused when forging it.
 	bob := f.signin("o_bob")
@@ -293,7 +295,8 @@ func TestLinkBindUnlink(t *testing.T) {
 	}
 	mustContain(t, r, "您尚未关联租户")
 	// The account is unbound again: bob may now bind it.
-	mustContain(t, f.do("GET", page, bob, nil), "未绑定", base+"/bind")
+	mustContain(t, f.do("GET", page, bob, nil), "未绑定", base+"/edit")
+	mustContain(t, f.do("GET", base+"/edit", bob, nil), base+"/bind")
 }
 
 // TestCSRFOnlyFromBodyOrHeader: the token counts only from the form body or

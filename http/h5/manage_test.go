@@ -126,7 +126,7 @@ func TestAddDefaultDelete(t *testing.T) {
 	mustContain(t, f.do("GET", r.loc, me, nil), "设置默认账号成功", "默认账号：开票+收票")
 
 	// Bound to me: bob sees neither button and is refused when forging them.
-	if r = f.post(me, gdPage, base+"/bind", nil); r.status != 303 {
+	if r = f.post(me, base+"/edit", base+"/bind", nil); r.status != 303 {
 		t.Fatalf("bind = %d", r.status)
 	}
 	bob := f.signin("o_bob")
@@ -150,7 +150,8 @@ func TestAddDefaultDelete(t *testing.T) {
 
 	// 删除: confirmation, then gone.
 	r = f.do("GET", gdPage, me, nil)
-	mustContain(t, r, base+"/delete", base+"/default")
+	mustContain(t, r, base+"/delete", base+"/edit")
+	mustContain(t, f.do("GET", base+"/edit", me, nil), base+"/default")
 	r = f.do("GET", base+"/delete", me, nil)
 	mustContain(t, r, "确认删除", "lisi")
 	if r = f.do("POST", base+"/delete", me, url.Values{}); r.status != 403 {

@@ -14,6 +14,7 @@ import (
 var centerNotices = map[string]string{
 	"admin":    "已成为数电配置管理员",
 	"stepdown": "已退出数电配置管理员",
+	"unbound":  "已解绑该企业下绑定您微信的账号",
 }
 
 // Where a verification flow goes when it is done (the code page's "next").

@@ -81,7 +81,7 @@ func TestChangeBinding(t *testing.T) {
 	aid := f.addAccount("o_demo_openid", bj, "zhaoliu", "13800000021")
 	page := "/h5/tenants/acme/enterprises/" + bj
 	base := page + "/accounts/" + aid
-	if r := f.post(me, page, base+"/bind", nil); r.status != 303 {
+	if r := f.post(me, base+"/edit", base+"/bind", nil); r.status != 303 {
 		t.Fatalf("bind = %d", r.status)
 	}
 	if strings.Contains(f.do("GET", page, me, nil).body, base+"/rebind") {
@@ -177,7 +177,7 @@ func TestResetPassword(t *testing.T) {
 
 	page := "/h5/tenants/acme/enterprises/" + f.gd
 	base := page + "/accounts/" + aid
-	mustContain(t, f.do("GET", page, me, nil), base+"/password", "修改密码")
+	mustContain(t, f.do("GET", base+"/edit", me, nil), base+"/password", "修改密码")
 	r := f.do("GET", base+"/password", me, nil)
 	mustContain(t, r, "重置税局密码", "已在税局修改，仅更新发票云", base+"/password/reset", base+"/password/update")
 	r = f.do("GET", base+"/password/reset", me, nil)

@@ -167,22 +167,34 @@ func (h *H5) promptPage(c *fiber.Ctx, p promptRef, status int, errMsg string) er
 		return h.render(c, status, "prompt", fiber.Map{"Title": "此链接已使用", "Used": true,
 			"P": promptView{PromptStatus: used, What: kindText(st.Kind)}, "Status": p.action("/status")})
 	}
-	v := promptView{PromptStatus: st, What: kindText(st.Kind), Business: st.Channel.Name()}
-	if st.Channel == "" {
-		v.Business = st.Account.Business.Name()
-	}
+	v := promptView{PromptStatus: st, What: kindText(st.Kind), Business: businessText(st.Channel, st.Account.Business)}
 	if !st.ExpiresAt.IsZero() {
 		v.Expires = st.ExpiresAt.In(cst).Format("15:04")
 	}
 	if st.State == actors.PromptPending && st.QRContent != "" {
 		v.QR = qrDataURL(st.QRContent)
 	}
-	data := fiber.Map{"Title": "登录通知", "P": v, "Error": errMsg, "Action": p.action(""),
+	data := fiber.Map{"Title": v.What, "P": v, "Error": errMsg, "Action": p.action(""),
 		"Confirm": p.action("/confirm"), "Status": p.action("/status"), "Link": p.link}
 	if p.openid != "" {
 		data["Back"] = h.prefix + "/"
 	}
 	return h.render(c, status, "prompt", data)
+}
+
+// businessText names the business of a prompt as the other pages do:
+// 开票业务 / 收票业务 for one channel (a face prompt has none, its account's
+// business says which), 开票+收票 for both.
+func businessText(ch domain.Channel, b domain.Business) string {
+	if ch == "" {
+		if chs := b.Channels(); len(chs) == 1 {
+			ch = chs[0]
+		}
+	}
+	if ch != "" {
+		return ch.Name()
+	}
+	return b.Name()
 }
 
 func kindText(k prompts.Kind) string {
@@ -213,6 +225,12 @@ var qrApps = []struct {
 	Name string
 }{{taxbureau.AppTax, "税务APP"}, {taxbureau.AppIIT, "个人所得税APP"}}
 
+// qrSwitch is one tab of the QR page's 税务APP / 个人所得税APP switch.
+type qrSwitch struct {
+	App, Name string
+	Current   bool
+}
+
 // qrApp is the app named s and its Chinese name; 税务APP when s names none.
 func qrApp(s string) (taxbureau.QRApp, string) {
 	for _, x := range qrApps {
@@ -238,7 +256,7 @@ func (h *H5) loginForm(c *fiber.Ctx, status int, errMsg string) error {
 		title = "认证"
 	}
 	return h.render(c, status, "login", fiber.Map{"Title": title, "Back": h.base(t, ent), "Base": h.base(t, ent),
-		"Account": a, "Channels": a.Business.Channels(), "Apps": qrApps, "Certify": certify, "Error": errMsg})
+		"Account": a, "Channels": a.Business.Channels(), "Certify": certify, "Error": errMsg})
 }
 
 // login starts a login (短信验证码) or a certification for one channel as the
@@ -290,7 +308,12 @@ func (h *H5) startQR(c *fiber.Ctx) error {
 		return h.loginForm(c, statusOf(err), h.userMessage(err))
 	}
 	base := h.base(t, ent)
+	switches := make([]qrSwitch, 0, len(qrApps))
+	for _, x := range qrApps {
+		switches = append(switches, qrSwitch{App: string(x.App), Name: x.Name, Current: x.App == app})
+	}
 	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/accounts/" + url.PathEscape(a.ID) + "/login",
+		"Switch": switches, "SwitchAction": base + "/accounts/" + url.PathEscape(a.ID) + "/qr", "Channel": string(ch),
 		"Who": a.Username, "Business": ch.Name(), "AppName": appName, "QRID": qr.QRID, "Content": qr.Content, "QR": qrDataURL(qr.Content),
 		"Expires": qr.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/accounts/" + url.PathEscape(a.ID) + "/qr/" + url.PathEscape(qr.QRID) + "/status",
 		"Done": base + "?ok=qr"})

@@ -205,7 +205,7 @@ func TestCertifyPage(t *testing.T) {
 	p := newPromptFixture(t, true)
 	base := "/h5/tenants/acme/enterprises/" + p.bj + "/accounts/" + p.acct + "/login"
 	got := p.do("GET", base, p.alice, nil)
-	mustContain(t, got, "登录电子税局", "开票业务登录", "收票业务登录", "税务APP扫码", "个人所得税APP扫码")
+	mustContain(t, got, "登录电子税局", "开票业务登录", "收票业务登录", "扫码登录")
 	mustContain(t, p.do("GET", base+"?action=certify", p.alice, nil), "开票业务认证", "人脸识别")
 	if got := p.do("GET", base, p.bob, nil); got.status != 403 {
 		t.Fatalf("bob's login page = %d", got.status)

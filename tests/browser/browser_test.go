@@ -284,6 +284,13 @@ func (tb *tab) shot(slug string) string {
 	if err := os.WriteFile(filepath.Join(tb.s.shots, name), png, 0o644); err != nil {
 		tb.t.Errorf("screenshot %s: %v", name, err)
 	}
+	// Nothing may be wider than the phone: a page that scrolls sideways
+	// hides its right edge (a long username did).
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil {
+		tb.t.Errorf("page width at %s: %v", name, err)
+	} else if w > viewportW {
+		tb.t.Errorf("%s: the page is %d px wide, wider than the %d px screen", name, w, viewportW)
+	}
 	return name
 }
 
@@ -372,6 +379,41 @@ func (tb *tab) click(text, slug string) int64 {
 func (tb *tab) clickIn(scope, text, slug string) int64 {
 	tb.t.Helper()
 	return tb.clickXPath(controlXPath(scope, text), fmt.Sprintf("link or button %q in the card %q", text, scope), slug)
+}
+
+// more taps 更多 on the account card of username: its menu (编辑, 删除,
+// 更换微信) opens in place.
+func (tb *tab) more(username, slug string) {
+	tb.t.Helper()
+	xpath := cardXPath(username) + `//summary[normalize-space()="更多"]`
+	if len(tb.texts(xpath)) == 0 {
+		tb.fatalf("no 更多 on the card %q", username)
+	}
+	isOpen := func() bool {
+		open, err := evaluate[bool](tb, `(x => { const n = document.evaluate(x, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; return !!(n && n.parentElement.open) })(`+jsString(xpath)+`)`)
+		if err != nil {
+			tb.fatalf("read the 更多 menu of %q: %v", username, err)
+		}
+		return open
+	}
+	if isOpen() {
+		return // opened already: a second tap would close it
+	}
+	ctx, cancel := tb.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(xpath))); err != nil {
+		tb.fatalf("tap 更多 of %q: %v", username, err)
+	}
+	if !isOpen() {
+		tb.fatalf("the 更多 menu of %q did not open", username)
+	}
+	tb.shot(slug)
+}
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
 }
 
 // back taps the title bar's ‹ 返回.

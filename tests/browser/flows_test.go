@@ -31,6 +31,8 @@ var flows = []struct {
 	{"password-hosted", flowPasswordHosted},
 	{"lock-unlock", flowLockUnlock},
 	{"erp-prompt-qr", flowERPPrompt},
+	{"unbind-enterprise", flowUnbindEnterprise},
+	{"long-username", flowLongUsername},
 }
 
 // TestBrowser starts Chromium and etaxd once and walks every flow.
@@ -148,6 +150,16 @@ func (tb *tab) enterCode(phone, purpose, button, slug string) int64 {
 	return tb.click(button, slug)
 }
 
+// edit goes from the account card of username to its 编辑 page, as the
+// manual says: 更多 → 编辑.
+func (tb *tab) edit(username, slug string) {
+	tb.t.Helper()
+	tb.more(username, slug+"-more")
+	tb.status(tb.clickIn(username, "编辑", slug), http.StatusOK, "编辑 page")
+	tb.on("编辑")
+	tb.seeIn(username, "登录类型")
+}
+
 // accountID is the id of the account card of username.
 func (tb *tab) accountID(username string) string {
 	tb.t.Helper()
@@ -204,10 +216,17 @@ func flowLinkTenant(t *testing.T, s *suite) {
 	me.openAccounts(bj)
 	me.seeIn("zhangfaren", "法定代表人", "已绑定")
 	me.notSeeIn("zhangfaren", "绑定给我", "未绑定")
+	me.more("zhangfaren", "more-bound-elsewhere")
 	me.offers("zhangfaren", "更换微信")
-	me.notOffers("zhangfaren", "解绑", "删除", "设置默认账号", "修改密码", "绑定微信收登录通知")
-	me.seeIn("wangbanshui", "办税员", "未绑定")
-	me.offers("wangbanshui", "绑定微信收登录通知", "设置默认账号", "删除")
+	me.notOffers("zhangfaren", "编辑", "解绑", "删除", "设置默认账号", "修改密码", "绑定微信收登录通知", "登录", "认证")
+	me.seeIn("wangbanshui", "办税员", "未绑定", "登录类型")
+	me.more("wangbanshui", "more-unbound")
+	me.offers("wangbanshui", "编辑", "删除", "登录", "认证")
+	me.notOffers("wangbanshui", "更换微信", "绑定微信收登录通知", "设置默认账号")
+	me.edit("wangbanshui", "edit-unbound")
+	me.offers("wangbanshui", "绑定微信收登录通知", "设置默认账号", "修改密码")
+	me.notOffers("wangbanshui", "解绑")
+	me.back("accounts-demo")
 	me.seeIn("zhaohuameng", "开票员")
 }
 
@@ -264,14 +283,18 @@ func flowAddAccounts(t *testing.T, s *suite) {
 	me.seeNotice("新增电子税局账号成功")
 	me.notSee("该企业下暂无电子税局账号")
 	// The add logs the 开票 channel in; 收票 logs in when first needed.
-	me.seeIn(clerk.Username, "开票员", "开票+收票", masked(clerk.Phone), "未绑定", "开票 已登录", "收票 ")
-	// 登录 and 认证 as the manual names them (主动登录和认证).
-	me.offers(clerk.Username, "绑定微信收登录通知", "登录", "认证", "修改密码", "设置默认账号", "删除")
-	me.notOffers(clerk.Username, "解绑", "解锁", "更换微信")
+	me.seeIn(clerk.Username, "开票员", "开票+收票", masked(clerk.Phone), "未绑定", "开票 已登录", "收票 ", "登录类型", "人工登录")
+	// 登录 and 认证 below the card as the manual names them (主动登录和认证);
+	// the rest behind 更多 (编辑, 删除) and on the 编辑 page.
+	me.offers(clerk.Username, "登录", "认证")
+	me.notOffers(clerk.Username, "编辑", "删除", "绑定微信收登录通知", "修改密码", "设置默认账号", "解锁")
+	me.more(clerk.Username, "more")
+	me.offers(clerk.Username, "编辑", "删除")
+	me.notOffers(clerk.Username, "解绑", "解锁", "更换微信", "绑定微信收登录通知")
 
 	// A hosted number: the code is read automatically, no code page.
 	me.addAccount(bj, newAccount{p: hosted, business: "开票业务", loginType: "华盟托管号码"})
-	me.seeIn(hosted.Username, "开票", "开票 已登录")
+	me.seeIn(hosted.Username, "开票", "开票 已登录", "华盟托管号码")
 	me.notSeeIn(hosted.Username, "收票")
 	me.seeIn(clerk.Username, "开票+收票")
 
@@ -297,6 +320,7 @@ func flowBind(t *testing.T, s *suite) {
 	me.openAccounts(gd)
 	me.addAccount(gd, newAccount{p: p, business: "开票+收票", role: "开票员"})
 	me.seeIn(p.Username, "未绑定")
+	me.edit(p.Username, "edit")
 	me.offers(p.Username, "绑定微信收登录通知")
 	me.notOffers(p.Username, "解绑", "更换微信")
 
@@ -304,7 +328,11 @@ func flowBind(t *testing.T, s *suite) {
 	me.on("电子税局账号管理")
 	me.seeIn(p.Username, "已绑定（绑定给我）")
 	me.notSeeIn(p.Username, "未绑定")
-	me.offers(p.Username, "解绑", "设置默认账号", "删除")
+	me.more(p.Username, "more-bound")
+	me.offers(p.Username, "编辑", "删除")
+	me.notOffers(p.Username, "更换微信")
+	me.edit(p.Username, "edit-bound")
+	me.offers(p.Username, "解绑", "设置默认账号", "修改密码")
 	me.notOffers(p.Username, "绑定微信收登录通知", "更换微信")
 
 	// 解绑 asks first; 取消 keeps the binding.
@@ -324,6 +352,7 @@ func flowBind(t *testing.T, s *suite) {
 	}
 	me.seeIn(p.Username, "未绑定")
 	me.notSeeIn(p.Username, "已绑定")
+	me.edit(p.Username, "edit-unbound")
 	me.offers(p.Username, "绑定微信收登录通知")
 	me.notOffers(p.Username, "解绑")
 
@@ -340,6 +369,7 @@ func flowUnlinkTenant(t *testing.T, s *suite) {
 	me.linkTenant()
 	me.openAccounts(gd)
 	me.addAccount(gd, newAccount{p: p, business: "开票+收票", role: "开票员"})
+	me.edit(p.Username, "edit")
 	me.clickIn(p.Username, "绑定微信收登录通知", "bound")
 	me.seeIn(p.Username, "已绑定（绑定给我）")
 
@@ -370,6 +400,7 @@ func flowUnlinkTenant(t *testing.T, s *suite) {
 	me.toCenter()
 	me.openAccounts(gd)
 	me.seeIn(p.Username, "未绑定")
+	me.edit(p.Username, "edit-relinked")
 	me.offers(p.Username, "绑定微信收登录通知")
 }
 
@@ -383,6 +414,7 @@ func flowDefaults(t *testing.T, s *suite) {
 	me.openAccounts(gd)
 	me.addAccount(gd, newAccount{p: both, business: "开票+收票", role: "开票员"})
 
+	me.edit(both.Username, "edit-default-form")
 	me.status(me.clickIn(both.Username, "设置默认账号", "default-form"), http.StatusOK, "default page")
 	me.on("设置默认账号")
 	const warning = "没有开票（收票）权限的账号，无法设置为开票（收票）默认账号！若只有一个账号，只能设置为“开票+收票”默认账号。"
@@ -408,6 +440,7 @@ func flowDefaults(t *testing.T, s *suite) {
 	// A receive-only account cannot be the 开票 default, nor 开票+收票.
 	me.addAccount(gd, newAccount{p: recv, business: "收票业务", role: "办税员"})
 	me.seeIn(recv.Username, "办税员", "收票 已登录")
+	me.edit(recv.Username, "edit-default-form-2")
 	me.clickIn(recv.Username, "设置默认账号", "default-form-2")
 	me.choose("开票")
 	me.status(me.click("确定", "default-no-issue"), http.StatusBadRequest, "receive-only as 开票 default")
@@ -424,6 +457,7 @@ func flowDefaults(t *testing.T, s *suite) {
 	me.notSeeIn(both.Username, "默认账号：开票+收票")
 
 	// 取消 leaves things as they are.
+	me.edit(both.Username, "edit-default-form-3")
 	me.clickIn(both.Username, "设置默认账号", "default-form-3")
 	me.see("当前默认：开票")
 	me.click("取消", "default-cancelled")
@@ -444,6 +478,7 @@ func flowAdminDelete(t *testing.T, s *suite) {
 	a.linkTenant()
 	a.openAccounts(bj)
 	a.addAccount(bj, newAccount{p: clerk, business: "开票+收票", role: "开票员"})
+	a.edit(clerk.Username, "edit")
 	a.clickIn(clerk.Username, "绑定微信收登录通知", "bound")
 	a.seeIn(clerk.Username, "已绑定（绑定给我）")
 
@@ -455,8 +490,9 @@ func flowAdminDelete(t *testing.T, s *suite) {
 	b.seeIn(bj.Name, "数电配置管理员", "否")
 	b.seeIn(clerk.Username, "已绑定")
 	b.notSeeIn(clerk.Username, "绑定给我")
+	b.more(clerk.Username, "more-not-mine")
 	b.offers(clerk.Username, "更换微信")
-	b.notOffers(clerk.Username, "删除", "设置默认账号", "修改密码", "解绑", "登录", "认证", "登录/认证", "绑定微信收登录通知")
+	b.notOffers(clerk.Username, "编辑", "删除", "设置默认账号", "修改密码", "解绑", "登录", "认证", "登录/认证", "绑定微信收登录通知")
 
 	// 申请绑定: the explanation (red), 下一步, the credentials.
 	b.toCenter()
@@ -505,7 +541,8 @@ func flowAdminDelete(t *testing.T, s *suite) {
 	// As admin: 删除 is there for the account bound to the first user.
 	b.openAccounts(bj)
 	b.seeIn(bj.Name, "我是管理员")
-	b.offers(clerk.Username, "删除", "设置默认账号", "更换微信")
+	b.more(clerk.Username, "more-admin")
+	b.offers(clerk.Username, "编辑", "删除", "更换微信")
 	b.status(b.clickIn(clerk.Username, "删除", "delete-confirm"), http.StatusOK, "delete page")
 	b.on("删除账号")
 	b.see("确认删除账号「"+clerk.Username+"」？", bj.Name)
@@ -542,6 +579,7 @@ func flowRebind(t *testing.T, s *suite) {
 	a.linkTenant()
 	a.openAccounts(bj)
 	a.addAccount(bj, newAccount{p: owner, business: "开票+收票", role: "开票员"})
+	a.edit(owner.Username, "edit")
 	a.clickIn(owner.Username, "绑定微信收登录通知", "bound")
 
 	b := s.signIn(t, "b", "owner")
@@ -549,8 +587,9 @@ func flowRebind(t *testing.T, s *suite) {
 	b.openAccounts(bj)
 	b.seeIn(owner.Username, "已绑定")
 	b.notSeeIn(owner.Username, "绑定给我")
+	b.more(owner.Username, "more")
 	b.offers(owner.Username, "更换微信")
-	b.notOffers(owner.Username, "解绑", "删除")
+	b.notOffers(owner.Username, "编辑", "删除")
 
 	b.status(b.clickIn(owner.Username, "更换微信", "rebind-form"), http.StatusOK, "更换微信 page")
 	b.on("更换微信")
@@ -570,7 +609,8 @@ func flowRebind(t *testing.T, s *suite) {
 	b.on("电子税局账号管理")
 	b.seeNotice("已更换绑定微信")
 	b.seeIn(owner.Username, "已绑定（绑定给我）")
-	b.offers(owner.Username, "解绑", "删除")
+	b.more(owner.Username, "more-rebound")
+	b.offers(owner.Username, "编辑", "删除")
 	b.notOffers(owner.Username, "更换微信")
 
 	// The first user lost it.
@@ -578,8 +618,9 @@ func flowRebind(t *testing.T, s *suite) {
 	a.openAccounts(bj)
 	a.seeIn(owner.Username, "已绑定")
 	a.notSeeIn(owner.Username, "绑定给我")
+	a.more(owner.Username, "more-lost")
 	a.offers(owner.Username, "更换微信")
-	a.notOffers(owner.Username, "解绑", "删除")
+	a.notOffers(owner.Username, "编辑", "删除")
 }
 
 // Flow 7: 修改密码: the reset wizard (identity → code → new password →
@@ -596,6 +637,7 @@ func flowPassword(t *testing.T, s *suite) {
 	me.openAccounts(gd)
 	me.addAccount(gd, newAccount{p: p, business: "开票+收票", role: "开票员"})
 
+	me.edit(p.Username, "edit-choice")
 	me.status(me.clickIn(p.Username, "修改密码", "choice"), http.StatusOK, "修改密码 page")
 	me.on("修改密码")
 	me.offers("修改密码", "重置税局密码", "已在税局修改，仅更新发票云")
@@ -644,6 +686,7 @@ func flowPassword(t *testing.T, s *suite) {
 	// Changed at the bureau by the person: 仅更新发票云, the old one refused.
 	const bureauPw = "Up@2026bureau"
 	s.setBureauPassword(t, p.Username, bureauPw)
+	me.edit(p.Username, "edit-choice-2")
 	me.clickIn(p.Username, "修改密码", "choice-2")
 	me.click("已在税局修改，仅更新发票云", "update-form")
 	me.on("更新发票云密码")
@@ -683,6 +726,7 @@ func flowPasswordHosted(t *testing.T, s *suite) {
 	me.seeNotice("新增电子税局账号成功")
 	me.seeIn(h.Username, "开票+收票", "开票 已登录")
 
+	me.edit(h.Username, "edit-choice")
 	me.clickIn(h.Username, "修改密码", "choice")
 	me.click("重置税局密码", "reset-identity")
 	me.see("华盟托管号码、企享云办税小号会自动获取验证码")
@@ -714,7 +758,7 @@ func flowLockUnlock(t *testing.T, s *suite) {
 	me.linkTenant()
 	me.openAccounts(bj)
 	me.addAccount(bj, newAccount{p: h, business: "开票业务", loginType: "华盟托管号码"})
-	me.seeIn(h.Username, "开票 已登录")
+	me.seeIn(h.Username, "开票 已登录", "华盟托管号码")
 	me.notOffers(h.Username, "解锁")
 	acct := me.accountID(h.Username)
 
@@ -734,19 +778,24 @@ func flowLockUnlock(t *testing.T, s *suite) {
 	}
 
 	me.reload("locked")
-	me.seeIn(h.Username, "已锁定：密码错误", "密码已失效")
-	me.offers(h.Username, "解锁", "修改密码")
+	me.seeIn(h.Username, "已锁定：密码错误", "密码已失效", "华盟托管号码", "解锁前无法登录和认证")
+	me.offers(h.Username, "解锁")
+	me.notOffers(h.Username, "登录", "认证")
+	me.more(h.Username, "more-locked")
+	me.offers(h.Username, "编辑", "删除")
 
 	me.status(me.clickIn(h.Username, "解锁", "unlocked"), http.StatusOK, "unlock")
 	me.on("电子税局账号管理")
-	me.notSeeIn(h.Username, "已锁定")
+	me.notSeeIn(h.Username, "已锁定", "解锁前无法登录和认证")
 	me.notOffers(h.Username, "解锁")
+	me.offers(h.Username, "登录", "认证")
 	// The refused password is not tried again until it is updated (B2).
 	me.seeIn(h.Username, "密码已失效")
 	if code, m = s.session(t, bj.TaxNo, "issue", acct); code < 400 || errCode(m) != "password_invalid" {
 		t.Fatalf("login after unlock = %d %v, want password_invalid", code, m)
 	}
 
+	me.edit(h.Username, "edit-choice")
 	me.clickIn(h.Username, "修改密码", "choice")
 	me.click("已在税局修改，仅更新发票云", "update-form")
 	me.fill("password", changed)
@@ -780,6 +829,7 @@ func flowERPPrompt(t *testing.T, s *suite) {
 	me.linkTenant()
 	me.openAccounts(bj)
 	me.addAccount(bj, newAccount{p: p, business: "开票业务"})
+	me.edit(p.Username, "edit")
 	me.clickIn(p.Username, "绑定微信收登录通知", "bound")
 	me.seeIn(p.Username, "已绑定")
 	acct := me.accountID(p.Username)
@@ -811,10 +861,10 @@ func flowERPPrompt(t *testing.T, s *suite) {
 		t.Fatalf("the inbox message links to %q (%v)", link, err)
 	}
 	me.status(me.open(link, "prompt"), http.StatusOK, "prompt page")
-	me.on("登录通知")
-	me.see("短信验证码登录", "待处理", bj.TaxNo, p.Username, "开票业务", masked(p.Phone))
+	me.on("短信验证码登录")
+	me.see("待处理", bj.TaxNo, p.Username, "开票业务", masked(p.Phone))
 	me.status(me.enterCode(p.Phone, "login", "登录", "prompt-answered"), http.StatusOK, "code on the prompt page")
-	me.on("登录通知")
+	me.on("短信验证码登录")
 	me.see("已完成", "登录成功，开票业务已登录")
 
 	done := s.must(t, 200, client, "GET", "/api/v1/requests/"+reqID+"?wait=30", nil)
@@ -828,9 +878,16 @@ func flowERPPrompt(t *testing.T, s *suite) {
 	me.openAccounts(bj)
 	me.clickIn(p.Username, "登录", "login-page")
 	me.on("登录电子税局")
-	me.status(me.click("个人所得税APP扫码", "qr"), http.StatusOK, "start QR login")
+	// The manual's 扫码登录 ②: 税务APP's code first, 个人所得税APP one tap away.
+	me.status(me.clickIn("开票业务", "扫码登录", "qr-tax"), http.StatusOK, "start QR login")
+	me.on("扫码登录")
+	me.see("税务APP扫码登录", "等待扫码")
+	me.status(me.click("个人所得税APP", "qr"), http.StatusOK, "switch to 个人所得税APP")
 	me.on("扫码登录")
 	me.see("个人所得税APP扫码登录", "等待扫码")
+	if got := me.texts(`//button[normalize-space()="税务APP"]`); len(got) != 1 {
+		me.fatalf("no switch back to 税务APP (%q)", got)
+	}
 	qrID, err := evaluate[string](me, `document.querySelector("img[data-qr-id]").getAttribute("data-qr-id")`)
 	if err != nil || qrID == "" {
 		t.Fatalf("no QR id on the page (%v)", err)
@@ -848,4 +905,91 @@ func flowERPPrompt(t *testing.T, s *suite) {
 	me.on("电子税局账号管理")
 	me.seeNotice("扫码登录成功")
 	me.seeIn(p.Username, "开票 已登录")
+}
+
+// Flow: 个人中心 → 解绑企业 (manual §解除微信绑定的电子税局账号 ③): the
+// confirmation lists the user's bound accounts of the enterprise and the
+// manual's warning; 取消 keeps them, 确认解绑 unbinds them all.
+func flowUnbindEnterprise(t *testing.T, s *suite) {
+	gd := s.newEnterprise(t, "44", "解绑企业")
+	p1 := s.newPerson(t, "孙开票", "sunkp", "09", gd)
+	p2 := s.newPerson(t, "李收票", "lisp", "09", gd)
+	me := s.signIn(t, "", "unbindent")
+	me.linkTenant()
+	me.openAccounts(gd)
+	for _, p := range []person{p1, p2} {
+		me.addAccount(gd, newAccount{p: p, business: "开票业务"})
+		me.edit(p.Username, "edit-"+p.Username)
+		me.status(me.clickIn(p.Username, "绑定微信收登录通知", "bound-"+p.Username), http.StatusOK, "bind")
+		me.seeIn(p.Username, "已绑定（绑定给我）")
+	}
+	me.toCenter()
+	me.offers(gd.Name, "电子税局账号管理", "解绑企业")
+
+	me.status(me.clickIn(gd.Name, "解绑企业", "confirm"), http.StatusOK, "解绑企业 page")
+	me.on("解绑企业")
+	me.seeIn(gd.Name, "税号："+gd.TaxNo, p1.Username, p2.Username, "解绑后将无法通过微信登录电子发票服务平台")
+	me.offers(gd.Name, "确认解绑", "取消")
+	me.click("取消", "cancelled")
+	me.on("个人中心")
+	me.openAccounts(gd)
+	me.seeIn(p1.Username, "已绑定（绑定给我）")
+	me.seeIn(p2.Username, "已绑定（绑定给我）")
+
+	me.toCenter()
+	me.clickIn(gd.Name, "解绑企业", "confirm-2")
+	me.status(me.click("确认解绑", "unbound"), http.StatusOK, "unbind the enterprise")
+	me.on("个人中心")
+	me.seeNotice("已解绑该企业下绑定您微信的账号")
+	me.openAccounts(gd)
+	for _, p := range []person{p1, p2} {
+		me.seeIn(p.Username, "未绑定")
+		me.notSeeIn(p.Username, "已绑定")
+	}
+	// Nothing left to unbind: the page says so and offers no button.
+	me.toCenter()
+	me.clickIn(gd.Name, "解绑企业", "nothing-bound")
+	me.see("该企业下没有绑定您微信的账号")
+	me.notOffers(gd.Name, "确认解绑")
+}
+
+// Flow: a long username (an e-mail address) wraps: no page is wider than
+// the phone (the screenshot step checks the width of every page).
+func flowLongUsername(t *testing.T, s *suite) {
+	const long = "a_very_long_username_for_testing_overflow_2026@example.com"
+	gd := s.newEnterprise(t, "44", "长账号")
+	p := s.newPersonAs(t, "长账号", long, "09", gd)
+	me := s.signIn(t, "", "long")
+	me.linkTenant()
+	me.openAccounts(gd)
+	me.addAccount(gd, newAccount{p: p, business: "开票+收票"})
+	me.seeIn(long, "未绑定", "人工登录")
+	me.more(long, "more")
+	me.edit(long, "edit")
+	me.status(me.clickIn(long, "绑定微信收登录通知", "bound"), http.StatusOK, "bind")
+	me.edit(long, "edit-bound")
+	me.clickIn(long, "设置默认账号", "default")
+	me.on("设置默认账号")
+	me.back("accounts")
+	me.edit(long, "edit-again")
+	me.clickIn(long, "修改密码", "password")
+	me.on("修改密码")
+	me.click("已在税局修改，仅更新发票云", "password-update")
+	me.back("password-back")
+	me.back("accounts-back")
+	me.on("电子税局账号管理")
+	me.status(me.clickIn(long, "登录", "login"), http.StatusOK, "login page")
+	me.on("登录电子税局")
+	me.seeIn(long, "开票")
+	me.status(me.clickIn("收票业务", "扫码登录", "qr"), http.StatusOK, "QR page")
+	me.see(long)
+	me.back("login-back")
+	me.back("accounts-after-qr")
+	me.more(long, "more-again")
+	me.status(me.clickIn(long, "删除", "delete"), http.StatusOK, "delete page")
+	me.see(long)
+	me.back("accounts-end")
+	me.toCenter()
+	me.clickIn(gd.Name, "解绑企业", "unbind-enterprise")
+	me.see(long)
 }

@@ -206,8 +206,14 @@ type person struct {
 // number.
 func (s *stack) newPerson(t *testing.T, name, base, role string, ents ...enterprise) person {
 	t.Helper()
+	return s.newPersonAs(t, name, fmt.Sprintf("%s%03d", base, s.next()), role, ents...)
+}
+
+// newPersonAs is newPerson with the username as given (unique in the run).
+func (s *stack) newPersonAs(t *testing.T, name, username, role string, ents ...enterprise) person {
+	t.Helper()
 	n := s.next()
-	p := person{Name: name, Username: fmt.Sprintf("%s%03d", base, n), Password: personPassword,
+	p := person{Name: name, Username: username, Password: personPassword,
 		Phone: fmt.Sprintf("1370000%04d", n), IDNumber: residentID(fmt.Sprintf("11010119850615%03d", n))}
 	rels := make([]map[string]any, 0, len(ents))
 	for _, e := range ents {
