@@ -136,5 +136,5 @@ func TestFlashAfterChanges(t *testing.T) {
 	if r.loc != "/h5/" {
 		t.Fatalf("unlink → %q", r.loc)
 	}
-	f.shownOnce(me, r, "已解绑租户「阿克米集团」")
+	f.shownOnce(me, r, "已解绑租户，您在该租户下绑定的电子税局账号已同时解除微信绑定")
 }

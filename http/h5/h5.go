@@ -338,7 +338,8 @@ func (h *H5) unlink(c *fiber.Ctx) error {
 	if _, err := h.eng.UnlinkTenant(c.UserContext(), t.ID, openidOf(c)); err != nil {
 		return h.fail(c, err)
 	}
-	return h.seeOther(c, h.prefix+"/", "已解绑租户「"+tenantName(t)+"」")
+	// The notice names no tenant: the page shows none of it any more.
+	return h.seeOther(c, h.prefix+"/", "已解绑租户，您在该租户下绑定的电子税局账号已同时解除微信绑定")
 }
 
 // accountRow is an account card with the buttons this user may use.
