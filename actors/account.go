@@ -67,7 +67,10 @@ type (
 	// accountErase deletes the account, F10, in one transaction with the
 	// tenant's extra ops (reply []uint64, the revisions of extra).
 	accountErase struct {
-		who   string
+		who string
+		// name is the account as people know it, kept in the audit
+		// event: after the erase nothing else remembers it.
+		name  string
 		extra []persistence.Op
 	}
 	// accountSetRef updates the tenant's entry (binding), no reply.
@@ -166,6 +169,9 @@ type login struct {
 	timer       clock.Timer
 	requests    []*clientRequest
 	submitter   *actor.PID
+	// submittedBy is who typed the code being checked (the audit's actor);
+	// "" for a hosting provider's code.
+	submittedBy string
 	started     time.Time // codes sent from here on belong to this login
 }
 
@@ -702,6 +708,7 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 		a.failLogin(ctx, l, a.lockedOr(domain.ErrHostedCodeTimeout.Wrap(m.err)))
 		return
 	}
+	l.submittedBy = ""
 	a.submit(ctx, l, m.code, nil)
 }
 
@@ -710,9 +717,14 @@ func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
 // commit fails it returns the store's error, which the caller reports
 // instead of the failure or the lock: nothing was counted.
 func (a *accountActor) recordFailure(f domain.Failure, action string, outcome error) error {
+	return a.recordFailureBy("system", f, action, outcome)
+}
+
+// recordFailureBy is recordFailure with who audited as the actor.
+func (a *accountActor) recordFailureBy(who string, f domain.Failure, action string, outcome error) error {
 	wasLocked := a.st.lock.Lock != nil
 	now := a.d.clk.Now()
-	err := a.change("system", action, outcome, func(st *accountState) {
+	err := a.change(who, action, outcome, func(st *accountState) {
 		st.lock = st.lock.RecordFailure(f, a.d.cfg.LockPolicy, now)
 	})
 	if err != nil {
@@ -799,7 +811,9 @@ func (a *accountActor) onSubmitCode(ctx actor.Context, m *accountSubmitCode) {
 		ctx.Respond(domain.ErrWrongCode.With("验证码为6位数字", "the code has 6 digits"))
 		return
 	}
-	a.d.audit(a.tenant, m.who, "login.submit_code", "account/"+a.ref.ID, nil)
+	// The submission is audited once the bureau answered, with its outcome:
+	// one event, not an "ok" for the typing and a failure for the check.
+	l.submittedBy = m.who
 	a.submit(ctx, l, m.code, ctx.Sender())
 }
 
@@ -820,12 +834,18 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 	if l == nil || l.nonce != m.nonce || l.stage != stageSubmitting {
 		return
 	}
-	submitter := l.submitter
-	l.submitter = nil
+	submitter, by := l.submitter, l.submittedBy
+	l.submitter, l.submittedBy = nil, ""
+	// A person's code is audited as their submission (login.submit_code),
+	// a hosting provider's as the code check (login.code).
+	action, actor := "login.code", "system"
+	if by != "" {
+		action, actor = "login.submit_code", by
+	}
 	if m.err != nil {
 		e := bureauError(m.err)
 		if errors.Is(e, domain.ErrWrongCode) {
-			if err := a.recordFailure(domain.FailWrongCode, "login.code", e); err != nil {
+			if err := a.recordFailureBy(actor, domain.FailWrongCode, action, e); err != nil {
 				// The failure was not counted: no further code may be
 				// tried on this login, or the store's outage would lift
 				// the lock policy.
@@ -844,6 +864,9 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 			a.sendTo(ctx, submitter, e)
 			return
 		}
+		if by != "" {
+			a.d.audit(a.tenant, by, action, "account/"+a.ref.ID, e)
+		}
 		if errors.Is(e, domain.ErrBureauUnavailable) {
 			l.stage = stageChallenge // the person may try again
 			a.sendTo(ctx, submitter, e)
@@ -852,6 +875,9 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 		a.failLogin(ctx, l, e)
 		a.sendTo(ctx, submitter, e)
 		return
+	}
+	if by != "" {
+		a.d.audit(a.tenant, by, action, "account/"+a.ref.ID, nil)
 	}
 	reply := a.completeLogin(ctx, l, m.sess, false)
 	a.sendTo(ctx, submitter, reply)
@@ -1421,7 +1447,9 @@ func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
 		{Key: a.key(), Delete: true, Expected: a.rev},
 		{Key: keyAccountRef(a.tenant, a.ref.ID), Delete: true, AnyRevision: true},
 	}, m.extra...)
-	revs, err := a.d.store.CommitAudited(c, a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil), ops...)
+	ev := a.d.event(a.tenant, m.who, "account.delete", "account/"+a.ref.ID, nil)
+	ev.Detail = m.name
+	revs, err := a.d.store.CommitAudited(c, ev, ops...)
 	if err != nil {
 		a.d.log.Error("erase account", "tenant", a.tenant, "account", a.ref.ID, "err", err)
 		if lerr := a.load(); lerr != nil { // the erase may have landed

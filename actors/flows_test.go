@@ -823,3 +823,31 @@ func certIDFrom(content string) string {
 	_, id, _ := strings.Cut(content, "cert=")
 	return id
 }
+
+// TestB3SMSIntervalSaysTheWait: with a 90 s interval, a login asked 40 s
+// after the last code is refused for the 50 s really left, not the default
+// 3 minutes.
+func TestB3SMSIntervalSaysTheWait(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.SMSPolicy.PerAccountInterval = 90 * time.Second
+	h.restart()
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, domain.ChannelIssue, r.Session.Token))
+	h.clk.Advance(40 * time.Second)
+	_, err = h.session(id, domain.ChannelIssue, ActionLogin)
+	wantErr(t, err, domain.ErrSMSTooFrequent)
+	e := domain.AsError(err)
+	if e.RetryAfterSeconds() != 50 || !strings.Contains(e.Message, "请50秒后再试") {
+		t.Fatalf("refusal: Retry-After %d s, message %q; want 50 s, 请50秒后再试", e.RetryAfterSeconds(), e.Message)
+	}
+	h.clk.Advance(50 * time.Second)
+	r, err = h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	if r.State != RequestAwaitingUser {
+		t.Fatalf("after the wait: %+v", r)
+	}
+}

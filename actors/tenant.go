@@ -1077,6 +1077,15 @@ func (t *tenantActor) onStepDown(ctx actor.Context, m *tStepDown) {
 	respond(ctx, ok{}, err)
 }
 
+// accountName is an account as the audit names it: 用户名（企业名）, the
+// account.delete event's Detail, so that the deleted account keeps a name.
+func (t *tenantActor) accountName(ref *accountRef) string {
+	if e := t.rec.Enterprises[ref.TaxNo]; e != nil && e.Name != "" {
+		return ref.Username + "（" + e.Name + "）"
+	}
+	return ref.Username
+}
+
 func (t *tenantActor) onDelete(ctx actor.Context, m *tDelete) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err != nil {
@@ -1096,7 +1105,7 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *tDelete) {
 		extra = []persistence.Op{{Key: keyTenant(t.id), Value: jsonMarshal(next), Expected: t.rev}}
 	}
 	fut := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
-	t.sendAccount(ctx, id, &accountErase{who: who(m.openid), extra: extra}, fut.PID())
+	t.sendAccount(ctx, id, &accountErase{who: who(m.openid), name: t.accountName(ref), extra: extra}, fut.PID())
 	replyTo := ctx.Sender()
 	ctx.ReenterAfter(fut, func(res any, ferr error) {
 		revs, erased := res.([]uint64)

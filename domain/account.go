@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -255,12 +256,42 @@ func (b PhoneBudget) Spend(p SMSPolicy, now time.Time) (PhoneBudget, error) {
 }
 
 // CheckAccountInterval reports ErrSMSTooFrequent when the account's last code
-// was sent less than the policy's interval before now.
+// was sent less than the policy's interval before now. The error carries the
+// wait really left, in its RetryAfter and its message: the interval is
+// configurable, and a person who waited half of it needs the other half.
 func CheckAccountInterval(last time.Time, p SMSPolicy, now time.Time) error {
-	if !last.IsZero() && now.Sub(last) < p.PerAccountInterval {
-		return ErrSMSTooFrequent
+	if last.IsZero() {
+		return nil
 	}
-	return nil
+	wait := p.PerAccountInterval - now.Sub(last)
+	if wait <= 0 {
+		return nil
+	}
+	e := *ErrSMSTooFrequent
+	e.Message = "获取验证码过于频繁，请" + exactWaitText(wait) + "后再试"
+	e.MessageEN = fmt.Sprintf("one code per account per %s; retry in %s", p.PerAccountInterval, wait.Round(time.Second))
+	return e.RetryIn(wait)
+}
+
+// exactWaitText says a wait in Chinese, rounded up: to the second below ten
+// minutes ("50秒", "2分15秒", "1分钟"), to the minute above ("25分钟",
+// "1小时5分钟", "2小时"), where seconds no longer matter to a person.
+func exactWaitText(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	switch {
+	case s < 60:
+		return strconv.Itoa(s) + "秒"
+	case s < 600 && s%60 != 0:
+		return strconv.Itoa(s/60) + "分" + strconv.Itoa(s%60) + "秒"
+	}
+	m := (s + 59) / 60
+	switch {
+	case m < 60:
+		return strconv.Itoa(m) + "分钟"
+	case m%60 == 0:
+		return strconv.Itoa(m/60) + "小时"
+	}
+	return strconv.Itoa(m/60) + "小时" + strconv.Itoa(m%60) + "分钟"
 }
 
 // Operator is who asks for an operation on an account in the personal

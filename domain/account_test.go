@@ -566,3 +566,38 @@ func TestSessionStateText(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAccountIntervalSaysTheWait: the refusal carries the wait really
+// left under the configured interval, in its Retry-After and its message.
+func TestCheckAccountIntervalSaysTheWait(t *testing.T) {
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, ChinaTime)
+	tests := []struct {
+		name     string
+		interval time.Duration
+		elapsed  time.Duration
+		seconds  int
+		text     string
+	}{
+		{"90 s interval, 40 s ago", 90 * time.Second, 40 * time.Second, 50, "请50秒后再试"},
+		{"default, 45 s ago", 3 * time.Minute, 45 * time.Second, 135, "请2分15秒后再试"},
+		{"default, 2 min ago", 3 * time.Minute, 2 * time.Minute, 60, "请1分钟后再试"},
+		{"default, just sent", 3 * time.Minute, 0, 180, "请3分钟后再试"},
+		{"rounded up", 3 * time.Minute, 2*time.Minute + 59*time.Second + time.Millisecond, 1, "请1秒后再试"},
+		{"2 h interval, 1 s ago", 2 * time.Hour, time.Second, 7199, "请2小时后再试"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckAccountInterval(now.Add(-tc.elapsed), SMSPolicy{PerPhonePerDay: 20, PerAccountInterval: tc.interval}, now)
+			if !errors.Is(err, ErrSMSTooFrequent) {
+				t.Fatalf("CheckAccountInterval = %v, want sms_too_frequent", err)
+			}
+			e := AsError(err)
+			if e.RetryAfterSeconds() != tc.seconds {
+				t.Errorf("RetryAfterSeconds = %d, want %d", e.RetryAfterSeconds(), tc.seconds)
+			}
+			if !strings.HasSuffix(e.Message, tc.text) || strings.Count(e.Message, "后再试") != 1 {
+				t.Errorf("message %q does not end with %q", e.Message, tc.text)
+			}
+		})
+	}
+}

@@ -144,7 +144,7 @@ var (
 	ErrCodeExpired       = newErr("code_expired", "验证码已过期，请重新获取", "the verification code expired")
 	ErrNoChallenge       = newErr("no_challenge", "当前没有待输入的验证码，请重新登录", "no verification is pending")
 	ErrSMSBudget         = newErr("sms_budget_exhausted", "该手机号今日获取验证码次数已达上限（20次），请明日再试或扫码登录", "the phone reached today's SMS budget")
-	ErrSMSTooFrequent    = newErr("sms_too_frequent", "获取验证码过于频繁，请3分钟后再试", "one code per account per 3 minutes")
+	ErrSMSTooFrequent    = newErr("sms_too_frequent", "获取验证码过于频繁，请稍后再试", "one code per account per interval")
 	ErrPasswordPolicy    = newErr("password_policy", "新密码需为8-15位，包含特殊字符，且至少包含大写字母、小写字母、数字中的两种", "the new password does not meet the tax bureau's policy")
 	ErrPasswordMismatch  = newErr("password_mismatch", "两次输入的密码不一致", "the passwords do not match")
 	ErrIdentityMismatch  = newErr("identity_mismatch", "证件类型或证件号码与税局登记信息不一致", "identity document does not match the tax bureau's records")

@@ -499,12 +499,30 @@ func TestRetryAfterOwnWait(t *testing.T) {
 		{domain.ErrPasswordGuard.RetryIn(90*time.Second + time.Millisecond), 429, "91"},
 		{domain.ErrPasswordRate.RetryIn(10 * time.Minute), 429, "600"},
 		{domain.ErrActivationRateLimit.RetryIn(time.Second), 429, "1"},
-		{domain.ErrSMSTooFrequent, 429, "180"},
+		{domain.ErrSMSTooFrequent, 429, "180"}, // a bureau's refusal: no wait known
 		{domain.ErrWrongPassword, 422, ""},
 	} {
 		r := failure(nil, tc.err)
 		if r.status != tc.status || r.retryAfter != tc.want {
 			t.Errorf("%v: status %d, Retry-After %q; want %d, %q", tc.err, r.status, r.retryAfter, tc.status, tc.want)
 		}
+	}
+}
+
+// TestSMSTooFrequentSaysTheWait: with a 90 s interval and 40 s gone, the
+// answer says 50 s, in Retry-After and in the message.
+func TestSMSTooFrequentSaysTheWait(t *testing.T) {
+	sent := t0.Add(-40 * time.Second)
+	err := domain.CheckAccountInterval(sent, domain.SMSPolicy{PerPhonePerDay: 20, PerAccountInterval: 90 * time.Second}, t0)
+	r := failure(nil, err)
+	var body ErrorBody
+	if e := json.Unmarshal(r.body, &body); e != nil {
+		t.Fatal(e)
+	}
+	if r.status != 429 || r.retryAfter != "50" || body.Error.Code != "sms_too_frequent" {
+		t.Fatalf("status %d, Retry-After %q, code %q; want 429, \"50\", sms_too_frequent", r.status, r.retryAfter, body.Error.Code)
+	}
+	if !strings.Contains(body.Error.Message, "请50秒后再试") || strings.Contains(body.Error.Message, "3分钟") {
+		t.Errorf("message %q does not say 50秒", body.Error.Message)
 	}
 }

@@ -29,7 +29,8 @@ const (
 )
 
 // auditActions are the Chinese names of the audit log's action codes (the
-// codes actors/ writes); an unknown code is shown as it is.
+// codes actors/ writes); an unknown code is shown as it is. They name the
+// operation, not its outcome: the page adds 成功 or 失败.
 var auditActions = map[string]string{
 	"tenant.create":              "创建租户",
 	"tenant.rotate_code":         "更换激活码",
@@ -48,13 +49,13 @@ var auditActions = map[string]string{
 	"account.password_propagate": "同步新密码",
 	"admin.apply":                "申请数电配置管理员",
 	"admin.step_down":            "退出数电配置管理员",
-	"login.start":                "登录电子税局",
+	"login.start":                "提交税局密码",
 	"login.submit_code":          "提交验证码",
 	"login.code":                 "验证码校验",
 	"login.code_timeout":         "验证码超时未输入",
 	"login.hosted_code":          "托管号码获取验证码",
-	"login.ok":                   "登录成功",
-	"certify.ok":                 "认证成功",
+	"login.ok":                   "登录电子税局",
+	"certify.ok":                 "实名认证",
 	"session.invalid":            "报告登录失效",
 	"session.lost":               "税局登录已失效",
 	"prompt.undeliverable":       "登录通知无法送达",
@@ -244,6 +245,31 @@ func (h *H5) auditRows(c *fiber.Ctx, t actors.TenantInfo, events []persistence.A
 					enterprises[strings.ToUpper(e.TaxNo)] = e.Name
 				}
 			}
+		}
+	}
+	// A deleted account is no longer listed: its deletion's event kept its
+	// name (Detail), which names its events on the page. The deletion may
+	// be newer than the page (加载更多): then the log after it is asked.
+	deleted := func(ev persistence.AuditEvent) error {
+		kind, id, _ := strings.Cut(ev.Target, "/")
+		if _, listed := accounts[id]; kind == "account" && ev.Action == "account.delete" && ev.Outcome == "ok" && ev.Detail != "" && !listed {
+			accounts[id] = ev.Detail + "（已删除）"
+		}
+		return nil
+	}
+	unnamed := false
+	for _, ev := range events {
+		_ = deleted(ev)
+	}
+	for _, ev := range events {
+		kind, id, _ := strings.Cut(ev.Target, "/")
+		if _, listed := accounts[id]; kind == "account" && !listed {
+			unnamed = true
+		}
+	}
+	if unnamed && len(events) > 0 {
+		if err := h.eng.Audit(c.UserContext(), t.ID, events[0].Time, time.Time{}, deleted); err != nil {
+			h.log.Warn("h5 audit: names of deleted accounts", "tenant", t.ID, "err", err)
 		}
 	}
 	rows := make([]auditRow, 0, len(events))

@@ -2,6 +2,7 @@ package h5
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/persistence"
 )
@@ -219,5 +221,96 @@ func TestAuditCodesNamed(t *testing.T) {
 		if auditErrors[m[1]] == nil {
 			t.Errorf("error code %q missing from auditErrors (http/h5/audit.go)", m[1])
 		}
+	}
+}
+
+// auditLineRE is an audit row's action and outcome badge.
+var auditLineRE = regexp.MustCompile(`<div>([^<]+) <span class="badge (?:ok|bad)">(成功|失败)</span></div>`)
+
+// auditLines are the page's rows as "action outcome", newest first.
+func auditLines(body string) []string {
+	var out []string
+	for _, m := range auditLineRE.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1]+" "+m[2])
+	}
+	return out
+}
+
+// TestAuditActionsNameTheOperation: an action's name never says the
+// outcome, which the badge beside it says (no "认证成功 成功").
+func TestAuditActionsNameTheOperation(t *testing.T) {
+	for code, name := range auditActions {
+		if strings.HasSuffix(name, "成功") || strings.HasSuffix(name, "失败") {
+			t.Errorf("%s is shown as %q: the badge repeats it", code, name)
+		}
+	}
+}
+
+// TestAuditDeletedAccountKeepsItsName: after 删除 the account's events
+// still name it, not by its id.
+func TestAuditDeletedAccountKeepsItsName(t *testing.T) {
+	f := newFixture(t)
+	me := f.linked("o_demo_openid")
+	f.addPerson("张三", "zhangsan", "13800000001", "110101199001011237", domain.RoleInvoicer, f.gd)
+	aid := f.addAccount("o_demo_openid", f.gd, "zhangsan", "13800000001")
+	base := "/h5/tenants/acme/enterprises/" + f.gd + "/accounts/" + aid
+	// Enough events that the oldest are on the second page.
+	for i := 0; i < 30; i++ {
+		if err := f.eng.Bind(context.Background(), "acme", aid, "o_demo_openid"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.eng.Unbind(context.Background(), "acme", aid, "o_demo_openid"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := f.post(me, base+"/delete", base+"/delete", nil); r.status != 303 {
+		t.Fatalf("delete = %d %s", r.status, r.body)
+	}
+	r := f.do("GET", "/h5/tenants/acme/audit", me, nil)
+	mustContain(t, r, "删除电子税局账号", "账号 zhangsan（广东阿克米科技有限公司）（已删除）")
+	if strings.Contains(r.body, aid) {
+		t.Fatalf("the page names the deleted account by its id:\n%s", r.body)
+	}
+	if lines := auditLines(r.body); len(lines) == 0 || lines[0] != "删除电子税局账号 成功" {
+		t.Fatalf("rows = %q", lines)
+	}
+	// The second page, without the deletion, names it too.
+	m := auditMoreRE.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no 加载更多 link:\n%s", r.body)
+	}
+	r = f.do("GET", strings.ReplaceAll(m[1], "&amp;", "&"), me, nil)
+	mustContain(t, r, "新增电子税局账号", "账号 zhangsan（广东阿克米科技有限公司）（已删除）")
+	if strings.Contains(r.body, aid) || strings.Contains(r.body, "删除电子税局账号") {
+		t.Fatalf("page 2 names the deleted account by its id, or shows the deletion:\n%s", r.body)
+	}
+}
+
+// TestAuditWrongCodeIsOneFailure: a wrong SMS code is one event, the
+// submission failed (not "提交验证码 成功" then "验证码校验 失败"); the right
+// one is a successful submission and the login.
+func TestAuditWrongCodeIsOneFailure(t *testing.T) {
+	p := newPromptFixture(t, true)
+	r := p.erpLogin()
+	ctx := context.Background()
+	before := auditLines(p.do("GET", "/h5/tenants/acme/audit", p.alice, nil).body)
+	if _, err := p.eng.AnswerPrompt(ctx, "acme", p.acct, r.Prompt.ID, "o_alice", "000000"); !errors.Is(err, domain.ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	page := p.do("GET", "/h5/tenants/acme/audit", p.alice, nil)
+	lines := auditLines(page.body)
+	if len(lines) != len(before)+1 || lines[0] != "提交验证码 失败" {
+		t.Fatalf("after a wrong code: %q (before %q)", lines, before)
+	}
+	mustContain(t, page, domain.ErrWrongCode.Message)
+	if _, err := p.eng.AnswerPrompt(ctx, "acme", p.acct, r.Prompt.ID, "o_alice", p.sim.LastCode(p.phone)); err != nil {
+		t.Fatal(err)
+	}
+	if final, err := p.eng.AwaitRequest(ctx, "acme", r.RequestID, 5*time.Second); err != nil || final.State != actors.RequestReady {
+		t.Fatalf("request = %+v %v", final, err)
+	}
+	lines = auditLines(p.do("GET", "/h5/tenants/acme/audit", p.alice, nil).body)
+	if got := strings.Join(lines[:3], ","); got != "登录电子税局 成功,提交验证码 成功,提交验证码 失败" {
+		t.Fatalf("after the right code: %q", lines)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -38,6 +39,21 @@ type inboxCard struct {
 	// to an enterprise admin (B5).
 	Reminder  bool
 	Escalated bool
+	// State is where the prompt stands now (actors.PromptState: pending,
+	// submitting, done, failed, closed); "" when the engine cannot say.
+	// StateText is its Chinese badge, Outcome why a failed one failed.
+	State     string
+	StateText string
+	Outcome   string
+}
+
+// inboxStates are the badges of a prompt's state, as the prompt page says them.
+var inboxStates = map[actors.PromptState]string{
+	actors.PromptPending:    "待处理",
+	actors.PromptSubmitting: "校验中",
+	actors.PromptDone:       "已完成",
+	actors.PromptFailed:     "未完成",
+	actors.PromptClosed:     "已结束",
 }
 
 // inboxChat is one openid's conversation in the list.
@@ -87,7 +103,9 @@ func (h *H5) devInboxPage(c *fiber.Ctx) error {
 	if picked {
 		now := h.now()
 		for _, p := range h.inbox.Messages(openid) {
-			cards = append(cards, h.inboxCardOf(p, now))
+			card := h.inboxCardOf(p, now)
+			h.inboxState(c, p, &card)
+			cards = append(cards, card)
 		}
 	}
 	return h.render(c, fiber.StatusOK, "inbox", fiber.Map{"Title": "开发收件箱", "Back": h.prefix + "/", "OpenID": openid,
@@ -157,4 +175,30 @@ func (h *H5) inboxChats(shown string, picked bool, me string) []inboxChat {
 		chats[i].Active = picked && chats[i].OpenID == shown
 	}
 	return chats
+}
+
+// inboxState asks the engine where the card's prompt stands, as its
+// recipient would see it on the prompt page: an answered prompt must not
+// look like a pending one. A reminder or an escalated copy has the state of
+// the prompt it repeats. Without an engine, or when the engine refuses (the
+// account deleted, say), the card shows no state.
+func (h *H5) inboxState(c *fiber.Ctx, p prompts.Prompt, card *inboxCard) {
+	if h.eng == nil {
+		return
+	}
+	id := p.ID
+	if p.Of != "" {
+		id = p.Of
+	}
+	st, err := h.eng.Prompt(c.UserContext(), p.Tenant, p.Account, id, p.OpenID)
+	if err != nil || st == nil {
+		return
+	}
+	card.State, card.StateText = string(st.State), inboxStates[st.State]
+	if st.State == actors.PromptFailed && st.Error != nil {
+		card.Outcome = st.Error.Message
+	}
+	if st.State != actors.PromptPending && st.State != actors.PromptSubmitting {
+		card.Expired = false // over anyway: its state says how
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -109,5 +110,49 @@ func TestDevInboxPage(t *testing.T) {
 	none, _ := inboxApp(t, true, nil)
 	if r = inboxGet(t, none, "/h5/dev/inbox", ""); r.status != 404 {
 		t.Fatalf("no inbox = %d", r.status)
+	}
+}
+
+// TestDevInboxShowsPromptStates: a message whose prompt was answered says
+// so; only the open one reads 待处理.
+func TestDevInboxShowsPromptStates(t *testing.T) {
+	p := newPromptFixture(t, true)
+	inbox := prompts.NewInbox()
+	p.h.inbox = inbox
+	deliver := func() {
+		for _, m := range p.pub().All() {
+			if err := inbox.Notify(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	answered := p.erpLogin()
+	if _, err := p.eng.AnswerPrompt(context.Background(), "acme", p.acct, answered.Prompt.ID, "o_alice", p.sim.LastCode(p.phone)); err != nil {
+		t.Fatal(err)
+	}
+	if final, err := p.eng.AwaitRequest(context.Background(), "acme", answered.RequestID, 5*time.Second); err != nil || final.State != actors.RequestReady {
+		t.Fatalf("answered request = %+v %v", final, err)
+	}
+	open := p.erpLogin()
+	deliver()
+
+	r := p.do("GET", "/h5/dev/inbox?openid=o_alice", p.alice, nil)
+	if r.status != 200 {
+		t.Fatalf("inbox = %d %s", r.status, r.body)
+	}
+	card := func(id string) string {
+		for _, a := range strings.Split(r.body, "<article")[1:] {
+			if strings.Contains(a, `href="`+p.promptPath(id)+`"`) {
+				return a
+			}
+		}
+		t.Fatalf("no card of prompt %s in:\n%s", id, r.body)
+		return ""
+	}
+	if c := card(answered.Prompt.ID); !strings.Contains(c, `data-state="done">已完成<`) || strings.Contains(c, "待处理") {
+		t.Fatalf("answered prompt's card:\n%s", c)
+	}
+	if c := card(open.Prompt.ID); !strings.Contains(c, `data-state="pending">待处理<`) {
+		t.Fatalf("open prompt's card:\n%s", c)
 	}
 }

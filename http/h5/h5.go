@@ -300,10 +300,11 @@ func (h *H5) link(c *fiber.Ctx) error {
 		return h.tenantsPage(c, fiber.StatusBadRequest, code, "请输入激活码")
 	}
 	// The client address limits guessing with fresh openids (F1).
-	if _, err := h.eng.LinkTenant(actors.WithClientAddr(c.UserContext(), c.IP()), openidOf(c), code); err != nil {
+	t, err := h.eng.LinkTenant(actors.WithClientAddr(c.UserContext(), c.IP()), openidOf(c), code)
+	if err != nil {
 		return h.tenantsPage(c, waitStatus(c, err), code, h.userMessage(err))
 	}
-	return c.Redirect(h.prefix+"/tenants", fiber.StatusSeeOther)
+	return h.seeOther(c, h.prefix+"/tenants#t-"+url.PathEscape(t.ID), "已关联租户「"+tenantName(t)+"」")
 }
 
 // tenantOf returns the tenant id of the URL if openid linked it.
@@ -341,7 +342,8 @@ func (h *H5) unlink(c *fiber.Ctx) error {
 	if _, err := h.eng.UnlinkTenant(c.UserContext(), t.ID, openidOf(c)); err != nil {
 		return h.fail(c, err)
 	}
-	return c.Redirect(h.prefix+"/", fiber.StatusSeeOther)
+	// The notice names no tenant: the page shows none of it any more.
+	return h.seeOther(c, h.prefix+"/", "已解绑租户，您在该租户下绑定的电子税局账号已同时解除微信绑定")
 }
 
 // accountRow is an account card with the buttons this user may use.
@@ -422,20 +424,21 @@ func (h *H5) accountAction(c *fiber.Ctx) error {
 	}
 	aid := param(c, "aid")
 	ctx, openid := c.UserContext(), openidOf(c)
+	var notice string
 	switch c.Params("action") {
 	case "bind":
-		err = h.eng.Bind(ctx, t.ID, aid, openid)
+		err, notice = h.eng.Bind(ctx, t.ID, aid, openid), "已绑定微信，该账号的登录通知将发送给您"
 	case "unbind":
-		err = h.eng.Unbind(ctx, t.ID, aid, openid)
+		err, notice = h.eng.Unbind(ctx, t.ID, aid, openid), "已解绑微信，将不再收到该账号的登录通知"
 	case "unlock":
-		err = h.eng.Unlock(ctx, t.ID, aid, openid)
+		err, notice = h.eng.Unlock(ctx, t.ID, aid, openid), "已解锁该账号"
 	default:
 		return h.message(c, fiber.StatusNotFound, "页面不存在", "没有这个操作")
 	}
 	if err != nil {
 		return h.accountsPage(c, statusOf(err), h.userMessage(err))
 	}
-	return c.Redirect(h.prefix+"/tenants/"+url.PathEscape(t.ID)+"/enterprises/"+url.PathEscape(c.Params("tax_no")), fiber.StatusSeeOther)
+	return h.seeOther(c, h.prefix+"/tenants/"+url.PathEscape(t.ID)+"/enterprises/"+url.PathEscape(param(c, "tax_no"))+cardAnchor(aid), notice)
 }
 
 // Rendering and errors.
@@ -443,6 +446,13 @@ func (h *H5) accountAction(c *fiber.Ctx) error {
 func (h *H5) render(c *fiber.Ctx, status int, page string, data fiber.Map) error {
 	data["Prefix"] = h.prefix
 	data["Dev"] = h.dev
+	// A GET page shows the flash of the change that led to it, once; the
+	// cookie goes whether shown or not.
+	if flash := h.takeFlash(c); flash != "" {
+		if n, _ := data["Notice"].(string); n == "" {
+			data["Notice"] = flash
+		}
+	}
 	if openid := openidOf(c); openid != "" {
 		data["Me"] = openid
 		data["CSRF"] = h.csrf(c.Cookies(cookieName))
@@ -521,4 +531,12 @@ func rowOf(a actors.AccountView, ent *actors.EnterpriseView, openid string) acco
 			Text: v.State.Text(), ExpiresAt: v.ExpiresAt})
 	}
 	return r
+}
+
+// tenantName is what the notices call a tenant: its name, else its id.
+func tenantName(t actors.TenantInfo) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.ID
 }

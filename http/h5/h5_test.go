@@ -87,6 +87,8 @@ type resp struct {
 	body   string
 	loc    string
 	cookie *http.Cookie
+	// flash is the flash cookie the answer set or cleared, if any.
+	flash  *http.Cookie
 	header http.Header
 }
 
@@ -117,8 +119,11 @@ func (f *fixture) send(req *http.Request) resp {
 	b, _ := io.ReadAll(res.Body)
 	r := resp{status: res.StatusCode, body: string(b), loc: res.Header.Get("Location"), header: res.Header}
 	for _, c := range res.Cookies() {
-		if c.Name == cookieName {
+		switch c.Name {
+		case cookieName:
 			r.cookie = c
+		case flashCookie:
+			r.flash = c
 		}
 	}
 	return r

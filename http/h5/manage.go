@@ -11,7 +11,9 @@ import (
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-// notices are the success texts the account page shows after a redirect (?ok=).
+// notices are the success texts the account page shows after a change: the
+// flash of the redirect (seeOther), or ?ok= where a script navigates (the QR
+// pages' Done, which cannot set a cookie).
 var notices = map[string]string{
 	"added":     "新增电子税局账号成功",
 	"default":   "设置默认账号成功",
@@ -149,13 +151,13 @@ func (h *H5) flowNextTo(c *fiber.Ctx, t actors.TenantInfo, ent *actors.Enterpris
 	}
 	switch next {
 	case nextRebind:
-		return c.Redirect(base+"?ok=rebound", fiber.StatusSeeOther)
+		return h.seeOther(c, base+cardAnchor(fr.AccountID), notices["rebound"])
 	case nextAdmin:
-		return c.Redirect(h.prefix+"/?ok=admin", fiber.StatusSeeOther)
+		return h.seeOther(c, h.prefix+"/"+entAnchor(t, ent), centerNotices["admin"])
 	case nextReset:
 		return h.updatedPage(c, base, "重置税局密码", fr.Updated)
 	}
-	return c.Redirect(base+"?ok=added", fiber.StatusSeeOther)
+	return h.seeOther(c, base+cardAnchor(fr.AccountID), notices["added"])
 }
 
 // validNext is the code page's "next" if it is one the pages know.
@@ -251,7 +253,7 @@ func (h *H5) setDefault(c *fiber.Ctx) error {
 		}
 		return h.defaultForm(c, statusOf(err), b.String(), h.userMessage(err))
 	}
-	return c.Redirect(h.base(t, ent)+"?ok=default", fiber.StatusSeeOther)
+	return h.seeOther(c, h.base(t, ent)+cardAnchor(aid), notices["default"])
 }
 
 // refusesUser reports whether err refuses the user rather than the choice: the
@@ -281,5 +283,5 @@ func (h *H5) deleteAccount(c *fiber.Ctx) error {
 	if err := h.eng.DeleteAccount(c.UserContext(), t.ID, aid, openidOf(c)); err != nil {
 		return h.accountsPage(c, statusOf(err), h.userMessage(err))
 	}
-	return c.Redirect(h.base(t, ent)+"?ok=deleted", fiber.StatusSeeOther)
+	return h.seeOther(c, h.base(t, ent), notices["deleted"])
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/etaxd/etaxd/domain"
 )
 
-// centerNotices are the success texts the personal center shows (?ok=).
+// centerNotices are the success texts the personal center shows after a
+// change (the flash of seeOther; ?ok= still names one).
 var centerNotices = map[string]string{
 	"admin":    "已成为数电配置管理员",
 	"stepdown": "已退出数电配置管理员",
@@ -136,7 +137,7 @@ func (h *H5) stepDown(c *fiber.Ctx) error {
 	if err := h.eng.StepDownAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c)); err != nil {
 		return h.fail(c, err)
 	}
-	return c.Redirect(h.prefix+"/?ok=stepdown", fiber.StatusSeeOther)
+	return h.seeOther(c, h.prefix+"/"+entAnchor(t, ent), centerNotices["stepdown"])
 }
 
 // F11, F12: 修改密码.

@@ -107,10 +107,10 @@ func TestChangeBinding(t *testing.T) {
 	r = f.post(bob, base+"/rebind", base+"/rebind", url.Values{"username": {"zhaoliu"}, "password": {"Pw@2026abc"}})
 	mustContain(t, r, "验证码", `name="next" value="rebind"`)
 	r = f.finishCode(bob, r, "13800000021")
-	if r.status != 303 || r.loc != page+"?ok=rebound" {
+	if r.status != 303 || r.loc != page+"#a-"+aid {
 		t.Fatalf("rebind = %d %q %s", r.status, r.loc, r.body)
 	}
-	mustContain(t, f.do("GET", r.loc, bob, nil), "已更换绑定微信", "已绑定（绑定给我）")
+	mustContain(t, f.shownOnce(bob, r, "已更换绑定微信"), "已绑定（绑定给我）")
 	r = f.do("GET", page, me, nil)
 	if strings.Contains(r.body, "绑定给我") {
 		t.Fatal("binding still mine")
@@ -146,21 +146,21 @@ func TestApplyAdmin(t *testing.T) {
 	// The 法定代表人 makes me admin.
 	r = f.post(me, ent+"/admin/apply", ent+"/admin/apply", url.Values{"username": {"qianqi"}, "password": {"Pw@2026abc"}})
 	r = f.finishCode(me, r, "13800000031")
-	if r.status != 303 || r.loc != "/h5/?ok=admin" {
+	card := "#e-acme-" + f.gd
+	if r.status != 303 || r.loc != "/h5/"+card {
 		t.Fatalf("legal rep = %d %q %s", r.status, r.loc, r.body)
 	}
-	r = f.do("GET", r.loc, me, nil)
-	mustContain(t, r, "已成为数电配置管理员", `<span class="badge ok">是</span>`, "退出", ent+"/admin/stepdown")
+	r = f.shownOnce(me, r, "已成为数电配置管理员")
+	mustContain(t, r, `id="e-acme-`+f.gd+`"`, `<span class="badge ok">是</span>`, "退出", ent+"/admin/stepdown")
 
 	// 退出管理员.
 	if r = f.do("POST", ent+"/admin/stepdown", me, url.Values{}); r.status != 403 {
 		t.Fatalf("stepdown without CSRF = %d", r.status)
 	}
-	if r = f.post(me, "/h5/", ent+"/admin/stepdown", nil); r.status != 303 || r.loc != "/h5/?ok=stepdown" {
+	if r = f.post(me, "/h5/", ent+"/admin/stepdown", nil); r.status != 303 || r.loc != "/h5/"+card {
 		t.Fatalf("stepdown = %d %q %s", r.status, r.loc, r.body)
 	}
-	r = f.do("GET", r.loc, me, nil)
-	mustContain(t, r, "已退出数电配置管理员", "申请绑定")
+	mustContain(t, f.shownOnce(me, r, "已退出数电配置管理员"), "申请绑定")
 }
 
 func TestResetPassword(t *testing.T) {

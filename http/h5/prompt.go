@@ -287,9 +287,9 @@ func (h *H5) login(c *fiber.Ctx) error {
 		return c.Redirect(h.prefix+"/prompt/"+url.PathEscape(t.ID)+"/"+url.PathEscape(a.ID)+"/"+url.PathEscape(r.Prompt.ID), fiber.StatusSeeOther)
 	}
 	if action == actors.ActionCertify {
-		return c.Redirect(h.base(t, ent)+"?ok=certified", fiber.StatusSeeOther)
+		return h.seeOther(c, h.base(t, ent)+cardAnchor(a.ID), notices["certified"])
 	}
-	return c.Redirect(h.base(t, ent)+"?ok=loggedin", fiber.StatusSeeOther)
+	return h.seeOther(c, h.base(t, ent)+cardAnchor(a.ID), notices["loggedin"])
 }
 
 // startQR is F15: a QR code for 税务APP or 个人所得税APP, which the page polls.

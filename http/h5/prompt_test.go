@@ -314,9 +314,10 @@ func TestLoginButton(t *testing.T) {
 	mustContain(t, p.do("GET", ent, p.alice, nil), "开票 已登录")
 	// logged in already: straight back with 登录成功
 	got = p.post(p.alice, base, base, url.Values{"channel": {"issue"}})
-	if got.status != 303 || !strings.HasSuffix(got.loc, "?ok=loggedin") {
+	if got.status != 303 || got.loc != ent+"#a-"+p.acct {
 		t.Fatalf("second login = %d %q", got.status, got.loc)
 	}
+	p.shownOnce(p.alice, got, "登录成功")
 	if got := p.post(p.alice, base, base, url.Values{"channel": {"nope"}}); got.status != 400 {
 		t.Fatalf("bad channel = %d", got.status)
 	}
