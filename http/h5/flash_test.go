@@ -93,13 +93,13 @@ func TestFlashAfterChanges(t *testing.T) {
 	base := page + "/accounts/" + fr.AccountID
 	card := page + "#a-" + fr.AccountID
 
-	r = f.post(me, page, base+"/bind", nil)
+	r = f.post(me, base+"/edit", base+"/bind", nil)
 	if r.loc != card {
 		t.Fatalf("bind → %q, want %q", r.loc, card)
 	}
 	mustContain(t, f.shownOnce(me, r, "已绑定微信，该账号的登录通知将发送给您"), `id="a-`+fr.AccountID+`"`, "已绑定（绑定给我）")
 
-	r = f.post(me, page, base+"/unbind", nil)
+	r = f.post(me, base+"/edit", base+"/unbind", nil)
 	if r.loc != card {
 		t.Fatalf("unbind → %q, want %q", r.loc, card)
 	}
@@ -112,7 +112,7 @@ func TestFlashAfterChanges(t *testing.T) {
 	f.shownOnce(me, r, notices["default"])
 
 	// Bob's page never shows my flash, nor does a stale or forged one.
-	r = f.post(me, page, base+"/bind", nil)
+	r = f.post(me, base+"/edit", base+"/bind", nil)
 	bob := f.signin("o_bob")
 	f.post(bob, "/h5/tenants", "/h5/tenants", url.Values{"code": {f.code}})
 	if got := f.withFlash(bob, page, r.flash); notice(got.body) != "" {

@@ -60,5 +60,5 @@ func (h *H5) unbindEnterprise(c *fiber.Ctx) error {
 	if _, err := h.eng.UnbindEnterprise(c.UserContext(), t.ID, ent.TaxNo, openidOf(c)); err != nil {
 		return h.fail(c, err)
 	}
-	return c.Redirect(h.prefix+"/?ok=unbound", fiber.StatusSeeOther)
+	return h.seeOther(c, h.prefix+"/"+entAnchor(t, ent), centerNotices["unbound"])
 }
