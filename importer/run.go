@@ -61,7 +61,8 @@ type Summary struct {
 	Written       bool `json:"written"`
 }
 
-func (s *Summary) add(r Result) {
+// Add counts one row's result.
+func (s *Summary) Add(r Result) {
 	s.Rows++
 	switch r {
 	case ResultInvalid:
@@ -235,7 +236,7 @@ func Run(ctx context.Context, t Target, p *Plan, o Options, emit func(RowResult)
 	var err error
 	for _, row := range order {
 		r := <-results[row]
-		s.add(r.Result)
+		s.Add(r.Result)
 		if err = emit(r); err != nil {
 			break
 		}
