@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func startOpsServer(t *testing.T) (string, *stack) {
 		return c.SendString(opsStatus)
 	})
 	opsapi.Register(ops, st.engine)
-	opsapi.RegisterImport(ops, st.engine)
+	opsapi.RegisterImport(ops, st.engine, opsapi.WithLogger(slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(adaptor.FiberApp(app))
 	t.Cleanup(srv.Close)
 	return srv.URL, st

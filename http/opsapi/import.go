@@ -45,12 +45,18 @@ type ImportLine struct {
 // RegisterImport adds POST /v1/tenants/{id}/import (bulk onboarding, see
 // package importer and docs/IMPORT.md) to r, the operator-guarded /ops group.
 func RegisterImport(r fiber.Router, e Importer, opts ...Option) {
+	im := &imports{api: newAPI(opts), e: e}
+	r.Post("/v1/tenants/:id/import", im.run)
+}
+
+// newAPI applies opts to the defaults of the route groups that reach the
+// engine through an interface of their own (provisioning, import).
+func newAPI(opts []Option) *api {
 	a := &api{log: slog.Default(), now: time.Now}
 	for _, o := range opts {
 		o(a)
 	}
-	im := &imports{api: a, e: e}
-	r.Post("/v1/tenants/:id/import", im.run)
+	return a
 }
 
 type imports struct {

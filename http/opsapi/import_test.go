@@ -43,16 +43,7 @@ func postFile(t *testing.T, app *fiber.App, query, media string, body []byte) re
 	t.Helper()
 	req := httptest.NewRequest("POST", "/ops/v1/tenants/acme/import"+query, bytes.NewReader(body))
 	req.Header.Set("Content-Type", media)
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return send(t, app, req)
 }
 
 // lines decodes an NDJSON answer: the rows' results and the summary.

@@ -118,6 +118,12 @@ func do(t testing.TB, app *fiber.App, method, path, body string) response {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, app, req)
+}
+
+// send runs req through app and reads the whole answer.
+func send(t testing.TB, app *fiber.App, req *http.Request) response {
+	t.Helper()
 	resp, err := app.Test(req, -1)
 	if err != nil {
 		t.Fatal(err)
