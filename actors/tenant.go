@@ -347,6 +347,8 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		t.onUnlink(ctx, m)
 	case *tAddAccount:
 		t.onAddAccount(ctx, m)
+	case *tAddAwaiting:
+		t.onAddAwaiting(ctx, m)
 	case *tFlowCode:
 		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
 	case *tFlowPoll:

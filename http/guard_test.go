@@ -132,6 +132,10 @@ func TestOperatorGuardWithoutToken(t *testing.T) {
 		{"POST multipart", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, body: "--x--"}, 415, "unsupported_media_type"},
 		{"POST text/plain", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "text/plain"}, body: `{"a":1}`}, 415, "unsupported_media_type"},
 		{"POST without a type", rawCall{method: "POST", path: "/ops/echo", body: "{}"}, 415, "unsupported_media_type"},
+		// An import file (etaxd import accounts): neither type is one a page
+		// may send without a preflight.
+		{"POST text/csv", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "text/csv; charset=utf-8"}, body: "a,b"}, 200, ""},
+		{"POST XLSX", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}, body: "PK"}, 200, ""},
 		{"POST JSON cross-site", rawCall{method: "POST", path: "/ops/echo", header: map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, body: "{}"}, 403, "cross_site_refused"},
 	}
 	runGuardCases(t, addr, tests)

@@ -159,15 +159,18 @@ func safeMethod(m string) bool {
 }
 
 // jsonBody reports whether the request's Content-Type is application/json
-// (parameters such as charset allowed), with or without a body. DELETE is
-// accepted without one: no page can send it without a preflight.
+// (parameters such as charset allowed), with or without a body, or one of
+// the import file's types (text/csv, XLSX), which no page can send without
+// a CORS preflight either. DELETE is accepted without one: no page can send
+// it without a preflight.
 func jsonBody(c *fiber.Ctx) bool {
 	ct := c.Get(fiber.HeaderContentType)
 	if ct == "" && c.Method() == fiber.MethodDelete && len(c.Body()) == 0 {
 		return true
 	}
 	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && mt == fiber.MIMEApplicationJSON
+	return err == nil && (mt == fiber.MIMEApplicationJSON || mt == "text/csv" ||
+		mt == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 }
 
 // Status is the body of GET /ops/status.

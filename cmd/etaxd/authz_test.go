@@ -267,6 +267,8 @@ func matrixRows() []matrixRoute {
 			body: `{"openid":"o_x","which":"issue"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "POST /ops/v1/tenants/:id/accounts/:account/unlock", method: "POST", path: "/ops/v1/tenants/nosuch/accounts/nosuch/unlock",
 			body: `{"openid":"o_x"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},
+		{route: "POST /ops/v1/tenants/:id/import", method: "POST", path: "/ops/v1/tenants/nosuch/import", body: `{}`,
+			dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "DELETE /ops/v1/tenants/:id/accounts/:account", method: "DELETE", path: "/ops/v1/tenants/nosuch/accounts/nosuch", body: `{"openid":"o_x"}`,
 			dev: thisMachine(notFound), prod: opsProd(notFound)},
 

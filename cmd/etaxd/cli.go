@@ -35,6 +35,7 @@ Operators (clients of a running etaxd: --server, --token or <data>/operator.toke
   etaxd tenant create|list|rotate-code         tenants and their activation codes
   etaxd apikey create|list|revoke              the API keys of a tenant's clients
   etaxd audit export --tenant ID               a tenant's audit log as CSV or JSON
+  etaxd import accounts FILE --tenant ID       add enterprises and accounts from a CSV or XLSX file
 
 Offline (stop etaxd first):
   etaxd keys init                              create the master key file (mode 0600) for production
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return apikeyCmd(ctx, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, rest, stdout, stderr)
+	case "import":
+		return importCmd(ctx, rest, stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, rest, stdout, stderr)
 	case "call":

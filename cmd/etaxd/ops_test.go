@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ const opsStatus = `{"node":"n-test","version":"dev","go_version":"go1.26.0","sta
  "nats":{"connected":true,"pending":{"prompts":4}}}`
 
 // startOpsServer serves the ops API of a real engine (a test stack on a
-// temp data dir) through an httptest server, behind a bearer-token guard as
+// temp data dir), with the import route, through an httptest server, behind a bearer-token guard as
 // etaxd mounts it, with a stub /ops/status. It returns the server's URL.
 func startOpsServer(t *testing.T) (string, *stack) {
 	t.Helper()
@@ -49,6 +50,7 @@ func startOpsServer(t *testing.T) (string, *stack) {
 		return c.SendString(opsStatus)
 	})
 	opsapi.Register(ops, st.engine)
+	opsapi.RegisterImport(ops, st.engine, opsapi.WithLogger(slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(adaptor.FiberApp(app))
 	t.Cleanup(srv.Close)
 	return srv.URL, st

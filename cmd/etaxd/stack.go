@@ -251,6 +251,7 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 		OpsRoutes: func(ops fiber.Router) {
 			opsapi.Register(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
 			opsapi.RegisterProvisioning(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
+			opsapi.RegisterImport(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
 		},
 		QueueDepths: func() map[string]int64 {
 			return map[string]int64{"prompts.publishing": s.queue.Stats().Pending, "events.publishing": s.events.Stats().Pending}

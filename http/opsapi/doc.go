@@ -16,6 +16,9 @@
 //	DELETE /v1/apikeys/{id}              204 (revoking a revoked key is not an error)
 //	GET    /v1/tenants/{id}/audit        ?from=&to=&format=json|csv
 //	                                     200 {"events":[...]} or text/csv
+//	POST   /v1/tenants/{id}/import       body: a CSV or XLSX file; ?dry_run=&skip_invalid=&format=ndjson|csv
+//	                                     200 (422: invalid rows, nothing written) streaming each row's result
+//	                                     (RegisterImport; see package importer and docs/IMPORT.md)
 //
 // An activation code and an API key secret are in a response once, when
 // they are made: the store keeps the code hashed and the secret sealed, and

@@ -37,6 +37,14 @@ func TestMain(m *testing.M) {
 // at the end of the test.
 func startEngine(t testing.TB) *actors.Engine {
 	t.Helper()
+	eng, _ := startEngineSim(t, io.Discard)
+	return eng
+}
+
+// startEngineSim is startEngine that also returns the simulator behind the
+// engine and logs into logs.
+func startEngineSim(t testing.TB, logs io.Writer) (*actors.Engine, *taxbureau.Simulator) {
+	t.Helper()
 	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +58,7 @@ func startEngine(t testing.TB) *actors.Engine {
 	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
 	eng, err := actors.Start(actors.DefaultConfig(), actors.Deps{
 		Store: store, Sealer: keys, Gateway: sim, SMS: taxbureau.NewSimSMSProvider(sim), Prompts: prompts.NewChan(),
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +69,7 @@ func startEngine(t testing.TB) *actors.Engine {
 			t.Error(err)
 		}
 	})
-	return eng
+	return eng, sim
 }
 
 // syncBuffer collects log output written from many goroutines.
@@ -110,6 +118,12 @@ func do(t testing.TB, app *fiber.App, method, path, body string) response {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, app, req)
+}
+
+// send runs req through app and reads the whole answer.
+func send(t testing.TB, app *fiber.App, req *http.Request) response {
+	t.Helper()
 	resp, err := app.Test(req, -1)
 	if err != nil {
 		t.Fatal(err)

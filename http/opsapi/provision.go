@@ -2,9 +2,7 @@ package opsapi
 
 import (
 	"context"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -33,11 +31,7 @@ var _ Provisioner = (*actors.Engine)(nil)
 // RegisterProvisioning adds the provisioning routes to r (mounted, like
 // Register's, under the operator-guarded /ops group).
 func RegisterProvisioning(r fiber.Router, e Provisioner, opts ...Option) {
-	a := &api{log: slog.Default(), now: time.Now}
-	for _, o := range opts {
-		o(a)
-	}
-	p := &provisioning{api: a, e: e}
+	p := &provisioning{api: newAPI(opts), e: e}
 	r.Get("/v1/tenants/:id/enterprises", p.enterprises)
 	r.Post("/v1/tenants/:id/enterprises", p.addEnterprise)
 	r.Post("/v1/tenants/:id/links", p.link)
