@@ -1,16 +1,20 @@
 # etaxd — make targets. `make run` starts etaxd with demo data; `make test`
-# is what CI runs (.ci/run). Nothing here installs anything.
+# is what CI runs (.ci/run); `make install` puts etaxd and etax-sim where
+# `go install` does. Nothing else here installs anything.
 
 GO      ?= go
 PKGS    ?= ./...
 VERSION ?= dev
 
-.PHONY: run sim test race fuzz bench lint vet fmt-check fmt build clean
+.PHONY: run sim test race fuzz bench lint vet fmt-check fmt build install clean
 
-## run: start etaxd in dev mode (this machine only) on ./data with the demo
-## tenant (see data/demo.json); etaxd's own default is production
-run:
-	$(GO) run ./cmd/etaxd serve --dev --demo
+## run: build bin/etaxd and start it in dev mode (this machine only) on
+## ./data with the demo tenant (see data/demo.json); etaxd's own default is
+## production. `set -m` runs etaxd as a job of its own, in the terminal's
+## foreground: Ctrl-C then reaches etaxd alone, which stops cleanly and
+## exits 0, and so does make (rather than dying of the SIGINT with it).
+run: build
+	@set -m; bin/etaxd serve --dev --demo
 
 ## test: vet, the gofmt check, every test with the race detector, then the
 ## fuzz targets of the JSON bodies and the WeChat callback, briefly
@@ -61,6 +65,10 @@ build:
 ## sim: run the tax-bureau simulator on 127.0.0.1:8090 (docs/GATEWAY.md)
 sim:
 	$(GO) run ./cmd/etax-sim
+
+## install: etaxd and etax-sim into $(go env GOBIN), else $(go env GOPATH)/bin
+install:
+	$(GO) install -ldflags "-X main.version=$(VERSION)" ./cmd/etaxd ./cmd/etax-sim
 
 clean:
 	rm -rf bin

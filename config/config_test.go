@@ -147,6 +147,10 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"public_url", func(o *Options) { o.PublicURL = "ftp://etaxd.example.com" }},
 		{"public_url", func(o *Options) { o.PublicURL = "https://etaxd.example.com/?x=1" }},
 		{"public_url", func(o *Options) { o.PublicURL = "https://user:pw@etaxd.example.com" }},
+		// etaxd serves from the root of its host: a path prefix would send
+		// the H5 redirects and cookies to the wrong paths.
+		{"public_url", func(o *Options) { o.PublicURL = "https://etaxd.example.com/etaxd" }},
+		{"public_url", func(o *Options) { o.PublicURL = "http://host:8080/etaxd/" }},
 		{"operator_token", func(o *Options) { o.OperatorToken = "short" }},
 		{"operator_token", func(o *Options) { o.OperatorToken = "a token with spaces in it" }},
 		{"nats.urls", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222", "http://b:4222"} }},
@@ -197,7 +201,7 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 		{"no region skips SMS", func(o *Options) { o.Sim.NoSMSRegions = nil }},
 		{"planned city", func(o *Options) { o.Sim.NoSMSRegions = []string{"4403"} }},
 		{"production", func(o *Options) { o.Dev = false; o.KeyFile = "/etc/etaxd/master.keys" }},
-		{"public url with a path", func(o *Options) { o.PublicURL = "https://etaxd.example.com/etaxd/" }},
+		{"public url with a trailing slash", func(o *Options) { o.PublicURL = "https://etaxd.example.com/" }},
 		{"operator token", func(o *Options) { o.OperatorToken = "0123456789abcdef" }},
 		{"nats cluster", func(o *Options) {
 			o.NATS.URLs = []string{"nats://u:p@n1:4222", "tls://n2:4222", "wss://n3:443"}
@@ -578,6 +582,22 @@ func TestPrintUsageListsEveryFlag(t *testing.T) {
 	for _, f := range Fields() {
 		if !strings.Contains(b.String(), "--"+f.Flag+" ") || !strings.Contains(b.String(), f.Env) {
 			t.Errorf("usage lacks --%s or %s", f.Flag, f.Env)
+		}
+	}
+}
+
+// TestValidateRefusesAPublicURLPath checks that a public_url with a path
+// prefix is refused with a message that says why and what to do instead.
+func TestValidateRefusesAPublicURLPath(t *testing.T) {
+	o := Default()
+	o.PublicURL = "http://host/etaxd"
+	err := o.Validate()
+	if err == nil {
+		t.Fatal("Validate() accepted public_url http://host/etaxd")
+	}
+	for _, want := range []string{"public_url", `"/etaxd"`, "path", "root"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
 		}
 	}
 }

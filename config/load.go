@@ -80,7 +80,7 @@ func Fields() []Field {
 			Help: "this node's name in /ops/status (default the host name)",
 			ptr:  func(o *Options) any { return &o.NodeName }},
 		{Key: "public_url", Env: "ETAXD_PUBLIC_URL", Flag: "public-url", Meta: "URL",
-			Help: "where browsers and ERPs reach etaxd: the base of login links and printed URLs (default http://<listen>)",
+			Help: "where browsers and ERPs reach etaxd, scheme://host[:port] without a path: the base of login links and printed URLs (default http://<listen>)",
 			ptr:  func(o *Options) any { return &o.PublicURL }},
 		{Key: "operator_token", Env: "ETAXD_OPERATOR_TOKEN", Flag: "operator-token", Meta: "TOKEN",
 			Help: "bearer token that guards /ops/* and /metrics (empty: <data>/operator.token, created at first start; in dev mode: loopback clients only); prefer the environment, flags show in ps",

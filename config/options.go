@@ -51,8 +51,9 @@ type Options struct {
 	// NodeName names this node in /ops/status; "" means the host name.
 	NodeName string
 	// PublicURL is where browsers and ERPs reach etaxd: the base of F16
-	// login links and of the URLs etaxd prints. "" means http://<listen>
-	// (see BaseURL).
+	// login links and of the URLs etaxd prints: scheme, host and port only
+	// (Validate refuses a path; etaxd serves from the root of its host).
+	// "" means http://<listen> (see BaseURL).
 	PublicURL string
 	// OperatorToken guards /ops/*: a request must carry it as a bearer
 	// token. "" outside dev mode means the token of <DataDir>/operator.token

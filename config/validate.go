@@ -82,6 +82,11 @@ func (o Options) Validate() error {
 	if o.PublicURL != "" {
 		if err := checkURL(o.PublicURL, false, "http", "https"); err != nil {
 			bad("public_url", "%v", err)
+		} else if u, _ := url.Parse(o.PublicURL); strings.Trim(u.Path, "/") != "" {
+			// The H5 pages redirect to /h5/... and scope their cookies to
+			// /h5, the OAuth2 callback is /h5/wx/oauth: etaxd serves from
+			// the root of its host, so a prefix would break them.
+			bad("public_url", "must not carry a path, got %q: etaxd serves from the root of its host (give it a host or port of its own behind the proxy)", u.Path)
 		}
 	}
 	if o.OperatorToken != "" && !token(o.OperatorToken) {

@@ -24,7 +24,7 @@
 //     login types (the withdrawn 发票云登录App is refused; F3, F13), phone
 //     masking and validation (F6).
 //   - taxno.go: tax numbers: the 统一社会信用代码 with its GB 32100-2015 check
-//     digit, and the legacy 15/17/18/20-character ids (SPEC §3).
+//     digit, and the legacy 15/17/18/20-character ids.
 //   - region.go: the 36 tax-bureau regions and the region of a tax number.
 //   - account.go: Secret (a password or token that never prints); the lock
 //     rules of hosted accounts (F13) and the refused-password guard (B2) in

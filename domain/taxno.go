@@ -60,7 +60,7 @@ func CheckDigit(first17 string) (byte, error) {
 	return usccCharset[c], nil
 }
 
-// ParseTaxNo validates and normalises a tax number (SPEC §3). Surrounding
+// ParseTaxNo validates and normalises a tax number. Surrounding
 // spaces are trimmed and letters upper-cased. An 18-character value must be a
 // 统一社会信用代码 whose GB 32100-2015 check digit holds (Legacy false); one
 // that fails the check is still accepted, as legacy, when it is a valid

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -353,6 +354,16 @@ func TestAudit(t *testing.T) {
 	if !actions["session.invalid"] {
 		t.Errorf("audit lacks session.invalid: %v", actions)
 	}
+	// The clock runs in China time; the answer's times are UTC all the same.
+	var raw struct{ Events []struct{ Time string } }
+	if err := json.Unmarshal(r.body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range raw.Events {
+		if !strings.HasSuffix(ev.Time, "Z") {
+			t.Errorf("json audit time %q is not in UTC", ev.Time)
+		}
+	}
 
 	from := url.QueryEscape(t0.Add(-time.Hour).Format(time.RFC3339))
 	to := url.QueryEscape(e.clk.Now().Add(time.Hour).Format(time.RFC3339))
@@ -366,6 +377,11 @@ func TestAudit(t *testing.T) {
 	}
 	if !slices.Equal(rows[0], []string{"seq", "time", "actor", "action", "target", "outcome", "detail"}) || len(rows) != len(page.Events)+1 {
 		t.Fatalf("csv rows = %v (json had %d)", rows, len(page.Events))
+	}
+	for _, row := range rows[1:] {
+		if _, err := time.Parse(time.RFC3339Nano, row[1]); err != nil || !strings.HasSuffix(row[1], "Z") {
+			t.Errorf("csv audit time %q is not RFC 3339 in UTC", row[1])
+		}
 	}
 	// an empty window
 	future := url.QueryEscape(e.clk.Now().Add(24 * time.Hour).Format(time.RFC3339))

@@ -61,3 +61,55 @@ func TestDocsMatchCode(t *testing.T) {
 		}
 	}
 }
+
+// TestFeaturesNameRealTests: docs/FEATURES.md defines every feature number
+// used in the code and docs (F1–F16, B1–B8), and each test it names exists
+// (a name ending in * names a family of tests).
+func TestFeaturesNameRealTests(t *testing.T) {
+	doc := readDoc(t, "FEATURES.md")
+	for i := 1; i <= 16; i++ {
+		if !regexp.MustCompile(`(?m)^\| \*\*F` + strconv.Itoa(i) + `\*\* \|`).MatchString(doc) {
+			t.Errorf("FEATURES.md has no row for F%d", i)
+		}
+	}
+	for i := 1; i <= 8; i++ {
+		if !regexp.MustCompile(`(?m)^\| \*\*B` + strconv.Itoa(i) + `\*\* `).MatchString(doc) {
+			t.Errorf("FEATURES.md has no row for B%d", i)
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..")
+	var tests strings.Builder
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "data" || d.Name() == "bin") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			tests.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile("`(Test[A-Za-z0-9_]*)(\\*?)`").FindAllStringSubmatch(doc, -1)
+	if len(named) < 40 {
+		t.Fatalf("FEATURES.md names only %d tests", len(named))
+	}
+	for _, m := range named {
+		pat := `(?m)^func ` + m[1]
+		if m[2] == "" {
+			pat += `\(`
+		}
+		if !regexp.MustCompile(pat).MatchString(tests.String()) {
+			t.Errorf("FEATURES.md names %s%s, which no test file defines", m[1], m[2])
+		}
+	}
+}

@@ -141,6 +141,9 @@ func (h *handlers) getAudit(c *fiber.Ctx) error {
 	}
 	page := AuditPage{Events: []persistence.AuditEvent{}}
 	err = h.d.Engine.Audit(c.UserContext(), principalOf(c).tenant, from, to, func(ev persistence.AuditEvent) error {
+		// Every machine-readable time etaxd writes is RFC 3339 in UTC,
+		// whatever offset the event was recorded with.
+		ev.Time = ev.Time.UTC()
 		if len(page.Events) == maxAuditEvents {
 			t := ev.Time
 			page.Truncated, page.NextFrom = true, &t

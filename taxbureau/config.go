@@ -49,7 +49,8 @@ type SimConfig struct {
 	RolesDecideChannel bool `json:"roles_decide_channel"`
 }
 
-// DefaultSimConfig returns the rules that public sources describe (SPEC §6):
+// DefaultSimConfig returns the rules that public sources describe
+// (docs/FEATURES.md, "The simulated tax bureau"):
 // 6-digit codes valid 5 minutes and 3 wrong tries, 20 codes per phone per
 // region per day, QR codes valid 120 s, 3-hour sessions, 24-hour
 // certifications, passwords of 8–15 characters, a lock after 5 wrong

@@ -15,7 +15,7 @@
 // # The simulator
 //
 // Simulator implements Gateway in process with the bureau's rules as public
-// sources describe them (SPEC §6, NOTES "The tax bureau"); etax-sim serves it
+// sources describe them (docs/FEATURES.md, "The simulated tax bureau"); etax-sim serves it
 // over HTTP and tests use it directly. Each rule is a SimConfig field;
 // DefaultSimConfig gives:
 //

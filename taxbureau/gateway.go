@@ -7,7 +7,7 @@ import (
 	"github.com/etaxd/etaxd/domain"
 )
 
-// Gateway is etaxd's view of the tax bureau (SPEC §6). Every method honours
+// Gateway is etaxd's view of the tax bureau (docs/GATEWAY.md). Every method honours
 // ctx's deadline. Errors are domain catalogue errors (errors.Is with
 // domain.ErrWrongPassword, domain.ErrNoRelation, domain.ErrWrongCode,
 // domain.ErrCodeExpired, domain.ErrBureauPwdLocked, domain.ErrSMSBudget,

@@ -33,6 +33,7 @@ Usage:
 Operators (clients of a running etaxd: --server, --token or <data>/operator.token; see "etaxd COMMAND -h"):
   etaxd status                                 node, uptime, readiness and counters
   etaxd tenant create|list|rotate-code         tenants and their activation codes
+  etaxd enterprise add|list                    a tenant's enterprises (纳税人)
   etaxd apikey create|list|revoke              the API keys of a tenant's clients
   etaxd audit export --tenant ID               a tenant's audit log as CSV or JSON
   etaxd import accounts FILE --tenant ID       add enterprises and accounts from a CSV or XLSX file
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusCmd(ctx, rest, stdout, stderr)
 	case "tenant":
 		return tenantCmd(ctx, rest, stdout, stderr)
+	case "enterprise":
+		return enterpriseCmd(ctx, rest, stdout, stderr)
 	case "apikey":
 		return apikeyCmd(ctx, rest, stdout, stderr)
 	case "audit":

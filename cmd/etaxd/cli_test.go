@@ -44,7 +44,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "version", args: []string{"version"}, stdout: []string{"etaxd dev go1."}},
 		{name: "help", args: []string{"help"}, stdout: []string{"etaxd [serve] [flags]", "etaxd version"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`, "Usage:"}},
-		{name: "serve -h", args: []string{"serve", "-h"}, stderr: []string{"--data DIR", "ETAXD_DATA", "--listen ADDR", "ETAXD_LISTEN", "--demo", "--config FILE"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, stderr: []string{"--data DIR", "ETAXD_DATA", "--listen ADDR", "ETAXD_LISTEN", "--demo", "--config FILE", "docs/FEATURES.md"}},
 		{name: "flags without serve -h", args: []string{"-h"}, stderr: []string{"Usage: etaxd serve"}},
 		{name: "unknown flag", args: []string{"serve", "--frob"}, code: 2, stderr: []string{"-frob"}},
 		{name: "stray argument", args: []string{"serve", "extra"}, code: 2, stderr: []string{`unexpected argument "extra"`}},

@@ -2,7 +2,7 @@
 //
 //	etaxd [serve] [flags]   run the server (the default)
 //	etaxd version           print the version
-//	etaxd status | tenant | apikey | audit | call | sign
+//	etaxd status | tenant | enterprise | apikey | audit | call | sign
 //	                        clients of a running etaxd
 //	etaxd keys init         create the master key file for production
 //	etaxd keys rotate       re-encrypt the store under a new master key (offline)

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/http/opsapi"
 )
 
@@ -42,6 +43,15 @@ Commands:
   revoke KEY                      refuse the key from now on
 
 "etaxd apikey COMMAND -h" lists a command's flags.
+`
+
+const enterpriseUsage = `Usage: etaxd enterprise COMMAND [flags]
+
+Commands:
+  add --tenant ID --tax-no TAXNO --name NAME [--region CODE]   add an enterprise (纳税人) to a tenant
+  list --tenant ID                                             list a tenant's enterprises
+
+"etaxd enterprise COMMAND -h" lists a command's flags.
 `
 
 const auditUsage = `Usage: etaxd audit export --tenant ID [--from T] [--to T] [--format csv|json] [-o FILE]
@@ -289,6 +299,84 @@ func tenantCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 						}
 						fmt.Fprintf(stdout, "tenant %s: new activation code: %s\n(shown once; the old code no longer works)\n", t.ID, t.ActivationCode)
 						return nil
+					})
+				})
+		},
+	})
+}
+
+// enterpriseCmd is "etaxd enterprise add|list": the enterprises of a
+// tenant, through the ops API's provisioning routes.
+func enterpriseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return nounCommand("enterprise", enterpriseUsage, args, stdout, stderr, map[string]func([]string) int{
+		"add": func(args []string) int {
+			var cf clientFlags
+			var tenant, taxNo, name, region string
+			var raw bool
+			return runSubcommand("enterprise add", "", "Add an enterprise to a tenant. The tax number (统一社会信用代码 or a legacy id) is checked; the region comes from it unless --region says otherwise.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.StringVar(&taxNo, "tax-no", "", "the enterprise's tax number `TAXNO` (required)")
+					fs.StringVar(&name, "name", "", "the enterprise's `NAME` (required)")
+					fs.StringVar(&region, "region", "", "the 2-digit region `CODE` (default: from the tax number)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					switch {
+					case tenant == "":
+						return usageError(stderr, "enterprise add", "--tenant is required")
+					case strings.TrimSpace(taxNo) == "":
+						return usageError(stderr, "enterprise add", "--tax-no is required")
+					case strings.TrimSpace(name) == "":
+						return usageError(stderr, "enterprise add", "--name is required")
+					}
+					return withClient(ctx, "enterprise add", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/enterprises",
+							opsapi.EnterpriseRequest{TaxNo: taxNo, Name: name, Region: region})
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var e actors.EnterpriseView
+						if err := decodeAnswer(b, &e); err != nil {
+							return err
+						}
+						fmt.Fprintf(stdout, "enterprise %s (%s, region %s) added to tenant %s\n", e.TaxNo, e.Name, e.Region, tenant)
+						return nil
+					})
+				})
+		},
+		"list": func(args []string) int {
+			var cf clientFlags
+			var tenant string
+			var raw bool
+			return runSubcommand("enterprise list", "", "List a tenant's enterprises: tax number, region, accounts, 数电配置管理员 and name.",
+				0, 0, args, stderr,
+				func(fs *flag.FlagSet) {
+					cf.bind(fs)
+					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+				},
+				func([]string) int {
+					if tenant == "" {
+						return usageError(stderr, "enterprise list", "--tenant is required")
+					}
+					return withClient(ctx, "enterprise list", &cf, stderr, func(ctx context.Context, c *client) error {
+						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/enterprises", nil)
+						if err != nil || raw {
+							return printRaw(stdout, b, err)
+						}
+						var list struct{ Enterprises []actors.EnterpriseView }
+						if err := decodeAnswer(b, &list); err != nil {
+							return err
+						}
+						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(tw, "TAX_NO\tREGION\tACCOUNTS\tADMINS\tNAME")
+						for _, e := range list.Enterprises {
+							fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", e.TaxNo, e.Region, e.Accounts, e.Admins, e.Name)
+						}
+						return tw.Flush()
 					})
 				})
 		},

@@ -50,6 +50,7 @@ func startOpsServer(t *testing.T) (string, *stack) {
 		return c.SendString(opsStatus)
 	})
 	opsapi.Register(ops, st.engine)
+	opsapi.RegisterProvisioning(ops, st.engine)
 	opsapi.RegisterImport(ops, st.engine, opsapi.WithLogger(slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(adaptor.FiberApp(app))
 	t.Cleanup(srv.Close)
@@ -184,6 +185,61 @@ func TestOpsCommands(t *testing.T) {
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(out), &raw); err != nil || raw["node"] != "n-test" {
 		t.Errorf("status --json printed %s (%v)", out, err)
+	}
+}
+
+// TestEnterpriseCommands adds enterprises to a tenant with "etaxd
+// enterprise add" and lists them with "enterprise list", against a real
+// engine's ops API; a bad tax number and a missing flag are refused.
+func TestEnterpriseCommands(t *testing.T) {
+	clearEnv(t)
+	url, st := startOpsServer(t)
+	t.Setenv("ETAXD_OPERATOR_TOKEN", testOperatorToken)
+	s := "--server=" + url
+	cli(t, 0, "tenant", "create", s, "--name", "某某集团", "--id", "acme")
+
+	out, _ := cli(t, 0, "enterprise", "add", s, "--tenant", "acme", "--tax-no", "91110000000000019B", "--name", "北京某某科技有限公司")
+	if !strings.Contains(out, "enterprise 91110000000000019B (北京某某科技有限公司, region 11) added to tenant acme") {
+		t.Errorf("enterprise add printed:\n%s", out)
+	}
+	out, _ = cli(t, 0, "enterprise", "add", s, "--tenant", "acme", "--tax-no", "91440000000000027N", "--name", "广东某某", "--json")
+	var e struct {
+		TaxNo  string `json:"tax_no"`
+		Region string `json:"region"`
+	}
+	if err := json.Unmarshal([]byte(out), &e); err != nil || e.TaxNo != "91440000000000027N" || e.Region != "44" {
+		t.Errorf("enterprise add --json printed %s (%v)", out, err)
+	}
+	es, err := st.engine.Enterprises(context.Background(), "acme", "")
+	if err != nil || len(es) != 2 {
+		t.Fatalf("the engine has %d enterprises (%v), want 2", len(es), err)
+	}
+
+	out, _ = cli(t, 0, "enterprise", "list", s, "--tenant", "acme")
+	for _, want := range []string{`(?m)^TAX_NO\s+REGION\s+ACCOUNTS\s+ADMINS\s+NAME$`,
+		`(?m)^91110000000000019B\s+11\s+0\s+0\s+北京某某科技有限公司$`, `(?m)^91440000000000027N\s+44\s+0\s+0\s+广东某某$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("enterprise list lacks %s:\n%s", want, out)
+		}
+	}
+
+	tok := "--token=" + testOperatorToken
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"enterprise", "add", s, tok, "--tenant", "acme", "--tax-no", "91110000000000018B", "--name", "x"}, 1, "(HTTP 400)"},
+		{[]string{"enterprise", "add", s, tok, "--tenant", "nobody", "--tax-no", "91110000000000019B", "--name", "x"}, 1, "tenant_not_found (HTTP 404)"},
+		{[]string{"enterprise", "add", s, tok, "--tenant", "acme", "--name", "x"}, 2, "--tax-no is required"},
+		{[]string{"enterprise", "add", s, tok, "--tax-no", "91110000000000019B", "--name", "x"}, 2, "--tenant is required"},
+		{[]string{"enterprise", "list", s, tok}, 2, "--tenant is required"},
+		{[]string{"enterprise"}, 2, "Usage: etaxd enterprise COMMAND"},
+	} {
+		if code, stdout, stderr := runCLI(t, tt.args...); code != tt.code || !strings.Contains(stderr, tt.stderr) {
+			t.Errorf("etaxd %s: exit %d, want %d; stderr lacks %q?\nstdout: %s\nstderr: %s",
+				strings.Join(tt.args, " "), code, tt.code, tt.stderr, stdout, stderr)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: etaxd serve [flags]\n\nFlags:\n")
 		config.PrintUsage(stderr)
+		fmt.Fprint(stderr, "\nF1–F16 and B1–B8 are the features of docs/FEATURES.md; README.md has every option.\n")
 	}
 	loader := config.Bind(fs)
 	if code, handled := parseFlags(fs, args, stderr); handled {

@@ -263,6 +263,7 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			}
 			return out
 		},
+		PromptStates: s.promptStates,
 		NATSPending: func() map[string]int64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -278,6 +279,30 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 		d.DevInbox = s.inbox.Messages
 	}
 	return d
+}
+
+// promptStates counts the prompts by state for /ops/status and the
+// etaxd_prompts gauge: publishing (accepted, not yet stored in JetStream),
+// queued (stored, not yet handed to the notifier), delivering (with the
+// notifier, not yet acknowledged), and since this start delivered, expired
+// (acknowledged unseen: their time had passed) and failed (the queue gave
+// up or the notifier refused them for good). The JetStream figures are
+// left out when the server cannot be asked within 2 s.
+func (s *stack) promptStates() map[string]int64 {
+	qs := s.queue.Stats()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cs, err := s.consumer.Stats(ctx)
+	m := map[string]int64{
+		"publishing": qs.Pending,
+		"delivered":  int64(cs.Delivered),
+		"expired":    int64(cs.Expired),
+		"failed":     int64(qs.Failed + cs.Terminated),
+	}
+	if err == nil {
+		m["queued"], m["delivering"] = int64(cs.Pending), int64(cs.AckPending)
+	}
+	return m
 }
 
 // h5Deps is what the H5 pages are built from: the engine, the cookie key,

@@ -244,6 +244,9 @@ func (a *api) audit(c *fiber.Ctx) error {
 		if len(events) == MaxAuditEvents {
 			return errTooMany
 		}
+		// RFC 3339 in UTC, in JSON and CSV alike, as every machine-readable
+		// time etaxd writes.
+		ev.Time = ev.Time.UTC()
 		events = append(events, ev)
 		return nil
 	})
@@ -260,7 +263,7 @@ func (a *api) audit(c *fiber.Ctx) error {
 	w := csv.NewWriter(&b)
 	_ = w.Write(auditColumns)
 	for _, ev := range events {
-		_ = w.Write([]string{strconv.FormatUint(ev.Seq, 10), ev.Time.In(domain.ChinaTime).Format(time.RFC3339Nano),
+		_ = w.Write([]string{strconv.FormatUint(ev.Seq, 10), ev.Time.Format(time.RFC3339Nano),
 			ev.Tenant, ev.Actor, ev.Action, ev.Target, ev.Outcome, ev.Detail})
 	}
 	w.Flush()

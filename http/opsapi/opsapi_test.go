@@ -300,6 +300,7 @@ func TestAuditExport(t *testing.T) {
 		t.Fatalf("json: %d %s", r.status, r.body)
 	}
 	r.json(t, &got)
+	assertUTCTimes(t, r.body)
 	var actions []string
 	for _, ev := range got.Events {
 		if ev.Tenant != "acme" {
@@ -327,8 +328,8 @@ func TestAuditExport(t *testing.T) {
 		if row[4] != got.Events[i].Action || row[2] != "acme" {
 			t.Errorf("csv row %v, want event %+v", row, got.Events[i])
 		}
-		if _, err := time.Parse(time.RFC3339Nano, row[1]); err != nil || !strings.HasSuffix(row[1], "+08:00") {
-			t.Errorf("csv time %q is not RFC 3339 in China time", row[1])
+		if _, err := time.Parse(time.RFC3339Nano, row[1]); err != nil || !strings.HasSuffix(row[1], "Z") {
+			t.Errorf("csv time %q is not RFC 3339 in UTC", row[1])
 		}
 	}
 
@@ -438,6 +439,25 @@ func TestStatusOf(t *testing.T) {
 	for _, tt := range tests {
 		if got := statusOf(tt.err); got != tt.want {
 			t.Errorf("statusOf(%s) = %d, want %d", tt.err.Code, got, tt.want)
+		}
+	}
+}
+
+// assertUTCTimes checks that every "time" of a JSON audit export is
+// RFC 3339 in UTC, as every machine-readable time etaxd writes.
+func assertUTCTimes(t *testing.T, body []byte) {
+	t.Helper()
+	var raw struct {
+		Events []struct {
+			Time string `json:"time"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil || len(raw.Events) == 0 {
+		t.Fatalf("json export %s (%v)", body, err)
+	}
+	for _, ev := range raw.Events {
+		if _, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil || !strings.HasSuffix(ev.Time, "Z") {
+			t.Errorf("json time %q is not RFC 3339 in UTC", ev.Time)
 		}
 	}
 }

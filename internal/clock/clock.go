@@ -25,8 +25,12 @@ type Timer interface {
 // Real is the wall clock.
 type Real struct{}
 
-// Now returns time.Now().
-func (Real) Now() time.Time { return time.Now() }
+// Now returns time.Now() in UTC: what etaxd stores, answers and exports
+// is then RFC 3339 with "Z" whatever the host's time zone (China time is
+// applied explicitly where a rule needs it, e.g. a day's SMS budget).
+// UTC strips the monotonic reading: durations are measured with
+// time.Now directly.
+func (Real) Now() time.Time { return time.Now().UTC() }
 
 // AfterFunc is time.AfterFunc.
 func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }

@@ -50,3 +50,14 @@ func TestFakeCallbackSchedules(t *testing.T) {
 		t.Fatalf("went backwards to %v", c.Now())
 	}
 }
+
+// TestRealIsUTC: the wall clock answers in UTC whatever the host's time
+// zone, so every time etaxd stores, answers or exports is RFC 3339 with Z.
+func TestRealIsUTC(t *testing.T) {
+	saved := time.Local
+	time.Local = time.FixedZone("CST", 8*3600) // a host set to China time
+	t.Cleanup(func() { time.Local = saved })
+	if now := (Real{}).Now(); now.Location() != time.UTC {
+		t.Errorf("Real.Now() = %s, in %v, want UTC", now.Format(time.RFC3339), now.Location())
+	}
+}
