@@ -62,12 +62,20 @@ func (h *H5) verifyFlash(v, openid string, now time.Time) (string, bool) {
 // the page it lands on. target may end in a fragment (#a-<id>) that brings
 // the changed card into view.
 func (h *H5) seeOther(c *fiber.Ctx, target, notice string) error {
-	if notice != "" && len(notice) <= maxFlash {
-		exp := h.now().Add(flashTTL)
-		c.Cookie(&fiber.Cookie{Name: flashCookie, Value: h.signFlash(openidOf(c), notice, exp), Path: h.prefix,
-			Expires: exp, HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: c.Protocol() == "https"})
-	}
+	h.setFlash(c, notice)
 	return c.Redirect(target, fiber.StatusSeeOther)
+}
+
+// setFlash makes notice the flash of the next page the user loads: after a
+// redirect (seeOther), or where a page's script navigates on its own (the
+// QR pages, whose poll answers "confirmed" with it).
+func (h *H5) setFlash(c *fiber.Ctx, notice string) {
+	if notice == "" || len(notice) > maxFlash {
+		return
+	}
+	exp := h.now().Add(flashTTL)
+	c.Cookie(&fiber.Cookie{Name: flashCookie, Value: h.signFlash(openidOf(c), notice, exp), Path: h.prefix,
+		Expires: exp, HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: c.Protocol() == "https"})
 }
 
 // takeFlash returns the flash a GET brings and clears its cookie, valid or

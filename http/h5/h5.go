@@ -278,7 +278,7 @@ func (h *H5) center(c *fiber.Ctx) error {
 		}
 		blocks = append(blocks, b)
 	}
-	return h.render(c, fiber.StatusOK, "center", fiber.Map{"Title": "个人中心", "Blocks": blocks, "Notice": centerNotices[c.Query("ok")]})
+	return h.render(c, fiber.StatusOK, "center", fiber.Map{"Title": "个人中心", "Blocks": blocks})
 }
 
 func (h *H5) tenants(c *fiber.Ctx) error {
@@ -414,7 +414,7 @@ func (h *H5) accountsPage(c *fiber.Ctx, status int, errMsg string) error {
 		rows = append(rows, rowOf(a, ent, openid))
 	}
 	return h.render(c, status, "accounts", fiber.Map{"Title": "电子税局账号管理", "Back": h.prefix + "/", "Tenant": t,
-		"Enterprise": ent, "Accounts": rows, "Error": errMsg, "Notice": notices[c.Query("ok")], "Base": h.base(t, ent)})
+		"Enterprise": ent, "Accounts": rows, "Error": errMsg, "Base": h.base(t, ent)})
 }
 
 func (h *H5) accountAction(c *fiber.Ctx) error {

@@ -11,9 +11,9 @@ import (
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-// notices are the success texts the account page shows after a change: the
-// flash of the redirect (seeOther), or ?ok= where a script navigates (the QR
-// pages' Done, which cannot set a cookie).
+// notices are the success texts the account page shows after a change, as
+// the one-time flash of the redirect (seeOther) or of the QR poll that
+// answered "confirmed" (setFlash).
 var notices = map[string]string{
 	"added":     "新增电子税局账号成功",
 	"default":   "设置默认账号成功",

@@ -11,7 +11,7 @@ import (
 )
 
 // centerNotices are the success texts the personal center shows after a
-// change (the flash of seeOther; ?ok= still names one).
+// change, as the flash of seeOther.
 var centerNotices = map[string]string{
 	"admin":    "已成为数电配置管理员",
 	"stepdown": "已退出数电配置管理员",

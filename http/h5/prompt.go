@@ -316,7 +316,7 @@ func (h *H5) startQR(c *fiber.Ctx) error {
 		"Switch": switches, "SwitchAction": base + "/accounts/" + url.PathEscape(a.ID) + "/qr", "Channel": string(ch),
 		"Who": a.Username, "Business": ch.Name(), "AppName": appName, "QRID": qr.QRID, "Content": qr.Content, "QR": qrDataURL(qr.Content),
 		"Expires": qr.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/accounts/" + url.PathEscape(a.ID) + "/qr/" + url.PathEscape(qr.QRID) + "/status",
-		"Done": base + "?ok=qr"})
+		"Done": base + cardAnchor(a.ID)})
 }
 
 // pollQR is what the QR page polls: waiting, scanned, confirmed or expired.
@@ -330,6 +330,9 @@ func (h *H5) pollQR(c *fiber.Ctx) error {
 		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	if v.State == taxbureau.QRConfirmed {
+		h.setFlash(c, notices["qr"]) // the page the script goes to next says so, once
+	}
 	return c.JSON(fiber.Map{"state": v.State})
 }
 
@@ -340,7 +343,7 @@ func (h *H5) addQRPage(c *fiber.Ctx, t actors.TenantInfo, ent *actors.Enterprise
 	return h.render(c, fiber.StatusOK, "qr", fiber.Map{"Title": "扫码登录", "Back": base + "/add", "Who": ent.Name,
 		"Business": "新增账号", "AppName": appName, "QRID": fr.QR.QRID, "Content": fr.QR.Content, "QR": qrDataURL(fr.QR.Content),
 		"Expires": fr.QR.ExpiresAt.In(cst).Format("15:04"), "Status": base + "/flows/" + url.PathEscape(fr.FlowID) + "/status",
-		"Done": base + "?ok=added"})
+		"Done": base})
 }
 
 // pollAddQR is what the add flow's QR page polls; "confirmed" once the
@@ -358,6 +361,7 @@ func (h *H5) pollAddQR(c *fiber.Ctx) error {
 	case err != nil:
 		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
 	case fr.State == actors.FlowDone:
+		h.setFlash(c, notices["added"])
 		return c.JSON(fiber.Map{"state": taxbureau.QRConfirmed})
 	case fr.QR != nil:
 		return c.JSON(fiber.Map{"state": fr.QR.State})

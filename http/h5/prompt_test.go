@@ -3,6 +3,7 @@ package h5
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/url"
 	"regexp"
 	"strings"
@@ -275,10 +276,19 @@ func TestQRLoginPage(t *testing.T) {
 	if err := p.sim.ScanQR(id[1], "lisi"); err != nil {
 		t.Fatal(err)
 	}
-	if _, s := state(p.alice); s != "confirmed" {
-		t.Fatalf("after scan: %s", s)
+	confirmed := p.do("GET", poll[1], p.alice, nil)
+	if !strings.Contains(confirmed.body, `"confirmed"`) || confirmed.flash == nil || confirmed.flash.Value == "" {
+		t.Fatalf("after scan: %s, flash %+v", confirmed.body, confirmed.flash)
 	}
-	mustContain(t, p.do("GET", "/h5/tenants/acme/enterprises/"+p.bj+"?ok=qr", p.alice, nil), "扫码登录成功", "收票 已登录")
+	// The page the script goes to (the card) says so once; ?ok= says nothing.
+	done := regexp.MustCompile(`data-done="([^"]+)"`).FindStringSubmatch(got.body)
+	if done == nil || !strings.Contains(done[1], "#a-") || strings.Contains(done[1], "ok=") {
+		t.Fatalf("QR page's next page = %v", done)
+	}
+	target, _, _ := strings.Cut(html.UnescapeString(done[1]), "#")
+	mustContain(t, p.withFlash(p.alice, target, confirmed.flash), "扫码登录成功", "收票 已登录")
+	mustNotContain(t, p.do("GET", target, p.alice, nil), "扫码登录成功")
+	mustNotContain(t, p.do("GET", "/h5/tenants/acme/enterprises/"+p.bj+"?ok=qr", p.alice, nil), "扫码登录成功")
 	// an unknown business is an inline error
 	got = p.post(p.alice, base+"/login", base+"/qr", url.Values{"channel": {"both"}})
 	if got.status != 400 {
@@ -403,8 +413,14 @@ func TestAddByQRPage(t *testing.T) {
 	if err := p.sim.ScanQR(id[1], "wangwu"); err != nil {
 		t.Fatal(err)
 	}
-	if _, s := state(p.alice); s != "confirmed" {
-		t.Fatalf("after the scan: %s", s)
+	confirmed := p.do("GET", poll[1], p.alice, nil)
+	if !strings.Contains(confirmed.body, `"confirmed"`) || confirmed.flash == nil || confirmed.flash.Value == "" {
+		t.Fatalf("after the scan: %s, flash %+v", confirmed.body, confirmed.flash)
 	}
-	mustContain(t, p.do("GET", strings.ReplaceAll(done[1], "&amp;", "&"), p.alice, nil), "新增电子税局账号成功", "wangwu")
+	next := html.UnescapeString(done[1])
+	if strings.Contains(next, "ok=") {
+		t.Fatalf("the QR page goes on to %q: the notice would come back on every reload", next)
+	}
+	mustContain(t, p.withFlash(p.alice, next, confirmed.flash), "新增电子税局账号成功", "wangwu")
+	mustNotContain(t, p.do("GET", next, p.alice, nil), "新增电子税局账号成功")
 }
