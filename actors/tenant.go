@@ -351,6 +351,8 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
 	case *tFlowPoll:
 		t.toFlow(ctx, m.flowID, m.openid, &flowPoll{})
+	case *tFlowResend:
+		t.onFlowResend(ctx, m)
 	case *tFlowPassword:
 		t.toFlow(ctx, m.flowID, m.openid, &flowNewPass{password: m.password, confirm: m.confirm})
 	case *flowVerified:
