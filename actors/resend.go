@@ -171,3 +171,128 @@ func (f *flowActor) onResent(ctx actor.Context, m *flowResent) {
 	f.codeSent()
 	ctx.Send(m.replyTo, f.codeReply())
 }
+
+// A pending login prompt's 重新获取 (the prompt page, a login link).
+type (
+	// tPromptResend asks for a new code of a login prompt (reply
+	// PromptStatus).
+	tPromptResend struct{ accountID, openid, promptID, who string }
+	// accountResend is tPromptResend handed to the account.
+	accountResend struct{ promptID, who string }
+	// loginResent is the bureau's answer to a login's resend.
+	loginResent struct {
+		channel domain.Channel
+		nonce   uint64
+		res     taxbureau.LoginResult
+		err     error
+		who     string
+		replyTo *actor.PID
+	}
+)
+
+// ResendPromptCode asks the tax bureau for a new SMS code of a pending
+// login prompt, under the same B3 guards as a login: ErrSMSTooFrequent (with
+// the real wait) within the account's interval, ErrSMSBudget with the day's
+// codes spent. A hosted account's code is fetched automatically: it is
+// refused with ErrNoChallenge. The new code replaces the old one within the
+// prompt's validity (the prompt and its login link keep their expiry). The
+// reply is the prompt with the new NextCodeAt.
+func (e *Engine) ResendPromptCode(ctx context.Context, tenant, accountID, promptID, openid string) (*PromptStatus, error) {
+	if !validID(promptID) {
+		return nil, domain.ErrPromptClosed
+	}
+	by := originOf(ctx)
+	if by == "" {
+		by = who(openid)
+	}
+	return askAs[*PromptStatus](e, ctx, tenant, &tPromptResend{accountID: accountID, openid: openid, promptID: promptID, who: by})
+}
+
+func (t *tenantActor) onPromptResend(ctx actor.Context, m *tPromptResend) {
+	ref, err := t.operable(m.accountID, m.openid)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	t.forward(ctx, ref.ID, &accountResend{promptID: m.promptID, who: m.who})
+}
+
+// nextCodeAt is when the account may be sent its next code (B3).
+func (a *accountActor) nextCodeAt() time.Time {
+	return a.st.lastCodeAt.Add(a.d.cfg.SMSPolicy.PerAccountInterval)
+}
+
+func (a *accountActor) onResend(ctx actor.Context, m *accountResend) {
+	var l *login
+	for _, x := range a.logins {
+		if x.prompt != nil && x.prompt.ID == m.promptID {
+			l = x
+		}
+	}
+	switch {
+	case l == nil:
+		ctx.Respond(domain.ErrPromptClosed)
+		return
+	case a.ref.LoginType.Hosted() || l.stage == stageCalling:
+		ctx.Respond(domain.ErrNoChallenge)
+		return
+	case l.stage == stageSubmitting || l.resending:
+		ctx.Respond(domain.ErrBusy)
+		return
+	}
+	if err := a.st.lock.LoginGuard(); err != nil {
+		ctx.Respond(domain.AsError(err))
+		return
+	}
+	now := a.d.clk.Now()
+	if err := smsTooSoon(a.st.lastCodeAt, a.d.cfg.SMSPolicy, now); err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if a.d.smsRemaining(a.ref.Region, a.ref.PersonID, now) <= 0 {
+		ctx.Respond(domain.ErrSMSBudget)
+		return
+	}
+	l.resending = true
+	lr := taxbureau.LoginRequest{Region: a.ref.Region, TaxNo: a.ref.TaxNo, Username: a.ref.Username,
+		Password: a.st.password.Reveal(), Channel: l.channel}
+	ch, nonce, by, replyTo := l.channel, l.nonce, m.who, ctx.Sender()
+	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(c context.Context) any {
+		res, err := a.d.gw.Login(c, lr)
+		return &loginResent{channel: ch, nonce: nonce, res: res, err: err, who: by, replyTo: replyTo}
+	})
+}
+
+// onLoginResent takes the login's new challenge. A refusal leaves the old
+// one standing.
+func (a *accountActor) onLoginResent(ctx actor.Context, m *loginResent) {
+	l := a.logins[m.channel]
+	if l == nil || l.nonce != m.nonce {
+		ctx.Send(m.replyTo, domain.ErrPromptClosed)
+		return
+	}
+	l.resending = false
+	if m.err != nil {
+		ctx.Send(m.replyTo, bureauError(m.err))
+		return
+	}
+	if m.res.Session != nil {
+		a.completeLogin(ctx, l, *m.res.Session, false)
+		ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
+		return
+	}
+	ch := m.res.Challenge
+	if ch == nil || ch.ID == "" {
+		ctx.Send(m.replyTo, domain.ErrBureauUnavailable.With("", "empty resend result"))
+		return
+	}
+	now := a.d.clk.Now()
+	if err := a.change("", "", nil, func(st *accountState) { st.lastCodeAt, st.phoneMasked = now, ch.PhoneMasked }); err != nil {
+		ctx.Send(m.replyTo, domain.AsError(err))
+		return
+	}
+	a.d.spendSMS(a.ref.Region, a.ref.PersonID, now)
+	l.challengeID = ch.ID
+	a.d.audit(a.tenant, m.who, "login.resend_code", "account/"+a.ref.ID, nil)
+	ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
+}

@@ -100,3 +100,59 @@ func TestResendFlowCodeBudget(t *testing.T) {
 		t.Fatalf("codes sent = %d, want 2", n)
 	}
 }
+
+// TestResendPromptCode: 重新获取 on a login prompt: refused within the
+// account's interval with the real wait, then a new code that spends the
+// budget and answers the prompt.
+func TestResendPromptCode(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	id := h.addAccount(wxAlice, h.bj, "issue", "alice", pwA, phoneA, domain.LoginManual)
+	r, err := h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	h.ok(h.eng.ReportInvalid(h.ctx(), h.tenant, id, domain.ChannelIssue, r.Session.Token))
+	interval := h.cfg.SMSPolicy.PerAccountInterval
+	h.clk.Advance(interval)
+	r, err = h.session(id, domain.ChannelIssue, ActionLogin)
+	h.ok(err)
+	if r.Prompt == nil {
+		t.Fatalf("login = %+v", r)
+	}
+	sentAt := h.clk.Now()
+	st, err := h.eng.Prompt(h.ctx(), h.tenant, id, r.Prompt.ID, wxAlice)
+	h.ok(err)
+	day := h.cfg.SMSPolicy.PerPhonePerDay
+	if st.State != PromptPending || !st.NextCodeAt.Equal(sentAt.Add(interval)) || st.Account.SMSRemaining != day-2 {
+		t.Fatalf("prompt = %+v", st)
+	}
+
+	h.clk.Advance(time.Minute)
+	_, err = h.eng.ResendPromptCode(h.ctx(), h.tenant, id, r.Prompt.ID, wxAlice)
+	wantErr(t, err, domain.ErrSMSTooFrequent)
+	var e *domain.Error
+	if !errors.As(err, &e) || e.RetryAfter != interval-time.Minute {
+		t.Fatalf("too early = %#v", err)
+	}
+	if n := len(h.sim.SentCodes(phoneA)); n != 2 {
+		t.Fatalf("codes sent = %d, want 2", n)
+	}
+
+	h.clk.Advance(interval - time.Minute)
+	st, err = h.eng.ResendPromptCode(h.ctx(), h.tenant, id, r.Prompt.ID, wxAlice)
+	h.ok(err)
+	if st.State != PromptPending || !st.NextCodeAt.Equal(h.clk.Now().Add(interval)) || st.Account.SMSRemaining != day-3 {
+		t.Fatalf("resent = %+v", st)
+	}
+	sent := h.sim.SentCodes(phoneA)
+	if len(sent) != 3 || sent[0].ChallengeID == sent[1].ChallengeID {
+		t.Fatalf("outbox = %+v", sent)
+	}
+	done, err := h.eng.AnswerPrompt(h.ctx(), h.tenant, id, r.Prompt.ID, wxAlice, sent[0].Code)
+	h.ok(err)
+	if done.State != RequestReady {
+		t.Fatalf("answer = %+v", done)
+	}
+	_, err = h.eng.ResendPromptCode(h.ctx(), h.tenant, id, r.Prompt.ID, wxAlice)
+	wantErr(t, err, domain.ErrPromptClosed)
+}

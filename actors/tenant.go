@@ -410,6 +410,8 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		} else {
 			t.forward(ctx, ref.ID, &accountPollQR{qrID: m.qrID})
 		}
+	case *tPromptResend:
+		t.onPromptResend(ctx, m)
 	case *tPrompt:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
