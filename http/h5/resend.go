@@ -1,12 +1,14 @@
 package h5
 
 import (
+	"context"
 	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/prompts"
 )
 
 // resendView is the 重新获取 button of a code page (the "resend" template):
@@ -58,4 +60,25 @@ func (h *H5) resendFlowCode(c *fiber.Ctx) error {
 		phone = fr.PhoneMasked
 	}
 	return h.codePageWith(c, fiber.StatusOK, base, fr.FlowID, phone, next, "", "验证码已重新发送至手机 "+phone)
+}
+
+// promptResend is the button of a pending SMS code prompt; for a hosted
+// account the note that the code is fetched automatically.
+func (h *H5) promptResend(st *actors.PromptStatus, p promptRef) *resendView {
+	if st.State != actors.PromptPending || st.Kind != prompts.KindSMSCode {
+		return nil
+	}
+	if st.Account.LoginType.Hosted() {
+		return &resendView{Hosted: true}
+	}
+	return h.newResendView(p.action("/resend"), st.NextCodeAt, st.Account.SMSRemaining)
+}
+
+// resendPromptCode is 重新获取 on the prompt page. Too early, the page comes
+// back with the real wait.
+func (h *H5) resendPromptCode(c *fiber.Ctx, ctx context.Context, p promptRef) error {
+	if _, err := h.eng.ResendPromptCode(ctx, p.tenant, p.account, p.id, p.openid); err != nil {
+		return h.promptPage(c, p, waitStatus(c, err), h.userMessage(err))
+	}
+	return c.Redirect(p.action(""), fiber.StatusSeeOther)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/prompts"
 )
 
 var resendRE = regexp.MustCompile(`formaction="([^"]+/resend[^"]*)"`)
@@ -96,5 +97,56 @@ func TestResendOnCodePage(t *testing.T) {
 	}
 	if strings.Contains(f.do("GET", page, me, nil).body, "/resend") {
 		t.Fatal("resend offered after the flow ended")
+	}
+}
+
+// TestResendOnPromptPage: a login prompt's page offers 重新获取 with the
+// day's remaining codes; a click sends a new code that answers the prompt.
+func TestResendOnPromptPage(t *testing.T) {
+	p := newPromptFixture(t, true)
+	sr := p.erpLogin()
+	page := p.promptPath(sr.Prompt.ID)
+	r := p.do("GET", page, p.alice, nil)
+	mustContain(t, r, `formaction="`+page+`/resend"`, "重新获取", "今日剩余可发送18条")
+	mustNotContain(t, r, "验证码将自动获取", `data-wait="`)
+	before := len(p.sim.SentCodes(p.phone))
+	r = p.post(p.alice, page, page+"/resend", nil)
+	if r.status != 303 || r.loc != page {
+		t.Fatalf("resend = %d %q %s", r.status, r.loc, r.body)
+	}
+	sent := p.sim.SentCodes(p.phone)
+	if len(sent) != before+1 {
+		t.Fatalf("codes sent = %d, want %d", len(sent), before+1)
+	}
+	mustContain(t, p.do("GET", page, p.alice, nil), "今日剩余可发送17条")
+	r = p.post(p.alice, page, page, url.Values{"code": {sent[0].Code}})
+	if r.status != 303 {
+		t.Fatalf("new code = %d %s", r.status, r.body)
+	}
+	mustNotContain(t, p.do("GET", page, p.alice, nil), "/resend")
+}
+
+// TestPromptPageHosted: a hosted account's code prompt says the code is
+// fetched automatically and offers neither 重新获取 nor the code field.
+func TestPromptPageHosted(t *testing.T) {
+	f := newFixture(t)
+	for _, lt := range []domain.LoginType{domain.LoginHuameng, domain.LoginQixiangyun} {
+		st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: prompts.KindSMSCode,
+			Account: actors.AccountView{TaxNo: f.gd, Username: "lisi", LoginType: lt, SMSRemaining: 5}}
+		var buf strings.Builder
+		data := map[string]any{"Title": "短信验证码登录", "P": promptView{PromptStatus: st, What: "短信验证码登录"},
+			"Resend": f.h.promptResend(st, promptRef{page: "/h5/prompt/acme/a1/p1"})}
+		if err := f.h.pages["prompt"].Execute(&buf, data); err != nil {
+			t.Fatal(err)
+		}
+		r := resp{body: buf.String()}
+		mustContain(t, r, "验证码将自动获取，无需手动输入")
+		mustNotContain(t, r, `id="resend"`, "/resend", `name="code"`, "今日剩余可发送")
+	}
+	// A manual account's prompt, for contrast, has the button.
+	st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: prompts.KindSMSCode,
+		Account: actors.AccountView{LoginType: domain.LoginManual, SMSRemaining: 5}}
+	if v := f.h.promptResend(st, promptRef{page: "/h5/prompt/acme/a1/p1"}); v == nil || v.Hosted || v.Action != "/h5/prompt/acme/a1/p1/resend" {
+		t.Fatalf("manual = %+v", v)
 	}
 }
