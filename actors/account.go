@@ -173,6 +173,7 @@ type login struct {
 	// "" for a hosting provider's code.
 	submittedBy string
 	started     time.Time // codes sent from here on belong to this login
+	resending   bool      // a new code was asked (resend.go)
 }
 
 // certOp is a face certification in progress.
@@ -429,7 +430,7 @@ func sameSessions(a, b map[domain.Channel]session) bool {
 func (a *accountActor) replyGone(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *accountSession, *accountAwait, *accountSubmitCode, *accountPrompt, *accountStartQR, *accountPollQR,
-		*accountConfirmCert, *accountUnlock, *accountSetPassword, *accountInvalid, *accountView, *accountErase:
+		*accountConfirmCert, *accountUnlock, *accountSetPassword, *accountInvalid, *accountView, *accountErase, *accountResend:
 		ctx.Respond(domain.ErrAccountNotFound)
 	}
 }
@@ -444,6 +445,10 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		a.onSubmitCode(ctx, m)
 	case *accountPrompt:
 		ctx.Respond(a.promptStatus(m.id))
+	case *accountResend:
+		a.onResend(ctx, m)
+	case *loginResent:
+		a.onLoginResent(ctx, m)
 	case *loginDone:
 		a.onLoginDone(ctx, m)
 	case *codeDone:

@@ -101,7 +101,8 @@ type flowActor struct {
 	since     time.Time
 	role      domain.Role
 	personID  string
-	qr        *QRView // add by 扫码登录
+	qr        *QRView   // add by 扫码登录
+	codeAt    time.Time // when the bureau last sent the flow a code (B3)
 }
 
 func (f *flowActor) Receive(ctx actor.Context) {
@@ -176,6 +177,10 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		ctx.Send(f.replyTo, f.scanReply())
 	case *flowPoll:
 		if f.qr == nil {
+			if f.typesCode() {
+				ctx.Respond(f.codeReply()) // the code page renders again
+				return
+			}
 			ctx.Respond(domain.ErrNoChallenge)
 			return
 		}
@@ -281,6 +286,10 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
 			return &flowResetDone{err: f.d.gw.CompleteReset(c, id, code, pw.Reveal())}
 		})
+	case *flowResend:
+		f.onResend(ctx)
+	case *flowResent:
+		f.onResent(ctx, m)
 	case *flowResetDone:
 		f.busy = false
 		if m.err != nil {
@@ -335,13 +344,9 @@ func (f *flowActor) checkRole(r domain.Role) *domain.Error {
 // awaitCode tells the person a code was sent, and for hosted numbers reads
 // it from the provider.
 func (f *flowActor) awaitCode(ctx actor.Context) {
-	person := f.personID
-	if person == "" {
-		person = f.spec.personID
-	}
-	f.d.spendSMS(f.spec.region, person, f.d.clk.Now())
+	f.codeSent()
 	if !f.spec.loginType.Hosted() {
-		ctx.Send(f.replyTo, &FlowReply{FlowID: f.spec.id, State: FlowAwaitingCode, PhoneMasked: f.challenge.PhoneMasked, ExpiresAt: f.challenge.ExpiresAt})
+		ctx.Send(f.replyTo, f.codeReply())
 	} else {
 		// The hosting provider reads the code: the caller hears the outcome.
 		f.busy = true

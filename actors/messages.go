@@ -132,6 +132,11 @@ type FlowReply struct {
 	Updated     int       `json:"updated,omitempty"` // F11, F12: accounts that got the new password
 	// QR is the code to scan while the state is awaiting_scan.
 	QR *QRView `json:"qr,omitempty"`
+	// NextCodeAt and SMSRemaining are set while the state is awaiting_code:
+	// when ResendFlowCode may ask the bureau for a new code (B3's interval)
+	// and how many codes the person's phone may still get today.
+	NextCodeAt   time.Time `json:"next_code_at,omitzero"`
+	SMSRemaining int       `json:"sms_remaining,omitempty"`
 }
 
 // TenantInfo describes a tenant. ActivationCode is set only in the reply to

@@ -38,6 +38,10 @@ type PromptStatus struct {
 	QRContent string         `json:"qr_content,omitempty"`
 	Error     *domain.Error  `json:"error,omitempty"`
 	Account   AccountView    `json:"account"`
+	// NextCodeAt is when ResendPromptCode may ask for a new code (B3's
+	// interval), set while an SMS code prompt is pending; the day's
+	// remaining codes are Account.SMSRemaining.
+	NextCodeAt time.Time `json:"next_code_at,omitzero"`
 }
 
 // recentPrompts remembers how the account's last few prompts ended, so a
@@ -84,6 +88,9 @@ func (a *accountActor) promptStatus(id string) *PromptStatus {
 				s.State = PromptSubmitting
 			}
 			s.Message, s.ExpiresAt = l.prompt.Message, l.prompt.ExpiresAt
+			if l.prompt.Kind == prompts.KindSMSCode {
+				s.NextCodeAt = a.nextCodeAt()
+			}
 			return s
 		}
 	}

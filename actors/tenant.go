@@ -353,6 +353,8 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
 	case *tFlowPoll:
 		t.toFlow(ctx, m.flowID, m.openid, &flowPoll{})
+	case *tFlowResend:
+		t.onFlowResend(ctx, m)
 	case *tFlowPassword:
 		t.toFlow(ctx, m.flowID, m.openid, &flowNewPass{password: m.password, confirm: m.confirm})
 	case *flowVerified:
@@ -410,6 +412,8 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 		} else {
 			t.forward(ctx, ref.ID, &accountPollQR{qrID: m.qrID})
 		}
+	case *tPromptResend:
+		t.onPromptResend(ctx, m)
 	case *tPrompt:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)

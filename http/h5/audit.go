@@ -51,6 +51,7 @@ var auditActions = map[string]string{
 	"admin.step_down":            "退出数电配置管理员",
 	"login.start":                "提交税局密码",
 	"login.submit_code":          "提交验证码",
+	"login.resend_code":          "重新获取验证码",
 	"login.code":                 "验证码校验",
 	"login.code_timeout":         "验证码超时未输入",
 	"login.hosted_code":          "托管号码获取验证码",

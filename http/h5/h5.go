@@ -36,6 +36,7 @@ type Engine interface {
 	Unlock(ctx context.Context, tenant, accountID, openid string) error
 	AddAccount(ctx context.Context, tenant string, cmd actors.AddAccount) (actors.FlowReply, error)
 	SubmitFlowCode(ctx context.Context, tenant, flowID, openid, code string) (actors.FlowReply, error)
+	ResendFlowCode(ctx context.Context, tenant, flowID, openid string) (actors.FlowReply, error)
 	SetDefault(ctx context.Context, tenant, accountID, openid string, which domain.Business) error
 	DeleteAccount(ctx context.Context, tenant, accountID, openid string) error
 	ChangeBinding(ctx context.Context, tenant, accountID, openid, username string, password domain.Secret) (actors.FlowReply, error)
@@ -165,6 +166,7 @@ func (h *H5) Register(r fiber.Router) {
 	r.Get("/tenants/:id/enterprises/:tax_no/add", h.auth, h.addPage)
 	r.Post("/tenants/:id/enterprises/:tax_no/add", h.auth, h.checkCSRF, h.add)
 	r.Post("/tenants/:id/enterprises/:tax_no/flows/:fid", h.auth, h.checkCSRF, h.submitCode)
+	r.Post("/tenants/:id/enterprises/:tax_no/flows/:fid/resend", h.auth, h.checkCSRF, h.resendFlowCode)
 	r.Get("/tenants/:id/enterprises/:tax_no/unbind", h.auth, h.unbindEnterprisePage)
 	r.Post("/tenants/:id/enterprises/:tax_no/unbind", h.auth, h.checkCSRF, h.unbindEnterprise)
 	r.Get("/tenants/:id/enterprises/:tax_no/accounts/:aid/edit", h.auth, h.editPage)
@@ -502,7 +504,8 @@ func statusOf(err error) int {
 		return fiber.StatusForbidden
 	case strings.HasSuffix(e.Code, "_not_found"):
 		return fiber.StatusNotFound
-	case errors.Is(e, domain.ErrActivationRateLimit), errors.Is(e, domain.ErrPasswordGuard), errors.Is(e, domain.ErrPasswordRate):
+	case errors.Is(e, domain.ErrActivationRateLimit), errors.Is(e, domain.ErrPasswordGuard), errors.Is(e, domain.ErrPasswordRate),
+		errors.Is(e, domain.ErrSMSTooFrequent), errors.Is(e, domain.ErrSMSBudget):
 		return fiber.StatusTooManyRequests
 	case errors.Is(e, domain.ErrBusy), errors.Is(e, domain.ErrBureauUnavailable):
 		return fiber.StatusServiceUnavailable

@@ -47,6 +47,13 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with an engine configuration.
 func newFixtureWith(t *testing.T, cfg actors.Config) *fixture {
 	t.Helper()
+	return newFixtureClock(t, cfg, clock.Real{})
+}
+
+// newFixtureClock is newFixtureWith on clk: the engine, the simulator and
+// the pages read it.
+func newFixtureClock(t *testing.T, cfg actors.Config, clk clock.Clock) *fixture {
+	t.Helper()
 	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -54,10 +61,10 @@ func newFixtureWith(t *testing.T, cfg actors.Config) *fixture {
 	key := make([]byte, persistence.KeyLen)
 	_, _ = rand.Read(key)
 	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
+	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clk)
 	ch := prompts.NewChan()
 	eng, err := actors.Start(cfg, actors.Deps{Store: store, Sealer: keys, Gateway: sim,
-		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: ch, Logger: slog.New(slog.DiscardHandler)})
+		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: ch, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +73,7 @@ func newFixtureWith(t *testing.T, cfg actors.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
 

@@ -170,12 +170,19 @@ func validNext(v string) string {
 }
 
 func (h *H5) codePage(c *fiber.Ctx, status int, base, flowID, phone, next, errMsg string) error {
+	return h.codePageWith(c, status, base, flowID, phone, next, errMsg, "")
+}
+
+// codePageWith is the code page with a notice; its 重新获取 button comes
+// from where the flow stands (resend.go).
+func (h *H5) codePageWith(c *fiber.Ctx, status int, base, flowID, phone, next, errMsg, notice string) error {
 	title := "验证码登录"
 	if next == nextReset {
 		title = "输入验证码"
 	}
 	return h.render(c, status, "code", fiber.Map{"Title": title, "Back": base, "Base": base,
-		"FlowID": flowID, "Phone": phone, "Next": next, "Error": errMsg})
+		"FlowID": flowID, "Phone": phone, "Next": next, "Error": errMsg, "Notice": notice,
+		"Resend": h.flowResend(c, base, flowID)})
 }
 
 func (h *H5) submitCode(c *fiber.Ctx) error {

@@ -27,6 +27,7 @@ type promptEngine interface {
 	StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app taxbureau.QRApp) (*actors.QRView, error)
 	PollQRLogin(ctx context.Context, tenant, accountID, openid, qrID string) (*actors.QRView, error)
 	PollFlow(ctx context.Context, tenant, flowID, openid string) (actors.FlowReply, error)
+	ResendPromptCode(ctx context.Context, tenant, accountID, promptID, openid string) (*actors.PromptStatus, error)
 	VerifyLoginLink(token string) (actors.LoginLink, error)
 }
 
@@ -35,12 +36,14 @@ func (h *H5) registerPrompts(r fiber.Router) {
 	r.Get("/prompt/:tenant/:account/:pid", h.auth, h.promptByWeChat)
 	r.Post("/prompt/:tenant/:account/:pid", h.auth, h.checkCSRF, h.promptByWeChat)
 	r.Post("/prompt/:tenant/:account/:pid/confirm", h.auth, h.checkCSRF, h.promptByWeChat)
+	r.Post("/prompt/:tenant/:account/:pid/resend", h.auth, h.checkCSRF, h.promptByWeChat)
 	r.Get("/prompt/:tenant/:account/:pid/status", h.authJSON, h.promptByWeChat)
 	// The same page opened by a login link (F16): the signed link is the
 	// credential, there is no WeChat user.
 	r.Get("/login", h.promptByLink)
 	r.Post("/login", h.promptByLink)
 	r.Post("/login/confirm", h.promptByLink)
+	r.Post("/login/resend", h.promptByLink)
 	r.Get("/login/status", h.promptByLink)
 	// 登录 / 扫码登录 / 认证 from an account's card.
 	acct := "/tenants/:id/enterprises/:tax_no/accounts/:aid"
@@ -98,6 +101,8 @@ func (h *H5) promptRoute(c *fiber.Ctx, p promptRef) error {
 		// A used link answers nothing more (single use): the page says
 		// it was used, naming nobody.
 		return h.promptPage(c, p, statusOf(domain.ErrPromptClosed), "")
+	case strings.HasSuffix(c.Path(), "/resend"):
+		return h.resendPromptCode(c, ctx, p)
 	case strings.HasSuffix(c.Path(), "/confirm"):
 		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil {
 			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
@@ -175,7 +180,7 @@ func (h *H5) promptPage(c *fiber.Ctx, p promptRef, status int, errMsg string) er
 		v.QR = qrDataURL(st.QRContent)
 	}
 	data := fiber.Map{"Title": v.What, "P": v, "Error": errMsg, "Action": p.action(""),
-		"Confirm": p.action("/confirm"), "Status": p.action("/status"), "Link": p.link}
+		"Confirm": p.action("/confirm"), "Status": p.action("/status"), "Link": p.link, "Resend": h.promptResend(st, p)}
 	if p.openid != "" {
 		data["Back"] = h.prefix + "/"
 	}
