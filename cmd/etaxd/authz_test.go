@@ -353,6 +353,15 @@ func matrixRows() []matrixRoute {
 		{route: "POST /h5/tenants/:id/enterprises/:tax_no/accounts/:aid/password/update", method: "POST", path: acctPage + "/password/update",
 			body: "_csrf={csrf}", dev: h5Account(bad, forbidden, forbidden), prod: h5Account(bad, forbidden, forbidden)},
 
+		{route: "GET /h5/tenants/:id/enterprises/:tax_no/accounts/:aid/edit", method: "GET", path: acctPage + "/edit",
+			dev: h5Account(ok, forbidden, forbidden), prod: h5Account(ok, forbidden, forbidden)},
+		// 解绑企业 lists the caller's own bound accounts: any member may ask.
+		{route: "GET /h5/tenants/:id/enterprises/:tax_no/unbind", method: "GET", path: tenantPage + "/unbind",
+			dev: h5Tenant(ok, forbidden), prod: h5Tenant(ok, forbidden)},
+		{route: "POST /h5/tenants/:id/enterprises/:tax_no/unbind", method: "POST", path: "/h5/tenants/demo/enterprises/nosuch/unbind",
+			body: "_csrf={csrf}", dev: h5Tenant(notFound, forbidden), prod: h5Tenant(notFound, forbidden)},
+		{route: "POST /h5/tenants/:id/enterprises/:tax_no/flows/:fid/resend", method: "POST", path: tenantPage + "/flows/nosuch/resend",
+			body: "_csrf={csrf}", dev: h5Tenant(bad, forbidden), prod: h5Tenant(bad, forbidden)},
 		// The prompt page a WeChat message opens: the bound user and the
 		// enterprise's admins (B5 escalation).
 		{route: "GET /h5/prompt/:tenant/:account/:pid", method: "GET", path: "/h5/prompt/demo/{acct}/{prompt}",
@@ -361,10 +370,14 @@ func matrixRows() []matrixRoute {
 			dev: h5JSON(ok, forbidden, forbidden), prod: h5JSON(ok, forbidden, forbidden)},
 		{route: "POST /h5/prompt/:tenant/:account/:pid", method: "POST", path: "/h5/prompt/demo/{acct}/{prompt}",
 			body: "_csrf={csrf}&code=12", dev: h5Account(bad, forbidden, forbidden), prod: h5Account(bad, forbidden, forbidden)},
+		{route: "POST /h5/prompt/:tenant/:account/:pid/resend", method: "POST", path: "/h5/prompt/demo/{acct}/{prompt}/resend",
+			body: "_csrf={csrf}", dev: h5Account(bad, forbidden, forbidden), prod: h5Account(bad, forbidden, forbidden)},
 		{route: "POST /h5/prompt/:tenant/:account/:pid/confirm", method: "POST", path: "/h5/prompt/demo/{acct}/nosuch/confirm",
 			body: "_csrf={csrf}", dev: h5Account(seeOther, forbidden, forbidden), prod: h5Account(seeOther, forbidden, forbidden)},
 		// The login-link page (F16): the signed link is the credential.
 		{route: "POST /h5/login", method: "POST", path: "/h5/login?link=forged", body: "code=123456",
+			dev: all(forbidden), prod: all(forbidden)},
+		{route: "POST /h5/login/resend", method: "POST", path: "/h5/login/resend?link=forged", body: "x=1",
 			dev: all(forbidden), prod: all(forbidden)},
 		{route: "POST /h5/login/confirm", method: "POST", path: "/h5/login/confirm?link=forged", body: "x=1",
 			dev: all(forbidden), prod: all(forbidden)},
