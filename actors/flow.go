@@ -132,18 +132,9 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			})
 			return
 		}
-		lr := taxbureau.LoginRequest{Region: f.spec.region, TaxNo: f.spec.taxNo, Username: f.spec.username,
-			Password: f.spec.password.Reveal(), Channel: f.channel()}
-		openid := f.spec.openid
+		login := f.loginCall()
 		f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
-			// The password guard: a person's password is tried only while
-			// etaxd's count of their wrong ones allows (issue 8).
-			var res taxbureau.LoginResult
-			err := f.d.tryPassword(openid, lr.Username, func() error {
-				var err error
-				res, err = f.d.gw.Login(c, lr)
-				return err
-			})
+			res, err := login(c)
 			return &flowLogin{res: res, err: err}
 		})
 	case *flowLogin:
@@ -306,6 +297,25 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		}
 		f.d.passwordReset(f.spec.username) // the bureau cleared its count
 		f.verified(ctx, nil)
+	}
+}
+
+// loginCall is the flow's password login to the bureau, built on the
+// actor's goroutine and run off it (goAsync). The password guard lets the
+// person's password go only while etaxd's count of their wrong ones allows
+// (pwguard.go).
+func (f *flowActor) loginCall() func(context.Context) (taxbureau.LoginResult, error) {
+	lr := taxbureau.LoginRequest{Region: f.spec.region, TaxNo: f.spec.taxNo, Username: f.spec.username,
+		Password: f.spec.password.Reveal(), Channel: f.channel()}
+	d, openid := f.d, f.spec.openid
+	return func(c context.Context) (taxbureau.LoginResult, error) {
+		var res taxbureau.LoginResult
+		err := d.tryPassword(openid, lr.Username, func() error {
+			var err error
+			res, err = d.gw.Login(c, lr)
+			return err
+		})
+		return res, err
 	}
 }
 

@@ -132,16 +132,9 @@ func (f *flowActor) onResend(ctx actor.Context) {
 		})
 		return
 	}
-	lr := taxbureau.LoginRequest{Region: f.spec.region, TaxNo: f.spec.taxNo, Username: f.spec.username,
-		Password: f.spec.password.Reveal(), Channel: f.channel()}
-	openid := f.spec.openid
+	login := f.loginCall()
 	f.d.goAsync(ctx, f.d.cfg.GatewayTimeout, func(c context.Context) any {
-		var res taxbureau.LoginResult
-		err := f.d.tryPassword(openid, lr.Username, func() error {
-			var err error
-			res, err = f.d.gw.Login(c, lr)
-			return err
-		})
+		res, err := login(c)
 		return &flowResent{res: res, err: err, replyTo: replyTo}
 	})
 }
