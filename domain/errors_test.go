@@ -3,12 +3,8 @@ package domain
 import (
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,127 +12,57 @@ import (
 	"unicode"
 )
 
-// catalogue lists every entry of errors.go by name. TestCatalogueComplete
-// fails when an entry is added there but not here.
-var catalogue = map[string]*Error{
-	"ErrInvalidInput":        ErrInvalidInput,
-	"ErrInvalidTaxNo":        ErrInvalidTaxNo,
-	"ErrInvalidRegion":       ErrInvalidRegion,
-	"ErrInvalidRole":         ErrInvalidRole,
-	"ErrInvalidBusiness":     ErrInvalidBusiness,
-	"ErrInvalidLoginType":    ErrInvalidLoginType,
-	"ErrLoginTypeWithdrawn":  ErrLoginTypeWithdrawn,
-	"ErrInvalidPhone":        ErrInvalidPhone,
-	"ErrRoleBusiness":        ErrRoleBusiness,
-	"ErrNoRelation":          ErrNoRelation,
-	"ErrAccountExists":       ErrAccountExists,
-	"ErrAccountNotFound":     ErrAccountNotFound,
-	"ErrEnterpriseNotFound":  ErrEnterpriseNotFound,
-	"ErrEnterpriseExists":    ErrEnterpriseExists,
-	"ErrTenantNotFound":      ErrTenantNotFound,
-	"ErrTenantExists":        ErrTenantExists,
-	"ErrAPIKeyNotFound":      ErrAPIKeyNotFound,
-	"ErrPromptUndeliverable": ErrPromptUndeliverable,
-	"ErrPromptClosed":        ErrPromptClosed,
-	"ErrActivationCode":      ErrActivationCode,
-	"ErrActivationRateLimit": ErrActivationRateLimit,
-	"ErrAlreadyLinked":       ErrAlreadyLinked,
-	"ErrNotLinked":           ErrNotLinked,
-	"ErrNotPermitted":        ErrNotPermitted,
-	"ErrAlreadyBound":        ErrAlreadyBound,
-	"ErrNotBound":            ErrNotBound,
-	"ErrSameWeChat":          ErrSameWeChat,
-	"ErrDefaultNoIssue":      ErrDefaultNoIssue,
-	"ErrDefaultNoReceive":    ErrDefaultNoReceive,
-	"ErrDefaultSingleBoth":   ErrDefaultSingleBoth,
-	"ErrNoDefaultAccount":    ErrNoDefaultAccount,
-	"ErrBusinessNotAllowed":  ErrBusinessNotAllowed,
-	"ErrNotAdminRole":        ErrNotAdminRole,
-	"ErrNotAdmin":            ErrNotAdmin,
-	"ErrAlreadyAdmin":        ErrAlreadyAdmin,
-	"ErrPasswordGuard":       ErrPasswordGuard,
-	"ErrPasswordRate":        ErrPasswordRate,
-	"ErrWrongPassword":       ErrWrongPassword,
-	"ErrPasswordInvalid":     ErrPasswordInvalid,
-	"ErrBureauPwdLocked":     ErrBureauPwdLocked,
-	"ErrLocked":              ErrLocked,
-	"ErrWrongCode":           ErrWrongCode,
-	"ErrCodeExpired":         ErrCodeExpired,
-	"ErrNoChallenge":         ErrNoChallenge,
-	"ErrSMSBudget":           ErrSMSBudget,
-	"ErrSMSTooFrequent":      ErrSMSTooFrequent,
-	"ErrPasswordPolicy":      ErrPasswordPolicy,
-	"ErrPasswordMismatch":    ErrPasswordMismatch,
-	"ErrIdentityMismatch":    ErrIdentityMismatch,
-	"ErrQRExpired":           ErrQRExpired,
-	"ErrNotLoggedIn":         ErrNotLoggedIn,
-	"ErrSessionMismatch":     ErrSessionMismatch,
-	"ErrHostedCodeTimeout":   ErrHostedCodeTimeout,
-	"ErrAccountDeleted":      ErrAccountDeleted,
-	"ErrRequestNotFound":     ErrRequestNotFound,
-	"ErrBureauUnavailable":   ErrBureauUnavailable,
-	"ErrBusy":                ErrBusy,
-	"ErrInternal":            ErrInternal,
-}
-
-// TestCatalogueComplete reads the package's source and checks that every
-// package-level *Error built with newErr is in the catalogue above, so the
-// checks below cover the whole catalogue.
+// TestCatalogueComplete: every entry of the catalogue has a kind and is
+// found by its code; Declare refuses an entry without a kind or with a code
+// already taken.
 func TestCatalogueComplete(t *testing.T) {
-	fset := token.NewFileSet()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
+	all := Catalogue()
+	if len(all) < 50 {
+		t.Fatalf("Catalogue lists %d entries", len(all))
 	}
-	var found []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
+	for _, want := range []*Error{ErrInvalidInput, ErrLocked, ErrSMSTooFrequent, ErrBusy, ErrInternal} {
+		if !slices.Contains(all, want) {
+			t.Errorf("Catalogue lacks %s", want.Code)
 		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
+	}
+	for _, e := range all {
+		if e.Kind == KindUnknown || strings.HasPrefix(e.Kind.String(), "kind(") {
+			t.Errorf("%s: kind %v", e.Code, e.Kind)
 		}
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, v := range vs.Values {
-					if call, ok := v.(*ast.CallExpr); ok {
-						if fn, ok := call.Fun.(*ast.Ident); ok && fn.Name == "newErr" {
-							found = append(found, vs.Names[i].Name)
-						}
-					}
+		if got, ok := Entry(e.Code); !ok || got != e {
+			t.Errorf("Entry(%s) = %v, %v", e.Code, got, ok)
+		}
+		if KindOf(&Error{Code: e.Code}) != e.Kind || KindOf(e.With("细节", "detail")) != e.Kind {
+			t.Errorf("KindOf lost the kind of %s", e.Code)
+		}
+	}
+	if _, ok := Entry("no_such_code"); ok || KindOf(&Error{Code: "no_such_code"}) != KindUnknown || KindOf(nil) != KindUnknown {
+		t.Error("an unknown code has a kind")
+	}
+	for name, declare := range map[string]func(){
+		"twice":   func() { Declare(KindInvalid, ErrInvalidInput.Code, "重复", "again") },
+		"no kind": func() { Declare(KindUnknown, "kindless_entry", "无类", "no kind") },
+		"no code": func() { Declare(KindInvalid, "", "无码", "no code") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Declare %s did not panic", name)
 				}
-			}
-		}
+			}()
+			declare()
+		}()
 	}
-	if len(found) == 0 {
-		t.Fatal("found no catalogue entries in the source")
-	}
-	for _, name := range found {
-		if _, ok := catalogue[name]; !ok {
-			t.Errorf("%s is not in the test's catalogue", name)
-		}
-	}
-	for name := range catalogue {
-		if !slices.Contains(found, name) {
-			t.Errorf("catalogue lists %s, which errors.go does not declare", name)
-		}
+	if len(Catalogue()) != len(all) {
+		t.Error("a refused Declare changed the catalogue")
 	}
 }
 
 func TestCatalogueEntries(t *testing.T) {
 	codeRE := regexp.MustCompile(`^[a-z][a-z0-9_]*[a-z0-9]$`)
 	codes := map[string]string{}
-	for name, e := range catalogue {
-		if e == nil {
-			t.Errorf("%s is nil", name)
-			continue
-		}
+	for _, e := range Catalogue() {
+		name := e.Code
 		if !codeRE.MatchString(e.Code) {
 			t.Errorf("%s: code %q is not snake_case", name, e.Code)
 		}

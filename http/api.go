@@ -14,6 +14,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/errbody"
 	"github.com/etaxd/etaxd/internal/sign"
 )
 
@@ -194,7 +195,7 @@ func failure(log *reqLog, err error) result {
 	status, d := publicError(log, err)
 	r := answer(status, ErrorBody{Error: d})
 	r.code = d.Code
-	r.retryAfter = retryAfterOf(domain.AsError(err))
+	r.retryAfter = errbody.RetryAfter(errbody.API, domain.AsError(err))
 	return r
 }
 

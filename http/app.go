@@ -16,6 +16,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/errbody"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 )
@@ -330,7 +331,7 @@ func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 		default:
 			e = domain.ErrInvalidInput
 		}
-		r := answer(fe.Code, ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, MessageEN: e.MessageEN}})
+		r := answer(fe.Code, errbody.BodyOf(e))
 		r.code = e.Code
 		return h.write(c, r)
 	}
@@ -352,8 +353,8 @@ func send(c *fiber.Ctx, r result) error {
 	c.Set(fiber.HeaderContentType, "application/json; charset=utf-8")
 	if ra := r.retryAfter; ra != "" {
 		c.Set(fiber.HeaderRetryAfter, ra)
-	} else if ra, has := retryAfter[r.code]; has {
-		c.Set(fiber.HeaderRetryAfter, ra)
+	} else if ra := errbody.RetryAfter(errbody.API, &domain.Error{Code: r.code}); ra != "" {
+		c.Set(fiber.HeaderRetryAfter, ra) // an answer kept without its header (an idempotent replay)
 	}
 	return c.Send(r.body)
 }

@@ -49,8 +49,8 @@
 //   - A key belongs to one tenant; the tenant comes from the key, never
 //     from the request. Anything of another tenant answers 404, never 403.
 //   - Errors are {"error":{"code","message","message_en"}} from the
-//     catalogue (domain/errors.go and errors.go), with the status of
-//     statusOf. A 5xx body never carries internal text: the cause goes to
+//     catalogue (domain/errors.go and errors.go), with the status
+//     internal/errbody gives the entry's kind. A 5xx body never carries internal text: the cause goes to
 //     the log with the request id.
 //   - Bodies are JSON objects of at most 16 KiB with no unknown field.
 //   - Logs: one line per request (request_id, tenant and key_id once

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/etaxd/etaxd/domain"
 )
 
 func readDoc(t *testing.T, name string) string {
@@ -50,9 +52,9 @@ func TestDocsMatchCode(t *testing.T) {
 	for _, m := range row.FindAllStringSubmatch(doc, -1) {
 		inDoc[m[2]], _ = strconv.Atoi(m[1])
 	}
-	for code, status := range statusOf {
-		if got, has := inDoc[code]; !has || got != status {
-			t.Errorf("API.md: code %s has status %d in the table, %d in statusOf", code, got, status)
+	for _, e := range domain.Catalogue() {
+		if got, has := inDoc[e.Code]; !has || got != StatusOf(e.Code) {
+			t.Errorf("API.md: code %s has status %d in the table, %d in the API", e.Code, got, StatusOf(e.Code))
 		}
 	}
 	for _, s := range []string{SubjectSessions, SubjectAnswer, SubjectGetRequest, NATSQueueGroup} {

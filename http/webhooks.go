@@ -29,8 +29,9 @@ type Webhooks interface {
 }
 
 // ErrTooManyWebhooks is the catalogue entry for prompts.ErrTooManyWebhooks.
-var ErrTooManyWebhooks = &domain.Error{Code: "too_many_webhooks",
-	Message: "Webhook数量已达上限，请先删除不用的", MessageEN: "the tenant has as many webhooks as allowed; delete one first"}
+var ErrTooManyWebhooks = domain.Declare(domain.KindConflict, "too_many_webhooks",
+	"Webhook数量已达上限，请先删除不用的",
+	"the tenant has as many webhooks as allowed; delete one first")
 
 // webhookError turns an error of a Webhooks implementation into a
 // catalogue error. Catalogue errors pass as they are.

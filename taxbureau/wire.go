@@ -1,10 +1,10 @@
 package taxbureau
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/errbody"
 )
 
 // This file holds the gateway contract's JSON shapes (docs/GATEWAY.md),
@@ -296,49 +296,24 @@ const (
 	codeUnknownPerson    = "unknown_person"
 )
 
-// Errors of the contract itself, outside the domain catalogue.
+// Errors of the contract itself, outside the domain catalogue: a client
+// rebuilds them from their codes, which internal/errbody's gateway table
+// knows.
 var (
-	errUnauthorized = &domain.Error{Code: codeUnauthorized, Message: "网关令牌缺失或不正确",
+	errUnauthorized = &domain.Error{Kind: domain.KindUnauthenticated, Code: codeUnauthorized, Message: "网关令牌缺失或不正确",
 		MessageEN: "missing or wrong gateway bearer token"}
-	errNotFound = &domain.Error{Code: codeNotFound, Message: "接口不存在",
+	errNotFound = &domain.Error{Kind: domain.KindNotFound, Code: codeNotFound, Message: "接口不存在",
 		MessageEN: "no such endpoint"}
-	errMethodNotAllowed = &domain.Error{Code: codeMethodNotAllowed, Message: "请求方法不正确",
+	errMethodNotAllowed = &domain.Error{Kind: domain.KindInvalid, Code: codeMethodNotAllowed, Message: "请求方法不正确",
 		MessageEN: "method not allowed on this endpoint"}
-	errPersonExists = &domain.Error{Code: codePersonExists, Message: "该自然人已存在（用户名、手机号或证件号码已被使用）",
+	errPersonExists = &domain.Error{Kind: domain.KindConflict, Code: codePersonExists, Message: "该自然人已存在（用户名、手机号或证件号码已被使用）",
 		MessageEN: "a person with this username, phone, ID number or id already exists"}
-	errUnknownPerson = &domain.Error{Code: codeUnknownPerson, Message: "自然人不存在",
+	errUnknownPerson = &domain.Error{Kind: domain.KindNotFound, Code: codeUnknownPerson, Message: "自然人不存在",
 		MessageEN: "no person logs in with this name"}
 )
 
-// statusOf is the HTTP status of an error code: 4xx for the bureau's
-// refusals and bad input, 503 when the bureau is unavailable.
+// statusOf is the HTTP status of an error code on the gateway wire (see
+// internal/errbody).
 func statusOf(code string) int {
-	switch code {
-	case domain.ErrInvalidInput.Code, domain.ErrInvalidTaxNo.Code, domain.ErrInvalidRegion.Code,
-		domain.ErrInvalidRole.Code, domain.ErrInvalidBusiness.Code, domain.ErrInvalidLoginType.Code,
-		domain.ErrLoginTypeWithdrawn.Code, domain.ErrInvalidPhone.Code:
-		return http.StatusBadRequest
-	case codeUnauthorized:
-		return http.StatusUnauthorized
-	case domain.ErrWrongPassword.Code, domain.ErrNoRelation.Code, domain.ErrRoleBusiness.Code,
-		domain.ErrIdentityMismatch.Code, domain.ErrNotLoggedIn.Code:
-		return http.StatusForbidden
-	case domain.ErrNoChallenge.Code, domain.ErrHostedCodeTimeout.Code, codeNotFound, codeUnknownPerson:
-		return http.StatusNotFound
-	case codeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case codePersonExists:
-		return http.StatusConflict
-	case domain.ErrCodeExpired.Code, domain.ErrQRExpired.Code:
-		return http.StatusGone
-	case domain.ErrBureauPwdLocked.Code, domain.ErrLocked.Code:
-		return http.StatusLocked
-	case domain.ErrSMSBudget.Code, domain.ErrSMSTooFrequent.Code:
-		return http.StatusTooManyRequests
-	case domain.ErrBureauUnavailable.Code, domain.ErrBusy.Code:
-		return http.StatusServiceUnavailable
-	case domain.ErrInternal.Code:
-		return http.StatusInternalServerError
-	}
-	return http.StatusUnprocessableEntity // wrong_code, password_policy and any other refusal
+	return errbody.Status(errbody.Gateway, &domain.Error{Code: code})
 }

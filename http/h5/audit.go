@@ -67,31 +67,6 @@ var auditActions = map[string]string{
 	"apikey.revoke":              "吊销接口密钥",
 }
 
-// auditErrors are the catalogue's errors by code: an event records the
-// code of its failure, the page shows the Chinese message.
-var auditErrors = map[string]*domain.Error{}
-
-func init() {
-	for _, e := range []*domain.Error{
-		domain.ErrInvalidInput, domain.ErrInvalidTaxNo, domain.ErrInvalidRegion, domain.ErrInvalidRole,
-		domain.ErrInvalidBusiness, domain.ErrInvalidLoginType, domain.ErrLoginTypeWithdrawn, domain.ErrInvalidPhone,
-		domain.ErrRoleBusiness, domain.ErrNoRelation, domain.ErrAccountExists, domain.ErrAccountNotFound,
-		domain.ErrEnterpriseNotFound, domain.ErrEnterpriseExists, domain.ErrTenantNotFound, domain.ErrTenantExists,
-		domain.ErrPromptClosed, domain.ErrPromptUndeliverable, domain.ErrAPIKeyNotFound, domain.ErrActivationCode,
-		domain.ErrActivationRateLimit, domain.ErrAlreadyLinked, domain.ErrNotLinked, domain.ErrNotPermitted,
-		domain.ErrAlreadyBound, domain.ErrNotBound, domain.ErrSameWeChat, domain.ErrDefaultNoIssue,
-		domain.ErrDefaultNoReceive, domain.ErrDefaultSingleBoth, domain.ErrNoDefaultAccount, domain.ErrBusinessNotAllowed,
-		domain.ErrNotAdminRole, domain.ErrNotAdmin, domain.ErrAlreadyAdmin, domain.ErrPasswordGuard, domain.ErrPasswordRate,
-		domain.ErrWrongPassword, domain.ErrPasswordInvalid, domain.ErrBureauPwdLocked, domain.ErrLocked,
-		domain.ErrWrongCode, domain.ErrCodeExpired, domain.ErrNoChallenge, domain.ErrSMSBudget, domain.ErrSMSTooFrequent,
-		domain.ErrPasswordPolicy, domain.ErrPasswordMismatch, domain.ErrIdentityMismatch, domain.ErrQRExpired,
-		domain.ErrNotLoggedIn, domain.ErrSessionMismatch, domain.ErrHostedCodeTimeout, domain.ErrAccountDeleted,
-		domain.ErrRequestNotFound, domain.ErrBureauUnavailable, domain.ErrBusy, domain.ErrInternal,
-	} {
-		auditErrors[e.Code] = e
-	}
-}
-
 // auditRow is one event as the page shows it. Nothing in it is secret: the
 // log holds who, what, on what and the outcome's code, never a password,
 // code or token; openids are masked.
@@ -293,9 +268,10 @@ func auditAction(code string) string {
 	return code
 }
 
-// auditError is the Chinese message of a failure's code.
+// auditError is the Chinese message of a failure's code: an event records
+// the code of its failure, the page shows the catalogue's message.
 func auditError(code string) string {
-	if e, ok := auditErrors[code]; ok {
+	if e, ok := domain.Entry(code); ok {
 		return e.Message
 	}
 	return "操作失败（" + code + "）"

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/errbody"
 )
 
 // Engine is what the pages need of *actors.Engine.
@@ -491,28 +490,15 @@ func (h *H5) userMessage(err error) string {
 // waitStatus is statusOf(err), and sets Retry-After when err says how long
 // its refusal lasts (a rate limit, the password guard).
 func waitStatus(c *fiber.Ctx, err error) int {
-	if s := domain.AsError(err).RetryAfterSeconds(); s > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
+	if ra := errbody.RetryAfter(errbody.H5, domain.AsError(err)); ra != "" {
+		c.Set(fiber.HeaderRetryAfter, ra)
 	}
 	return statusOf(err)
 }
 
+// statusOf is the pages' HTTP status of err (see internal/errbody).
 func statusOf(err error) int {
-	e := domain.AsError(err)
-	switch {
-	case errors.Is(e, domain.ErrNotPermitted), errors.Is(e, domain.ErrNotAdmin), errors.Is(e, domain.ErrNotLinked):
-		return fiber.StatusForbidden
-	case strings.HasSuffix(e.Code, "_not_found"):
-		return fiber.StatusNotFound
-	case errors.Is(e, domain.ErrActivationRateLimit), errors.Is(e, domain.ErrPasswordGuard), errors.Is(e, domain.ErrPasswordRate),
-		errors.Is(e, domain.ErrSMSTooFrequent), errors.Is(e, domain.ErrSMSBudget):
-		return fiber.StatusTooManyRequests
-	case errors.Is(e, domain.ErrBusy), errors.Is(e, domain.ErrBureauUnavailable):
-		return fiber.StatusServiceUnavailable
-	case errors.Is(e, domain.ErrInternal):
-		return fiber.StatusInternalServerError
-	}
-	return fiber.StatusBadRequest
+	return errbody.Status(errbody.H5, domain.AsError(err))
 }
 
 // rowOf is an account as openid sees it on ent's page. What the user may do

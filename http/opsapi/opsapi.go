@@ -17,6 +17,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/errbody"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -122,17 +123,11 @@ type APIKey struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
-// ErrorBody is every error answer.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+// ErrorBody is every error answer, the client API's own shape.
+type ErrorBody = errbody.Body
 
 // ErrorDetail is a catalogue error as the client sees it.
-type ErrorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	MessageEN string `json:"message_en"`
-}
+type ErrorDetail = errbody.Detail
 
 func (a *api) listTenants(c *fiber.Ctx) error {
 	ctx, cancel := a.ctx(c)
@@ -285,7 +280,7 @@ func (a *api) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 // text only; its cause is logged with the request id.
 func (a *api) fail(c *fiber.Ctx, err error) error {
 	e := domain.AsError(err)
-	status := statusOf(e)
+	status := errbody.Status(errbody.Ops, e)
 	if status >= fiber.StatusInternalServerError {
 		level := slog.LevelError
 		if status == fiber.StatusServiceUnavailable {
@@ -293,40 +288,12 @@ func (a *api) fail(c *fiber.Ctx, err error) error {
 		}
 		a.log.Log(c.UserContext(), level, "ops api: request failed", "request_id", c.GetRespHeader(fiber.HeaderXRequestID),
 			"method", c.Method(), "path", c.Path(), "code", e.Code, "err", err)
-		e = catalogueEntry(e)
 	}
-	if s := e.RetryAfterSeconds(); s > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
+	e = errbody.Public(errbody.Ops, e)
+	if ra := errbody.RetryAfter(errbody.Ops, e); ra != "" {
+		c.Set(fiber.HeaderRetryAfter, ra)
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, MessageEN: e.MessageEN}})
-}
-
-// statusOf maps a catalogue error onto an HTTP status.
-func statusOf(e *domain.Error) int {
-	switch {
-	case e.Code == domain.ErrBusy.Code, e.Code == domain.ErrBureauUnavailable.Code:
-		return fiber.StatusServiceUnavailable
-	case e.Code == domain.ErrInternal.Code:
-		return fiber.StatusInternalServerError
-	case strings.HasSuffix(e.Code, "_not_found"):
-		return fiber.StatusNotFound
-	case strings.HasSuffix(e.Code, "_exists"):
-		return fiber.StatusConflict
-	case e.RetryAfter > 0: // a rate limit (activation codes, the password guard)
-		return fiber.StatusTooManyRequests
-	}
-	return fiber.StatusBadRequest
-}
-
-// catalogueEntry returns the catalogue's own entry for a 5xx error: no
-// detail added with With, no cause.
-func catalogueEntry(e *domain.Error) *domain.Error {
-	for _, c := range []*domain.Error{domain.ErrBusy, domain.ErrBureauUnavailable} {
-		if e.Code == c.Code {
-			return c
-		}
-	}
-	return domain.ErrInternal
+	return c.Status(status).JSON(errbody.BodyOf(e))
 }
 
 // decode reads a JSON object into v, refusing unknown fields and trailing
