@@ -139,3 +139,9 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *tDelete) {
 		ctx.Send(replyTo, ok{})
 	})
 }
+
+// passivate is the child's request to its parent to be stopped.
+type passivate struct {
+	id  string
+	pid *actor.PID
+}

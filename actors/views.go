@@ -118,3 +118,39 @@ func storedView(d *deps, tenant string, b AccountView, person string) *AccountVi
 	}
 	return &v
 }
+
+func (a *accountActor) view() *AccountView {
+	now := a.d.clk.Now()
+	v := &AccountView{
+		ID: a.ref.ID, TaxNo: a.ref.TaxNo, Region: a.ref.Region, Username: a.ref.Username,
+		Role: a.ref.Role, RoleName: a.ref.Role.Name(), Business: a.ref.Business, LoginType: a.ref.LoginType,
+		Bound: a.ref.BoundTo != "", BoundOpenID: a.ref.BoundTo, PhoneMasked: a.st.phoneMasked,
+		Channels: map[domain.Channel]ChannelView{}, PasswordInvalid: a.st.lock.PasswordInvalid,
+	}
+	for _, ch := range a.ref.Business.Channels() {
+		cv := ChannelView{State: domain.StateLoggedOut}
+		if s, has := a.st.sessions[ch]; has && s.alive(now) {
+			exp := s.expiresAt
+			cv = ChannelView{State: domain.StateLoggedIn, ExpiresAt: &exp}
+		} else if a.logins[ch] != nil {
+			cv.State = domain.StateLoggingIn
+			if a.logins[ch].prompt != nil {
+				v.Pending = a.logins[ch].prompt
+			}
+		}
+		cv.Text = cv.State.Text()
+		v.Channels[ch] = cv
+	}
+	if now.Before(a.st.certifiedUntil) {
+		cu := a.st.certifiedUntil
+		v.CertifiedUntil = &cu
+	}
+	if a.st.lock.Lock != nil {
+		v.Locked, v.LockReason, v.LockReasonText = true, a.st.lock.Lock.Reason, a.st.lock.Lock.Reason.Text()
+	}
+	v.SMSRemaining = a.d.cfg.SMSPolicy.PerPhonePerDay
+	if b, _, err := a.budget(); err == nil {
+		v.SMSRemaining = b.Remaining(a.d.cfg.SMSPolicy, now)
+	}
+	return v
+}
