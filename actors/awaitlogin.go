@@ -1,3 +1,5 @@
+// awaitlogin.go: adding a manual account that waits for its first login, without a verification flow.
+
 package actors
 
 import (

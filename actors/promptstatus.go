@@ -1,3 +1,5 @@
+// promptstatus.go: where a prompt stands, as the prompt page shows it.
+
 package actors
 
 import (

@@ -1,3 +1,5 @@
+// resend.go: 重新获取验证码: a new SMS code for a flow or a login (B3).
+
 package actors
 
 import (
