@@ -16,63 +16,63 @@ import (
 
 // Messages the tenant sends to an account actor. Each names its reply.
 type (
-	// accountSession asks for a session (reply SessionReply, maybe later).
-	accountSession struct {
+	// serveSession asks for a session (reply SessionReply, maybe later).
+	serveSession struct {
 		req     SessionRequest
 		channel domain.Channel
 	}
-	// accountAwait asks for a request's outcome (reply SessionReply); with
+	// awaitOutcome asks for a request's outcome (reply SessionReply); with
 	// wait set the reply comes when the request finishes.
-	accountAwait struct {
+	awaitOutcome struct {
 		requestID string
 		wait      bool
 	}
-	// accountSubmitCode passes an SMS code (reply SessionReply).
-	accountSubmitCode struct {
+	// submitCode passes an SMS code (reply SessionReply).
+	submitCode struct {
 		requestID string
 		promptID  string
 		channel   domain.Channel
 		code      string
 		who       string
 	}
-	// accountPrompt asks where a prompt stands (reply PromptStatus).
-	accountPrompt struct{ id string }
-	// accountStartQR opens a QR login (reply QRView).
-	accountStartQR struct {
+	// describePrompt asks where a prompt stands (reply PromptStatus).
+	describePrompt struct{ id string }
+	// startQR opens a QR login (reply QRView).
+	startQR struct {
 		channel domain.Channel
 		app     taxbureau.QRApp
 	}
-	// accountPollQR polls it (reply QRView).
-	accountPollQR struct{ qrID string }
-	// accountConfirmCert tells the actor the person finished face
+	// pollQR polls it (reply QRView).
+	pollQR struct{ qrID string }
+	// checkCertification tells the actor the person finished face
 	// certification (reply SessionReply).
-	accountConfirmCert struct{}
-	// accountUnlock is F13 (reply ok).
-	accountUnlock struct{ who string }
-	// accountSetPassword stores a new password and unlocks (reply ok).
-	accountSetPassword struct {
+	checkCertification struct{}
+	// unlock is F13 (reply ok).
+	unlock struct{ who string }
+	// setPassword stores a new password and unlocks (reply ok).
+	setPassword struct {
 		password domain.Secret
 		who      string
 	}
-	// accountInvalid reports a dead session (reply ok), B4.
-	accountInvalid struct {
+	// dropInvalidSession reports a dead session (reply ok), B4.
+	dropInvalidSession struct {
 		channel domain.Channel
 		token   string
 		who     string
 	}
-	// accountView asks for the account's view (reply AccountView).
-	accountView struct{}
-	// accountErase deletes the account, F10, in one transaction with the
+	// describeAccount asks for the account's view (reply AccountView).
+	describeAccount struct{}
+	// eraseAccount deletes the account, F10, in one transaction with the
 	// tenant's extra ops (reply []uint64, the revisions of extra).
-	accountErase struct {
+	eraseAccount struct {
 		who string
 		// name is the account as people know it, kept in the audit
 		// event: after the erase nothing else remembers it.
 		name  string
 		extra []persistence.Op
 	}
-	// accountSetRef updates the tenant's entry (binding), no reply.
-	accountSetRef struct{ ref accountRef }
+	// setRef updates the tenant's entry (binding), no reply.
+	setRef struct{ ref accountRef }
 )
 
 // ok is the reply of commands that return nothing.
@@ -225,9 +225,9 @@ func (a *accountActor) Receive(ctx actor.Context) {
 		if a.idle() {
 			ctx.Send(ctx.Parent(), &passivate{id: a.ref.ID, pid: ctx.Self()})
 		}
-	case *promptReminder:
+	case *remindPrompt:
 		a.onPromptReminder(ctx, m.prompt)
-	case *accountSetRef:
+	case *setRef:
 		a.ref = m.ref
 		if a.st != nil {
 			a.st.lock.Hosted = a.ref.LoginType.Hosted()
@@ -243,23 +243,23 @@ func (a *accountActor) Receive(ctx actor.Context) {
 
 func (a *accountActor) replyGone(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *accountSession, *accountAwait, *accountSubmitCode, *accountPrompt, *accountStartQR, *accountPollQR,
-		*accountConfirmCert, *accountUnlock, *accountSetPassword, *accountInvalid, *accountView, *accountErase, *accountResend:
+	case *serveSession, *awaitOutcome, *submitCode, *describePrompt, *startQR, *pollQR,
+		*checkCertification, *unlock, *setPassword, *dropInvalidSession, *describeAccount, *eraseAccount, *resendCode:
 		ctx.Respond(domain.ErrAccountNotFound)
 	}
 }
 
 func (a *accountActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
-	case *accountSession:
+	case *serveSession:
 		a.onSession(ctx, m)
-	case *accountAwait:
+	case *awaitOutcome:
 		a.onAwait(ctx, m)
-	case *accountSubmitCode:
+	case *submitCode:
 		a.onSubmitCode(ctx, m)
-	case *accountPrompt:
+	case *describePrompt:
 		ctx.Respond(a.promptStatus(m.id))
-	case *accountResend:
+	case *resendCode:
 		a.onResend(ctx, m)
 	case *loginResent:
 		a.onLoginResent(ctx, m)
@@ -271,11 +271,11 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		a.onHostedCode(ctx, m)
 	case *codeExpired:
 		a.onCodeExpired(ctx, m)
-	case *accountStartQR:
+	case *startQR:
 		a.onStartQR(ctx, m)
 	case *qrStarted:
 		a.onQRStarted(ctx, m)
-	case *accountPollQR:
+	case *pollQR:
 		a.onPollQR(ctx, m)
 	case *qrPolled:
 		a.onQRPolled(ctx, m)
@@ -283,7 +283,7 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		a.onCertStarted(ctx, m)
 	case *sessionChecked:
 		a.onSessionChecked(ctx, m)
-	case *accountConfirmCert:
+	case *checkCertification:
 		a.onConfirmCert(ctx)
 	case *certPolled:
 		a.onCertPolled(ctx, m)
@@ -291,20 +291,20 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 		if a.cert != nil && a.cert.nonce == m.nonce {
 			a.failCert(ctx, domain.ErrQRExpired)
 		}
-	case *accountUnlock:
+	case *unlock:
 		err := a.change(m.who, "account.unlock", nil, func(st *accountState) { st.lock = st.lock.Unlock() })
 		respond(ctx, ok{}, err)
-	case *accountSetPassword:
+	case *setPassword:
 		err := a.change("", "", nil, func(st *accountState) {
 			st.password, st.sealedPassword = m.password, nil
 			st.lock = st.lock.PasswordUpdated()
 		})
 		respond(ctx, ok{}, err)
-	case *accountInvalid:
+	case *dropInvalidSession:
 		a.onInvalid(ctx, m)
-	case *accountView:
+	case *describeAccount:
 		ctx.Respond(a.view())
-	case *accountErase:
+	case *eraseAccount:
 		a.onErase(ctx, m)
 	}
 }
@@ -354,7 +354,7 @@ func (a *accountActor) sendTo(ctx actor.Context, pid *actor.PID, v any) {
 	}
 }
 
-func (a *accountActor) onErase(ctx actor.Context, m *accountErase) {
+func (a *accountActor) onErase(ctx actor.Context, m *eraseAccount) {
 	c, cancel := a.d.storeCtx()
 	defer cancel()
 	ops := append([]persistence.Op{

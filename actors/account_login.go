@@ -226,7 +226,7 @@ func (a *accountActor) submit(ctx actor.Context, l *login, code string, replyTo 
 	})
 }
 
-func (a *accountActor) onSubmitCode(ctx actor.Context, m *accountSubmitCode) {
+func (a *accountActor) onSubmitCode(ctx actor.Context, m *submitCode) {
 	ch := m.channel
 	if m.requestID != "" {
 		r := a.openRequest(ctx, m.requestID)

@@ -11,8 +11,8 @@ import (
 	"github.com/etaxd/etaxd/prompts"
 )
 
-// promptReminder fires PromptReminder after a prompt was published.
-type promptReminder struct{ prompt prompts.Prompt }
+// remindPrompt fires PromptReminder after a prompt was published.
+type remindPrompt struct{ prompt prompts.Prompt }
 
 // publish raises a prompt for the bound user (or, with nobody bound or the
 // bound user unreachable, for whoever opens the login link) and returns what
@@ -75,7 +75,7 @@ func (a *accountActor) armReminder(ctx actor.Context, p prompts.Prompt) {
 		return
 	}
 	self, sys := ctx.Self(), ctx.ActorSystem()
-	a.d.clk.AfterFunc(d, func() { sys.Root.Send(self, &promptReminder{prompt: p}) })
+	a.d.clk.AfterFunc(d, func() { sys.Root.Send(self, &remindPrompt{prompt: p}) })
 }
 
 // onPromptReminder re-sends a prompt nobody answered (B5) to the bound user
@@ -93,7 +93,7 @@ func (a *accountActor) onPromptReminder(ctx actor.Context, p prompts.Prompt) {
 	}
 	a.d.audit(a.tenant, "system", "prompt.reminder", "account/"+a.ref.ID, nil)
 	if a.d.cfg.PromptEscalate {
-		ctx.Send(ctx.Parent(), &tEscalate{prompt: r, boundTo: a.ref.BoundTo})
+		ctx.Send(ctx.Parent(), &escalatePrompt{prompt: r, boundTo: a.ref.BoundTo})
 	}
 }
 

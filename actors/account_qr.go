@@ -29,7 +29,7 @@ type qrPolled struct {
 	replyTo *actor.PID
 }
 
-func (a *accountActor) onStartQR(ctx actor.Context, m *accountStartQR) {
+func (a *accountActor) onStartQR(ctx actor.Context, m *startQR) {
 	if err := a.st.lock.LoginGuard(); err != nil && a.st.lock.Lock != nil {
 		ctx.Respond(err)
 		return
@@ -55,7 +55,7 @@ func (a *accountActor) onQRStarted(ctx actor.Context, m *qrStarted) {
 	a.sendTo(ctx, m.replyTo, &QRView{QRID: m.qr.ID, App: m.app, Content: m.qr.Content, State: taxbureau.QRWaiting, ExpiresAt: m.qr.ExpiresAt})
 }
 
-func (a *accountActor) onPollQR(ctx actor.Context, m *accountPollQR) {
+func (a *accountActor) onPollQR(ctx actor.Context, m *pollQR) {
 	if _, known := a.qrs[m.qrID]; !known {
 		ctx.Respond(domain.ErrNoChallenge)
 		return

@@ -109,7 +109,7 @@ func (a *accountActor) ready(ch domain.Channel, action Action, reqID string) *Se
 	return r
 }
 
-func (a *accountActor) onSession(ctx actor.Context, m *accountSession) {
+func (a *accountActor) onSession(ctx actor.Context, m *serveSession) {
 	a.d.stats.sessionRequests.Add(1)
 	if r := a.ready(m.channel, m.req.Action, ""); r != nil {
 		r.RequestID = requestID(a.tenant, a.ref.ID)
@@ -212,7 +212,7 @@ func (a *accountActor) sendFirst(ctx actor.Context, r *clientRequest, reply *Ses
 	r.first = nil
 }
 
-func (a *accountActor) onAwait(ctx actor.Context, m *accountAwait) {
+func (a *accountActor) onAwait(ctx actor.Context, m *awaitOutcome) {
 	r := a.openRequest(ctx, m.requestID)
 	if r == nil {
 		return
@@ -227,7 +227,7 @@ func (a *accountActor) onAwait(ctx actor.Context, m *accountAwait) {
 // onInvalid drops a session the client saw die (B4); the next request logs
 // in again. A token that is not the current one is ignored: the session was
 // already replaced.
-func (a *accountActor) onInvalid(ctx actor.Context, m *accountInvalid) {
+func (a *accountActor) onInvalid(ctx actor.Context, m *dropInvalidSession) {
 	if err := a.dropSession(m.channel, m.token, m.who, "session.invalid", "reported_invalid"); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return

@@ -127,7 +127,7 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 		}
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		_, create := msg.(*tCreate)
+		_, create := msg.(*createTenant)
 		pid, err := e.tenantPID(tenant, timeout, create)
 		if err != nil {
 			return nil, err

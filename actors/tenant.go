@@ -21,88 +21,88 @@ import (
 // Commands the engine sends to a tenant actor (through the root). The
 // replies are named on each; any may be a *domain.Error instead.
 type (
-	tCreate struct {
+	createTenant struct {
 		name, code string
 	} // reply TenantInfo
-	tRotateCode    struct{ code string }                // reply TenantInfo
-	tInfo          struct{ linked string }              // reply TenantInfo; ErrNotLinked when linked is set and not linked
-	tAddEnterprise struct{ taxNo, name, region string } // reply EnterpriseView
-	tEnterprises   struct{ openid string }              // reply []EnterpriseView
-	tLink          struct{ openid string }              // reply TenantInfo
-	tUnlink        struct {
+	rotateCode      struct{ code string }                // reply TenantInfo
+	describeTenant  struct{ linked string }              // reply TenantInfo; ErrNotLinked when linked is set and not linked
+	addEnterprise   struct{ taxNo, name, region string } // reply EnterpriseView
+	listEnterprises struct{ openid string }              // reply []EnterpriseView
+	linkUser        struct{ openid string }              // reply TenantInfo
+	unlinkUser      struct {
 		openid  string
 		preview bool
 	} // reply []AccountView (the accounts unbound)
-	tAddAccount   struct{ cmd AddAccount }              // reply FlowReply
-	tFlowCode     struct{ flowID, openid, code string } // reply FlowReply
-	tFlowPoll     struct{ flowID, openid string }       // reply FlowReply
-	tFlowPassword struct {
+	startAddAccount struct{ cmd AddAccount }              // reply FlowReply
+	submitFlowCode  struct{ flowID, openid, code string } // reply FlowReply
+	pollFlow        struct{ flowID, openid string }       // reply FlowReply
+	setFlowPassword struct {
 		flowID, openid    string
 		password, confirm domain.Secret
 	} // reply FlowReply
-	tBind      struct{ accountID, openid string } // reply ok
-	tUnbind    struct{ accountID, openid string } // reply ok
-	tUnbindEnt struct{ taxNo, openid string }     // reply int
-	tRebind    struct {
+	bindAccount      struct{ accountID, openid string } // reply ok
+	unbindAccount    struct{ accountID, openid string } // reply ok
+	unbindEnterprise struct{ taxNo, openid string }     // reply int
+	changeBinding    struct {
 		accountID, openid, username string
 		password                    domain.Secret
 	} // reply FlowReply
-	tSetDefault struct {
+	setDefault struct {
 		accountID, openid string
 		which             domain.Business
 	} // reply ok
-	tApplyAdmin struct {
+	applyAdmin struct {
 		taxNo, openid, username string
 		password                domain.Secret
 	} // reply FlowReply
-	tStepDown   struct{ taxNo, openid string }                       // reply ok
-	tDelete     struct{ accountID, openid string }                   // reply ok
-	tUnlock     struct{ accountID, openid string }                   // reply ok
-	tStartReset struct{ accountID, openid, idType, idNumber string } // reply FlowReply
-	tUpdatePass struct {
+	stepDown       struct{ taxNo, openid string }                       // reply ok
+	deleteAccount  struct{ accountID, openid string }                   // reply ok
+	unlockAccount  struct{ accountID, openid string }                   // reply ok
+	startReset     struct{ accountID, openid, idType, idNumber string } // reply FlowReply
+	updatePassword struct {
 		accountID, openid string
 		password          domain.Secret
 	} // reply FlowReply (Updated)
-	tSession struct{ req SessionRequest } // reply SessionReply
-	tAwait   struct {
+	requestSession struct{ req SessionRequest } // reply SessionReply
+	awaitRequest   struct {
 		requestID string
 		wait      bool
 	} // reply SessionReply
-	tAnswer struct {
+	answerCode struct {
 		requestID, accountID, openid, code, who string
 		promptID                                string // the prompt page's answer: this prompt only
 		channel                                 domain.Channel
 	} // reply SessionReply
-	tPrompt struct{ accountID, openid, promptID string } // reply PromptStatus
-	// tEscalate: an account's reminder for the enterprise's admins (B5), no reply.
-	tEscalate struct {
+	showPrompt struct{ accountID, openid, promptID string } // reply PromptStatus
+	// escalatePrompt: an account's reminder for the enterprise's admins (B5), no reply.
+	escalatePrompt struct {
 		prompt  prompts.Prompt
 		boundTo string
 	}
-	// tSubscription: a WeChat user followed or unfollowed the official account (reply ok).
-	tSubscription struct {
+	// recordSubscription: a WeChat user followed or unfollowed the official account (reply ok).
+	recordSubscription struct {
 		openid     string
 		subscribed bool
 	}
-	tStartQR struct {
+	startQRLogin struct {
 		accountID, openid string
 		channel           domain.Channel
 		app               taxbureau.QRApp
 	} // reply QRView
-	tPollQR      struct{ accountID, openid, qrID string } // reply QRView
-	tConfirmCert struct{ accountID, openid string }       // reply SessionReply
-	tInvalid     struct {
+	pollQRLogin          struct{ accountID, openid, qrID string } // reply QRView
+	confirmCertification struct{ accountID, openid string }       // reply SessionReply
+	reportInvalid        struct {
 		accountID, token, who string
 		channel               domain.Channel
 	} // reply ok
-	tList struct {
+	listAccounts struct {
 		taxNo, openid string
 		all           bool
 	} // reply []AccountView
-	tUndeliverable struct{ accountID, promptID, reason string } // no reply
-	tPassivateAll  struct{}                                     // test hook: passivate idle accounts; reply int
+	reportUndeliverable struct{ accountID, promptID, reason string } // no reply
+	passivateAll        struct{}                                     // test hook: passivate idle accounts; reply int
 	// internal
-	tVerifyDone struct {
+	passwordVerified struct {
 		spec    flowSpec
 		err     error
 		replyTo *actor.PID
@@ -134,7 +134,7 @@ func hashCode(code string) string {
 }
 
 // load reads the tenant record and its account index. A missing tenant
-// leaves rec nil: only tCreate is served.
+// leaves rec nil: only createTenant is served.
 //
 // It leaves the live children alone: a reload after a failed write must not
 // forget the actors it already spawned. It replaces the state only once it
@@ -185,7 +185,7 @@ func (t *tenantActor) reload(ctx actor.Context) {
 	}
 	for id, pid := range t.children {
 		if r := t.refs[id]; r != nil {
-			ctx.Send(pid, &accountSetRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: *r})
 		}
 	}
 }
@@ -254,7 +254,7 @@ func (r *tenantRecord) clone() *tenantRecord {
 func (t *tenantActor) tellRefs(ctx actor.Context, refs []*accountRef) {
 	for _, r := range refs {
 		if pid := t.children[r.ID]; pid != nil {
-			ctx.Send(pid, &accountSetRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: *r})
 		}
 	}
 }
@@ -262,7 +262,7 @@ func (t *tenantActor) tellRefs(ctx actor.Context, refs []*accountRef) {
 func (t *tenantActor) Receive(ctx actor.Context) {
 	// The hot path first, through a small frame: the mailbox goroutine's
 	// stack stays small (a deep switch here costs stack growth per run).
-	if m, isSession := ctx.Message().(*tSession); isSession && t.rec != nil {
+	if m, isSession := ctx.Message().(*requestSession); isSession && t.rec != nil {
 		t.onSession(ctx, m)
 		return
 	}
@@ -298,7 +298,7 @@ func (t *tenantActor) receive(ctx actor.Context) {
 		delete(t.flows, m.id)
 		delete(t.flowOwners, m.id)
 		return
-	case *tCreate:
+	case *createTenant:
 		t.onCreate(ctx, m)
 		return
 	}
@@ -313,121 +313,121 @@ func (t *tenantActor) receive(ctx actor.Context) {
 
 func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
-	case *tInfo:
+	case *describeTenant:
 		if _, linked := t.rec.Linked[m.linked]; m.linked != "" && !linked {
 			ctx.Respond(domain.ErrNotLinked)
 			return
 		}
 		ctx.Respond(&TenantInfo{ID: t.rec.ID, Name: t.rec.Name})
-	case *tRotateCode:
+	case *rotateCode:
 		t.onRotate(ctx, m)
-	case *tAddEnterprise:
+	case *addEnterprise:
 		t.onAddEnterprise(ctx, m)
-	case *tEnterprises:
+	case *listEnterprises:
 		ctx.Respond(t.enterprises(m.openid))
-	case *tLink:
+	case *linkUser:
 		t.onLink(ctx, m)
-	case *tUnlink:
+	case *unlinkUser:
 		t.onUnlink(ctx, m)
-	case *tAddAccount:
+	case *startAddAccount:
 		t.onAddAccount(ctx, m)
-	case *tAddAwaiting:
+	case *addAwaitingAccount:
 		t.onAddAwaiting(ctx, m)
-	case *tFlowCode:
+	case *submitFlowCode:
 		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
-	case *tFlowPoll:
+	case *pollFlow:
 		t.toFlow(ctx, m.flowID, m.openid, &flowPoll{})
-	case *tFlowResend:
+	case *resendFlowCode:
 		t.onFlowResend(ctx, m)
-	case *tFlowPassword:
+	case *setFlowPassword:
 		t.toFlow(ctx, m.flowID, m.openid, &flowNewPass{password: m.password, confirm: m.confirm})
 	case *flowVerified:
 		t.onVerified(ctx, m)
-	case *tBind:
+	case *bindAccount:
 		t.onBind(ctx, m)
-	case *tUnbind:
+	case *unbindAccount:
 		t.onUnbind(ctx, m)
-	case *tUnbindEnt:
+	case *unbindEnterprise:
 		t.onUnbindEnterprise(ctx, m)
-	case *tRebind:
+	case *changeBinding:
 		t.onRebind(ctx, m)
-	case *tSetDefault:
+	case *setDefault:
 		t.onSetDefault(ctx, m)
-	case *tApplyAdmin:
+	case *applyAdmin:
 		t.onApplyAdmin(ctx, m)
-	case *tStepDown:
+	case *stepDown:
 		t.onStepDown(ctx, m)
-	case *tDelete:
+	case *deleteAccount:
 		t.onDelete(ctx, m)
-	case *tUnlock:
+	case *unlockAccount:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &accountUnlock{who: "wx:" + m.openid})
+			t.forward(ctx, ref.ID, &unlock{who: "wx:" + m.openid})
 		}
-	case *tStartReset:
+	case *startReset:
 		t.onStartReset(ctx, m)
-	case *tUpdatePass:
+	case *updatePassword:
 		t.onUpdatePassword(ctx, m)
-	case *tVerifyDone:
+	case *passwordVerified:
 		t.onVerifyDone(ctx, m)
-	case *tSession:
+	case *requestSession:
 		t.onSession(ctx, m)
-	case *tAwait:
+	case *awaitRequest:
 		_, acct, _ := parseRequestID(m.requestID)
 		if t.refs[acct] == nil {
 			ctx.Respond(domain.ErrRequestNotFound)
 			return
 		}
-		t.forward(ctx, acct, &accountAwait{requestID: m.requestID, wait: m.wait})
-	case *tAnswer:
+		t.forward(ctx, acct, &awaitOutcome{requestID: m.requestID, wait: m.wait})
+	case *answerCode:
 		t.onAnswer(ctx, m)
-	case *tStartQR:
+	case *startQRLogin:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
 		} else if !ref.Business.Has(m.channel.Business()) {
 			ctx.Respond(domain.ErrBusinessNotAllowed)
 		} else {
-			t.forward(ctx, ref.ID, &accountStartQR{channel: m.channel, app: m.app})
+			t.forward(ctx, ref.ID, &startQR{channel: m.channel, app: m.app})
 		}
-	case *tPollQR:
+	case *pollQRLogin:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &accountPollQR{qrID: m.qrID})
+			t.forward(ctx, ref.ID, &pollQR{qrID: m.qrID})
 		}
-	case *tPromptResend:
+	case *resendPromptCode:
 		t.onPromptResend(ctx, m)
-	case *tPrompt:
+	case *showPrompt:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &accountPrompt{id: m.promptID})
+			t.forward(ctx, ref.ID, &describePrompt{id: m.promptID})
 		}
-	case *tEscalate:
+	case *escalatePrompt:
 		t.onEscalate(m)
-	case *tSubscription:
+	case *recordSubscription:
 		t.onSubscription(ctx, m)
-	case *tConfirmCert:
+	case *confirmCertification:
 		if ref, err := t.operable(m.accountID, m.openid); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &accountConfirmCert{})
+			t.forward(ctx, ref.ID, &checkCertification{})
 		}
-	case *tInvalid:
+	case *reportInvalid:
 		if t.refs[m.accountID] == nil {
 			ctx.Respond(domain.ErrAccountNotFound)
 			return
 		}
-		t.forward(ctx, m.accountID, &accountInvalid{channel: m.channel, token: m.token, who: m.who})
-	case *tList:
+		t.forward(ctx, m.accountID, &dropInvalidSession{channel: m.channel, token: m.token, who: m.who})
+	case *listAccounts:
 		t.onList(ctx, m)
-	case *tUndeliverable:
+	case *reportUndeliverable:
 		if t.refs[m.accountID] != nil {
 			t.d.log.Warn("prompt undeliverable", "tenant", t.id, "account", m.accountID, "prompt", m.promptID, "reason", m.reason)
 			t.d.audit(t.id, "system", "prompt.undeliverable", "account/"+m.accountID, domain.ErrPromptUndeliverable.With("", m.reason))
 		}
-	case *tPassivateAll:
+	case *passivateAll:
 		n := 0
 		for id, pid := range t.children {
 			delete(t.children, id)
@@ -439,7 +439,7 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	}
 }
 
-func (t *tenantActor) onCreate(ctx actor.Context, m *tCreate) {
+func (t *tenantActor) onCreate(ctx actor.Context, m *createTenant) {
 	if t.rec != nil {
 		ctx.Respond(domain.ErrTenantExists)
 		return
@@ -457,7 +457,7 @@ func (t *tenantActor) onCreate(ctx actor.Context, m *tCreate) {
 	ctx.Respond(&TenantInfo{ID: t.id, Name: m.name, ActivationCode: m.code})
 }
 
-func (t *tenantActor) onRotate(ctx actor.Context, m *tRotateCode) {
+func (t *tenantActor) onRotate(ctx actor.Context, m *rotateCode) {
 	old, next := t.rec.ActivationHash, t.rec.clone()
 	next.ActivationHash = hashCode(m.code)
 	_, err := t.commit(ctx, t.event("cli", "tenant.rotate_code", "tenant/"+t.id), next, nil,

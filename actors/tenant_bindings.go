@@ -40,7 +40,7 @@ func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid stri
 	return nil
 }
 
-func (t *tenantActor) onBind(ctx actor.Context, m *tBind) {
+func (t *tenantActor) onBind(ctx actor.Context, m *bindAccount) {
 	ref := t.refs[m.accountID]
 	if ref == nil {
 		ctx.Respond(domain.ErrAccountNotFound)
@@ -55,7 +55,7 @@ func (t *tenantActor) onBind(ctx actor.Context, m *tBind) {
 	respond(ctx, ok{}, err)
 }
 
-func (t *tenantActor) onUnbind(ctx actor.Context, m *tUnbind) {
+func (t *tenantActor) onUnbind(ctx actor.Context, m *unbindAccount) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err == nil && ref.BoundTo == "" {
 		err = domain.ErrNotBound
@@ -69,7 +69,7 @@ func (t *tenantActor) onUnbind(ctx actor.Context, m *tUnbind) {
 	respond(ctx, ok{}, err)
 }
 
-func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *tUnbindEnt) {
+func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *unbindEnterprise) {
 	if _, linked := t.rec.Linked[m.openid]; !linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
@@ -90,7 +90,7 @@ func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *tUnbindEnt) {
 	ctx.Respond(len(unbound))
 }
 
-func (t *tenantActor) onRebind(ctx actor.Context, m *tRebind) {
+func (t *tenantActor) onRebind(ctx actor.Context, m *changeBinding) {
 	ref := t.refs[m.accountID]
 	switch {
 	case ref == nil:

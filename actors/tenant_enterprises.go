@@ -12,7 +12,7 @@ import (
 	"github.com/etaxd/etaxd/domain"
 )
 
-func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *tAddEnterprise) {
+func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *addEnterprise) {
 	tn, err := domain.ParseTaxNo(m.taxNo)
 	if err != nil {
 		ctx.Respond(domain.AsError(err))
@@ -73,7 +73,7 @@ func (t *tenantActor) enterprises(openid string) []EnterpriseView {
 	return out
 }
 
-func (t *tenantActor) onSetDefault(ctx actor.Context, m *tSetDefault) {
+func (t *tenantActor) onSetDefault(ctx actor.Context, m *setDefault) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err != nil {
 		ctx.Respond(err)
@@ -98,7 +98,7 @@ func (t *tenantActor) onSetDefault(ctx actor.Context, m *tSetDefault) {
 	respond(ctx, ok{}, err)
 }
 
-func (t *tenantActor) onApplyAdmin(ctx actor.Context, m *tApplyAdmin) {
+func (t *tenantActor) onApplyAdmin(ctx actor.Context, m *applyAdmin) {
 	e := t.rec.Enterprises[m.taxNo]
 	switch {
 	case !t.operator(m.openid, "").Linked:
@@ -121,7 +121,7 @@ func (t *tenantActor) onApplyAdmin(ctx actor.Context, m *tApplyAdmin) {
 	}
 }
 
-func (t *tenantActor) onStepDown(ctx actor.Context, m *tStepDown) {
+func (t *tenantActor) onStepDown(ctx actor.Context, m *stepDown) {
 	e := t.rec.Enterprises[m.taxNo]
 	if e == nil {
 		ctx.Respond(domain.ErrEnterpriseNotFound)
@@ -140,7 +140,7 @@ func (t *tenantActor) onStepDown(ctx actor.Context, m *tStepDown) {
 // onEscalate sends an account's unanswered prompt to its enterprise's admins
 // (B5), who may answer for any account of the enterprise (F9). Each copy has
 // an ID of its own and opens the original prompt's page.
-func (t *tenantActor) onEscalate(m *tEscalate) {
+func (t *tenantActor) onEscalate(m *escalatePrompt) {
 	ent := t.rec.Enterprises[m.prompt.TaxNo]
 	if ent == nil {
 		return

@@ -15,7 +15,7 @@ import (
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-func (t *tenantActor) onAddAccount(ctx actor.Context, m *tAddAccount) {
+func (t *tenantActor) onAddAccount(ctx actor.Context, m *startAddAccount) {
 	c := m.cmd
 	spec, err := t.validateAdd(c)
 	if err != nil {
@@ -196,7 +196,7 @@ func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string,
 	return ref.ID, nil
 }
 
-func (t *tenantActor) onStartReset(ctx actor.Context, m *tStartReset) {
+func (t *tenantActor) onStartReset(ctx actor.Context, m *startReset) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err != nil {
 		ctx.Respond(err)
@@ -210,7 +210,7 @@ func (t *tenantActor) onStartReset(ctx actor.Context, m *tStartReset) {
 		username: ref.Username, loginType: ref.LoginType, idType: m.idType, idNumber: m.idNumber, personID: ref.PersonID})
 }
 
-func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *tUpdatePass) {
+func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *updatePassword) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err != nil {
 		ctx.Respond(err)
@@ -224,11 +224,11 @@ func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *tUpdatePass) {
 	region, user, pw, replyTo := ref.Region, ref.Username, m.password, ctx.Sender()
 	t.d.goAsync(ctx, t.d.cfg.GatewayTimeout, func(c context.Context) any {
 		err := t.d.tryPassword(m.openid, user, func() error { return t.d.gw.VerifyPassword(c, region, user, pw.Reveal()) })
-		return &tVerifyDone{spec: spec, err: err, replyTo: replyTo}
+		return &passwordVerified{spec: spec, err: err, replyTo: replyTo}
 	})
 }
 
-func (t *tenantActor) onVerifyDone(ctx actor.Context, m *tVerifyDone) {
+func (t *tenantActor) onVerifyDone(ctx actor.Context, m *passwordVerified) {
 	if m.err != nil {
 		e := bureauError(m.err)
 		t.d.audit(t.id, who(m.spec.openid), "account.update_password", "account/"+m.spec.accountID, e)
@@ -272,7 +272,7 @@ func (t *tenantActor) propagate(ctx actor.Context, accountID string, pw domain.S
 	}
 	for _, id := range ids {
 		f := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
-		t.sendAccount(ctx, id, &accountSetPassword{password: pw, who: by}, f.PID())
+		t.sendAccount(ctx, id, &setPassword{password: pw, who: by}, f.PID())
 		ctx.ReenterAfter(f, func(res any, err error) {
 			if _, good := res.(ok); err == nil && good {
 				n++

@@ -12,7 +12,7 @@ import (
 	"github.com/etaxd/etaxd/prompts"
 )
 
-func (t *tenantActor) onLink(ctx actor.Context, m *tLink) {
+func (t *tenantActor) onLink(ctx actor.Context, m *linkUser) {
 	if _, linked := t.rec.Linked[m.openid]; linked {
 		ctx.Respond(domain.ErrAlreadyLinked)
 		return
@@ -72,7 +72,7 @@ func (t *tenantActor) updateWeChatUser(openid string, add bool) error {
 	return nil
 }
 
-func (t *tenantActor) onUnlink(ctx actor.Context, m *tUnlink) {
+func (t *tenantActor) onUnlink(ctx actor.Context, m *unlinkUser) {
 	if _, linked := t.rec.Linked[m.openid]; !linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
@@ -111,7 +111,7 @@ func (t *tenantActor) onUnlink(ctx actor.Context, m *tUnlink) {
 // official account unreachable: their prompts come as login links (F16) and
 // clients hear binding.unreachable (B6). Following again restores WeChat
 // delivery.
-func (t *tenantActor) onSubscription(ctx actor.Context, m *tSubscription) {
+func (t *tenantActor) onSubscription(ctx actor.Context, m *recordSubscription) {
 	for _, ref := range t.boundTo(m.openid, "") {
 		if ref.Unreachable == !m.subscribed {
 			continue

@@ -10,7 +10,7 @@ import (
 	"github.com/etaxd/etaxd/domain"
 )
 
-func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
+func (t *tenantActor) onSession(ctx actor.Context, m *requestSession) {
 	req := m.req
 	ch := req.Business
 	if ch != domain.ChannelIssue && ch != domain.ChannelReceive {
@@ -61,10 +61,10 @@ func (t *tenantActor) onSession(ctx actor.Context, m *tSession) {
 			return
 		}
 	}
-	t.forward(ctx, ref.ID, &accountSession{req: req, channel: ch})
+	t.forward(ctx, ref.ID, &serveSession{req: req, channel: ch})
 }
 
-func (t *tenantActor) onAnswer(ctx actor.Context, m *tAnswer) {
+func (t *tenantActor) onAnswer(ctx actor.Context, m *answerCode) {
 	acct := m.accountID
 	if m.requestID != "" {
 		_, acct, _ = parseRequestID(m.requestID)
@@ -77,5 +77,5 @@ func (t *tenantActor) onAnswer(ctx actor.Context, m *tAnswer) {
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &accountSubmitCode{requestID: m.requestID, promptID: m.promptID, channel: m.channel, code: m.code, who: m.who})
+	t.forward(ctx, ref.ID, &submitCode{requestID: m.requestID, promptID: m.promptID, channel: m.channel, code: m.code, who: m.who})
 }

@@ -24,7 +24,7 @@ func (t *tenantActor) refView(r *accountRef, openid string) AccountView {
 
 // onList answers with the accounts' views: live actors are asked, idle
 // accounts are read from the store without activating them.
-func (t *tenantActor) onList(ctx actor.Context, m *tList) {
+func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 	if m.openid != "" && !t.operator(m.openid, "").Linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
@@ -70,7 +70,7 @@ func (t *tenantActor) onList(ctx actor.Context, m *tList) {
 			continue
 		}
 		pending++
-		ctx.ReenterAfter(ctx.RequestFuture(pid, &accountView{}, t.d.cfg.AskTimeout), func(res any, err error) {
+		ctx.ReenterAfter(ctx.RequestFuture(pid, &describeAccount{}, t.d.cfg.AskTimeout), func(res any, err error) {
 			var live *AccountView
 			if err == nil {
 				live, _ = res.(*AccountView)
