@@ -4,6 +4,7 @@ package actors
 
 import (
 	"sort"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -12,18 +13,9 @@ import (
 
 // refView is an account's view from the tenant's index only.
 func (t *tenantActor) refView(r *accountRef, openid string) AccountView {
-	v := AccountView{ID: r.ID, TaxNo: r.TaxNo, Region: r.Region, Username: r.Username, Role: r.Role, RoleName: r.Role.Name(),
-		Business: r.Business, LoginType: r.LoginType, Bound: r.BoundTo != "", BoundOpenID: r.BoundTo,
-		BoundToMe: openid != "" && r.BoundTo == openid}
-	if e := t.rec.Enterprises[r.TaxNo]; e != nil {
-		v.EnterpriseName = e.Name
-		v.DefaultFor = e.Defaults.Flags(r.ID)
-	}
-	return v
+	return buildView(r, openid, t.rec.Enterprises[r.TaxNo], nil, time.Time{})
 }
 
-// onList answers with the accounts' views: live actors are asked, idle
-// accounts are read from the store without activating them.
 func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 	if m.openid != "" && !t.operator(m.openid, "").Linked {
 		ctx.Respond(domain.ErrNotLinked)
@@ -42,7 +34,6 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 		return refs[i].CreatedAt.Before(refs[j].CreatedAt) || refs[i].CreatedAt.Equal(refs[j].CreatedAt) && refs[i].ID < refs[j].ID
 	})
 	base := make([]AccountView, len(refs))
-	persons := make([]string, len(refs))
 	out := make([]AccountView, len(refs))
 	replyTo := ctx.Sender()
 	// A live account is asked; the replies come back to this actor
@@ -50,7 +41,7 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 	// read from the store, and one whose actor does not answer too.
 	fill := func(i int, live *AccountView) {
 		if live == nil {
-			live = storedView(t.d, t.id, base[i], persons[i])
+			live = t.storedView(refs[i], m.openid)
 		}
 		b, v := base[i], *live
 		v.EnterpriseName, v.DefaultFor, v.Bound, v.BoundOpenID, v.BoundToMe = b.EnterpriseName, b.DefaultFor, b.Bound, b.BoundOpenID, b.BoundToMe
@@ -63,7 +54,7 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 		}
 	}
 	for i, r := range refs {
-		base[i], persons[i] = t.refView(r, m.openid), r.PersonID
+		base[i] = t.refView(r, m.openid)
 		pid := t.children[r.ID]
 		if pid == nil {
 			fill(i, nil)
@@ -82,75 +73,90 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 	release()
 }
 
-// storedView builds an idle account's view from its committed record
-// without opening its secrets.
-func storedView(d *deps, tenant string, b AccountView, person string) *AccountView {
-	v := b
-	v.Channels = map[domain.Channel]ChannelView{}
-	ctx, cancel := d.storeCtx()
-	defer cancel()
-	rec, err := d.store.Get(ctx, keyAccount(tenant, b.ID))
-	var ar accountRecord
-	if err == nil {
-		_ = jsonUnmarshal(rec.Value, &ar)
-	}
-	now := d.clk.Now()
-	for _, ch := range b.Business.Channels() {
-		cv := ChannelView{State: domain.StateLoggedOut}
-		if c := ar.Channels[ch]; c != nil && now.Before(c.ExpiresAt) {
-			exp := c.ExpiresAt
-			cv = ChannelView{State: domain.StateLoggedIn, ExpiresAt: &exp}
-		}
-		cv.Text = cv.State.Text()
-		v.Channels[ch] = cv
-	}
-	if now.Before(ar.CertifiedUntil) {
-		cu := ar.CertifiedUntil
-		v.CertifiedUntil = &cu
-	}
-	v.PhoneMasked, v.PasswordInvalid = ar.PhoneMasked, ar.Lock.PasswordInvalid
-	if ar.Lock.Lock != nil {
-		v.Locked, v.LockReason, v.LockReasonText = true, ar.Lock.Lock.Reason, ar.Lock.Lock.Reason.Text()
-	}
-	v.SMSRemaining = d.cfg.SMSPolicy.PerPhonePerDay
-	if pb, _, err := d.budget(b.Region, person); err == nil {
-		v.SMSRemaining = pb.Remaining(d.cfg.SMSPolicy, now)
-	}
-	return &v
+// viewFacts is what an account's view shows of its state, read from the
+// live actor or from the stored record alike.
+type viewFacts struct {
+	phoneMasked    string
+	lock           domain.LockState
+	sessionEnds    map[domain.Channel]time.Time // each channel's session: when it ends
+	certifiedUntil time.Time
+	logins         map[domain.Channel]*login // logins in progress: the live actor's only
+	smsRemaining   int
 }
 
-func (a *accountActor) view() *AccountView {
-	now := a.d.clk.Now()
-	v := &AccountView{
-		ID: a.ref.ID, TaxNo: a.ref.TaxNo, Region: a.ref.Region, Username: a.ref.Username,
-		Role: a.ref.Role, RoleName: a.ref.Role.Name(), Business: a.ref.Business, LoginType: a.ref.LoginType,
-		Bound: a.ref.BoundTo != "", BoundOpenID: a.ref.BoundTo, PhoneMasked: a.st.phoneMasked,
-		Channels: map[domain.Channel]ChannelView{}, PasswordInvalid: a.st.lock.PasswordInvalid,
+// buildView is the one builder of an AccountView: the index entry r as
+// openid sees it, with its enterprise e (nil: not known to the caller) and
+// the account's state f at now (nil: the index alone, without Channels).
+func buildView(r *accountRef, openid string, e *enterpriseRecord, f *viewFacts, now time.Time) AccountView {
+	v := AccountView{ID: r.ID, TaxNo: r.TaxNo, Region: r.Region, Username: r.Username, Role: r.Role, RoleName: r.Role.Name(),
+		Business: r.Business, LoginType: r.LoginType, Bound: r.BoundTo != "", BoundOpenID: r.BoundTo,
+		BoundToMe: openid != "" && r.BoundTo == openid}
+	if e != nil {
+		v.EnterpriseName = e.Name
+		v.DefaultFor = e.Defaults.Flags(r.ID)
 	}
-	for _, ch := range a.ref.Business.Channels() {
+	if f == nil {
+		return v
+	}
+	v.PhoneMasked, v.PasswordInvalid = f.phoneMasked, f.lock.PasswordInvalid
+	v.Channels = map[domain.Channel]ChannelView{}
+	for _, ch := range r.Business.Channels() {
 		cv := ChannelView{State: domain.StateLoggedOut}
-		if s, has := a.st.sessions[ch]; has && s.alive(now) {
-			exp := s.expiresAt
+		if exp, has := f.sessionEnds[ch]; has && now.Before(exp) {
 			cv = ChannelView{State: domain.StateLoggedIn, ExpiresAt: &exp}
-		} else if a.logins[ch] != nil {
+		} else if l := f.logins[ch]; l != nil {
 			cv.State = domain.StateLoggingIn
-			if a.logins[ch].prompt != nil {
-				v.Pending = a.logins[ch].prompt
+			if l.prompt != nil {
+				v.Pending = l.prompt
 			}
 		}
 		cv.Text = cv.State.Text()
 		v.Channels[ch] = cv
 	}
-	if now.Before(a.st.certifiedUntil) {
-		cu := a.st.certifiedUntil
+	if now.Before(f.certifiedUntil) {
+		cu := f.certifiedUntil
 		v.CertifiedUntil = &cu
 	}
-	if a.st.lock.Lock != nil {
-		v.Locked, v.LockReason, v.LockReasonText = true, a.st.lock.Lock.Reason, a.st.lock.Lock.Reason.Text()
+	if f.lock.Lock != nil {
+		v.Locked, v.LockReason, v.LockReasonText = true, f.lock.Lock.Reason, f.lock.Lock.Reason.Text()
 	}
-	v.SMSRemaining = a.d.cfg.SMSPolicy.PerPhonePerDay
-	if b, _, err := a.budget(); err == nil {
-		v.SMSRemaining = b.Remaining(a.d.cfg.SMSPolicy, now)
-	}
+	v.SMSRemaining = f.smsRemaining
 	return v
+}
+
+// storedView builds an idle account's view from its committed record
+// without opening its secrets. A record it cannot read shows as logged out.
+func (t *tenantActor) storedView(r *accountRef, openid string) *AccountView {
+	ctx, cancel := t.d.storeCtx()
+	defer cancel()
+	rec, err := t.d.store.Get(ctx, keyAccount(t.id, r.ID))
+	var ar accountRecord
+	if err == nil {
+		_ = jsonUnmarshal(rec.Value, &ar)
+	}
+	now := t.d.clk.Now()
+	f := &viewFacts{phoneMasked: ar.PhoneMasked, lock: ar.Lock, sessionEnds: map[domain.Channel]time.Time{},
+		certifiedUntil: ar.CertifiedUntil, smsRemaining: t.d.smsRemaining(r.Region, r.PersonID, now)}
+	for ch, c := range ar.Channels {
+		if c != nil {
+			f.sessionEnds[ch] = c.ExpiresAt
+		}
+	}
+	v := buildView(r, openid, t.rec.Enterprises[r.TaxNo], f, now)
+	return &v
+}
+
+// view is the live account's view. The tenant adds what its index knows
+// better: the enterprise, the defaults and the binding as openid sees it.
+func (a *accountActor) view() *AccountView {
+	now := a.d.clk.Now()
+	f := &viewFacts{phoneMasked: a.st.phoneMasked, lock: a.st.lock, sessionEnds: map[domain.Channel]time.Time{},
+		certifiedUntil: a.st.certifiedUntil, logins: a.logins, smsRemaining: a.d.smsRemaining(a.ref.Region, a.ref.PersonID, now)}
+	for ch, s := range a.st.sessions {
+		if !s.token.IsZero() {
+			f.sessionEnds[ch] = s.expiresAt
+		}
+	}
+	v := buildView(&a.ref, "", nil, f, now)
+	return &v
 }
