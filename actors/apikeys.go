@@ -1,3 +1,5 @@
+// apikeys.go: the client API's keys (creation, lookup, revocation) and the operator's lists of tenants and of the audit log.
+
 package actors
 
 import (

@@ -1,3 +1,5 @@
+// awaitlogin.go: adding a manual account that waits for its first login, without a verification flow.
+
 package actors
 
 import (
@@ -8,9 +10,9 @@ import (
 	"github.com/etaxd/etaxd/domain"
 )
 
-// tAddAwaiting asks the tenant to create a manual account without a
+// addAwaitingAccount asks the tenant to create a manual account without a
 // verification flow (reply: the account id as a string).
-type tAddAwaiting struct{ cmd AddAccount }
+type addAwaitingAccount struct{ cmd AddAccount }
 
 // AddAccountAwaitingLogin creates a 人工登录 (manual) account as F3's form
 // describes it, without asking the tax bureau: the bulk import (etaxd import
@@ -24,10 +26,10 @@ type tAddAwaiting struct{ cmd AddAccount }
 // (ErrInvalidLoginType): their code needs no person, so AddAccount finishes
 // them at once.
 func (e *Engine) AddAccountAwaitingLogin(ctx context.Context, tenant string, cmd AddAccount) (string, error) {
-	return askAs[string](e, ctx, tenant, &tAddAwaiting{cmd: cmd})
+	return askAs[string](e, ctx, tenant, &addAwaitingAccount{cmd: cmd})
 }
 
-func (t *tenantActor) onAddAwaiting(ctx actor.Context, m *tAddAwaiting) {
+func (t *tenantActor) onAddAwaiting(ctx actor.Context, m *addAwaitingAccount) {
 	c := m.cmd
 	c.QRApp = ""
 	if lt, err := domain.ParseLoginType(c.LoginType); err == nil && lt.Hosted() {

@@ -1,3 +1,5 @@
+// deps.go: the engine's configuration and the dependencies every actor shares.
+
 package actors
 
 import (

@@ -18,6 +18,36 @@
 // (B2), the SMS interval (B3), the login in progress per channel with its
 // code timer, and the client requests waiting for it (single flight, B1).
 //
+// # Files
+//
+// One file per concern; each opens with a line naming it.
+//
+//   - engine.go: the Engine (Start, Stop, the ask to a tenant);
+//     engine_tenants.go, engine_accounts.go and engine_sessions.go its
+//     operations; messages.go the public commands and replies; limiter.go
+//     the in-memory rate limits.
+//   - root.go: the root actor, which spawns and routes to tenants.
+//   - tenant.go: the tenant actor's commands, state, commits and dispatch;
+//     tenant_children.go its account actors (spawn, passivation, erase);
+//     tenant_links.go WeChat users (F1, F2); tenant_bindings.go bindings (F4,
+//     F7, F8); tenant_enterprises.go enterprises, defaults and admins (F5,
+//     F9); tenant_flows.go the verification flows and password updates (F3,
+//     F8, F9, F11, F12); tenant_sessions.go session requests and answers.
+//   - account.go: the account actor's commands, state, commits and dispatch;
+//     account_sessions.go client requests, the snapshot and B4's check;
+//     account_login.go the bureau login (B1, F13); account_cert.go face
+//     certification (F14); account_qr.go QR login (F15); account_prompts.go
+//     prompts and reminders (F6, F16, B5).
+//   - views.go: the one builder of an AccountView, for the index, a stored
+//     record and a live actor.
+//   - flow.go: the flow actor (F3, F8, F9, F11); resend.go 重新获取验证码
+//     (B3); awaitlogin.go a manual account added without a flow;
+//     promptstatus.go the prompt page's status; pwguard.go the wrong-password
+//     guard (B2).
+//   - deps.go: Config and the shared dependencies; records.go store keys,
+//     records and sealing; reseal.go key rotation; links.go signed login
+//     links (F16); apikeys.go client API keys; stats.go counters.
+//
 // # Contracts
 //
 //   - One writer per key (persistence.KeyOwners). tenant/… and accref/… are

@@ -1,3 +1,5 @@
+// flow.go: the flow actor: a short-lived verification with the bureau (F3, F8, F9, F11).
+
 package actors
 
 import (

@@ -1,3 +1,5 @@
+// json.go: JSON encoding of the package's own records.
+
 package actors
 
 import "encoding/json"

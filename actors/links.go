@@ -1,3 +1,5 @@
+// links.go: signed browser login links (F16) and the keys they are signed with.
+
 package actors
 
 import (

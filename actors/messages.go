@@ -1,3 +1,5 @@
+// messages.go: the public commands and replies of the engine.
+
 package actors
 
 import (

@@ -1,3 +1,5 @@
+// promptstatus.go: where a prompt stands, as the prompt page shows it.
+
 package actors
 
 import (
@@ -119,7 +121,7 @@ func (e *Engine) Prompt(ctx context.Context, tenant, accountID, promptID, openid
 	if !validID(promptID) {
 		return nil, domain.ErrPromptClosed
 	}
-	return askAs[*PromptStatus](e, ctx, tenant, &tPrompt{accountID: accountID, openid: openid, promptID: promptID})
+	return askAs[*PromptStatus](e, ctx, tenant, &showPrompt{accountID: accountID, openid: openid, promptID: promptID})
 }
 
 // AnswerPrompt passes the code a person typed on the prompt page. It answers
@@ -133,6 +135,6 @@ func (e *Engine) AnswerPrompt(ctx context.Context, tenant, accountID, promptID, 
 	if by == "" {
 		by = who(openid)
 	}
-	return askAs[*SessionReply](e, ctx, tenant, &tAnswer{accountID: accountID, promptID: promptID, openid: openid,
+	return askAs[*SessionReply](e, ctx, tenant, &answerCode{accountID: accountID, promptID: promptID, openid: openid,
 		code: strings.TrimSpace(code), who: by})
 }

@@ -1,3 +1,5 @@
+// pwguard.go: the guard on a person's wrong bureau passwords (B2).
+
 package actors
 
 import (

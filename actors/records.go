@@ -1,3 +1,5 @@
+// records.go: store keys, the persisted records and the sealing of their secrets.
+
 package actors
 
 import (

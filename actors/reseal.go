@@ -1,3 +1,5 @@
+// reseal.go: re-encrypting sealed values under the keyring's current key (key rotation).
+
 package actors
 
 import (

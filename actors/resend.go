@@ -1,3 +1,5 @@
+// resend.go: 重新获取验证码: a new SMS code for a flow or a login (B3).
+
 package actors
 
 import (
@@ -20,9 +22,9 @@ import (
 
 // Messages of a resend.
 type (
-	// tFlowResend asks a flow of openid's for a new code (reply FlowReply).
-	tFlowResend struct{ flowID, openid string }
-	// flowResend is tFlowResend handed to the flow.
+	// resendFlowCode asks a flow of openid's for a new code (reply FlowReply).
+	resendFlowCode struct{ flowID, openid string }
+	// flowResend is resendFlowCode handed to the flow.
 	flowResend struct{}
 	// flowResent is the bureau's answer to a flow's resend.
 	flowResent struct {
@@ -42,12 +44,12 @@ type (
 // or a QR). The reply is awaiting_code with the new NextCodeAt and
 // SMSRemaining.
 func (e *Engine) ResendFlowCode(ctx context.Context, tenant, flowID, openid string) (FlowReply, error) {
-	return flowAsk(e, ctx, tenant, &tFlowResend{flowID: flowID, openid: openid})
+	return flowAsk(e, ctx, tenant, &resendFlowCode{flowID: flowID, openid: openid})
 }
 
 // onFlowResend refuses another person's flow outright: asking for a code
 // spends the owner's SMS budget.
-func (t *tenantActor) onFlowResend(ctx actor.Context, m *tFlowResend) {
+func (t *tenantActor) onFlowResend(ctx actor.Context, m *resendFlowCode) {
 	if t.flows[m.flowID] != nil && t.flowOwners[m.flowID] != m.openid {
 		ctx.Respond(domain.ErrNotPermitted)
 		return
@@ -167,11 +169,11 @@ func (f *flowActor) onResent(ctx actor.Context, m *flowResent) {
 
 // A pending login prompt's 重新获取 (the prompt page, a login link).
 type (
-	// tPromptResend asks for a new code of a login prompt (reply
+	// resendPromptCode asks for a new code of a login prompt (reply
 	// PromptStatus).
-	tPromptResend struct{ accountID, openid, promptID, who string }
-	// accountResend is tPromptResend handed to the account.
-	accountResend struct{ promptID, who string }
+	resendPromptCode struct{ accountID, openid, promptID, who string }
+	// resendCode is resendPromptCode handed to the account.
+	resendCode struct{ promptID, who string }
 	// loginResent is the bureau's answer to a login's resend.
 	loginResent struct {
 		channel domain.Channel
@@ -198,16 +200,16 @@ func (e *Engine) ResendPromptCode(ctx context.Context, tenant, accountID, prompt
 	if by == "" {
 		by = who(openid)
 	}
-	return askAs[*PromptStatus](e, ctx, tenant, &tPromptResend{accountID: accountID, openid: openid, promptID: promptID, who: by})
+	return askAs[*PromptStatus](e, ctx, tenant, &resendPromptCode{accountID: accountID, openid: openid, promptID: promptID, who: by})
 }
 
-func (t *tenantActor) onPromptResend(ctx actor.Context, m *tPromptResend) {
+func (t *tenantActor) onPromptResend(ctx actor.Context, m *resendPromptCode) {
 	ref, err := t.operable(m.accountID, m.openid)
 	if err != nil {
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &accountResend{promptID: m.promptID, who: m.who})
+	t.forward(ctx, ref.ID, &resendCode{promptID: m.promptID, who: m.who})
 }
 
 // nextCodeAt is when the account may be sent its next code (B3).
@@ -215,7 +217,7 @@ func (a *accountActor) nextCodeAt() time.Time {
 	return a.st.lastCodeAt.Add(a.d.cfg.SMSPolicy.PerAccountInterval)
 }
 
-func (a *accountActor) onResend(ctx actor.Context, m *accountResend) {
+func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 	var l *login
 	for _, x := range a.logins {
 		if x.prompt != nil && x.prompt.ID == m.promptID {

@@ -1,3 +1,5 @@
+// root.go: the root actor, which spawns and routes to the tenant actors.
+
 package actors
 
 import (

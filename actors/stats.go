@@ -1,3 +1,5 @@
+// stats.go: the engine's counters.
+
 package actors
 
 import "sync/atomic"
