@@ -85,8 +85,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return callCmd(ctx, rest, stdout, stderr)
 	case "sign":
 		return signCmd(ctx, rest, stdout, stderr)
-	case "torture":
-		return torture(ctx, rest, stdout, stderr) // hidden: the durability test's load generator
 	}
 	fmt.Fprintf(stderr, "etaxd: unknown command %q\n\n%s", cmd, usageText)
 	return exitUsage

@@ -57,7 +57,7 @@ func TestCommandLine(t *testing.T) {
 				"listen: must be host:port", "log_level:", "flag --code-ttl (code_ttl)", "lock.max_wrong_code:",
 			},
 		},
-		{name: "torture bad flag value", args: []string{"torture", "--n", "x"}, code: 2, stderr: []string{"invalid value"}},
+		{name: "torture is test code, not a command", args: []string{"torture", "--n", "x"}, code: 2, stderr: []string{`unknown command "torture"`, "Usage:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,16 +13,15 @@ import (
 )
 
 // TestAcknowledgedChangesSurviveSIGKILL is the durability test of issue
-// item 9. It runs "etaxd torture", which adds enterprises through the
-// engine and prints "ACK <tax number>" after each acknowledgement, kills
+// item 9. It runs torture in a subprocess (tortureCommand), which adds
+// enterprises through the engine and prints "ACK <tax number>" after each acknowledgement, kills
 // it with SIGKILL after a random number of acks, reopens the data
 // directory and checks that every acknowledged change is stored, five
 // times on the same directory so that the acks accumulate across crashes.
 func TestAcknowledgedChangesSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and kills a subprocess")
+		t.Skip("kills a subprocess")
 	}
-	bin := etaxdBinary(t)
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
@@ -32,7 +30,7 @@ func TestAcknowledgedChangesSurviveSIGKILL(t *testing.T) {
 	var acked []string
 	for round := 1; round <= 5; round++ {
 		k := 20 + rng.IntN(181)
-		got := killAfterAcks(t, bin, dir, k)
+		got := killAfterAcks(t, dir, k)
 		if len(got) < k {
 			t.Fatalf("round %d: %d acks, want at least %d", round, len(got), k)
 		}
@@ -76,10 +74,10 @@ func TestAcknowledgedChangesSurviveSIGKILL(t *testing.T) {
 // killAfterAcks runs torture on dir until it has printed at least k acks,
 // SIGKILLs it, and returns every ack it printed, those that raced the kill
 // included.
-func killAfterAcks(t *testing.T, bin, dir string, k int) []string {
+func killAfterAcks(t *testing.T, dir string, k int) []string {
 	t.Helper()
 	var acks []string
-	for _, line := range killAfterLines(t, bin, dir, k) {
+	for _, line := range killAfterLines(t, dir, k) {
 		tn, isAck := strings.CutPrefix(line, "ACK ")
 		if !isAck {
 			t.Errorf("unexpected output %q", line)
@@ -92,11 +90,11 @@ func killAfterAcks(t *testing.T, bin, dir string, k int) []string {
 
 // killAfterLines runs torture on dir with args until it has printed at
 // least k lines "ACK ...", SIGKILLs it, and returns every line it printed.
-func killAfterLines(t *testing.T, bin, dir string, k int, args ...string) []string {
+func killAfterLines(t *testing.T, dir string, k int, args ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"torture", "--dev", "--data", dir, "--n", "1000000", "--log-level", "warn"}, args...)...)
+	cmd := tortureCommand(t, ctx, append([]string{"--dev", "--data", dir, "--n", "1000000", "--log-level", "warn"}, args...)...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
@@ -137,17 +135,16 @@ func killAfterLines(t *testing.T, bin, dir string, k int, args ...string) []stri
 
 // TestAcknowledgedTenantChangesSurviveSIGKILL extends the durability test
 // to tenant-level changes (links, bindings, defaults, admins) made by
-// concurrent commands on one tenant: "etaxd torture --workers 4" runs four
+// concurrent commands on one tenant: torture with "--workers 4" runs four
 // workers, each printing "DO <w> <op>" before a change and "ACK <w> <op>"
 // after its acknowledgement. After each SIGKILL the stored state of every
 // worker is exactly its acknowledged changes, or those plus the one change
 // it had under way (committed, killed before it printed the ack).
 func TestAcknowledgedTenantChangesSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and kills a subprocess")
+		t.Skip("kills a subprocess")
 	}
 	const workers = 4
-	bin := etaxdBinary(t)
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
@@ -159,7 +156,7 @@ func TestAcknowledgedTenantChangesSurviveSIGKILL(t *testing.T) {
 	for round := 1; round <= rounds; round++ {
 		k := 20 + rng.IntN(181)
 		pending := make([]string, workers) // the change under way, "" for none
-		for _, line := range killAfterLines(t, bin, dir, k, "--workers", fmt.Sprint(workers)) {
+		for _, line := range killAfterLines(t, dir, k, "--workers", fmt.Sprint(workers)) {
 			var kind, op string
 			var w int
 			if n, _ := fmt.Sscanf(line, "%s %d %s", &kind, &w, &op); n != 3 || w < 0 || w >= workers {
@@ -202,13 +199,26 @@ func TestAcknowledgedTenantChangesSurviveSIGKILL(t *testing.T) {
 		rounds, changes, workers, landedUnacked)
 }
 
+// TestTortureBadFlagValue: torture refuses a bad flag value as a usage
+// error, as every etaxd command does.
+func TestTortureBadFlagValue(t *testing.T) {
+	var out, errOut strings.Builder
+	code := torture(context.Background(), []string{"--n", "x"}, &out, &errOut)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2\nstdout: %s\nstderr: %s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "invalid value") {
+		t.Errorf("stderr lacks %q:\n%s", "invalid value", errOut.String())
+	}
+}
+
 // TestTortureVerify lists what a torture run stored.
 func TestTortureVerify(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	if code := run(ctx, []string{"torture", "--dev", "--data", dir, "--n", "3", "--log-level", "error"}, &out, &errOut); code != 0 {
+	if code := torture(ctx, []string{"--dev", "--data", dir, "--n", "3", "--log-level", "error"}, &out, &errOut); code != 0 {
 		t.Fatalf("torture exit %d: %s", code, errOut.String())
 	}
 	var want []string
@@ -219,7 +229,7 @@ func TestTortureVerify(t *testing.T) {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
 	out.Reset()
-	if code := run(ctx, []string{"torture", "--data", dir, "--verify", "--log-level", "error"}, &out, &errOut); code != 0 {
+	if code := torture(ctx, []string{"--data", dir, "--verify", "--log-level", "error"}, &out, &errOut); code != 0 {
 		t.Fatalf("torture --verify exit %d: %s", code, errOut.String())
 	}
 	if got, wantHave := strings.TrimSpace(out.String()), strings.ReplaceAll(strings.Join(want, "\n"), "ACK", "HAVE"); got != wantHave {
@@ -227,7 +237,7 @@ func TestTortureVerify(t *testing.T) {
 	}
 	// A second run continues the sequence.
 	out.Reset()
-	if code := run(ctx, []string{"torture", "--data", dir, "--n", "1", "--log-level", "error"}, &out, &errOut); code != 0 {
+	if code := torture(ctx, []string{"--data", dir, "--n", "1", "--log-level", "error"}, &out, &errOut); code != 0 {
 		t.Fatalf("torture exit %d: %s", code, errOut.String())
 	}
 	if got := strings.TrimSpace(out.String()); got != fmt.Sprintf("ACK %s", domain.MakeTaxNo(tortureRegion, 4)) {

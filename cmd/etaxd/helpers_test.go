@@ -25,6 +25,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(tortureEnv) == "1" {
+		os.Exit(tortureMain()) // a durability test's subprocess, not a test run
+	}
 	dir, err := os.MkdirTemp("", "etaxd-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

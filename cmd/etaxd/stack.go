@@ -29,8 +29,9 @@ import (
 // master keys, the tax bureau (the in-process simulator, or an HTTP gateway
 // when taxbureau.url is set), NATS (embedded JetStream, or external
 // servers), the prompt queue with its dev-inbox notifier, the client
-// events and webhooks, and the actor engine. serve and torture build the
-// same stack, so the durability test exercises what serve runs.
+// events and webhooks, and the actor engine. serve and the durability
+// tests' torture build the same stack, so those tests exercise what serve
+// runs.
 type stack struct {
 	opts  config.Options
 	log   *slog.Logger

@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
 	"sync"
+	"syscall"
+	"testing"
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/config"
@@ -15,19 +20,47 @@ import (
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-// The torture subcommand is the durability test's load generator, kept out
-// of the usage text. It opens the stack serve runs and applies a stream of
+// torture is the durability tests' load generator: test code, not part of
+// the shipped binary. It opens the stack serve runs and applies a stream of
 // state changes through the engine, printing "ACK <tax number>" after each
 // one the engine acknowledged, so a test can SIGKILL it at any moment and
-// then check that every acknowledged change survived:
+// then check that every acknowledged change survived. The tests run it as a
+// subprocess (tortureCommand): the test binary, built with -race when the
+// tests are, re-executes itself with tortureEnv set, and TestMain then runs
+// torture on the arguments instead of the tests:
 //
-//	etaxd torture --data DIR --n N     add N enterprises to tenant "torture"
-//	etaxd torture --data DIR --verify  print "HAVE <tax number>" for each stored one
-//	etaxd torture --data DIR --n N --workers W
+//	--data DIR --n N     add N enterprises to tenant "torture"
+//	--data DIR --verify  print "HAVE <tax number>" for each stored one
+//	--data DIR --n N --workers W
 //	    apply N tenant-level changes to tenant "torture-t" from W concurrent
 //	    workers (see tortureTenantOps)
 //
 // It takes every serve flag as well.
+
+// tortureEnv, set to "1", makes the test binary run torture (tortureMain).
+const tortureEnv = "GO_WANT_ETAXD_TORTURE"
+
+// tortureMain is the process's main when TestMain sees tortureEnv: torture
+// on the command line's arguments, ended by SIGINT or SIGTERM as etaxd's
+// main is. It returns the exit code.
+func tortureMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return torture(ctx, os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// tortureCommand is a torture subprocess with args: this test binary
+// re-executed with tortureEnv set.
+func tortureCommand(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), tortureEnv+"=1")
+	return cmd
+}
 
 const (
 	tortureTenant = "torture"

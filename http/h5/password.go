@@ -1,29 +1,14 @@
 package h5
 
+// F11, F12 修改密码: resetting the bureau password by identity and SMS code, and updating a stored one.
+
 import (
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-)
-
-// centerNotices are the success texts the personal center shows after a
-// change, as the flash of seeOther.
-var centerNotices = map[string]string{
-	"admin":    "已成为数电配置管理员",
-	"stepdown": "已退出数电配置管理员",
-	"unbound":  "已解绑该企业下绑定您微信的账号",
-}
-
-// Where a verification flow goes when it is done (the code page's "next").
-const (
-	nextAdd    = ""
-	nextRebind = "rebind"
-	nextAdmin  = "admin"
-	nextReset  = "reset"
 )
 
 type idTypeOption struct {
@@ -37,121 +22,6 @@ var idTypes = []idTypeOption{
 	{Code: "208", Name: "外国护照"},
 	{Code: "210", Name: "港澳居民来往内地通行证"},
 	{Code: "213", Name: "台湾居民来往大陆通行证"},
-}
-
-// credForm is a username/password form; the password is never shown again.
-type credForm struct {
-	Username string
-}
-
-// F8: 更换微信.
-
-func (h *H5) rebindPage(c *fiber.Ctx) error {
-	return h.rebindForm(c, fiber.StatusOK, credForm{}, "")
-}
-
-func (h *H5) rebindForm(c *fiber.Ctx, status int, f credForm, errMsg string) error {
-	t, ent, a, err := h.accountOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	base := h.base(t, ent)
-	return h.render(c, status, "rebind", fiber.Map{"Title": "更换微信", "Back": base, "Base": base, "Enterprise": ent,
-		"Account": a, "Form": f, "Error": errMsg})
-}
-
-func (h *H5) rebind(c *fiber.Ctx) error {
-	t, ent, err := h.enterpriseOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	f := credForm{Username: formValue(c, "username")}
-	password := strings.Clone(c.FormValue("password"))
-	switch {
-	case f.Username == "":
-		return h.rebindForm(c, fiber.StatusBadRequest, f, "请输入电子税局账号")
-	case password == "":
-		return h.rebindForm(c, fiber.StatusBadRequest, f, "请输入密码")
-	}
-	fr, err := h.eng.ChangeBinding(c.UserContext(), t.ID, param(c, "aid"), openidOf(c), f.Username, domain.NewSecret(password))
-	if err != nil {
-		if refusesUser(err) {
-			return h.fail(c, err)
-		}
-		return h.rebindForm(c, waitStatus(c, err), f, h.userMessage(err))
-	}
-	return h.flowNextTo(c, t, ent, fr, nextRebind)
-}
-
-// F9: 数电配置管理员.
-
-func (h *H5) adminPage(c *fiber.Ctx) error {
-	t, ent, err := h.enterpriseOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	base := h.base(t, ent)
-	return h.render(c, fiber.StatusOK, "admin", fiber.Map{"Title": "申请绑定", "Back": h.prefix + "/", "Base": base, "Enterprise": ent,
-		"Explain": true})
-}
-
-func (h *H5) adminApplyPage(c *fiber.Ctx) error {
-	return h.adminForm(c, fiber.StatusOK, credForm{}, "")
-}
-
-func (h *H5) adminForm(c *fiber.Ctx, status int, f credForm, errMsg string) error {
-	t, ent, err := h.enterpriseOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	base := h.base(t, ent)
-	return h.render(c, status, "admin", fiber.Map{"Title": "申请绑定", "Back": base + "/admin", "Base": base, "Enterprise": ent,
-		"Form": f, "Error": errMsg})
-}
-
-func (h *H5) adminApply(c *fiber.Ctx) error {
-	t, ent, err := h.enterpriseOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	f := credForm{Username: formValue(c, "username")}
-	password := strings.Clone(c.FormValue("password"))
-	switch {
-	case f.Username == "":
-		return h.adminForm(c, fiber.StatusBadRequest, f, "请输入法人或财务负责人的电子税局账号")
-	case password == "":
-		return h.adminForm(c, fiber.StatusBadRequest, f, "请输入密码")
-	}
-	fr, err := h.eng.ApplyAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c), f.Username, domain.NewSecret(password))
-	if err != nil {
-		return h.adminForm(c, waitStatus(c, err), f, h.userMessage(err))
-	}
-	return h.flowNextTo(c, t, ent, fr, nextAdmin)
-}
-
-func (h *H5) stepDown(c *fiber.Ctx) error {
-	t, ent, err := h.enterpriseOf(c)
-	if err != nil {
-		return h.fail(c, err)
-	}
-	if err := h.eng.StepDownAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c)); err != nil {
-		return h.fail(c, err)
-	}
-	return h.seeOther(c, h.prefix+"/"+entAnchor(t, ent), centerNotices["stepdown"])
-}
-
-// F11, F12: 修改密码.
-
-// operableAccount is the account of the URL if openid may operate it.
-func (h *H5) operableAccount(c *fiber.Ctx) (actors.TenantInfo, *actors.EnterpriseView, *accountRow, bool, error) {
-	t, ent, a, err := h.accountOf(c)
-	if err != nil {
-		return t, ent, a, false, h.fail(c, err)
-	}
-	if !a.CanOperate {
-		return t, ent, a, false, h.fail(c, domain.ErrNotPermitted)
-	}
-	return t, ent, a, true, nil
 }
 
 func (h *H5) passwordPage(c *fiber.Ctx) error {
