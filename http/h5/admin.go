@@ -3,11 +3,7 @@ package h5
 // F9 数电配置管理员: applying to be, and stepping down as, an enterprise's administrator.
 
 import (
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/etaxd/etaxd/domain"
 )
 
 func (h *H5) adminPage(c *fiber.Ctx) error {
@@ -39,15 +35,11 @@ func (h *H5) adminApply(c *fiber.Ctx) error {
 	if err != nil {
 		return h.fail(c, err)
 	}
-	f := credForm{Username: formValue(c, "username")}
-	password := strings.Clone(c.FormValue("password"))
-	switch {
-	case f.Username == "":
-		return h.adminForm(c, fiber.StatusBadRequest, f, "请输入法人或财务负责人的电子税局账号")
-	case password == "":
-		return h.adminForm(c, fiber.StatusBadRequest, f, "请输入密码")
+	f, password, problem := readCredentials(c, "请输入法人或财务负责人的电子税局账号")
+	if problem != "" {
+		return h.adminForm(c, fiber.StatusBadRequest, f, problem)
 	}
-	fr, err := h.eng.ApplyAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c), f.Username, domain.NewSecret(password))
+	fr, err := h.eng.ApplyAdmin(c.UserContext(), t.ID, ent.TaxNo, openidOf(c), f.Username, password)
 	if err != nil {
 		return h.adminForm(c, waitStatus(c, err), f, h.userMessage(err))
 	}

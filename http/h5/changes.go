@@ -3,6 +3,8 @@ package h5
 // Shared by the account changes of rebind.go, admin.go and password.go: where a verified flow goes next, the center's notices and the credential form.
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
@@ -28,6 +30,22 @@ const (
 // credForm is a username/password form; the password is never shown again.
 type credForm struct {
 	Username string
+}
+
+// readCredentials reads the username and password that 更换微信 (F8) and
+// 申请绑定 (F9) prove a person with. problem is what the form says when one
+// is missing (noUser names the username the page asks for), "" when both
+// are there.
+func readCredentials(c *fiber.Ctx, noUser string) (f credForm, password domain.Secret, problem string) {
+	f = credForm{Username: formValue(c, "username")}
+	pw := strings.Clone(c.FormValue("password"))
+	switch {
+	case f.Username == "":
+		return f, domain.Secret{}, noUser
+	case pw == "":
+		return f, domain.Secret{}, "请输入密码"
+	}
+	return f, domain.NewSecret(pw), ""
 }
 
 // operableAccount is the account of the URL if openid may operate it.

@@ -3,11 +3,7 @@ package h5
 // F8 更换微信: moving an account's binding to the signed-in WeChat user after its password and SMS code.
 
 import (
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/etaxd/etaxd/domain"
 )
 
 func (h *H5) rebindPage(c *fiber.Ctx) error {
@@ -29,15 +25,11 @@ func (h *H5) rebind(c *fiber.Ctx) error {
 	if err != nil {
 		return h.fail(c, err)
 	}
-	f := credForm{Username: formValue(c, "username")}
-	password := strings.Clone(c.FormValue("password"))
-	switch {
-	case f.Username == "":
-		return h.rebindForm(c, fiber.StatusBadRequest, f, "请输入电子税局账号")
-	case password == "":
-		return h.rebindForm(c, fiber.StatusBadRequest, f, "请输入密码")
+	f, password, problem := readCredentials(c, "请输入电子税局账号")
+	if problem != "" {
+		return h.rebindForm(c, fiber.StatusBadRequest, f, problem)
 	}
-	fr, err := h.eng.ChangeBinding(c.UserContext(), t.ID, param(c, "aid"), openidOf(c), f.Username, domain.NewSecret(password))
+	fr, err := h.eng.ChangeBinding(c.UserContext(), t.ID, param(c, "aid"), openidOf(c), f.Username, password)
 	if err != nil {
 		if refusesUser(err) {
 			return h.fail(c, err)
