@@ -53,11 +53,7 @@ func (a *accountActor) reachable() bool {
 // people (Config.LoginLinksOnly): nobody gets a WeChat message, the person
 // behind the phone must open the login link.
 func noWeChatMessage(phoneMasked string) string {
-	who := phoneMasked
-	if who == "" {
-		who = "该账号"
-	}
-	return "请" + who + "的本人用浏览器打开登录链接完成电子税局登录后再操作（本服务未开通微信公众号通知）"
+	return "请" + whose(phoneMasked) + "的本人用浏览器打开登录链接完成电子税局登录后再操作（本服务未开通微信公众号通知）"
 }
 
 func (a *accountActor) send(p prompts.Prompt) {
@@ -110,9 +106,14 @@ func promptMessage(service, phoneMasked string, bound, reachable bool) string {
 	if !reachable {
 		return "电子税局登录失败，该账号绑定的微信用户已取消关注" + service + "公众号，请用浏览器打开登录链接完成登录后再操作"
 	}
-	who := phoneMasked
-	if who == "" {
-		who = "该账号"
+	return "请" + whose(phoneMasked) + "绑定的微信用户，前往" + service + "公众号点击收到的登录通知进行操作"
+}
+
+// whose names the person a prompt asks for: the account's masked phone, or
+// 该账号 before the bureau told it.
+func whose(phoneMasked string) string {
+	if phoneMasked == "" {
+		return "该账号"
 	}
-	return "请" + who + "绑定的微信用户，前往" + service + "公众号点击收到的登录通知进行操作"
+	return phoneMasked
 }
