@@ -34,81 +34,77 @@ const importTimeout = 30 * time.Minute
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("import", importUsage, args, stdout, stderr, map[string]func([]string) int{
 		"accounts": func(args []string) int {
-			var cf clientFlags
-			var tenant, out string
 			var dryRun, skip bool
-			return runSubcommand("import accounts", " FILE",
-				"Add enterprises and accounts from FILE (.csv in UTF-8, or .xlsx) through the ops API.\n"+
-					"Every row is checked before anything is written; with an invalid row nothing is written\n"+
-					"unless --skip-invalid. Hosted login types are verified at once; manual ones wait for their\n"+
-					"first login. A re-run reports what exists and changes nothing. Exit 0 when every row to\n"+
+			var out, media string
+			var data []byte
+			code := exitOK
+			rc := opsCommand{
+				name: "import accounts", argsUsage: " FILE", minArgs: 1, maxArgs: 1, tenant: true,
+				summary: "Add enterprises and accounts from FILE (.csv in UTF-8, or .xlsx) through the ops API.\n" +
+					"Every row is checked before anything is written; with an invalid row nothing is written\n" +
+					"unless --skip-invalid. Hosted login types are verified at once; manual ones wait for their\n" +
+					"first login. A re-run reports what exists and changes nothing. Exit 0 when every row to\n" +
 					"write was written, 1 when a row failed or invalid rows stopped the import.",
-				1, 1, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
+				flags: func(fs *flag.FlagSet, _ *clientFlags) {
 					_ = fs.Set("timeout", importTimeout.String())
 					fs.Lookup("timeout").DefValue = importTimeout.String()
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
 					fs.BoolVar(&dryRun, "dry-run", false, "check every row and report; write nothing")
 					fs.BoolVar(&skip, "skip-invalid", false, "write the good rows even when some rows are invalid")
 					fs.StringVar(&out, "o", "", "write the per-row report to `FILE` (CSV, mode 0600; never a password)")
 				},
-				func(pos []string) int {
-					if tenant == "" {
-						return usageError(stderr, "import accounts", "--tenant is required")
-					}
-					media, err := mediaOf(pos[0])
-					if err != nil {
+				check: func(pos []string) int {
+					var err error
+					if media, err = mediaOf(pos[0]); err != nil {
 						return usageError(stderr, "import accounts", "%v", err)
 					}
-					data, err := os.ReadFile(pos[0])
-					if err != nil {
+					if data, err = os.ReadFile(pos[0]); err != nil {
 						return failure(stderr, "import accounts", err)
 					}
 					if len(data) > importer.MaxBytes {
 						return failure(stderr, "import accounts", fmt.Errorf("%s has %d bytes; at most %d in one import: split it", pos[0], len(data), importer.MaxBytes))
 					}
-					code := exitOK
-					rc := withClient(ctx, "import accounts", &cf, stderr, func(ctx context.Context, c *client) error {
-						q := url.Values{}
-						if dryRun {
-							q.Set("dry_run", "true")
+					return exitOK
+				},
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					q := url.Values{}
+					if dryRun {
+						q.Set("dry_run", "true")
+					}
+					if skip {
+						q.Set("skip_invalid", "true")
+					}
+					path := a.tenantPath("/import")
+					if len(q) > 0 {
+						path += "?" + q.Encode()
+					}
+					sum, results, err := c.importFile(ctx, path, media, data, newProgress(stderr, rowCount(data, media)))
+					if err != nil {
+						return err
+					}
+					if out != "" {
+						var b bytes.Buffer
+						rw, _ := importer.NewReportWriter(&b)
+						for _, r := range results {
+							_ = rw.Write(r)
 						}
-						if skip {
-							q.Set("skip_invalid", "true")
-						}
-						path := "/ops/v1/tenants/" + url.PathEscape(tenant) + "/import"
-						if len(q) > 0 {
-							path += "?" + q.Encode()
-						}
-						sum, results, err := c.importFile(ctx, path, media, data, newProgress(stderr, rowCount(data, media)))
-						if err != nil {
+						if err := rw.Flush(); err != nil {
 							return err
 						}
-						if out != "" {
-							var b bytes.Buffer
-							rw, _ := importer.NewReportWriter(&b)
-							for _, r := range results {
-								_ = rw.Write(r)
-							}
-							if err := rw.Flush(); err != nil {
-								return err
-							}
-							if err := writeFileAtomic(out, b.Bytes()); err != nil {
-								return err
-							}
+						if err := writeFileAtomic(out, b.Bytes()); err != nil {
+							return err
 						}
-						printImport(stdout, sum, results, out)
-						if sum.Failed > 0 || (sum.Invalid > 0 && !skip) {
-							code = exitError
-						}
-						return nil
-					})
-					if rc != exitOK {
-						return rc
 					}
-					return code
-				})
+					printImport(stdout, sum, results, out)
+					if sum.Failed > 0 || (sum.Invalid > 0 && !skip) {
+						code = exitError
+					}
+					return nil
+				},
+			}.exec(ctx, args, stderr)
+			if rc != exitOK {
+				return rc
+			}
+			return code
 		},
 	})
 }

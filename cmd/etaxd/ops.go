@@ -215,92 +215,74 @@ func statusValue(key string, v any) string {
 func tenantCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("tenant", tenantUsage, args, stdout, stderr, map[string]func([]string) int{
 		"create": func(args []string) int {
-			var cf clientFlags
 			var id, name, code string
-			var raw bool
-			return runSubcommand("tenant create", "", "Create a tenant. Its activation code is printed once: etaxd keeps only its hash.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
+			return opsCommand{
+				name: "tenant create", json: true,
+				summary: "Create a tenant. Its activation code is printed once: etaxd keeps only its hash.",
+				flags: func(fs *flag.FlagSet, _ *clientFlags) {
 					fs.StringVar(&name, "name", "", "the tenant's `NAME` (required)")
 					fs.StringVar(&id, "id", "", "the tenant's `ID`: lower-case letters, digits, - and _ (default: a new one)")
 					fs.StringVar(&code, "activation-code", "", "the activation `CODE` users link the tenant with, at least 6 characters (default: a random one)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
 				},
-				func([]string) int {
+				check: func([]string) int {
 					if strings.TrimSpace(name) == "" {
 						return usageError(stderr, "tenant create", "--name is required")
 					}
-					return withClient(ctx, "tenant create", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants", opsapi.CreateTenantRequest{ID: id, Name: name, ActivationCode: code})
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var t opsapi.Tenant
-						if err := decodeAnswer(b, &t); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "tenant %s (%s) created\nactivation code: %s\n(shown once: etaxd keeps only its hash; \"etaxd tenant rotate-code --tenant %s\" makes a new one)\n",
-							t.ID, t.Name, t.ActivationCode, t.ID)
-						return nil
-					})
-				})
+					return exitOK
+				},
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants", opsapi.CreateTenantRequest{ID: id, Name: name, ActivationCode: code})
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
+					}
+					var t opsapi.Tenant
+					if err := decodeAnswer(b, &t); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "tenant %s (%s) created\nactivation code: %s\n(shown once: etaxd keeps only its hash; \"etaxd tenant rotate-code --tenant %s\" makes a new one)\n",
+						t.ID, t.Name, t.ActivationCode, t.ID)
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 		"list": func(args []string) int {
-			var cf clientFlags
-			var raw bool
-			return runSubcommand("tenant list", "", "List the tenants.", 0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
+			return opsCommand{
+				name: "tenant list", json: true, summary: "List the tenants.",
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants", nil)
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
+					}
+					var list struct{ Tenants []opsapi.Tenant }
+					if err := decodeAnswer(b, &list); err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tNAME")
+					for _, t := range list.Tenants {
+						fmt.Fprintf(tw, "%s\t%s\n", t.ID, t.Name)
+					}
+					return tw.Flush()
 				},
-				func([]string) int {
-					return withClient(ctx, "tenant list", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants", nil)
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var list struct{ Tenants []opsapi.Tenant }
-						if err := decodeAnswer(b, &list); err != nil {
-							return err
-						}
-						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-						fmt.Fprintln(tw, "ID\tNAME")
-						for _, t := range list.Tenants {
-							fmt.Fprintf(tw, "%s\t%s\n", t.ID, t.Name)
-						}
-						return tw.Flush()
-					})
-				})
+			}.exec(ctx, args, stderr)
 		},
 		"rotate-code": func(args []string) int {
-			var cf clientFlags
-			var tenant string
-			var raw bool
-			return runSubcommand("tenant rotate-code", "", "Replace a tenant's activation code; the old one stops working. The new one is printed once.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
-				},
-				func([]string) int {
-					if tenant == "" {
-						return usageError(stderr, "tenant rotate-code", "--tenant is required")
+			return opsCommand{
+				name: "tenant rotate-code", tenant: true, json: true,
+				summary: "Replace a tenant's activation code; the old one stops working. The new one is printed once.",
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodPost, a.tenantPath("/rotate-code"), nil)
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
 					}
-					return withClient(ctx, "tenant rotate-code", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/rotate-code", nil)
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var t opsapi.Tenant
-						if err := decodeAnswer(b, &t); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "tenant %s: new activation code: %s\n(shown once; the old code no longer works)\n", t.ID, t.ActivationCode)
-						return nil
-					})
-				})
+					var t opsapi.Tenant
+					if err := decodeAnswer(b, &t); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "tenant %s: new activation code: %s\n(shown once; the old code no longer works)\n", t.ID, t.ActivationCode)
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 	})
 }
@@ -310,75 +292,60 @@ func tenantCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func enterpriseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("enterprise", enterpriseUsage, args, stdout, stderr, map[string]func([]string) int{
 		"add": func(args []string) int {
-			var cf clientFlags
-			var tenant, taxNo, name, region string
-			var raw bool
-			return runSubcommand("enterprise add", "", "Add an enterprise to a tenant. The tax number (统一社会信用代码 or a legacy id) is checked; the region comes from it unless --region says otherwise.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+			var taxNo, name, region string
+			return opsCommand{
+				name: "enterprise add", tenant: true, json: true,
+				summary: "Add an enterprise to a tenant. The tax number (统一社会信用代码 or a legacy id) is checked; the region comes from it unless --region says otherwise.",
+				flags: func(fs *flag.FlagSet, _ *clientFlags) {
 					fs.StringVar(&taxNo, "tax-no", "", "the enterprise's tax number `TAXNO` (required)")
 					fs.StringVar(&name, "name", "", "the enterprise's `NAME` (required)")
 					fs.StringVar(&region, "region", "", "the 2-digit region `CODE` (default: from the tax number)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
 				},
-				func([]string) int {
+				check: func([]string) int {
 					switch {
-					case tenant == "":
-						return usageError(stderr, "enterprise add", "--tenant is required")
 					case strings.TrimSpace(taxNo) == "":
 						return usageError(stderr, "enterprise add", "--tax-no is required")
 					case strings.TrimSpace(name) == "":
 						return usageError(stderr, "enterprise add", "--name is required")
 					}
-					return withClient(ctx, "enterprise add", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/enterprises",
-							opsapi.EnterpriseRequest{TaxNo: taxNo, Name: name, Region: region})
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var e actors.EnterpriseView
-						if err := decodeAnswer(b, &e); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "enterprise %s (%s, region %s) added to tenant %s\n", e.TaxNo, e.Name, e.Region, tenant)
-						return nil
-					})
-				})
+					return exitOK
+				},
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodPost, a.tenantPath("/enterprises"),
+						opsapi.EnterpriseRequest{TaxNo: taxNo, Name: name, Region: region})
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
+					}
+					var e actors.EnterpriseView
+					if err := decodeAnswer(b, &e); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "enterprise %s (%s, region %s) added to tenant %s\n", e.TaxNo, e.Name, e.Region, a.Tenant)
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 		"list": func(args []string) int {
-			var cf clientFlags
-			var tenant string
-			var raw bool
-			return runSubcommand("enterprise list", "", "List a tenant's enterprises: tax number, region, accounts, 数电配置管理员 and name.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
-				},
-				func([]string) int {
-					if tenant == "" {
-						return usageError(stderr, "enterprise list", "--tenant is required")
+			return opsCommand{
+				name: "enterprise list", tenant: true, json: true,
+				summary: "List a tenant's enterprises: tax number, region, accounts, 数电配置管理员 and name.",
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodGet, a.tenantPath("/enterprises"), nil)
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
 					}
-					return withClient(ctx, "enterprise list", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/enterprises", nil)
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var list struct{ Enterprises []actors.EnterpriseView }
-						if err := decodeAnswer(b, &list); err != nil {
-							return err
-						}
-						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-						fmt.Fprintln(tw, "TAX_NO\tREGION\tACCOUNTS\tADMINS\tNAME")
-						for _, e := range list.Enterprises {
-							fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", e.TaxNo, e.Region, e.Accounts, e.Admins, e.Name)
-						}
-						return tw.Flush()
-					})
-				})
+					var list struct{ Enterprises []actors.EnterpriseView }
+					if err := decodeAnswer(b, &list); err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "TAX_NO\tREGION\tACCOUNTS\tADMINS\tNAME")
+					for _, e := range list.Enterprises {
+						fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", e.TaxNo, e.Region, e.Accounts, e.Admins, e.Name)
+					}
+					return tw.Flush()
+				},
+			}.exec(ctx, args, stderr)
 		},
 	})
 }
@@ -387,86 +354,67 @@ func enterpriseCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 func apikeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("apikey", apikeyUsage, args, stdout, stderr, map[string]func([]string) int{
 		"create": func(args []string) int {
-			var cf clientFlags
-			var tenant, id string
-			var raw bool
-			return runSubcommand("apikey create", "", "Make an API key for a tenant's client (ERP). Its secret is printed once: etaxd keeps it sealed.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+			var id string
+			return opsCommand{
+				name: "apikey create", tenant: true, json: true,
+				summary: "Make an API key for a tenant's client (ERP). Its secret is printed once: etaxd keeps it sealed.",
+				flags: func(fs *flag.FlagSet, _ *clientFlags) {
 					fs.StringVar(&id, "id", "", "the key `ID`: lower-case letters, digits, - and _ (default: a new one)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
 				},
-				func([]string) int {
-					if tenant == "" {
-						return usageError(stderr, "apikey create", "--tenant is required")
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodPost, a.tenantPath("/apikeys"), opsapi.CreateAPIKeyRequest{ID: id})
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
 					}
-					return withClient(ctx, "apikey create", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodPost, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/apikeys", opsapi.CreateAPIKeyRequest{ID: id})
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
-						}
-						var k opsapi.APIKey
-						if err := decodeAnswer(b, &k); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "API key %s for tenant %s\nsecret: %s\n(shown once: give it to the client now; etaxd cannot show it again)\n", k.ID, k.Tenant, k.Secret)
-						return nil
-					})
-				})
+					var k opsapi.APIKey
+					if err := decodeAnswer(b, &k); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "API key %s for tenant %s\nsecret: %s\n(shown once: give it to the client now; etaxd cannot show it again)\n", k.ID, k.Tenant, k.Secret)
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 		"list": func(args []string) int {
-			var cf clientFlags
-			var tenant string
-			var raw bool
-			return runSubcommand("apikey list", "", "List a tenant's API keys (never their secrets).", 0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
-					fs.BoolVar(&raw, "json", false, "print the JSON answer")
-				},
-				func([]string) int {
-					if tenant == "" {
-						return usageError(stderr, "apikey list", "--tenant is required")
+			return opsCommand{
+				name: "apikey list", tenant: true, json: true,
+				summary: "List a tenant's API keys (never their secrets).",
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					_, b, err := c.do(ctx, http.MethodGet, a.tenantPath("/apikeys"), nil)
+					if err != nil || a.JSON {
+						return printRaw(stdout, b, err)
 					}
-					return withClient(ctx, "apikey list", &cf, stderr, func(ctx context.Context, c *client) error {
-						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/apikeys", nil)
-						if err != nil || raw {
-							return printRaw(stdout, b, err)
+					var list struct {
+						APIKeys []opsapi.APIKey `json:"api_keys"`
+					}
+					if err := decodeAnswer(b, &list); err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tCREATED\tREVOKED")
+					for _, k := range list.APIKeys {
+						revoked := "-"
+						if k.RevokedAt != nil {
+							revoked = k.RevokedAt.Format(time.RFC3339)
 						}
-						var list struct {
-							APIKeys []opsapi.APIKey `json:"api_keys"`
-						}
-						if err := decodeAnswer(b, &list); err != nil {
-							return err
-						}
-						tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-						fmt.Fprintln(tw, "ID\tCREATED\tREVOKED")
-						for _, k := range list.APIKeys {
-							revoked := "-"
-							if k.RevokedAt != nil {
-								revoked = k.RevokedAt.Format(time.RFC3339)
-							}
-							fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.Format(time.RFC3339), revoked)
-						}
-						return tw.Flush()
-					})
-				})
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.Format(time.RFC3339), revoked)
+					}
+					return tw.Flush()
+				},
+			}.exec(ctx, args, stderr)
 		},
 		"revoke": func(args []string) int {
-			var cf clientFlags
-			return runSubcommand("apikey revoke", " KEY", "Revoke an API key: etaxd refuses it from now on (within 30 s on other nodes).",
-				1, 1, args, stderr, cf.bind,
-				func(pos []string) int {
-					return withClient(ctx, "apikey revoke", &cf, stderr, func(ctx context.Context, c *client) error {
-						if _, _, err := c.do(ctx, http.MethodDelete, "/ops/v1/apikeys/"+url.PathEscape(pos[0]), nil); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "API key %s revoked\n", pos[0])
-						return nil
-					})
-				})
+			return opsCommand{
+				name: "apikey revoke", argsUsage: " KEY", minArgs: 1, maxArgs: 1,
+				summary: "Revoke an API key: etaxd refuses it from now on (within 30 s on other nodes).",
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					if _, _, err := c.do(ctx, http.MethodDelete, "/ops/v1/apikeys/"+url.PathEscape(a.Pos[0]), nil); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "API key %s revoked\n", a.Pos[0])
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 	})
 }
@@ -475,50 +423,46 @@ func apikeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return nounCommand("audit", auditUsage, args, stdout, stderr, map[string]func([]string) int{
 		"export": func(args []string) int {
-			var cf clientFlags
-			var tenant, from, to, format, out string
-			return runSubcommand("audit export", "",
-				"Export a tenant's audit log (who did what, when, with which outcome; never a secret).\n"+
+			var from, to, format, out string
+			return opsCommand{
+				name: "audit export", tenant: true,
+				summary: "Export a tenant's audit log (who did what, when, with which outcome; never a secret).\n" +
 					"--from and --to are RFC 3339 times or dates (a day in China time); --to is exclusive.",
-				0, 0, args, stderr,
-				func(fs *flag.FlagSet) {
-					cf.bind(fs)
-					fs.StringVar(&tenant, "tenant", "", "the tenant `ID` (required)")
+				flags: func(fs *flag.FlagSet, _ *clientFlags) {
 					fs.StringVar(&from, "from", "", "first `TIME` or date to include (default: the beginning)")
 					fs.StringVar(&to, "to", "", "`TIME` or date to stop before (default: now)")
 					fs.StringVar(&format, "format", "csv", "`FORMAT`: csv or json")
 					fs.StringVar(&out, "o", "", "write to `FILE` (mode 0600) instead of standard output")
 				},
-				func([]string) int {
-					if tenant == "" {
-						return usageError(stderr, "audit export", "--tenant is required")
-					}
+				check: func([]string) int {
 					if format != "csv" && format != "json" {
 						return usageError(stderr, "audit export", "--format must be csv or json, got %q", format)
 					}
-					return withClient(ctx, "audit export", &cf, stderr, func(ctx context.Context, c *client) error {
-						q := url.Values{"format": {format}}
-						if from != "" {
-							q.Set("from", from)
-						}
-						if to != "" {
-							q.Set("to", to)
-						}
-						_, b, err := c.do(ctx, http.MethodGet, "/ops/v1/tenants/"+url.PathEscape(tenant)+"/audit?"+q.Encode(), nil)
-						if err != nil {
-							return err
-						}
-						if out == "" {
-							_, err := stdout.Write(b)
-							return err
-						}
-						if err := writeFileAtomic(out, b); err != nil {
-							return err
-						}
-						fmt.Fprintf(stdout, "wrote %d audit events of tenant %s to %s\n", countEvents(format, b), tenant, out)
-						return nil
-					})
-				})
+					return exitOK
+				},
+				run: func(ctx context.Context, c *client, a opsArgs) error {
+					q := url.Values{"format": {format}}
+					if from != "" {
+						q.Set("from", from)
+					}
+					if to != "" {
+						q.Set("to", to)
+					}
+					_, b, err := c.do(ctx, http.MethodGet, a.tenantPath("/audit?"+q.Encode()), nil)
+					if err != nil {
+						return err
+					}
+					if out == "" {
+						_, err := stdout.Write(b)
+						return err
+					}
+					if err := writeFileAtomic(out, b); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "wrote %d audit events of tenant %s to %s\n", countEvents(format, b), a.Tenant, out)
+					return nil
+				},
+			}.exec(ctx, args, stderr)
 		},
 	})
 }
