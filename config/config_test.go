@@ -166,6 +166,28 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 0 }},
 		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }}, // embedded: a single node
+		{"cluster.listen", func(o *Options) { o.Cluster.Listen = "127.0.0.1:6222" }}, // no peers
+		{"cluster.listen", func(o *Options) { o.Cluster.Peers = []string{"a:6222", "b:6222", "c:6222"} }},
+		{"cluster.listen", func(o *Options) {
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:0", Peers: []string{"a:6222", "b:6222", "c:6222"}}
+		}},
+		{"cluster.peers", func(o *Options) {
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "6222", "c:6222"}}
+		}},
+		{"cluster.peers", func(o *Options) {
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "a:6222", "c:6222"}}
+		}},
+		{"cluster.peers", func(o *Options) { // 2 nodes cannot hold 3 replicas
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"127.0.0.1:6222", "b:6222"}}
+		}},
+		{"cluster.peers", func(o *Options) {
+			o.NATS.URLs = []string{"nats://a:4222"}
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
+		}},
+		{"cluster.actor_listen", func(o *Options) { o.Cluster.ActorListen = "127.0.0.1:7000" }}, // no peers
+		{"cluster.actor_listen", func(o *Options) {
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}, ActorListen: "7000"}
+		}},
 		{"taxbureau.url", func(o *Options) { o.TaxBureau.URL = "bureau:8081" }},
 		{"taxbureau.url", func(o *Options) { o.TaxBureau.URL = "http://bureau:8081#x" }},
 		{"taxbureau.token", func(o *Options) { o.TaxBureau.Token = "0123456789abcdef" }}, // no URL
@@ -599,5 +621,33 @@ func TestValidateRefusesAPublicURLPath(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestClusterOptions pins cluster mode's derived values: on only with
+// peers, the own address left out of the routes, and at least three
+// replicas (the default 1 meaning 3).
+func TestClusterOptions(t *testing.T) {
+	o := Default()
+	if o.Cluster.Enabled() || o.StreamReplicas() != 1 {
+		t.Fatalf("default: cluster %v, replicas %d; want a single node with 1", o.Cluster.Enabled(), o.StreamReplicas())
+	}
+	o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"127.0.0.1:6222", "127.0.0.1:6223", "127.0.0.1:6224"}}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("three nodes on loopback: %v", err)
+	}
+	if !o.Cluster.Enabled() || o.StreamReplicas() != 3 {
+		t.Fatalf("cluster %v, replicas %d; want cluster mode with 3", o.Cluster.Enabled(), o.StreamReplicas())
+	}
+	if got := o.Cluster.Routes(); !slices.Equal(got, []string{"127.0.0.1:6223", "127.0.0.1:6224"}) {
+		t.Fatalf("Routes() = %v, want the two other nodes", got)
+	}
+	o.NATS.Replicas = 5
+	if err := o.Validate(); err == nil {
+		t.Fatal("5 replicas on 3 nodes: no error")
+	}
+	o.Cluster.Peers = append(o.Cluster.Peers, "127.0.0.1:6225", "127.0.0.1:6226")
+	if err := o.Validate(); err != nil || o.StreamReplicas() != 5 {
+		t.Fatalf("5 replicas on 5 nodes: %v, replicas %d", err, o.StreamReplicas())
 	}
 }

@@ -99,6 +99,10 @@ type Options struct {
 	// Webhooks holds the client webhooks' options.
 	Webhooks WebhookOptions
 
+	// Cluster makes this node one of several etaxd nodes serving as one
+	// (see ClusterOptions); zero means a single node.
+	Cluster ClusterOptions
+
 	// Sim holds the in-process tax-bureau simulator's knobs.
 	Sim SimOptions
 }
@@ -160,6 +164,51 @@ type NATSOptions struct {
 
 // Embedded reports whether etaxd runs its own NATS server (no URLs).
 func (n NATSOptions) Embedded() bool { return len(n.URLs) == 0 }
+
+// ClusterOptions join this node to a cluster of etaxd nodes: each embeds a
+// NATS server routed to the others (JetStream replicated), and the nodes
+// place tenants among themselves. The zero value is a single node.
+type ClusterOptions struct {
+	// Listen is this node's NATS route address (host:port) that the other
+	// nodes' Peers name; required in cluster mode.
+	Listen string
+	// Peers lists the route addresses of all nodes (host:port); this
+	// node's own may be included. Cluster mode is on when it is set.
+	Peers []string
+	// ActorListen is the address (host:port) of this node's actor remote,
+	// which the other nodes send tenant messages to. "" means Listen's
+	// host on a port the system picks; the member record carries the one
+	// in use.
+	ActorListen string
+}
+
+// Enabled reports whether cluster mode is on (Peers is set).
+func (c ClusterOptions) Enabled() bool { return len(c.Peers) > 0 }
+
+// Routes returns Peers without this node's own route address.
+func (c ClusterOptions) Routes() []string {
+	out := make([]string, 0, len(c.Peers))
+	for _, p := range c.Peers {
+		if p != c.Listen {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// MinClusterReplicas is the smallest JetStream replica count in cluster
+// mode: with three copies a stream survives the loss of any one node.
+const MinClusterReplicas = 3
+
+// StreamReplicas returns the JetStream replica count of etaxd's streams and
+// buckets: NATS.Replicas, raised to MinClusterReplicas in cluster mode (the
+// default 1 then means 3).
+func (o Options) StreamReplicas() int {
+	if o.Cluster.Enabled() && o.NATS.Replicas < MinClusterReplicas {
+		return MinClusterReplicas
+	}
+	return o.NATS.Replicas
+}
 
 // TaxBureauOptions choose the tax bureau: a gateway over HTTP
 // (docs/GATEWAY.md) or the in-process simulator.

@@ -138,9 +138,10 @@ func (o Options) Validate() error {
 	switch {
 	case o.NATS.Replicas < 1 || o.NATS.Replicas > 5:
 		bad("nats.replicas", "must be from 1 to 5, got %d", o.NATS.Replicas)
-	case o.NATS.Replicas > 1 && o.NATS.Embedded():
-		bad("nats.replicas", "must be 1 with the embedded server (a single node), got %d; set nats.urls for a cluster", o.NATS.Replicas)
+	case o.NATS.Replicas > 1 && o.NATS.Embedded() && !o.Cluster.Enabled():
+		bad("nats.replicas", "must be 1 with the embedded server (a single node), got %d; set cluster.peers or nats.urls for a cluster", o.NATS.Replicas)
 	}
+	validateCluster(o, bad)
 	if !o.TaxBureau.InProcess() {
 		if err := checkURL(o.TaxBureau.URL, false, "http", "https"); err != nil {
 			bad("taxbureau.url", "%v", err)
@@ -337,4 +338,51 @@ func wechatKey(msg string) string {
 		}
 	}
 	return "wechat.app_id"
+}
+
+// validateCluster checks the cluster options: in cluster mode a route
+// address of its own, well-formed peers, enough nodes for the replicas, and
+// the embedded NATS servers that cluster.peers routes.
+func validateCluster(o Options, bad func(key, format string, args ...any)) {
+	c := o.Cluster
+	if !c.Enabled() {
+		if c.Listen != "" {
+			bad("cluster.listen", "is for cluster mode, but cluster.peers is empty")
+		}
+		if c.ActorListen != "" {
+			bad("cluster.actor_listen", "is for cluster mode, but cluster.peers is empty")
+		}
+		return
+	}
+	if !o.NATS.Embedded() {
+		bad("cluster.peers", "routes etaxd's embedded NATS servers to each other; it cannot be combined with nats.urls")
+	}
+	if err := checkListen(c.Listen); err != nil {
+		bad("cluster.listen", "is required in cluster mode: %v", err)
+	} else if _, port, _ := net.SplitHostPort(c.Listen); port == "0" {
+		bad("cluster.listen", "needs a fixed port (the other nodes' cluster.peers name it), got %q", c.Listen)
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if err := checkListen(p); err != nil {
+			bad("cluster.peers", "%v", err)
+			continue
+		}
+		if seen[p] {
+			bad("cluster.peers", "names %s twice", p)
+		}
+		seen[p] = true
+	}
+	nodes := len(seen)
+	if !seen[c.Listen] {
+		nodes++
+	}
+	if r := o.StreamReplicas(); nodes < r {
+		bad("cluster.peers", "names %d node(s) with this one; %d replicas need at least %d nodes", nodes, r, r)
+	}
+	if c.ActorListen != "" {
+		if err := checkListen(c.ActorListen); err != nil {
+			bad("cluster.actor_listen", "%v", err)
+		}
+	}
 }
