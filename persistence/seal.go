@@ -3,7 +3,9 @@ package persistence
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
@@ -53,6 +55,7 @@ const (
 type Keyring struct {
 	mu      sync.RWMutex
 	aeads   map[uint32]cipher.AEAD
+	derive  map[uint32][]byte // per version: the HKDF pseudorandom key of Derive
 	current uint32
 	file    string // key file that AddKeyVersion extends; "" if none
 	logger  *slog.Logger
@@ -112,6 +115,12 @@ func (k *Keyring) add(v uint32, key []byte) error {
 		return fmt.Errorf("key v%d: %w", v, err)
 	}
 	k.aeads[v] = aead
+	if k.derive == nil {
+		k.derive = map[uint32][]byte{}
+	}
+	if k.derive[v], err = hkdf.Extract(sha256.New, key, []byte(deriveSalt)); err != nil {
+		return fmt.Errorf("key v%d: %w", v, err)
+	}
 	if v > k.current {
 		k.current = v
 	}

@@ -42,7 +42,12 @@ type EmbeddedOptions struct {
 	Token    string
 
 	// ServerName names the server in logs and monitoring; default "etaxd".
+	// In a cluster every server needs a name of its own.
 	ServerName string
+	// Cluster, when set, routes this server to the other nodes' servers
+	// (cluster mode). A routed server always listens for clients (on
+	// Listen, or on 127.0.0.1 at a random port with a token of its own).
+	Cluster *RouteOptions
 	// Replicas is the replica count of etaxd's streams and consumers.
 	// Default 1; a single server refuses more.
 	Replicas int
@@ -124,6 +129,24 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 		Password:      opts.Password,
 		Authorization: opts.Token,
 	}
+	if opts.Cluster != nil {
+		if err := opts.Cluster.apply(so); err != nil {
+			return nil, err
+		}
+		if opts.Listen == "" {
+			// A routed server must listen: nats-server announces its client
+			// URL to its routes. Only this process connects to it (in
+			// process), with a token nobody else knows.
+			opts.Listen = "127.0.0.1:0"
+			if opts.Token == "" && opts.User == "" {
+				tok, err := randomToken()
+				if err != nil {
+					return nil, err
+				}
+				opts.Token, so.Authorization = tok, tok
+			}
+		}
+	}
 	if opts.Listen == "" {
 		so.DontListen = true
 	} else {
@@ -147,7 +170,10 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prompts: configure embedded NATS: %w", err)
 	}
-	if opts.Logger != nil {
+	switch {
+	case opts.Logger != nil && opts.Cluster != nil:
+		ns.SetLoggerV2(newThrottledLogger(opts.Logger.With("component", "nats-server"), 30*time.Second), false, false, false)
+	case opts.Logger != nil:
 		ns.SetLoggerV2(serverLogger{opts.Logger.With("component", "nats-server")}, false, false, false)
 	}
 	go ns.Start()
