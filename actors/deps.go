@@ -175,6 +175,8 @@ type deps struct {
 	// pwFlows counts the wrong password submissions of each WeChat user
 	// (see tryPassword).
 	pwFlows *attemptLimiter
+	// active lists the tenant grains running on this node (cluster mode).
+	active activeTenants
 }
 
 // goroutines owns every goroutine the engine starts off its actors

@@ -33,6 +33,8 @@ type Deps struct {
 	Events prompts.EventSink
 	Clock  clock.Clock
 	Logger *slog.Logger
+	// Cluster, when set, runs the engine in cluster mode (see ClusterDeps).
+	Cluster *ClusterDeps
 }
 
 // Engine is etaxd's actor system seen from outside: every operation of the
@@ -49,6 +51,8 @@ type Engine struct {
 	byAddr, total *attemptLimiter
 	keys          apiKeyCache
 	stop          sync.Once
+	// cl is cluster mode's state; nil on a single node.
+	cl *clusterState
 }
 
 // Start builds the actor system. Nothing is loaded: tenants and accounts
@@ -92,10 +96,18 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn root: %w", err)
 	}
-	return &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock),
+	e := &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock),
 		byAddr: newAttemptLimiter(cfg.ActivationPerAddress, cfg.ActivationWindow, dp.Clock),
 		total:  newAttemptLimiter(cfg.ActivationTotal, cfg.ActivationWindow, dp.Clock),
-		keys:   apiKeyCache{m: map[string]cachedKey{}}}, nil
+		keys:   apiKeyCache{m: map[string]cachedKey{}}}
+	if dp.Cluster != nil {
+		if e.cl, err = startCluster(d, sys, dp.Cluster); err != nil {
+			_ = sys.Root.PoisonFuture(root).Wait()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // Stop stops every actor, children first, and waits for it; then it
@@ -104,6 +116,11 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 // after Stop returned. Stopping a stopped engine does nothing.
 func (e *Engine) Stop() {
 	e.stop.Do(func() {
+		if e.cl != nil {
+			// Leave the cluster first: the other members take over this
+			// node's tenants, and its grains stop.
+			e.cl.c.Shutdown(true)
+		}
 		_ = e.sys.Root.PoisonFuture(e.root).Wait()
 		e.d.bg.stop()
 		e.sys.Shutdown()
@@ -125,6 +142,9 @@ func (e *Engine) ask(ctx context.Context, tenant string, msg any) (any, error) {
 		if timeout <= 0 {
 			return nil, domain.ErrBusy.Wrap(ctx.Err())
 		}
+	}
+	if e.cl != nil {
+		return e.askCluster(tenant, msg, timeout)
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		_, create := msg.(*createTenant)
@@ -165,14 +185,8 @@ func (e *Engine) tenantPID(tenant string, timeout time.Duration, create bool) (*
 	// Only tenants that exist get an actor: an id made up by a client must
 	// not leave one behind.
 	if !create {
-		c, cancel := e.d.storeCtx()
-		_, err := e.d.store.Get(c, keyTenant(tenant))
-		cancel()
-		if errors.Is(err, persistence.ErrNotFound) {
-			return nil, domain.ErrTenantNotFound
-		}
-		if err != nil {
-			return nil, domain.ErrBusy.Wrap(err)
+		if err := e.tenantExists(tenant); err != nil {
+			return nil, err
 		}
 	}
 	res, err := e.sys.Root.RequestFuture(e.root, &resolveTenant{tenant: tenant}, timeout).Result()
@@ -185,6 +199,21 @@ func (e *Engine) tenantPID(tenant string, timeout time.Duration, create bool) (*
 	}
 	e.tenants.Store(strings.Clone(tenant), pid) // the caller's string may be reused (a web framework's buffer)
 	return pid, nil
+}
+
+// tenantExists returns nil when the tenant's record exists,
+// ErrTenantNotFound when it does not.
+func (e *Engine) tenantExists(tenant string) error {
+	c, cancel := e.d.storeCtx()
+	defer cancel()
+	_, err := e.d.store.Get(c, keyTenant(tenant))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return domain.ErrTenantNotFound
+	}
+	if err != nil {
+		return domain.ErrBusy.Wrap(err)
+	}
+	return nil
 }
 
 func askAs[T any](e *Engine, ctx context.Context, tenant string, msg any) (T, error) {

@@ -1,0 +1,281 @@
+// grain.go: cluster mode: the tenant as a protoactor-go grain, placed on one node of the cluster.
+
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/peertls"
+)
+
+// tenantKind is the grain kind of a tenant; its identity is the tenant id.
+const tenantKind = "tenant"
+
+// ClusterDeps put the engine in cluster mode: tenants become grains of the
+// kind "tenant", placed among the cluster's members by the identity
+// lookup, and the engine of every node asks them through the cluster. The
+// tenant grain supervises its accounts as local children, as the tenant
+// actor does on a single node.
+type ClusterDeps struct {
+	// Name is the cluster's name; every node uses the same.
+	Name string
+	// Host and Port are this node's actor remote address (Port 0: a free
+	// port; the member record carries the one in use).
+	Host string
+	Port int
+	// Provider keeps the member list (membership); Lookup places the
+	// grains (consistent hashing over the members).
+	Provider cluster.ClusterProvider
+	Lookup   cluster.IdentityLookup
+	// TLS secures the actor remote: every node presents and requires the
+	// cluster's certificate. Required: the remote accepts commands.
+	TLS *peertls.Configs
+	// RequestTimeout bounds one attempt of a request to a grain; default
+	// 5 s (the caller's own deadline still applies).
+	RequestTimeout time.Duration
+}
+
+// clusterState is the engine's side of cluster mode.
+type clusterState struct {
+	c *cluster.Cluster
+	// known caches the tenants that exist (a store read the first time):
+	// a made-up tenant id must not place a grain.
+	known sync.Map
+	// asks counts the requests sent through the cluster.
+	asks atomic.Int64
+}
+
+// activeTenants is the set of tenants whose grain runs on this node.
+type activeTenants struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+	// started counts the activations on this node.
+	started atomic.Int64
+}
+
+func (a *activeTenants) add(id string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]time.Time{}
+	}
+	a.m[id] = at
+	a.started.Add(1)
+}
+
+func (a *activeTenants) remove(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.m, id)
+}
+
+func (a *activeTenants) list() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.m))
+	for id := range a.m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startCluster joins the actor system to the cluster with the tenant kind.
+func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterState, error) {
+	if cd.Provider == nil || cd.Lookup == nil || cd.TLS == nil {
+		return nil, errors.New("actors: cluster mode needs Provider, Lookup and TLS")
+	}
+	if cd.Name == "" {
+		cd.Name = "etaxd"
+	}
+	if cd.RequestTimeout <= 0 {
+		cd.RequestTimeout = 5 * time.Second
+	}
+	rc := remote.Configure(cd.Host, cd.Port,
+		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(cd.TLS.Server))),
+		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(cd.TLS.Client))))
+	kind := cluster.NewKind(tenantKind, actor.PropsFromProducer(func() actor.Actor { return &tenantGrain{d: d} }))
+	cfg := cluster.Configure(cd.Name, cd.Provider, cd.Lookup, rc,
+		cluster.WithKinds(kind), cluster.WithRequestTimeout(cd.RequestTimeout), cluster.WithRequestLog(false))
+	c := cluster.New(sys, cfg)
+	var startErr error
+	func() {
+		// StartMember panics when the provider fails to start.
+		defer func() {
+			if r := recover(); r != nil {
+				startErr = fmt.Errorf("actors: join the cluster: %v", r)
+			}
+		}()
+		c.StartMember()
+	}()
+	if startErr != nil {
+		return nil, startErr
+	}
+	return &clusterState{c: c}, nil
+}
+
+// tenantGrain is a tenant placed on this node. It runs the tenant actor as
+// its child, unchanged, and turns the frames that arrive from any node into
+// asks to it: the tenant actor and its accounts see only local senders.
+type tenantGrain struct {
+	d      *deps
+	id     string
+	tenant *actor.PID
+}
+
+func (g *tenantGrain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *cluster.ClusterInit:
+		g.id = m.Identity.Identity
+		props := actor.PropsFromProducer(func() actor.Actor { return newTenantActor(g.d, g.id) },
+			actor.WithSupervisor(supervisor()))
+		pid, err := ctx.SpawnNamed(props, "t")
+		if err != nil {
+			g.d.log.Error("spawn tenant", "tenant", g.id, "err", err)
+			ctx.Stop(ctx.Self())
+			return
+		}
+		g.tenant = pid
+		g.d.active.add(g.id, g.d.clk.Now())
+	case *actor.Stopped:
+		if g.id != "" {
+			g.d.active.remove(g.id)
+		}
+	case *wrapperspb.BytesValue:
+		req, cmd, err := decodeRequest(g.d.seal, m.Value)
+		if err != nil {
+			g.d.log.Warn("refused a cluster frame", "tenant", g.id, "err", err)
+			g.reply(ctx, nil, domain.ErrInternal.Wrap(err))
+			return
+		}
+		if req.Tenant != g.id || g.tenant == nil {
+			g.reply(ctx, nil, domain.ErrBusy)
+			return
+		}
+		timeout := req.Timeout
+		if timeout <= 0 || timeout > g.d.cfg.AskTimeout {
+			timeout = g.d.cfg.AskTimeout
+		}
+		fut := ctx.RequestFuture(g.tenant, cmd, timeout)
+		ctx.ReenterAfter(fut, func(res any, err error) { g.reply(ctx, res, err) })
+	}
+}
+
+// reply answers the current frame's sender with res (or err), sealed.
+func (g *tenantGrain) reply(ctx actor.Context, res any, err error) {
+	b, eerr := encodeReply(g.d.seal, res, err)
+	if eerr != nil {
+		g.d.log.Error("encode a cluster reply", "tenant", g.id, "err", eerr)
+		b, _ = encodeReply(g.d.seal, nil, domain.ErrInternal)
+	}
+	ctx.Respond(&wrapperspb.BytesValue{Value: b})
+}
+
+// askCluster sends msg to the tenant's grain, wherever it lives, and
+// decodes the reply.
+func (e *Engine) askCluster(tenant string, msg any, timeout time.Duration) (any, error) {
+	cs := e.cl
+	if _, create := msg.(*createTenant); !create {
+		if _, has := cs.known.Load(tenant); !has {
+			if err := e.tenantExists(tenant); err != nil {
+				return nil, err
+			}
+			cs.known.Store(tenant, struct{}{})
+		}
+	}
+	frame, err := encodeRequest(e.d.seal, tenant, msg, timeout)
+	if err != nil {
+		return nil, domain.ErrInternal.Wrap(err)
+	}
+	cs.asks.Add(1)
+	res, err := cs.c.Request(tenant, tenantKind, &wrapperspb.BytesValue{Value: frame},
+		cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+	if err != nil {
+		return nil, domain.ErrBusy.Wrap(err)
+	}
+	bv, ok := res.(*wrapperspb.BytesValue)
+	if !ok {
+		return nil, domain.ErrBusy.Wrap(fmt.Errorf("cluster reply %T", res))
+	}
+	return decodeReply(e.d.seal, bv.Value)
+}
+
+// MemberView is one member of the cluster as this node's actor system
+// sees it.
+type MemberView struct {
+	ID      string   `json:"id"`
+	Address string   `json:"address"`
+	Kinds   []string `json:"kinds"`
+}
+
+// ClusterMembers returns the members this node's actor system routes to,
+// by address; nil on a single node.
+func (e *Engine) ClusterMembers() []MemberView {
+	if e.cl == nil {
+		return nil
+	}
+	var out []MemberView
+	for _, m := range e.cl.c.MemberList.Members().Members() {
+		out = append(out, MemberView{ID: m.Id, Address: m.Address(), Kinds: m.Kinds})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// ClusterAddress returns this node's actor address; "" on a single node.
+func (e *Engine) ClusterAddress() string {
+	if e.cl == nil {
+		return ""
+	}
+	return e.sys.Address()
+}
+
+// LocalTenants lists the tenants whose grain runs on this node (cluster
+// mode; nil on a single node), and how many activations this node ran.
+func (e *Engine) LocalTenants() ([]string, int64) {
+	if e.cl == nil {
+		return nil, 0
+	}
+	return e.d.active.list(), e.d.active.started.Load()
+}
+
+// ClusterAsks returns how many requests this node sent through the cluster.
+func (e *Engine) ClusterAsks() int64 {
+	if e.cl == nil {
+		return 0
+	}
+	return e.cl.asks.Load()
+}
+
+// TenantAddress returns the actor address of the node that hosts tenant's
+// grain, placing it if it is not active anywhere. ErrTenantNotFound for a
+// tenant that does not exist; "" on a single node.
+func (e *Engine) TenantAddress(tenant string) (string, error) {
+	if e.cl == nil {
+		return "", nil
+	}
+	if !validID(tenant) {
+		return "", domain.ErrTenantNotFound
+	}
+	if err := e.tenantExists(tenant); err != nil {
+		return "", err
+	}
+	pid := e.cl.c.Get(tenant, tenantKind)
+	if pid == nil {
+		return "", domain.ErrBusy
+	}
+	return pid.Address, nil
+}
