@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -283,16 +282,13 @@ func requestID(tenant, account string) string {
 	var b [10]byte
 	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
 	binary.LittleEndian.PutUint16(b[8:], uint16(mrand.Uint32()))
-	return tenant + "." + account + ".r" + idEnc.EncodeToString(b[:])
+	return domain.RequestID(tenant, account, idEnc.EncodeToString(b[:]))
 }
 
-// parseRequestID splits a request id into tenant and account.
+// parseRequestID splits a request id into tenant and account
+// (domain.ParseRequestID).
 func parseRequestID(id string) (tenant, account string, ok bool) {
-	parts := strings.Split(id, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return "", "", false
-	}
-	return parts[0], parts[1], true
+	return domain.ParseRequestID(id)
 }
 
 // validID reports whether s looks like one of our ids: short, lower-case
