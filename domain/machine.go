@@ -122,10 +122,13 @@ type (
 	}
 	// StartQR asks for a QR login (F15).
 	StartQR struct{}
-	// QRConfirmed is a QR login the person confirmed.
-	QRConfirmed struct {
-		Channel        Channel
-		SessionExpires time.Time
+	// SessionObtained is a session the bureau handed over for Channel:
+	// after a password login or a code, or (ViaQR) a QR scan the person
+	// confirmed (F15).
+	SessionObtained struct {
+		Channel   Channel
+		ExpiresAt time.Time
+		ViaQR     bool
 	}
 	// StartCert asks for face certification with Channel's session.
 	StartCert struct{ Channel Channel }
@@ -160,22 +163,22 @@ type (
 	UpdatePassword struct{}
 )
 
-func (StartLogin) command()     {}
-func (LoginAnswered) command()  {}
-func (SubmitCode) command()     {}
-func (HostedCode) command()     {}
-func (CodeAnswered) command()   {}
-func (CodeTimedOut) command()   {}
-func (StartQR) command()        {}
-func (QRConfirmed) command()    {}
-func (StartCert) command()      {}
-func (CertAnswered) command()   {}
-func (ConfirmCert) command()    {}
-func (CertPolled) command()     {}
-func (CertTimedOut) command()   {}
-func (DropSession) command()    {}
-func (Unlock) command()         {}
-func (UpdatePassword) command() {}
+func (StartLogin) command()      {}
+func (LoginAnswered) command()   {}
+func (SubmitCode) command()      {}
+func (HostedCode) command()      {}
+func (CodeAnswered) command()    {}
+func (CodeTimedOut) command()    {}
+func (StartQR) command()         {}
+func (SessionObtained) command() {}
+func (StartCert) command()       {}
+func (CertAnswered) command()    {}
+func (ConfirmCert) command()     {}
+func (CertPolled) command()      {}
+func (CertTimedOut) command()    {}
+func (DropSession) command()     {}
+func (Unlock) command()          {}
+func (UpdatePassword) command()  {}
 
 // Events.
 type (
@@ -369,8 +372,8 @@ func (m Machine) Decide(s Account, c Command, now time.Time) ([]Event, error) {
 			return nil, LockedError(s.Lock.Lock.Reason)
 		}
 		return nil, nil
-	case QRConfirmed:
-		return []Event{LoggedIn{Channel: c.Channel, ExpiresAt: c.SessionExpires, ViaQR: true}}, nil
+	case SessionObtained:
+		return []Event{LoggedIn{Channel: c.Channel, ExpiresAt: c.ExpiresAt, ViaQR: c.ViaQR}}, nil
 	case StartCert:
 		if s.Cert != nil {
 			return []Event{CertJoined{}}, nil
