@@ -95,9 +95,13 @@ const (
 	MaxEnterpriseNameLen = 100 // characters
 )
 
+// UsernameFits reports whether u is a tax-bureau username within the
+// limits: not empty, at most MaxUsernameLen bytes.
+func UsernameFits(u string) bool { return u != "" && len(u) <= MaxUsernameLen }
+
 // CheckUsername refuses an empty or over-long tax-bureau username.
 func CheckUsername(u string) error {
-	if u == "" || len(u) > MaxUsernameLen {
+	if !UsernameFits(u) {
 		return Invalid("username", "请输入电子税局账号")
 	}
 	return nil
@@ -112,9 +116,15 @@ func CheckPassword(p Secret, ask string) error {
 	return nil
 }
 
+// EnterpriseNameFits reports whether name is within the limits: not empty,
+// at most MaxEnterpriseNameLen characters.
+func EnterpriseNameFits(name string) bool {
+	return name != "" && utf8.RuneCountInString(name) <= MaxEnterpriseNameLen
+}
+
 // CheckEnterpriseName refuses an empty or over-long enterprise name.
 func CheckEnterpriseName(name string) error {
-	if name == "" || utf8.RuneCountInString(name) > MaxEnterpriseNameLen {
+	if !EnterpriseNameFits(name) {
 		return Invalid("name", "企业名称不能为空且不超过100字")
 	}
 	return nil
