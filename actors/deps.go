@@ -324,6 +324,15 @@ func (d *deps) budget(region, person string) (domain.PhoneBudget, uint64, error)
 	return b, rec.Revision, nil
 }
 
+// checkSMSBudget is B3's daily budget of the person's phone in region
+// (domain.PhoneBudget.Check); nil while the person is not known.
+func (d *deps) checkSMSBudget(region, person string, now time.Time) error {
+	if b, _, err := d.budget(region, person); err == nil {
+		return b.Check(d.cfg.SMSPolicy, now)
+	}
+	return nil
+}
+
 // spendSMS records a code sent to the person's phone (B3). The actors of
 // one person share the budget: persistence.Update. A budget already spent
 // stays as it is (the bureau sent the code anyway).
