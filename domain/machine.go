@@ -280,7 +280,7 @@ func (CertFailed) event()      {}
 func (Unlocked) event()        {}
 func (PasswordChanged) event() {}
 
-// ErrCodeBusy is SubmitCode's refusal while a code is at the bureau.
+// errCodeBusy is SubmitCode's refusal while a code is at the bureau.
 var errCodeBusy = ErrBusy.With("验证码正在提交", "a code is being submitted")
 
 // Decide returns the events c causes in s at now, or the refusal. A result
