@@ -14,16 +14,18 @@ const (
 )
 
 type Manager struct {
-	cluster        *clustering.Cluster
-	topologySub    *eventstream.Subscription
-	placementActor *actor.PID
-	rdv            *clustering.Rendezvous
+	cluster           *clustering.Cluster
+	topologySub       *eventstream.Subscription
+	placementActor    *actor.PID
+	rdv               *clustering.Rendezvous
+	activationTimeout time.Duration // etaxd: was a fixed 5 s in Get
 }
 
-func newPartitionManager(c *clustering.Cluster) *Manager {
+func newPartitionManager(c *clustering.Cluster, activationTimeout time.Duration) *Manager {
 	return &Manager{
-		cluster: c,
-		rdv:     clustering.NewRendezvous(),
+		cluster:           c,
+		rdv:               clustering.NewRendezvous(),
+		activationTimeout: activationTimeout,
 	}
 }
 
@@ -83,7 +85,7 @@ func (pm *Manager) Get(identity *clustering.ClusterIdentity) *actor.PID {
 		ClusterIdentity: identity,
 		RequestId:       "",
 	}
-	future := pm.cluster.ActorSystem.Root.RequestFuture(identityOwnerPid, request, 5*time.Second)
+	future := pm.cluster.ActorSystem.Root.RequestFuture(identityOwnerPid, request, pm.activationTimeout)
 	res, err := future.Result()
 	if err != nil {
 		return nil

@@ -48,6 +48,9 @@ func (p *placementActor) Receive(ctx actor.Context) {
 
 func (p *placementActor) onTerminated(msg *actor.Terminated) {
 	found, key, meta := p.pidToMeta(msg.Who)
+	if !found { // etaxd: upstream dereferenced a nil meta for an unknown pid
+		return
+	}
 	clusterKind := p.cluster.GetClusterKind(meta.ID.Kind)
 	clusterKind.Dec()
 
