@@ -201,8 +201,7 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 	}
 }
 
-// converged waits until every member in names sees exactly names alive
-// (and, when ids is set, the ids are distinct: one process each).
+// converged waits until every member in names sees exactly names alive.
 func (h *harness) converged(names ...string) {
 	h.t.Helper()
 	want := slices.Sorted(slices.Values(names))

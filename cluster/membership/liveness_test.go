@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-func obs(id string, rev uint64) observation { return observation{id: id, rev: rev, rec: Record{ID: id}} }
+func obs(id string, rev uint64) observation {
+	return observation{id: id, rev: rev, rec: Record{ID: id}}
+}
 
 // TestTrackerJoinStaleDrop: a peer is admitted when its revision first
 // moves, expired after ttlBeats beats without a move, and never again.

@@ -27,10 +27,10 @@ type MemberStatus struct {
 	Name          string    `json:"name"`
 	Address       string    `json:"address"`
 	Self          bool      `json:"self,omitempty"`
-	Alive         bool      `json:"alive"`            // in the member set pushed to protoactor
-	State         string    `json:"state"`            // "member", "joining", "left" or "dropped"
-	Joined        time.Time `json:"joined"`           // from its record
-	LastHeartbeat time.Time `json:"last_heartbeat"`   // when this node last saw its revision move (own: last stored beat)
+	Alive         bool      `json:"alive"`             // in the member set pushed to protoactor
+	State         string    `json:"state"`             // "member", "joining", "left" or "dropped"
+	Joined        time.Time `json:"joined"`            // from its record
+	LastHeartbeat time.Time `json:"last_heartbeat"`    // when this node last saw its revision move (own: last stored beat)
 	Departed      time.Time `json:"departed,omitzero"` // when it left or was dropped
 }
 
