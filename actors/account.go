@@ -288,17 +288,22 @@ func (a *accountActor) handle(ctx actor.Context, msg any) {
 	case *certPolled:
 		a.onCertPolled(ctx, m)
 	case *certExpired:
-		if a.cert != nil && a.cert.nonce == m.nonce {
-			a.failCert(ctx, domain.ErrQRExpired)
+		if evs, _ := a.decide(domain.CertTimedOut{Nonce: m.nonce}); len(evs) > 0 {
+			a.failCert(ctx, ending(evs))
 		}
 	case *unlock:
-		err := a.change(m.who, "account.unlock", nil, func(st *accountState) { st.lock = st.lock.Unlock() })
+		evs, err := a.decide(domain.Unlock{})
+		if err == nil {
+			err = a.commitEvents(m.who, "account.unlock", nil, evs, nil)
+		}
 		respond(ctx, ok{}, err)
 	case *setPassword:
-		err := a.change("", "", nil, func(st *accountState) {
-			st.password, st.sealedPassword = m.password, nil
-			st.lock = st.lock.PasswordUpdated()
-		})
+		evs, err := a.decide(domain.UpdatePassword{})
+		if err == nil {
+			err = a.commitEvents("", "", nil, evs, func(st *accountState) {
+				st.password, st.sealedPassword = m.password, nil
+			})
+		}
 		respond(ctx, ok{}, err)
 	case *dropInvalidSession:
 		a.onInvalid(ctx, m)
@@ -345,8 +350,6 @@ func (a *accountActor) purge() {
 		}
 	}
 }
-
-func (a *accountActor) nextNonce() uint64 { a.seq++; return a.seq }
 
 func (a *accountActor) sendTo(ctx actor.Context, pid *actor.PID, v any) {
 	if pid != nil {

@@ -4,7 +4,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -46,19 +45,20 @@ type certExpired struct{ nonce uint64 }
 func (certExpired) NotInfluenceReceiveTimeout() {}
 
 func (a *accountActor) joinCert(ctx actor.Context, r *clientRequest) error {
-	if a.cert != nil {
+	evs, err := a.decide(domain.StartCert{Channel: r.channel})
+	if err != nil {
+		return err
+	}
+	if has[domain.CertJoined](evs) {
 		a.cert.requests = append(a.cert.requests, r)
 		if a.cert.prompt != nil {
 			a.sendFirst(ctx, r, &SessionReply{State: RequestAwaitingUser, RequestID: r.id, AccountID: a.ref.ID, Prompt: a.cert.prompt})
 		}
 		return nil
 	}
-	s, okS := a.st.sessions[r.channel]
-	if !okS || !s.alive(a.d.clk.Now()) {
-		return domain.ErrNotLoggedIn
-	}
-	c := &certOp{nonce: a.nextNonce(), channel: r.channel, token: s.token.Reveal(), requests: []*clientRequest{r}}
-	a.cert = c
+	a.track(evs)
+	c := a.cert
+	c.token, c.requests = a.st.sessions[r.channel].token.Reveal(), []*clientRequest{r}
 	tok, nonce := c.token, c.nonce
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(cx context.Context) any {
 		fc, err := a.d.gw.StartCertification(cx, tok)
@@ -68,20 +68,23 @@ func (a *accountActor) joinCert(ctx actor.Context, r *clientRequest) error {
 }
 
 func (a *accountActor) onCertStarted(ctx actor.Context, m *certStarted) {
-	c := a.cert
-	if c == nil || c.nonce != m.nonce {
-		return
-	}
+	cmd := domain.CertAnswered{Nonce: m.nonce, ID: m.fc.ID}
 	if m.err != nil {
-		e := bureauError(m.err)
-		if errors.Is(e, domain.ErrNotLoggedIn) {
-			a.certSessionLost(ctx, c)
-			return
-		}
-		a.failCert(ctx, e)
+		cmd.Err = bureauError(m.err)
+	}
+	evs, _ := a.decide(cmd)
+	c := a.cert
+	switch {
+	case len(evs) == 0:
+		return
+	case has[domain.CertSessionLost](evs):
+		a.certSessionLost(ctx, c)
+		return
+	case has[domain.CertFailed](evs):
+		a.failCert(ctx, ending(evs))
 		return
 	}
-	c.certID = m.fc.ID
+	a.track(evs)
 	c.prompt = a.publish(ctx, prompts.KindFace, "", m.fc.ExpiresAt, m.fc.Content)
 	self, sys, nonce := ctx.Self(), ctx.ActorSystem(), c.nonce
 	c.timer = a.d.clk.AfterFunc(m.fc.ExpiresAt.Sub(a.d.clk.Now()), func() {
@@ -93,16 +96,13 @@ func (a *accountActor) onCertStarted(ctx actor.Context, m *certStarted) {
 }
 
 func (a *accountActor) onConfirmCert(ctx actor.Context) {
+	evs, err := a.decide(domain.ConfirmCert{})
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	a.track(evs)
 	c := a.cert
-	if c == nil || c.certID == "" {
-		ctx.Respond(domain.ErrNoChallenge)
-		return
-	}
-	if c.polling {
-		ctx.Respond(domain.ErrBusy)
-		return
-	}
-	c.polling = true
 	id, nonce, replyTo := c.certID, c.nonce, ctx.Sender()
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(cx context.Context) any {
 		st, err := a.d.gw.PollCertification(cx, id)
@@ -111,18 +111,25 @@ func (a *accountActor) onConfirmCert(ctx actor.Context) {
 }
 
 func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
+	cmd := domain.CertPolled{Nonce: m.nonce, Confirmed: m.st.State == taxbureau.QRConfirmed,
+		Expired: m.st.State == taxbureau.QRExpired, ValidUntil: m.st.ValidUntil}
+	if m.err != nil {
+		cmd.Err = bureauError(m.err)
+	}
+	evs, _ := a.decide(cmd)
 	c := a.cert
-	if c == nil || c.nonce != m.nonce {
+	if len(evs) == 0 {
 		return
 	}
 	c.polling = false
-	if m.err != nil {
-		a.sendTo(ctx, m.replyTo, bureauError(m.err))
+	if cmd.Err != nil {
+		a.track(evs)
+		a.sendTo(ctx, m.replyTo, cmd.Err)
 		return
 	}
-	switch m.st.State {
-	case taxbureau.QRConfirmed:
-		if err := a.change("system", "certify.ok", nil, func(st *accountState) { st.certifiedUntil = m.st.ValidUntil }); err != nil {
+	switch {
+	case has[domain.Certified](evs):
+		if err := a.commitEvents("system", "certify.ok", nil, evs, nil); err != nil {
 			a.sendTo(ctx, m.replyTo, domain.AsError(err))
 			return
 		}
@@ -151,10 +158,11 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 			first = &SessionReply{State: RequestReady, AccountID: a.ref.ID}
 		}
 		a.sendTo(ctx, m.replyTo, first)
-	case taxbureau.QRExpired:
-		a.failCert(ctx, domain.ErrQRExpired)
-		a.sendTo(ctx, m.replyTo, domain.ErrQRExpired)
+	case has[domain.CertFailed](evs):
+		a.failCert(ctx, ending(evs))
+		a.sendTo(ctx, m.replyTo, ending(evs))
 	default:
+		a.track(evs)
 		a.sendTo(ctx, m.replyTo, &SessionReply{State: RequestAwaitingUser, AccountID: a.ref.ID, Prompt: c.prompt})
 	}
 }

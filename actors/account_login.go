@@ -4,7 +4,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,16 +14,19 @@ import (
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-type loginStage int
+// loginStage is where a login stands; domain.Machine moves it.
+type loginStage = domain.LoginStage
 
 const (
-	stageCalling    loginStage = iota + 1 // Login in flight
-	stageChallenge                        // waiting for a code
-	stageSubmitting                       // SubmitCode in flight
+	stageCalling    = domain.LoginCalling    // Login in flight
+	stageChallenge  = domain.LoginChallenge  // waiting for a code
+	stageSubmitting = domain.LoginSubmitting // SubmitCode in flight
 )
 
 // login is a channel's login in progress: one per channel, shared by every
-// request that needs it (single flight, B1).
+// request that needs it (single flight, B1). nonce, stage, challengeID and
+// started mirror the machine's domain.PendingLogin (track); the rest is the
+// actor's: timer, prompt, waiting requests, who submitted.
 type login struct {
 	channel     domain.Channel
 	nonce       uint64
@@ -72,23 +74,24 @@ type codeExpired struct {
 func (codeExpired) NotInfluenceReceiveTimeout() {}
 
 // joinLogin returns the channel's login in progress, or starts one after the
-// guards: lock (F13), refused password (B2), SMS interval and budget (B3).
+// machine's guards: lock (F13), refused password (B2), SMS interval and
+// budget (B3).
 func (a *accountActor) joinLogin(ctx actor.Context, ch domain.Channel) (*login, error) {
-	if l := a.logins[ch]; l != nil {
-		return l, nil
+	var budget *domain.PhoneBudget
+	if a.logins[ch] == nil { // the budget is read only when a login would start
+		if b, _, err := a.budget(); err == nil {
+			budget = &b
+		}
 	}
-	if err := a.st.lock.LoginGuard(); err != nil {
+	evs, err := a.decide(domain.StartLogin{Channel: ch, Budget: budget})
+	if err != nil {
 		return nil, err
 	}
-	now := a.d.clk.Now()
-	if err := domain.CheckAccountInterval(a.st.lastCodeAt, a.d.cfg.SMSPolicy, now); err != nil {
-		return nil, err
+	if has[domain.LoginJoined](evs) {
+		return a.logins[ch], nil
 	}
-	if b, _, err := a.budget(); err == nil && b.Remaining(a.d.cfg.SMSPolicy, now) <= 0 {
-		return nil, domain.ErrSMSBudget
-	}
-	l := &login{channel: ch, nonce: a.nextNonce(), stage: stageCalling, started: now}
-	a.logins[ch] = l
+	a.track(evs)
+	l := a.logins[ch]
 	a.d.stats.bureauLogins.Add(1)
 	lr := taxbureau.LoginRequest{Region: a.ref.Region, TaxNo: a.ref.TaxNo, Username: a.ref.Username,
 		Password: a.st.password.Reveal(), Channel: ch}
@@ -105,57 +108,67 @@ func (a *accountActor) budget() (domain.PhoneBudget, uint64, error) {
 }
 
 func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
+	cmd := domain.LoginAnswered{Channel: m.channel, Nonce: m.nonce}
+	switch {
+	case m.err != nil:
+		cmd.Err = bureauError(m.err)
+	case m.res.Session != nil:
+		exp := m.res.Session.ExpiresAt
+		cmd.SessionExpires = &exp
+	case m.res.Challenge != nil:
+		cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = true, m.res.Challenge.ID, m.res.Challenge.PhoneMasked
+	}
+	evs, _ := a.decide(cmd)
 	l := a.logins[m.channel]
-	if l == nil || l.nonce != m.nonce {
+	if len(evs) == 0 || l == nil {
 		return
 	}
-	if m.err != nil {
-		e := bureauError(m.err)
-		switch {
-		case errors.Is(e, domain.ErrBureauPwdLocked):
-			if err := a.change("system", "login.start", e, func(st *accountState) { st.lock.PasswordInvalid = true }); err != nil {
-				e = domain.AsError(err)
-			}
-			a.d.notePassword(a.ref.Username, e)
-		case errors.Is(e, domain.ErrWrongPassword):
-			if err := a.recordFailure(domain.FailWrongPassword, "login.start", e); err != nil {
-				e = domain.AsError(err)
-			}
-			a.d.notePassword(a.ref.Username, e) // the person's count (pwguard.go)
-		default:
-			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, e)
+	switch {
+	case has[domain.PasswordRefused](evs) || has[domain.FailureCounted](evs):
+		// The bureau refused the password (B2) or locked it: counted and
+		// audited in one commit, and the person's count (pwguard.go).
+		e := ending(evs)
+		if err := a.countFailure("system", "login.start", e, evs); err != nil {
+			e = domain.AsError(err)
 		}
+		a.d.notePassword(a.ref.Username, e)
 		a.failLogin(ctx, l, e)
-		return
-	}
-	if m.res.Session != nil {
+	case has[domain.LoginFailed](evs):
+		if cmd.Err != nil {
+			a.d.audit(a.tenant, "system", "login.start", "account/"+a.ref.ID, cmd.Err)
+		}
+		a.failLogin(ctx, l, ending(evs))
+	case has[domain.LoggedIn](evs):
 		a.completeLogin(ctx, l, *m.res.Session, false)
-		return
+	case has[domain.ChallengeIssued](evs):
+		a.challenged(ctx, l, evs)
 	}
-	ch := m.res.Challenge
-	if ch == nil {
-		a.failLogin(ctx, l, domain.ErrBureauUnavailable.With("", "empty login result"))
-		return
-	}
-	now := a.d.clk.Now()
-	if err := a.change("", "", nil, func(st *accountState) { st.lastCodeAt, st.phoneMasked = now, ch.PhoneMasked }); err != nil {
+}
+
+// challenged carries out ChallengeIssued: the code's time and the phone
+// are stored, the code spends the budget (B3), the person is prompted
+// (F6), the code timer runs, and a hosting provider is asked for the code.
+func (a *accountActor) challenged(ctx actor.Context, l *login, evs []domain.Event) {
+	if err := a.commitEvents("", "", nil, evs, nil); err != nil {
 		a.failLogin(ctx, l, domain.AsError(err))
 		return
 	}
+	a.track(evs)
+	now := a.st.lastCodeAt
 	a.d.spendSMS(a.ref.Region, a.ref.PersonID, now)
-	l.stage = stageChallenge
-	l.challengeID = ch.ID
-	l.prompt = a.publish(ctx, prompts.KindSMSCode, m.channel, now.Add(a.d.cfg.CodeTTL), "")
-	nonce := l.nonce
+	l.prompt = a.publish(ctx, prompts.KindSMSCode, l.channel, now.Add(a.d.cfg.CodeTTL), "")
+	ch, nonce := l.channel, l.nonce
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	l.timer = a.d.clk.AfterFunc(a.d.cfg.CodeTTL, func() {
-		sys.Root.Send(self, &codeExpired{channel: m.channel, nonce: nonce})
+		sys.Root.Send(self, &codeExpired{channel: ch, nonce: nonce})
 	})
 	for _, r := range l.requests {
 		a.sendFirst(ctx, r, &SessionReply{State: RequestAwaitingUser, RequestID: r.id, AccountID: a.ref.ID, Prompt: l.prompt})
 	}
-	if a.ref.LoginType.Hosted() {
-		a.fetchHostedCode(ctx, l, l.started)
+	for _, e := range evs {
+		if c, is := e.(domain.ChallengeIssued); is && c.Hosted {
+			a.fetchHostedCode(ctx, l, l.started)
+		}
 	}
 }
 
@@ -168,56 +181,26 @@ func (a *accountActor) fetchHostedCode(ctx actor.Context, l *login, since time.T
 }
 
 func (a *accountActor) onHostedCode(ctx actor.Context, m *hostedCode) {
+	evs, _ := a.decide(domain.HostedCode{Channel: m.channel, Nonce: m.nonce, Err: m.err})
 	l := a.logins[m.channel]
-	if l == nil || l.nonce != m.nonce || l.stage != stageChallenge {
+	if len(evs) == 0 || l == nil {
 		return
 	}
-	if m.err != nil {
-		if err := a.recordFailure(domain.FailCodeTimeout, "login.hosted_code", domain.ErrHostedCodeTimeout); err != nil {
+	if e := ending(evs); e != nil {
+		if err := a.countFailure("system", "login.hosted_code", domain.ErrHostedCodeTimeout, evs); err != nil {
 			a.failLogin(ctx, l, domain.AsError(err))
 			return
 		}
-		a.failLogin(ctx, l, a.lockedOr(domain.ErrHostedCodeTimeout.Wrap(m.err)))
+		a.failLogin(ctx, l, e)
 		return
 	}
 	l.submittedBy = ""
-	a.submit(ctx, l, m.code, nil)
+	a.submit(ctx, l, m.code, nil, evs)
 }
 
-// recordFailure counts a failed login step (F13, B2), commits it with its
-// audit event, and tells clients when it locked the account. When the
-// commit fails it returns the store's error, which the caller reports
-// instead of the failure or the lock: nothing was counted.
-func (a *accountActor) recordFailure(f domain.Failure, action string, outcome error) error {
-	return a.recordFailureBy("system", f, action, outcome)
-}
-
-// recordFailureBy is recordFailure with who audited as the actor.
-func (a *accountActor) recordFailureBy(who string, f domain.Failure, action string, outcome error) error {
-	wasLocked := a.st.lock.Lock != nil
-	now := a.d.clk.Now()
-	err := a.change(who, action, outcome, func(st *accountState) {
-		st.lock = st.lock.RecordFailure(f, a.d.cfg.LockPolicy, now)
-	})
-	if err != nil {
-		return err
-	}
-	if !wasLocked && a.st.lock.Lock != nil {
-		a.d.emit(prompts.Event{Type: prompts.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
-			Reason: string(a.st.lock.Lock.Reason)})
-	}
-	return nil
-}
-
-func (a *accountActor) lockedOr(err *domain.Error) *domain.Error {
-	if a.st.lock.Lock != nil {
-		return domain.LockedError(a.st.lock.Lock.Reason)
-	}
-	return err
-}
-
-func (a *accountActor) submit(ctx actor.Context, l *login, code string, replyTo *actor.PID) {
-	l.stage = stageSubmitting
+// submit carries out CodeSubmitted: the code goes to the bureau.
+func (a *accountActor) submit(ctx actor.Context, l *login, code string, replyTo *actor.PID, evs []domain.Event) {
+	a.track(evs)
 	l.submitter = replyTo
 	ch, nonce, id := l.channel, l.nonce, l.challengeID
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(c context.Context) any {
@@ -255,40 +238,29 @@ func (a *accountActor) onSubmitCode(ctx actor.Context, m *submitCode) {
 			}
 		}
 	}
-	l := a.logins[ch]
-	if l == nil || l.stage == stageCalling {
-		ctx.Respond(domain.ErrNoChallenge)
-		return
-	}
-	if l.stage == stageSubmitting {
-		ctx.Respond(domain.ErrBusy.With("验证码正在提交", "a code is being submitted"))
-		return
-	}
-	if !validCode(m.code) {
-		ctx.Respond(domain.ErrWrongCode.With("验证码为6位数字", "the code has 6 digits"))
+	evs, err := a.decide(domain.SubmitCode{Channel: ch, Code: m.code})
+	if err != nil {
+		ctx.Respond(err)
 		return
 	}
 	// The submission is audited once the bureau answered, with its outcome:
 	// one event, not an "ok" for the typing and a failure for the check.
+	l := a.logins[ch]
 	l.submittedBy = m.who
-	a.submit(ctx, l, m.code, ctx.Sender())
-}
-
-func validCode(c string) bool {
-	if len(c) != 6 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		if c[i] < '0' || c[i] > '9' {
-			return false
-		}
-	}
-	return true
+	a.submit(ctx, l, m.code, ctx.Sender(), evs)
 }
 
 func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 	l := a.logins[m.channel]
-	if l == nil || l.nonce != m.nonce || l.stage != stageSubmitting {
+	if l == nil {
+		return
+	}
+	cmd := domain.CodeAnswered{Channel: m.channel, Nonce: m.nonce, SessionExpires: m.sess.ExpiresAt, ByPerson: l.submitter != nil}
+	if m.err != nil {
+		cmd.Err = bureauError(m.err)
+	}
+	evs, _ := a.decide(cmd)
+	if len(evs) == 0 {
 		return
 	}
 	submitter, by := l.submitter, l.submittedBy
@@ -299,57 +271,57 @@ func (a *accountActor) onCodeDone(ctx actor.Context, m *codeDone) {
 	if by != "" {
 		action, actor = "login.submit_code", by
 	}
-	if m.err != nil {
-		e := bureauError(m.err)
-		if errors.Is(e, domain.ErrWrongCode) {
-			if err := a.recordFailureBy(actor, domain.FailWrongCode, action, e); err != nil {
-				// The failure was not counted: no further code may be
-				// tried on this login, or the store's outage would lift
-				// the lock policy.
-				a.failLogin(ctx, l, domain.AsError(err))
-				a.sendTo(ctx, submitter, domain.AsError(err))
-				return
-			}
-			if a.st.lock.Lock != nil || submitter == nil {
-				// Locked, or a hosting provider's code was wrong: nobody
-				// is there to type another one.
-				a.failLogin(ctx, l, a.lockedOr(e))
-				a.sendTo(ctx, submitter, a.lockedOr(e))
-				return
-			}
-			l.stage = stageChallenge
-			a.sendTo(ctx, submitter, e)
+	e := cmd.Err
+	switch {
+	case has[domain.FailureCounted](evs):
+		if err := a.countFailure(actor, action, e, evs); err != nil {
+			// The failure was not counted: no further code may be
+			// tried on this login, or the store's outage would lift
+			// the lock policy.
+			a.failLogin(ctx, l, domain.AsError(err))
+			a.sendTo(ctx, submitter, domain.AsError(err))
 			return
 		}
+		if end := ending(evs); end != nil {
+			// Locked, or a hosting provider's code was wrong: nobody
+			// is there to type another one.
+			a.failLogin(ctx, l, end)
+			a.sendTo(ctx, submitter, end)
+			return
+		}
+		a.track(evs)
+		a.sendTo(ctx, submitter, e)
+	case e != nil:
 		if by != "" {
 			a.d.audit(a.tenant, by, action, "account/"+a.ref.ID, e)
 		}
-		if errors.Is(e, domain.ErrBureauUnavailable) {
-			l.stage = stageChallenge // the person may try again
-			a.sendTo(ctx, submitter, e)
+		if end := ending(evs); end != nil {
+			a.failLogin(ctx, l, end)
+			a.sendTo(ctx, submitter, end)
 			return
 		}
-		a.failLogin(ctx, l, e)
+		a.track(evs) // the person may try again
 		a.sendTo(ctx, submitter, e)
-		return
+	default:
+		if by != "" {
+			a.d.audit(a.tenant, by, action, "account/"+a.ref.ID, nil)
+		}
+		reply := a.completeLogin(ctx, l, m.sess, false)
+		a.sendTo(ctx, submitter, reply)
 	}
-	if by != "" {
-		a.d.audit(a.tenant, by, action, "account/"+a.ref.ID, nil)
-	}
-	reply := a.completeLogin(ctx, l, m.sess, false)
-	a.sendTo(ctx, submitter, reply)
 }
 
 func (a *accountActor) onCodeExpired(ctx actor.Context, m *codeExpired) {
+	evs, _ := a.decide(domain.CodeTimedOut{Channel: m.channel, Nonce: m.nonce})
 	l := a.logins[m.channel]
-	if l == nil || l.nonce != m.nonce || l.stage != stageChallenge {
+	if len(evs) == 0 || l == nil {
 		return
 	}
-	if err := a.recordFailure(domain.FailCodeTimeout, "login.code_timeout", domain.ErrCodeExpired); err != nil {
+	if err := a.countFailure("system", "login.code_timeout", domain.ErrCodeExpired, evs); err != nil {
 		a.failLogin(ctx, l, domain.AsError(err))
 		return
 	}
-	a.failLogin(ctx, l, a.lockedOr(domain.ErrCodeExpired))
+	a.failLogin(ctx, l, ending(evs))
 }
 
 // completeLogin stores the session, answers the login's requests and starts
@@ -363,15 +335,14 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	if l != nil {
 		ch = l.channel
 	}
-	err := a.change("system", "login.ok", nil, func(st *accountState) {
-		st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
-		if viaQR {
-			// A QR scan proves nothing about the stored password (B2 stays).
-			st.lock.Counters = domain.Counters{}
-		} else {
-			st.lock = st.lock.RecordSuccess()
-		}
-	})
+	// The machine resets the counters; a QR scan proves nothing about
+	// the stored password, so B2's mark stays then.
+	evs, err := a.decide(domain.SessionObtained{Channel: ch, ExpiresAt: s.ExpiresAt, ViaQR: viaQR})
+	if err == nil {
+		err = a.commitEvents("system", "login.ok", nil, evs, func(st *accountState) {
+			st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
+		})
+	}
 	if err != nil {
 		if l != nil {
 			a.failLogin(ctx, l, domain.AsError(err))

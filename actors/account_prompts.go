@@ -28,7 +28,7 @@ func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.C
 	if reach {
 		p.OpenID = a.ref.BoundTo
 	}
-	p.Message = promptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "", reach)
+	p.Message = domain.PromptMessage(a.d.cfg.ServiceName, a.st.phoneMasked, a.ref.BoundTo != "", reach)
 	if a.d.cfg.LoginLinksOnly {
 		p.Message = noWeChatMessage(a.st.phoneMasked)
 	}
@@ -50,11 +50,8 @@ func (a *accountActor) reachable() bool {
 }
 
 // noWeChatMessage is what a client is told when no notifier reaches
-// people (Config.LoginLinksOnly): nobody gets a WeChat message, the person
-// behind the phone must open the login link.
-func noWeChatMessage(phoneMasked string) string {
-	return "请" + whose(phoneMasked) + "的本人用浏览器打开登录链接完成电子税局登录后再操作（本服务未开通微信公众号通知）"
-}
+// people (Config.LoginLinksOnly): domain.NoWeChatMessage.
+func noWeChatMessage(phoneMasked string) string { return domain.NoWeChatMessage(phoneMasked) }
 
 func (a *accountActor) send(p prompts.Prompt) {
 	ctx, cancel := a.d.storeCtx()
@@ -93,27 +90,9 @@ func (a *accountActor) onPromptReminder(ctx actor.Context, p prompts.Prompt) {
 	}
 }
 
-// PromptMessage is the sentence a client shows while a person must act (F6).
-// With nobody bound the client gets a browser login link instead (F16).
+// PromptMessage is the sentence a client shows while a person must act (F6),
+// domain.PromptMessage for a bound user who can be reached. With nobody
+// bound the client gets a browser login link instead (F16).
 func PromptMessage(service, phoneMasked string, bound bool) string {
-	return promptMessage(service, phoneMasked, bound, bound)
-}
-
-func promptMessage(service, phoneMasked string, bound, reachable bool) string {
-	if !bound {
-		return "电子税局登录失败，该账号未绑定微信，请用浏览器打开登录链接完成登录后再操作"
-	}
-	if !reachable {
-		return "电子税局登录失败，该账号绑定的微信用户已取消关注" + service + "公众号，请用浏览器打开登录链接完成登录后再操作"
-	}
-	return "请" + whose(phoneMasked) + "绑定的微信用户，前往" + service + "公众号点击收到的登录通知进行操作"
-}
-
-// whose names the person a prompt asks for: the account's masked phone, or
-// 该账号 before the bureau told it.
-func whose(phoneMasked string) string {
-	if phoneMasked == "" {
-		return "该账号"
-	}
-	return phoneMasked
+	return domain.PromptMessage(service, phoneMasked, bound, bound)
 }

@@ -30,7 +30,7 @@ type qrPolled struct {
 }
 
 func (a *accountActor) onStartQR(ctx actor.Context, m *startQR) {
-	if err := a.st.lock.LoginGuard(); err != nil && a.st.lock.Lock != nil {
+	if _, err := a.decide(domain.StartQR{}); err != nil {
 		ctx.Respond(err)
 		return
 	}

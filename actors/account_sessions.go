@@ -239,8 +239,8 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *dropInvalidSession) {
 // commits that with its audit event (action by who) and tells clients
 // (session.lost with reason). A session that was replaced meanwhile stays.
 func (a *accountActor) dropSession(ch domain.Channel, tok, who, action, reason string) error {
-	s, has := a.st.sessions[ch]
-	if !has || s.token.Reveal() != tok {
+	s, stored := a.st.sessions[ch]
+	if evs, _ := a.decide(domain.DropSession{Channel: ch, Current: stored && s.token.Reveal() == tok}); len(evs) == 0 {
 		return nil
 	}
 	delete(a.st.sessions, ch)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -285,16 +284,13 @@ func requestID(tenant, account string) string {
 	var b [10]byte
 	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
 	binary.LittleEndian.PutUint16(b[8:], uint16(mrand.Uint32()))
-	return tenant + "." + account + ".r" + idEnc.EncodeToString(b[:])
+	return domain.RequestID(tenant, account, idEnc.EncodeToString(b[:]))
 }
 
-// parseRequestID splits a request id into tenant and account.
+// parseRequestID splits a request id into tenant and account
+// (domain.ParseRequestID).
 func parseRequestID(id string) (tenant, account string, ok bool) {
-	parts := strings.Split(id, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return "", "", false
-	}
-	return parts[0], parts[1], true
+	return domain.ParseRequestID(id)
 }
 
 // validID reports whether s looks like one of our ids: short, lower-case
@@ -328,6 +324,15 @@ func (d *deps) budget(region, person string) (domain.PhoneBudget, uint64, error)
 		return b, 0, err
 	}
 	return b, rec.Revision, nil
+}
+
+// checkSMSBudget is B3's daily budget of the person's phone in region
+// (domain.PhoneBudget.Check); nil while the person is not known.
+func (d *deps) checkSMSBudget(region, person string, now time.Time) error {
+	if b, _, err := d.budget(region, person); err == nil {
+		return b.Check(d.cfg.SMSPolicy, now)
+	}
+	return nil
 }
 
 // spendSMS records a code sent to the person's phone (B3). The actors of

@@ -17,6 +17,8 @@
 // certification, lock counters and lock (F13), the refused-password guard
 // (B2), the SMS interval (B3), the login in progress per channel with its
 // code timer, and the client requests waiting for it (single flight, B1).
+// It decides none of these rules itself: domain.Machine decides every
+// transition and the actor carries the events out (account_core.go).
 //
 // # Files
 //
@@ -37,7 +39,9 @@
 //     account_sessions.go client requests, the snapshot and B4's check;
 //     account_login.go the bureau login (B1, F13); account_cert.go face
 //     certification (F14); account_qr.go QR login (F15); account_prompts.go
-//     prompts and reminders (F6, F16, B5).
+//     prompts and reminders (F6, F16, B5); account_core.go the bridge to
+//     domain.Machine (the state it decides on, tracking and committing its
+//     events).
 //   - views.go: the one builder of an AccountView, for the index, a stored
 //     record and a live actor.
 //   - flow.go: the flow actor (F3, F8, F9, F11); resend.go 重新获取验证码

@@ -54,7 +54,7 @@ func (e *Engine) Unbind(ctx context.Context, tenant, accountID, openid string) e
 
 // UnbindEnterprise is F7 for every account of an enterprise bound to openid.
 func (e *Engine) UnbindEnterprise(ctx context.Context, tenant, taxNo, openid string) (int, error) {
-	return askAs[int](e, ctx, tenant, &unbindEnterprise{taxNo: strings.ToUpper(strings.TrimSpace(taxNo)), openid: openid})
+	return askAs[int](e, ctx, tenant, &unbindEnterprise{taxNo: domain.NormalizeTaxNo(taxNo), openid: openid})
 }
 
 // ChangeBinding is F8: openid proves with the account's credentials (and
@@ -71,12 +71,12 @@ func (e *Engine) SetDefault(ctx context.Context, tenant, accountID, openid strin
 
 // ApplyAdmin is F9; SubmitFlowCode finishes it.
 func (e *Engine) ApplyAdmin(ctx context.Context, tenant, taxNo, openid, username string, password domain.Secret) (FlowReply, error) {
-	return flowAsk(e, ctx, tenant, &applyAdmin{taxNo: strings.ToUpper(strings.TrimSpace(taxNo)), openid: openid, username: strings.TrimSpace(username), password: password})
+	return flowAsk(e, ctx, tenant, &applyAdmin{taxNo: domain.NormalizeTaxNo(taxNo), openid: openid, username: strings.TrimSpace(username), password: password})
 }
 
 // StepDownAdmin ends openid's admin grant on an enterprise.
 func (e *Engine) StepDownAdmin(ctx context.Context, tenant, taxNo, openid string) error {
-	_, err := e.ask(ctx, tenant, &stepDown{taxNo: strings.ToUpper(strings.TrimSpace(taxNo)), openid: openid})
+	_, err := e.ask(ctx, tenant, &stepDown{taxNo: domain.NormalizeTaxNo(taxNo), openid: openid})
 	return err
 }
 
@@ -107,5 +107,5 @@ func (e *Engine) UpdatePassword(ctx context.Context, tenant, accountID, openid s
 
 // Accounts lists a tenant's accounts (of one enterprise when taxNo is set).
 func (e *Engine) Accounts(ctx context.Context, tenant, taxNo, openid string) ([]AccountView, error) {
-	return askAs[[]AccountView](e, ctx, tenant, &listAccounts{taxNo: strings.ToUpper(strings.TrimSpace(taxNo)), openid: openid})
+	return askAs[[]AccountView](e, ctx, tenant, &listAccounts{taxNo: domain.NormalizeTaxNo(taxNo), openid: openid})
 }

@@ -14,7 +14,7 @@ import (
 
 // RequestSession asks for a session (client API, and F14 with OpenID set).
 func (e *Engine) RequestSession(ctx context.Context, tenant string, req SessionRequest) (*SessionReply, error) {
-	req.TaxNo = strings.ToUpper(strings.TrimSpace(req.TaxNo))
+	req.TaxNo = domain.NormalizeTaxNo(req.TaxNo)
 	r, err := askAs[*SessionReply](e, ctx, tenant, &requestSession{req: req})
 	if err == nil && r.State == RequestFailed && r.Error != nil {
 		return nil, r.Error // failed before a person could act

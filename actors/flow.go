@@ -242,8 +242,8 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			ctx.Respond(domain.ErrNoChallenge)
 			return
 		}
-		if !validCode(m.code) {
-			ctx.Respond(domain.ErrWrongCode.With("验证码为6位数字", "the code has 6 digits"))
+		if err := domain.CheckSMSCode(m.code); err != nil {
+			ctx.Respond(err)
 			return
 		}
 		f.acceptCode(ctx, m.code, ctx.Sender())
@@ -342,8 +342,8 @@ func (f *flowActor) checkRole(r domain.Role) *domain.Error {
 		if f.spec.role != "" && f.spec.role != r {
 			return domain.ErrInvalidRole.With("所选身份与税局登记的身份（"+r.Name()+"）不一致", "role differs from the bureau's record")
 		}
-		if !r.Allows(f.spec.business) {
-			return domain.ErrRoleBusiness.With(r.Name()+"无权办理"+f.spec.business.Name()+"业务", "")
+		if err := domain.CheckRoleBusiness(r, f.spec.business); err != nil {
+			return domain.AsError(err)
 		}
 	case purposeAdmin:
 		if !r.CanBecomeAdmin() {

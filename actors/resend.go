@@ -120,8 +120,8 @@ func (f *flowActor) onResend(ctx actor.Context) {
 		ctx.Respond(err)
 		return
 	}
-	if f.d.smsRemaining(f.spec.region, f.person(), now) <= 0 {
-		ctx.Respond(domain.ErrSMSBudget)
+	if err := f.d.checkSMSBudget(f.spec.region, f.person(), now); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	f.busy = true
@@ -244,8 +244,8 @@ func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 		ctx.Respond(err)
 		return
 	}
-	if a.d.smsRemaining(a.ref.Region, a.ref.PersonID, now) <= 0 {
-		ctx.Respond(domain.ErrSMSBudget)
+	if err := a.d.checkSMSBudget(a.ref.Region, a.ref.PersonID, now); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	l.resending = true

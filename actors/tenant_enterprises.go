@@ -39,8 +39,8 @@ func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *addEnterprise) {
 		ctx.Respond(domain.ErrInvalidRegion.With("请选择企业所在地区", "region required"))
 		return
 	}
-	if m.name == "" || len([]rune(m.name)) > 100 {
-		ctx.Respond(domain.Invalid("name", "企业名称不能为空且不超过100字"))
+	if err := domain.CheckEnterpriseName(m.name); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	next := t.rec.clone()

@@ -50,16 +50,16 @@ func (t *tenantActor) validateAdd(c AddAccount) (flowSpec, error) {
 		if role, err = domain.ParseRole(c.Role); err != nil {
 			return flowSpec{}, err
 		}
-		if !role.Allows(b) {
-			return flowSpec{}, domain.ErrRoleBusiness.With(role.Name()+"无权办理"+b.Name()+"业务", "")
+		if err := domain.CheckRoleBusiness(role, b); err != nil {
+			return flowSpec{}, err
 		}
 	}
 	user := c.Username
-	if user == "" || len(user) > 64 {
-		return flowSpec{}, domain.Invalid("username", "请输入电子税局账号")
+	if err := domain.CheckUsername(user); err != nil {
+		return flowSpec{}, err
 	}
-	if c.Password.IsZero() || len(c.Password.Reveal()) > 64 {
-		return flowSpec{}, domain.Invalid("password", "请输入密码")
+	if err := domain.CheckPassword(c.Password, "请输入密码"); err != nil {
+		return flowSpec{}, err
 	}
 	if t.findRef(tn.Value, user) != nil {
 		return flowSpec{}, domain.ErrAccountExists
@@ -71,6 +71,11 @@ func (t *tenantActor) validateAdd(c AddAccount) (flowSpec, error) {
 	}
 	return flowSpec{purpose: purposeAdd, openid: c.OpenID, taxNo: tn.Value, region: e.Region, username: user,
 		password: c.Password, loginType: lt, business: b, role: role, qrApp: c.QRApp}, nil
+}
+
+// holder is who holds the account at the bureau (domain.SamePerson).
+func (r *accountRef) holder() domain.Holder {
+	return domain.Holder{PersonID: r.PersonID, Username: r.Username}
 }
 
 func (t *tenantActor) findRef(taxNo, username string) *accountRef {
@@ -216,8 +221,8 @@ func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *updatePassword) {
 		ctx.Respond(err)
 		return
 	}
-	if m.password.IsZero() || len(m.password.Reveal()) > 64 {
-		ctx.Respond(domain.Invalid("password", "请输入税局最新密码"))
+	if err := domain.CheckPassword(m.password, "请输入税局最新密码"); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	spec := flowSpec{accountID: ref.ID, openid: m.openid, password: m.password}
@@ -248,8 +253,7 @@ func (t *tenantActor) propagate(ctx actor.Context, accountID string, pw domain.S
 	}
 	var ids []string
 	for _, r := range t.refs {
-		same := r.PersonID != "" && r.PersonID == src.PersonID
-		if same || r.ID == src.ID || (r.PersonID == "" && r.Username == src.Username) {
+		if r.ID == src.ID || domain.SamePerson(src.holder(), r.holder()) {
 			ids = append(ids, r.ID)
 		}
 	}

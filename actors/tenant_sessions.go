@@ -17,13 +17,12 @@ func (t *tenantActor) onSession(ctx actor.Context, m *requestSession) {
 		ctx.Respond(domain.ErrInvalidBusiness)
 		return
 	}
-	if req.Action == "" {
-		req.Action = ActionLogin
-	}
-	if req.Action != ActionLogin && req.Action != ActionCertify {
-		ctx.Respond(domain.Invalid("action", "操作类型应为login或certify"))
+	act, err := domain.ParseAction(string(req.Action))
+	if err != nil {
+		ctx.Respond(err)
 		return
 	}
+	req.Action = Action(act)
 	id := req.AccountID
 	if id == "" {
 		e := t.rec.Enterprises[req.TaxNo]

@@ -241,11 +241,20 @@ func (b PhoneBudget) Remaining(p SMSPolicy, now time.Time) int {
 	return max(0, p.PerPhonePerDay-b.Sent)
 }
 
+// Check reports ErrSMSBudget when today's budget is used up: no code may be
+// asked now (B3).
+func (b PhoneBudget) Check(p SMSPolicy, now time.Time) error {
+	if b.Remaining(p, now) <= 0 {
+		return ErrSMSBudget
+	}
+	return nil
+}
+
 // Spend returns the budget with one more code sent now, or ErrSMSBudget when
 // today's budget is used up.
 func (b PhoneBudget) Spend(p SMSPolicy, now time.Time) (PhoneBudget, error) {
-	if b.Remaining(p, now) <= 0 {
-		return b, ErrSMSBudget
+	if err := b.Check(p, now); err != nil {
+		return b, err
 	}
 	d := Day(now)
 	if b.Day != d {

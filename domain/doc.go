@@ -10,8 +10,9 @@
 // mutable state of its own: every function is deterministic in its arguments,
 // and "now" is always a parameter. It imports only the standard library and
 // nothing of etaxd, so every other package may import it. Values are plain
-// data: state transitions (LockState.RecordFailure, Defaults.SetDefault,
-// PhoneBudget.Spend, ...) return a new value and never change their receiver,
+// data: state transitions (Machine.Apply, LockState.RecordFailure,
+// Defaults.SetDefault, PhoneBudget.Spend, ...) return a new value and never
+// change their receiver (nor the maps it holds),
 // so a caller can decide first and commit the new state afterwards. Nothing
 // here is shared between goroutines; the account actor that owns a value is
 // its only writer.
@@ -24,7 +25,8 @@
 //     login types (the withdrawn 发票云登录App is refused; F3, F13), phone
 //     masking and validation (F6).
 //   - taxno.go: tax numbers: the 统一社会信用代码 with its GB 32100-2015 check
-//     digit, and the legacy 15/17/18/20-character ids.
+//     digit, and the legacy 15/17/18/20-character ids; resident ID numbers
+//     and their GB 11643-1999 check character (ValidIDCard, IDCheckDigit).
 //   - region.go: the 36 tax-bureau regions and the region of a tax number.
 //   - account.go: Secret (a password or token that never prints); the lock
 //     rules of hosted accounts (F13) and the refused-password guard (B2) in
@@ -33,6 +35,20 @@
 //     session states.
 //   - defaults.go: the default issue and receive accounts of an enterprise
 //     (F5) and their clearing on delete (F10).
+//   - machine.go: an account's life (SPEC §5) as a state machine:
+//     Machine.Decide(state, command, now) returns the events a command
+//     causes (or its refusal) and Machine.Apply(state, event) the state
+//     after one. Per channel a login in progress (stage, nonce, challenge)
+//     and the session's expiry; the certification in progress; the lock
+//     state, the masked phone and the last code's time. The account actor
+//     only carries the events out.
+//   - rules.go: the small rules called from several places: the SMS code
+//     (6 digits), a client request's action, the request id's layout, the
+//     tax number's lookup form, role and business (F3), input limits, the
+//     same natural person (F11, F12) and the prompt sentences (F6, F16).
+//
+// rules_test.go lists each rule of SPEC §4 and §5 with the one function
+// here that decides it.
 //
 // # Errors
 //

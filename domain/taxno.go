@@ -69,25 +69,25 @@ func CheckDigit(first17 string) (byte, error) {
 // letters are legacy 税务登记号 (Legacy true). Everything else is
 // ErrInvalidTaxNo, with the reason in its messages.
 func ParseTaxNo(s string) (TaxNo, error) {
-	v := strings.TrimSpace(s)
-	if v == "" {
+	t := strings.TrimSpace(s)
+	if t == "" {
 		return TaxNo{}, ErrInvalidTaxNo.With("税号为空", "empty")
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] >= 0x80 {
+	for i := 0; i < len(t); i++ {
+		if t[i] >= 0x80 {
 			// Checked before upper-casing: strings.ToUpper would turn
 			// some non-ASCII letters (ſ, ı) into ASCII ones.
 			return TaxNo{}, ErrInvalidTaxNo.With("只能包含数字和英文字母", "only digits and Latin letters are allowed")
 		}
 	}
-	v = strings.ToUpper(v)
+	v := NormalizeTaxNo(t)
 	switch len(v) {
 	case 18:
 		err := checkUSCC(v)
 		if err == nil {
 			return TaxNo{Value: v}, nil
 		}
-		if validResidentID(v) {
+		if ValidIDCard(v) {
 			return TaxNo{Value: v, Legacy: true}, nil
 		}
 		return TaxNo{}, err
@@ -121,20 +121,34 @@ func checkUSCC(v string) error {
 	return nil
 }
 
-// validResidentID reports whether v is an 18-character resident ID number
-// whose GB 11643-1999 check character holds.
-func validResidentID(v string) bool {
-	if len(v) != 18 {
-		return false
+// IDCheckDigit returns the GB 11643-1999 check character of the first 17
+// digits of a resident ID number (0-9 or X); ok is false when first17 is not
+// 17 ASCII digits.
+func IDCheckDigit(first17 string) (c byte, ok bool) {
+	if len(first17) != 17 {
+		return 0, false
 	}
 	sum := 0
 	for i := 0; i < 17; i++ {
-		if !isDigit(v[i]) {
-			return false
+		if !isDigit(first17[i]) {
+			return 0, false
 		}
-		sum += int(v[i]-'0') * idWeights[i]
+		sum += int(first17[i]-'0') * idWeights[i]
 	}
-	return v[17] == idChecks[sum%11]
+	return idChecks[sum%11], true
+}
+
+// validResidentID is ValidIDCard (the name the tests know).
+func validResidentID(v string) bool { return ValidIDCard(v) }
+
+// ValidIDCard reports whether v is an 18-character resident ID number whose
+// GB 11643-1999 check character holds (upper-case X).
+func ValidIDCard(v string) bool {
+	if len(v) != 18 {
+		return false
+	}
+	c, ok := IDCheckDigit(v[:17])
+	return ok && v[17] == c
 }
 
 // MakeTaxNo builds a valid 统一社会信用代码 for demo data and tests: '9'

@@ -320,12 +320,8 @@ func (a *api) createSession(ctx context.Context, log *reqLog, p principal, body 
 	if err != nil || req.Business != string(ch) {
 		return failure(log, domain.ErrInvalidBusiness.With("", "business must be issue or receive"))
 	}
-	switch req.Action {
-	case "":
-		req.Action = string(actors.ActionLogin)
-	case string(actors.ActionLogin), string(actors.ActionCertify):
-	default:
-		return failure(log, domain.Invalid("action", "操作类型应为login或certify"))
+	if req.Action, err = domain.ParseAction(req.Action); err != nil {
+		return failure(log, err)
 	}
 	if req.AccountID == "" && req.TaxNo == "" {
 		return failure(log, domain.Invalid("tax_no", "请填写税号或账号编号"))
@@ -353,18 +349,11 @@ func (a *api) createSession(ctx context.Context, log *reqLog, p principal, body 
 	return sessionAnswer(log, r)
 }
 
-// requestTenant returns the tenant a request id belongs to. Request ids
-// are "<tenant>.<account>.<random>" (actors.requestID); the engine's
-// AwaitRequest takes no tenant, so this is where a request of another
-// tenant is refused.
-func requestTenant(id string) string {
-	t, _, _ := strings.Cut(id, ".")
-	return t
-}
-
-// validRequestID reports whether id can be a request id of tenant.
+// validRequestID reports whether id can be a request id of tenant
+// (domain.ParseRequestID): a request of another tenant is refused here.
 func validRequestID(id, tenant string) bool {
-	return len(id) <= 128 && strings.Count(id, ".") == 2 && requestTenant(id) == tenant
+	t, _, ok := domain.ParseRequestID(id)
+	return ok && t == tenant
 }
 
 // getRequest is GET /api/v1/requests/{id}?wait=N.

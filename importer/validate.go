@@ -93,17 +93,17 @@ func validateRecord(rec Record) (Row, error) {
 	}
 	r.Region = region.Code
 	r.EnterpriseName = rec.Get(ColEnterpriseName)
-	if n := len([]rune(r.EnterpriseName)); n == 0 || n > 100 {
+	if !domain.EnterpriseNameFits(r.EnterpriseName) {
 		return r, domain.Invalid(ColEnterpriseName, "企业名称不能为空且不超过100字")
 	}
 	r.Username = rec.Get(ColUsername)
-	if r.Username == "" || len(r.Username) > 64 {
+	if !domain.UsernameFits(r.Username) {
 		return r, domain.Invalid(ColUsername, "请输入电子税局账号（不超过64个字符）")
 	}
 	// The password cell is taken as written, spaces included: it is the
 	// person's, and trimming could change it. Its length only is checked.
 	pw := rec.raw(ColPassword)
-	if strings.TrimSpace(pw) == "" || len(pw) > 64 {
+	if strings.TrimSpace(pw) == "" || len(pw) > domain.MaxPasswordLen {
 		return r, domain.Invalid(ColPassword, "请输入密码（不超过64个字符）")
 	}
 	r.Password = domain.NewSecret(pw)
@@ -117,8 +117,8 @@ func validateRecord(rec Record) (Row, error) {
 		if r.Role, err = domain.ParseRole(s); err != nil {
 			return r, err
 		}
-		if !r.Role.Allows(r.Business) {
-			return r, domain.ErrRoleBusiness.With(r.Role.Name()+"无权办理"+r.Business.Name()+"业务", "")
+		if err := domain.CheckRoleBusiness(r.Role, r.Business); err != nil {
+			return r, err
 		}
 	} else if !r.LoginType.Hosted() {
 		// A manual account is not verified with the bureau when it is

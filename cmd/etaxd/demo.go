@@ -565,10 +565,6 @@ func randomText(n int, enc func([]byte) string) (string, error) {
 // residentID completes 17 digits into an 18-digit resident ID number with
 // its GB 11643 check character.
 func residentID(first17 string) string {
-	weights := [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
-	sum := 0
-	for i := 0; i < 17; i++ {
-		sum += int(first17[i]-'0') * weights[i]
-	}
-	return first17 + string("10X98765432"[sum%11])
+	c, _ := domain.IDCheckDigit(first17)
+	return first17 + string(c)
 }

@@ -194,7 +194,7 @@ func (h *H5) submitCode(c *fiber.Ctx) error {
 	phone := formValue(c, "phone") // masked, only shown again
 	code := formValue(c, "code")
 	next := validNext(c.FormValue("next"))
-	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+	if !domain.ValidSMSCode(code) {
 		return h.codePage(c, fiber.StatusBadRequest, h.base(t, ent), fid, phone, next, "请输入6位验证码")
 	}
 	fr, err := h.eng.SubmitFlowCode(c.UserContext(), t.ID, fid, openidOf(c), code)

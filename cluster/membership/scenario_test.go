@@ -1,0 +1,207 @@
+//go:build linux
+
+package membership_test
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etaxd/etaxd/cluster/membership"
+)
+
+const grains = 24
+
+// hosts calls every probe grain through the members in via (round robin)
+// until each answered, and returns identity → hosting member.
+func (h *harness) hosts(via ...string) map[string]string {
+	h.t.Helper()
+	out := map[string]string{}
+	eventually(h.t, 60*time.Second, func() error {
+		for i := range grains {
+			id := fmt.Sprintf("g%d", i)
+			if _, ok := out[id]; ok {
+				continue
+			}
+			host, err := h.call(via[i%len(via)], id)
+			if err != nil {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			out[id] = host
+		}
+		return nil
+	})
+	return out
+}
+
+// answeredOn waits until every identity in ids answers through via hosted
+// on a member other than gone, and returns how long the slowest took.
+func (h *harness) answeredOn(ids []string, gone string, via []string, since time.Time) time.Duration {
+	h.t.Helper()
+	var mu sync.Mutex
+	var slowest time.Duration
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				host, err := h.call(via[(i+k)%len(via)], id)
+				if err == nil && host != gone {
+					mu.Lock()
+					slowest = max(slowest, time.Since(since))
+					mu.Unlock()
+					return
+				}
+				if time.Since(since) > 60*time.Second {
+					h.t.Errorf("%s never answered on a survivor: %v (host %q)", id, err, host)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	return slowest
+}
+
+// dropped waits until every survivor no longer counts name alive.
+func (h *harness) dropped(name string, survivors []string) {
+	h.t.Helper()
+	eventually(h.t, 60*time.Second, func() error {
+		for _, s := range survivors {
+			snap, err := h.snapshot(s)
+			if err != nil {
+				return err
+			}
+			if slices.Contains(aliveNames(snap), name) {
+				return fmt.Errorf("%s still counts %s alive", s, name)
+			}
+		}
+		return nil
+	})
+}
+
+func hostedBy(hosts map[string]string, name string) []string {
+	var ids []string
+	for id, h := range hosts {
+		if h == name {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func without(names []string, name string) []string {
+	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(ds))
+	return s[len(s)/2]
+}
+
+// TestClusterFailover runs three member processes against one embedded
+// nats-server: they converge; three times the member hosting the most
+// grains is killed with SIGKILL, dropped by the others, its grains answer
+// on survivors, and it is restarted (fresh id) and rejoins; then a member
+// is paused (SIGSTOP) longer than the TTL while its grains move, and on
+// SIGCONT it exits with ExitEvicted. No grain is ever active twice.
+func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts member processes (about a minute)")
+	}
+	h := newHarness(t)
+	names := []string{"a", "b", "c"}
+	ports := map[string]int{}
+	t0 := time.Now()
+	for _, n := range names {
+		ports[n] = freePort(t)
+		h.start(n, ports[n])
+	}
+	h.converged(names...)
+	t.Logf("3 members started together → all see 3: %s", time.Since(t0).Round(time.Millisecond))
+	hosts := h.hosts(names...)
+
+	var detect, failover, rejoin []time.Duration
+	for round := range 3 {
+		victim := names[0]
+		for _, n := range names {
+			if len(hostedBy(hosts, n)) > len(hostedBy(hosts, victim)) {
+				victim = n
+			}
+		}
+		ids := hostedBy(hosts, victim)
+		survivors := without(names, victim)
+		m := h.procs[victim]
+		killed := time.Now()
+		if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		m.wait()
+		h.dropped(victim, survivors)
+		detect = append(detect, time.Since(killed))
+		failover = append(failover, h.answeredOn(ids, victim, survivors, killed))
+		t.Logf("round %d: kill -9 %s (%d grains): dropped after %s, its grains answered on survivors after %s",
+			round, victim, len(ids), detect[round].Round(time.Millisecond), failover[round].Round(time.Millisecond))
+
+		restarted := time.Now()
+		h.start(victim, ports[victim])
+		h.converged(names...)
+		rejoin = append(rejoin, time.Since(restarted))
+		t.Logf("round %d: %s restarted with a fresh id, seen by all after %s", round, victim, rejoin[round].Round(time.Millisecond))
+		hosts = h.hosts(names...)
+	}
+	t.Logf("kill -9 over %d rounds: detection median %s max %s; failover median %s max %s; rejoin median %s max %s",
+		len(detect), median(detect).Round(time.Millisecond), slices.Max(detect).Round(time.Millisecond),
+		median(failover).Round(time.Millisecond), slices.Max(failover).Round(time.Millisecond),
+		median(rejoin).Round(time.Millisecond), slices.Max(rejoin).Round(time.Millisecond))
+
+	// Pause: the paused member's grains move while it is stopped; calls
+	// sent to it queue up in NATS and reach it on SIGCONT, when its view is
+	// stale: it must refuse them and evict itself.
+	victim := names[0]
+	for _, n := range names {
+		if len(hostedBy(hosts, n)) > len(hostedBy(hosts, victim)) {
+			victim = n
+		}
+	}
+	ids := hostedBy(hosts, victim)
+	survivors := without(names, victim)
+	m := h.procs[victim]
+	paused := time.Now()
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	h.dropped(victim, survivors)
+	t.Logf("SIGSTOP %s (%d grains): dropped after %s", victim, len(ids), time.Since(paused).Round(time.Millisecond))
+	h.answeredOn(ids, victim, survivors, paused)
+	queued := make([]chan error, 0, len(ids))
+	for _, id := range ids {
+		ch := make(chan error, 1)
+		queued = append(queued, ch)
+		go func() { _, err := h.call(victim, id); ch <- err }()
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	code := m.wait()
+	t.Logf("SIGCONT %s after %s paused: exit code %d", victim, time.Since(paused).Round(time.Millisecond), code)
+	if code != membership.ExitEvicted {
+		t.Fatalf("paused member exited with %d, want ExitEvicted (%d)", code, membership.ExitEvicted)
+	}
+	for i, ch := range queued {
+		if err := <-ch; err == nil {
+			t.Errorf("the evicted member served %s after its pause", ids[i])
+		}
+	}
+	h.start(victim, ports[victim])
+	h.converged(names...)
+	h.hosts(names...)
+	if n := h.doubles(); n != 0 {
+		t.Fatalf("%d double activations", n)
+	}
+}
