@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -203,7 +204,7 @@ func (a *accountActor) recordFailureBy(who string, f domain.Failure, action stri
 		return err
 	}
 	if !wasLocked && a.st.lock.Lock != nil {
-		a.d.emit(prompts.Event{Type: prompts.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+		a.d.emit(events.Event{Type: events.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 			Reason: string(a.st.lock.Lock.Reason)})
 	}
 	return nil
@@ -379,7 +380,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 		return &SessionReply{State: RequestFailed, AccountID: a.ref.ID, Error: domain.AsError(err)}
 	}
 	exp := s.ExpiresAt
-	a.d.emit(prompts.Event{Type: prompts.EventSessionReady, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+	a.d.emit(events.Event{Type: events.EventSessionReady, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 		Channel: string(ch), ExpiresAt: &exp})
 	var reqs []*clientRequest
 	if l != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -34,10 +35,10 @@ func bureauRestarted(t *testing.T, taxNo, region string) (*harness, string, stri
 }
 
 // lostEvents are the session.lost events of the account.
-func lostEvents(h *harness, id string) []prompts.Event {
-	var out []prompts.Event
+func lostEvents(h *harness, id string) []events.Event {
+	var out []events.Event
 	for _, e := range h.events.Events() {
-		if e.Type == prompts.EventSessionLost && e.Account == id {
+		if e.Type == events.EventSessionLost && e.Account == id {
 			out = append(out, e)
 		}
 	}

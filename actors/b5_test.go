@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 )
@@ -139,7 +140,7 @@ func TestUnsubscribeFallsBackToLinks(t *testing.T) {
 
 	var unreachable int
 	for _, ev := range h.events.Events() {
-		if ev.Type == prompts.EventBindingUnreachable && ev.Account == id {
+		if ev.Type == events.EventBindingUnreachable && ev.Account == id {
 			unreachable++
 		}
 	}

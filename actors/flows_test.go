@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -408,9 +409,9 @@ func TestF13LockHosted(t *testing.T) {
 	if !v.Locked || v.LockReason != domain.LockWrongCode {
 		t.Fatalf("view = %+v", v)
 	}
-	var locked []prompts.Event
+	var locked []events.Event
 	for _, e := range h.events.Events() {
-		if e.Type == prompts.EventAccountLocked {
+		if e.Type == events.EventAccountLocked {
 			locked = append(locked, e)
 		}
 	}
