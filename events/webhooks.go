@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
@@ -82,8 +83,9 @@ type WebhookOptions struct {
 	// address check) and refuses non-public addresses at dial unless
 	// AllowPrivate. A Client given here must make those checks itself.
 	Client *http.Client
-	// Now is the clock for signatures and delivery times; default time.Now.
-	Now func() time.Time
+	// Clock is the time source for signatures, registration and delivery times; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -110,8 +112,8 @@ func (o *WebhookOptions) setDefaults() {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

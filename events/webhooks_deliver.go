@@ -57,7 +57,7 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 	}
 
 	status, perr := w.post(ctx, rec, t, secret, attempt)
-	now := w.opts.Now().UTC()
+	now := w.opts.Clock.Now().UTC()
 	var state string
 	forbidden := isForbidden(perr)
 	switch {
@@ -120,7 +120,7 @@ func (w *Webhooks) post(ctx context.Context, rec webhookRecord, t webhookTask, s
 	if err != nil {
 		return 0, err
 	}
-	for k, v := range sign.Headers(rec.ID, secret, http.MethodPost, u.RequestURI(), t.Event, w.opts.Now()) {
+	for k, v := range sign.Headers(rec.ID, secret, http.MethodPost, u.RequestURI(), t.Event, w.opts.Clock.Now()) {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")

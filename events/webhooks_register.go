@@ -42,7 +42,7 @@ func (w *Webhooks) Register(ctx context.Context, tenant, rawURL string, events [
 	}
 	id := "wh_" + randomHex(8)
 	secret := "whsec_" + randomHex(32)
-	rec := webhookRecord{ID: id, Tenant: tenant, URL: u, Events: evs, CreatedAt: w.opts.Now().UTC(), Secret: []byte(secret)}
+	rec := webhookRecord{ID: id, Tenant: tenant, URL: u, Events: evs, CreatedAt: w.opts.Clock.Now().UTC(), Secret: []byte(secret)}
 	if w.opts.Sealer != nil {
 		sealed, err := w.opts.Sealer.Seal([]byte(secret), webhookKey(tenant, id))
 		if err != nil {

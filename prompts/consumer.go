@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -84,8 +85,9 @@ type ConsumerOptions struct {
 	// prompt then holds only its ID). It must not block; the engine uses it
 	// to tell the account actor nobody was reached. Nil: only logged.
 	OnUndeliverable func(p Prompt, err error)
-	// Now is the clock for ExpiresAt; default time.Now.
-	Now func() time.Time
+	// Clock is the time source for ExpiresAt; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -110,8 +112,8 @@ func (o *ConsumerOptions) setDefaults() {
 		o.AckWait = 30 * time.Second
 	}
 	o.AckWait = max(o.AckWait, 3*o.NotifyTimeout)
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -255,7 +257,7 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 		c.term(m, p, attempt, fmt.Errorf("%w on %s: %v", ErrUndecodable, m.Subject(), err))
 		return
 	}
-	if !c.opts.DeliverExpired && !p.ExpiresAt.IsZero() && !c.opts.Now().Before(p.ExpiresAt) {
+	if !c.opts.DeliverExpired && !p.ExpiresAt.IsZero() && !c.opts.Clock.Now().Before(p.ExpiresAt) {
 		c.expired.Add(1)
 		c.log.Info("prompt expired before delivery", "prompt", p.ID, "tenant", p.Tenant, "account", p.Account)
 		c.ack(ctx, m, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -53,9 +54,9 @@ type QueueOptions struct {
 	DedupeWindow time.Duration
 	// MaxAge drops prompts nobody consumed after this long; default 24h.
 	MaxAge time.Duration
-	// Now is the clock used to give up on expired prompts; default
-	// time.Now.
-	Now func() time.Time
+	// Clock is the time source for giving up on expired prompts; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -88,8 +89,8 @@ func (o *QueueOptions) setDefaults() {
 	if o.MaxAge <= 0 {
 		o.MaxAge = 24 * time.Hour
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -264,7 +265,7 @@ func (q *Queue) send(it queued) {
 			why = "refused"
 		case attempt >= q.opts.MaxAttempts:
 			why = "attempts exhausted"
-		case !it.expires.IsZero() && !q.opts.Now().Before(it.expires):
+		case !it.expires.IsZero() && !q.opts.Clock.Now().Before(it.expires):
 			why = "prompt expired"
 		case q.ctx.Err() != nil:
 			why = "queue closed"
