@@ -453,26 +453,26 @@ func TestBodyRules(t *testing.T) {
 // fakeWebhooks is an in-memory Webhooks.
 type fakeWebhooks struct {
 	mu    sync.Mutex
-	hooks map[string][]events.Webhook // tenant → hooks
+	hooks map[string][]actors.Webhook // tenant → hooks
 	n     int
 }
 
-func (f *fakeWebhooks) Register(_ context.Context, tenant, u string, evs []events.EventType) (events.Webhook, error) {
+func (f *fakeWebhooks) Register(_ context.Context, tenant, u string, events []actors.EventType) (actors.Webhook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++
-	w := events.Webhook{ID: "wh-" + strconv.Itoa(f.n), Tenant: tenant, URL: u, Events: evs, Secret: "whsec-" + tenant, CreatedAt: t0}
+	w := actors.Webhook{ID: "wh-" + strconv.Itoa(f.n), Tenant: tenant, URL: u, Events: events, Secret: "whsec-" + tenant, CreatedAt: t0}
 	if f.hooks == nil {
-		f.hooks = map[string][]events.Webhook{}
+		f.hooks = map[string][]actors.Webhook{}
 	}
 	f.hooks[tenant] = append(f.hooks[tenant], w)
 	return w, nil
 }
 
-func (f *fakeWebhooks) List(_ context.Context, tenant string) ([]events.Webhook, error) {
+func (f *fakeWebhooks) List(_ context.Context, tenant string) ([]actors.Webhook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]events.Webhook(nil), f.hooks[tenant]...), nil
+	return append([]actors.Webhook(nil), f.hooks[tenant]...), nil
 }
 
 func (f *fakeWebhooks) Delete(_ context.Context, tenant, id string) error {
@@ -484,15 +484,15 @@ func (f *fakeWebhooks) Delete(_ context.Context, tenant, id string) error {
 			return nil
 		}
 	}
-	return events.ErrWebhookNotFound
+	return actors.ErrWebhookNotFound
 }
 
-func (f *fakeWebhooks) Deliveries(_ context.Context, tenant string) ([]events.WebhookDelivery, error) {
+func (f *fakeWebhooks) Deliveries(_ context.Context, tenant string) ([]actors.WebhookDelivery, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []events.WebhookDelivery
+	var out []actors.WebhookDelivery
 	for _, w := range f.hooks[tenant] {
-		out = append(out, events.WebhookDelivery{WebhookID: w.ID, URL: w.URL, State: events.DeliveryRetrying, Attempts: 2, LastStatus: 503})
+		out = append(out, actors.WebhookDelivery{WebhookID: w.ID, URL: w.URL, State: actors.DeliveryRetrying, Attempts: 2, LastStatus: 503})
 	}
 	return out, nil
 }
@@ -526,7 +526,7 @@ func TestWebhooks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.deps.Webhooks = wh
+				e.deps.Webhooks = actors.NewWebhookRegistry(wh)
 				e.app = New(e.deps)
 			}
 			body := map[string]any{"url": "https://erp.example.com/etaxd?x=1", "events": []string{"session.ready", "account.locked", "session.ready"}}

@@ -239,7 +239,7 @@ func (s *stack) Close() error {
 func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	engine, log := s.engine, s.log
 	d := httpapi.Deps{
-		Engine: engine, Store: s.store, Ready: ready,
+		Engine: engine, Store: actors.NewStoreProbe(s.store), Ready: ready,
 		Checks: []httpapi.Check{{Name: "nats", Fn: func(context.Context) error {
 			if !s.bus.Ready() {
 				return errors.New("nats not connected")
@@ -248,7 +248,6 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 		}}},
 		Node: s.opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
 		OperatorToken: s.opts.OperatorToken,
-		Webhooks:      s.hooks,
 		Nonces:        httpapi.NewMemoryNonces(0),
 		Idempotency:   httpapi.NewMemoryIdempotency(0),
 		OpsRoutes: func(ops fiber.Router) {
@@ -278,8 +277,11 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			return map[string]int64{name: int64(cs.Pending), name + ".ack_pending": int64(cs.AckPending)}
 		},
 	}
+	if s.hooks != nil {
+		d.Webhooks = actors.NewWebhookRegistry(s.hooks)
+	}
 	if s.opts.DevInbox() && s.inbox != nil {
-		d.DevInbox = s.inbox.Messages
+		d.DevInbox = actors.NewDevInbox(s.inbox).Messages
 	}
 	return d
 }
@@ -324,7 +326,7 @@ func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
 		d.OAuth = s.wechat
 	}
 	if s.opts.DevInbox() && s.inbox != nil {
-		d.Inbox = s.inbox
+		d.Inbox = actors.NewDevInbox(s.inbox)
 	}
 	return d
 }
