@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/events"
 )
 
 // machine is the account's rules under the configured policies.
@@ -102,7 +102,7 @@ func (a *accountActor) countFailure(who, action string, outcome error, evs []dom
 	}
 	for _, e := range evs {
 		if l, locked := e.(domain.AccountLocked); locked {
-			a.d.emit(prompts.Event{Type: prompts.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+			a.d.emit(events.Event{Type: events.EventAccountLocked, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 				Reason: string(l.Reason)})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -350,7 +351,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 		return &SessionReply{State: RequestFailed, AccountID: a.ref.ID, Error: domain.AsError(err)}
 	}
 	exp := s.ExpiresAt
-	a.d.emit(prompts.Event{Type: prompts.EventSessionReady, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+	a.d.emit(events.Event{Type: events.EventSessionReady, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 		Channel: string(ch), ExpiresAt: &exp})
 	var reqs []*clientRequest
 	if l != nil {

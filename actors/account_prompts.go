@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -34,10 +35,10 @@ func (a *accountActor) publish(ctx actor.Context, kind prompts.Kind, ch domain.C
 	}
 	a.send(p)
 	a.d.stats.prompts.Add(1)
-	a.d.emit(prompts.Event{Type: prompts.EventAuthRequired, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+	a.d.emit(events.Event{Type: events.EventAuthRequired, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 		Channel: string(ch), PromptID: p.ID})
 	a.armReminder(ctx, p)
-	v := &PromptView{ID: p.ID, Kind: kind, Message: p.Message, ExpiresAt: expires, QRContent: qr}
+	v := &PromptView{ID: p.ID, Kind: PromptKind(kind), Message: p.Message, ExpiresAt: expires, QRContent: qr}
 	if !reach {
 		v.LoginURL = a.d.loginURL(LoginLink{Tenant: a.tenant, Account: a.ref.ID, Prompt: p.ID, Expires: expires})
 	}

@@ -52,7 +52,7 @@ func (a *accountActor) onQRStarted(ctx actor.Context, m *qrStarted) {
 		return
 	}
 	a.qrs[m.qr.ID] = m.channel
-	a.sendTo(ctx, m.replyTo, &QRView{QRID: m.qr.ID, App: m.app, Content: m.qr.Content, State: taxbureau.QRWaiting, ExpiresAt: m.qr.ExpiresAt})
+	a.sendTo(ctx, m.replyTo, &QRView{QRID: m.qr.ID, App: QRApp(m.app), Content: m.qr.Content, State: QRWaiting, ExpiresAt: m.qr.ExpiresAt})
 }
 
 func (a *accountActor) onPollQR(ctx actor.Context, m *pollQR) {
@@ -72,12 +72,12 @@ func (a *accountActor) onQRPolled(ctx actor.Context, m *qrPolled) {
 	if !known {
 		return
 	}
-	view := &QRView{QRID: m.qrID, State: m.st.State}
+	view := &QRView{QRID: m.qrID, State: QRState(m.st.State)}
 	if m.err != nil {
 		e := bureauError(m.err)
 		if errors.Is(e, domain.ErrQRExpired) {
 			delete(a.qrs, m.qrID)
-			view.State = taxbureau.QRExpired
+			view.State = QRExpired
 			a.sendTo(ctx, m.replyTo, view)
 			return
 		}

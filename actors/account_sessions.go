@@ -9,7 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -248,7 +248,7 @@ func (a *accountActor) dropSession(ch domain.Channel, tok, who, action, reason s
 		a.st.sessions[ch] = s
 		return err
 	}
-	a.d.emit(prompts.Event{Type: prompts.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
+	a.d.emit(events.Event{Type: events.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
 		Channel: string(ch), Reason: reason})
 	return nil
 }

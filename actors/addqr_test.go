@@ -17,9 +17,9 @@ func TestF3AddByQRScan(t *testing.T) {
 	h.person("alice", phoneH, pwA, rel(h.bj, "11", domain.RoleInvoicer))
 	h.sim.ResetCalls()
 	r, err := h.eng.AddAccount(h.ctx(), h.tenant, AddAccount{OpenID: wxAlice, TaxNo: h.bj, Business: "issue",
-		Username: "alice", Password: domain.NewSecret(pwA), LoginType: "manual", QRApp: taxbureau.AppIIT})
+		Username: "alice", Password: domain.NewSecret(pwA), LoginType: "manual", QRApp: AppIIT})
 	h.ok(err)
-	if r.State != FlowAwaitingScan || r.QR == nil || r.QR.Content == "" || r.QR.App != taxbureau.AppIIT || r.QR.State != taxbureau.QRWaiting {
+	if r.State != FlowAwaitingScan || r.QR == nil || r.QR.Content == "" || r.QR.App != AppIIT || r.QR.State != QRWaiting {
 		t.Fatalf("start = %+v", r)
 	}
 	if n := h.sim.Calls(taxbureau.MethodLogin); n != 0 {
@@ -32,7 +32,7 @@ func TestF3AddByQRScan(t *testing.T) {
 
 	p, err := h.eng.PollFlow(h.ctx(), h.tenant, r.FlowID, wxAlice)
 	h.ok(err)
-	if p.State != FlowAwaitingScan || p.QR.State != taxbureau.QRWaiting {
+	if p.State != FlowAwaitingScan || p.QR.State != QRWaiting {
 		t.Fatalf("before the scan = %+v", p)
 	}
 	h.ok(h.sim.ScanQR(r.QR.QRID, "alice"))
@@ -61,7 +61,7 @@ func TestF3AddByQRWrongRole(t *testing.T) {
 	h.link(wxAlice)
 	h.person("clerk", phoneB, pwA, rel(h.bj, "11", domain.RoleTaxClerk))
 	r, err := h.eng.AddAccount(h.ctx(), h.tenant, AddAccount{OpenID: wxAlice, TaxNo: h.bj, Business: "issue",
-		Username: "clerk", Password: domain.NewSecret(pwA), LoginType: "manual", QRApp: taxbureau.AppTax})
+		Username: "clerk", Password: domain.NewSecret(pwA), LoginType: "manual", QRApp: AppTax})
 	h.ok(err)
 	wantErr(t, h.sim.ScanQR(r.QR.QRID, "clerk"), domain.ErrRoleBusiness)
 	p, err := h.eng.PollFlow(h.ctx(), h.tenant, r.FlowID, wxAlice)

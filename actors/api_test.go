@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 func TestAPIKeys(t *testing.T) {
@@ -97,7 +97,7 @@ func TestEventsAndLoginLink(t *testing.T) {
 	if r.Prompt == nil || r.Prompt.LoginURL != "" {
 		t.Fatalf("bound prompt = %+v", r.Prompt)
 	}
-	_ = prompts.EventAccountLocked
+	_ = events.EventAccountLocked
 }
 
 func TestPromptUndeliverableAudited(t *testing.T) {

@@ -226,9 +226,9 @@ func (e *Engine) Tenants(ctx context.Context) ([]TenantInfo, error) {
 }
 
 // Audit calls fn for the tenant's audit events with from <= time < to.
-func (e *Engine) Audit(ctx context.Context, tenant string, from, to time.Time, fn func(persistence.AuditEvent) error) error {
+func (e *Engine) Audit(ctx context.Context, tenant string, from, to time.Time, fn func(AuditEvent) error) error {
 	if !validID(tenant) {
 		return domain.ErrTenantNotFound
 	}
-	return e.d.store.Audit(ctx, tenant, from, to, fn)
+	return e.d.store.Audit(ctx, tenant, from, to, func(ev persistence.AuditEvent) error { return fn(auditEventOf(ev)) })
 }

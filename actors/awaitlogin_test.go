@@ -43,7 +43,7 @@ func TestAddAccountAwaitingLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != RequestAwaitingUser || r.Prompt == nil || r.Prompt.Kind != prompts.KindSMSCode {
+	if r.State != RequestAwaitingUser || r.Prompt == nil || r.Prompt.Kind != KindSMSCode {
 		t.Fatalf("first login = %+v", r)
 	}
 	if ps := promptsOf(h.pub, prompts.KindSMSCode); len(ps) != 1 || ps[0].OpenID != "o_wang" {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -34,10 +34,10 @@ func bureauRestarted(t *testing.T, taxNo, region string) (*harness, string, stri
 }
 
 // lostEvents are the session.lost events of the account.
-func lostEvents(h *harness, id string) []prompts.Event {
-	var out []prompts.Event
+func lostEvents(h *harness, id string) []events.Event {
+	var out []events.Event
 	for _, e := range h.events.Events() {
-		if e.Type == prompts.EventSessionLost && e.Account == id {
+		if e.Type == events.EventSessionLost && e.Account == id {
 			out = append(out, e)
 		}
 	}
@@ -46,7 +46,7 @@ func lostEvents(h *harness, id string) []prompts.Event {
 
 // certifyAwaits asks to certify the issue channel as an ERP and wants the
 // request to wait for a person, with a prompt of kind.
-func certifyAwaits(h *harness, id string, kind prompts.Kind) *SessionReply {
+func certifyAwaits(h *harness, id string, kind PromptKind) *SessionReply {
 	h.t.Helper()
 	c, err := h.session(id, domain.ChannelIssue, ActionCertify)
 	if err != nil {
@@ -77,7 +77,7 @@ func TestB4ExplicitLoginChecksTheBureau(t *testing.T) {
 	r, err := h.eng.RequestSession(h.ctx(), h.tenant, SessionRequest{AccountID: id, Business: domain.ChannelIssue,
 		Action: ActionLogin, OpenID: wxAlice, Origin: "wx:" + wxAlice})
 	h.ok(err)
-	if r.State != RequestAwaitingUser || r.Prompt == nil || r.Prompt.Kind != prompts.KindSMSCode {
+	if r.State != RequestAwaitingUser || r.Prompt == nil || r.Prompt.Kind != KindSMSCode {
 		t.Fatalf("explicit login with a dead session = %+v", r)
 	}
 	if h.sim.Calls(taxbureau.MethodCheckSession) != 1 || h.sim.Calls(taxbureau.MethodLogin) != 1 {
@@ -139,7 +139,7 @@ func TestB4ExplicitLoginBureauDown(t *testing.T) {
 func TestB4CertifyAfterBureauDroppedSession(t *testing.T) {
 	h, id, old := bureauRestarted(t, domain.MakeTaxNo("11", 1), "11")
 
-	c := certifyAwaits(h, id, prompts.KindSMSCode)
+	c := certifyAwaits(h, id, KindSMSCode)
 	if h.sim.Calls(taxbureau.MethodStartCertification) != 1 || h.sim.Calls(taxbureau.MethodLogin) != 1 {
 		t.Fatalf("bureau calls: certification %d, login %d", h.sim.Calls(taxbureau.MethodStartCertification), h.sim.Calls(taxbureau.MethodLogin))
 	}
@@ -162,7 +162,7 @@ func TestB4CertifyAfterBureauDroppedSession(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if face.State != RequestAwaitingUser || face.Prompt == nil || face.Prompt.Kind != prompts.KindFace {
+		if face.State != RequestAwaitingUser || face.Prompt == nil || face.Prompt.Kind != KindFace {
 			return fmt.Errorf("after the code = %+v", face)
 		}
 		return nil
@@ -189,7 +189,7 @@ func TestB4CertifyAfterBureauDroppedSession(t *testing.T) {
 // logs in again and goes straight to the face prompt.
 func TestB4CertifyNoSMSRegion(t *testing.T) {
 	h, id, old := bureauRestarted(t, domain.MakeTaxNo("44", 2), "44")
-	certifyAwaits(h, id, prompts.KindFace)
+	certifyAwaits(h, id, KindFace)
 	if h.sim.Calls(taxbureau.MethodStartCertification) != 2 || h.sim.Calls(taxbureau.MethodLogin) != 1 || len(lostEvents(h, id)) != 1 {
 		t.Fatalf("bureau calls: certification %d, login %d; lost %d", h.sim.Calls(taxbureau.MethodStartCertification),
 			h.sim.Calls(taxbureau.MethodLogin), len(lostEvents(h, id)))
@@ -231,7 +231,7 @@ func TestB4DropFailsToCommit(t *testing.T) {
 	}
 	c, err := h.session(id, domain.ChannelIssue, ActionCertify)
 	h.ok(err)
-	if c.State != RequestAwaitingUser || c.Prompt.Kind != prompts.KindFace || len(lostEvents(h, id)) != 1 {
+	if c.State != RequestAwaitingUser || c.Prompt.Kind != KindFace || len(lostEvents(h, id)) != 1 {
 		t.Fatalf("second certify = %+v", c)
 	}
 }

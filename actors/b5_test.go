@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -139,7 +139,7 @@ func TestUnsubscribeFallsBackToLinks(t *testing.T) {
 
 	var unreachable int
 	for _, ev := range h.events.Events() {
-		if ev.Type == prompts.EventBindingUnreachable && ev.Account == id {
+		if ev.Type == events.EventBindingUnreachable && ev.Account == id {
 			unreachable++
 		}
 	}
@@ -184,7 +184,7 @@ func TestPromptDeliveredAudited(t *testing.T) {
 	h.eng.PromptDelivered(h.tenant, "aaccount1", "p2", "failed:user block")
 	h.eng.PromptDelivered("../x", "aaccount1", "p3", "success")
 	var got []string
-	h.ok(h.eng.Audit(h.ctx(), h.tenant, t0.Add(-time.Hour), t0.Add(time.Hour), func(ev persistence.AuditEvent) error {
+	h.ok(h.eng.Audit(h.ctx(), h.tenant, t0.Add(-time.Hour), t0.Add(time.Hour), func(ev AuditEvent) error {
 		if ev.Action == "prompt.delivered" {
 			got = append(got, ev.Target+" "+ev.Outcome+" "+ev.Detail)
 		}

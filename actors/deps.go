@@ -17,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
@@ -162,7 +163,7 @@ type deps struct {
 	gw    taxbureau.Gateway
 	sms   taxbureau.SMSProvider
 	pub   prompts.Publisher
-	ev    prompts.EventSink
+	ev    events.EventSink
 	clk   clock.Clock
 	// linkKey signs F16 browser login links.
 	linkKey []byte
@@ -363,7 +364,7 @@ func (d *deps) spendSMS(region, person string, now time.Time) {
 }
 
 // emit sends a client event (B6); the sink never blocks.
-func (d *deps) emit(ev prompts.Event) {
+func (d *deps) emit(ev events.Event) {
 	if ev.ID == "" {
 		ev.ID = newID("e")
 	}

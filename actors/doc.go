@@ -51,6 +51,10 @@
 //   - deps.go: Config and the shared dependencies; records.go store keys,
 //     records and sealing; reseal.go key rotation; links.go signed login
 //     links (F16); apikeys.go client API keys; stats.go counters.
+//   - types.go: the engine's own types for what its API returns and takes
+//     (QR login, prompt kinds, audit events, webhooks, store counters), so
+//     that the HTTP side imports no package below actors; services.go the
+//     webhook registry, dev inbox and store probe in those types.
 //
 // # Contracts
 //
@@ -91,7 +95,8 @@
 //     record key as associated data) before they reach the store, and are
 //     domain.Secret in memory, which never prints.
 //   - Time comes from an injected clock.Clock; code expiry timers carry a
-//     nonce. Prompts leave through prompts.Publisher, which must not block.
+//     nonce. Prompts leave through prompts.Publisher, client events through
+//     events.EventSink; neither may block.
 //
 // Every command the engine sends is a plain struct, so that a later cluster
 // mode can carry it across nodes as JSON in a protobuf wrapper with the

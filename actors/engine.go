@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
@@ -30,7 +31,7 @@ type Deps struct {
 	SMS     taxbureau.SMSProvider
 	Prompts prompts.Publisher
 	// Events receives client events (B6); nil drops them.
-	Events prompts.EventSink
+	Events events.EventSink
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// Cluster, when set, runs the engine in cluster mode (see ClusterDeps).
@@ -75,7 +76,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		return nil, err
 	}
 	if dp.Events == nil {
-		dp.Events = prompts.Discard{}
+		dp.Events = events.Discard{}
 	}
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
 		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(),

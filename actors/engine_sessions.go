@@ -62,8 +62,8 @@ func (e *Engine) Answer(ctx context.Context, tenant, requestID, accountID, openi
 }
 
 // StartQRLogin is F15.
-func (e *Engine) StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app taxbureau.QRApp) (*QRView, error) {
-	return askAs[*QRView](e, ctx, tenant, &startQRLogin{accountID: accountID, openid: openid, channel: ch, app: app})
+func (e *Engine) StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app QRApp) (*QRView, error) {
+	return askAs[*QRView](e, ctx, tenant, &startQRLogin{accountID: accountID, openid: openid, channel: ch, app: taxbureau.QRApp(app)})
 }
 
 // PollQRLogin reports a QR login; confirmed means the account is logged in.

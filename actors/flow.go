@@ -166,7 +166,7 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			f.end(ctx, bureauError(m.err))
 			return
 		}
-		f.qr = &QRView{QRID: m.qr.ID, App: f.spec.qrApp, Content: m.qr.Content, State: taxbureau.QRWaiting, ExpiresAt: m.qr.ExpiresAt}
+		f.qr = &QRView{QRID: m.qr.ID, App: QRApp(f.spec.qrApp), Content: m.qr.Content, State: QRWaiting, ExpiresAt: m.qr.ExpiresAt}
 		ctx.Send(f.replyTo, f.scanReply())
 	case *flowPoll:
 		if f.qr == nil {
@@ -216,7 +216,7 @@ func (f *flowActor) Receive(ctx actor.Context) {
 		case taxbureau.QRExpired:
 			f.end(ctx, domain.ErrQRExpired)
 		default:
-			f.qr.State = m.st.State
+			f.qr.State = QRState(m.st.State)
 			ctx.Send(m.replyTo, f.scanReply())
 		}
 	case *flowResetStarted:

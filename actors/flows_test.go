@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -408,9 +409,9 @@ func TestF13LockHosted(t *testing.T) {
 	if !v.Locked || v.LockReason != domain.LockWrongCode {
 		t.Fatalf("view = %+v", v)
 	}
-	var locked []prompts.Event
+	var locked []events.Event
 	for _, e := range h.events.Events() {
-		if e.Type == prompts.EventAccountLocked {
+		if e.Type == events.EventAccountLocked {
 			locked = append(locked, e)
 		}
 	}
@@ -630,7 +631,7 @@ func TestF14CertifyAndChannels(t *testing.T) {
 	}
 	c, err := h.session(id, domain.ChannelIssue, ActionCertify)
 	h.ok(err)
-	if c.State != RequestAwaitingUser || c.Prompt.Kind != prompts.KindFace || c.Prompt.QRContent == "" {
+	if c.State != RequestAwaitingUser || c.Prompt.Kind != KindFace || c.Prompt.QRContent == "" {
 		t.Fatalf("certify = %+v", c)
 	}
 	_, err = h.eng.ConfirmCertification(h.ctx(), h.tenant, id, wxAlice)
@@ -671,20 +672,20 @@ func TestF15QRLogin(t *testing.T) {
 	req, err := h.session(id, domain.ChannelIssue, ActionLogin)
 	h.ok(err)
 	// ...and the person scans instead
-	qr, err := h.eng.StartQRLogin(h.ctx(), h.tenant, id, wxAlice, domain.ChannelIssue, taxbureau.AppTax)
+	qr, err := h.eng.StartQRLogin(h.ctx(), h.tenant, id, wxAlice, domain.ChannelIssue, AppTax)
 	h.ok(err)
-	if qr.State != taxbureau.QRWaiting || !qr.ExpiresAt.Equal(h.clk.Now().Add(120*time.Second)) {
+	if qr.State != QRWaiting || !qr.ExpiresAt.Equal(h.clk.Now().Add(120*time.Second)) {
 		t.Fatalf("qr = %+v", qr)
 	}
 	p, err := h.eng.PollQRLogin(h.ctx(), h.tenant, id, wxAlice, qr.QRID)
 	h.ok(err)
-	if p.State != taxbureau.QRWaiting {
+	if p.State != QRWaiting {
 		t.Fatalf("poll = %+v", p)
 	}
 	h.ok(h.sim.ScanQR(qr.QRID, "alice"))
 	p, err = h.eng.PollQRLogin(h.ctx(), h.tenant, id, wxAlice, qr.QRID)
 	h.ok(err)
-	if p.State != taxbureau.QRConfirmed {
+	if p.State != QRConfirmed {
 		t.Fatalf("poll = %+v", p)
 	}
 	out, err := h.eng.AwaitRequest(h.ctx(), h.tenant, req.RequestID, 5*time.Second)
@@ -693,12 +694,12 @@ func TestF15QRLogin(t *testing.T) {
 		t.Fatalf("waiting client = %+v", out)
 	}
 	// expiry
-	qr, err = h.eng.StartQRLogin(h.ctx(), h.tenant, id, wxAlice, domain.ChannelIssue, taxbureau.AppIIT)
+	qr, err = h.eng.StartQRLogin(h.ctx(), h.tenant, id, wxAlice, domain.ChannelIssue, AppIIT)
 	h.ok(err)
 	h.clk.Advance(121 * time.Second)
 	p, err = h.eng.PollQRLogin(h.ctx(), h.tenant, id, wxAlice, qr.QRID)
 	h.ok(err)
-	if p.State != taxbureau.QRExpired {
+	if p.State != QRExpired {
 		t.Fatalf("expired poll = %+v", p)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/testutil"
 	"log/slog"
 	"path/filepath"
@@ -32,7 +33,7 @@ type harness struct {
 	gw     taxbureau.Gateway // the engine's gateway; nil: sim
 	sms    *taxbureau.SimSMSProvider
 	pub    *prompts.Chan
-	events *prompts.EventLog
+	events *events.EventLog
 	clk    *clock.Fake
 	eng    *Engine
 	cfg    Config
@@ -50,7 +51,7 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime)
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &prompts.EventLog{}, logBuf: &syncBuffer{}}
+	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{}, logBuf: &syncBuffer{}}
 	var err error
 	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {

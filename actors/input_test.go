@@ -9,7 +9,6 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // TestBadInputGivesCatalogueErrors: every command refuses garbage with a
@@ -53,7 +52,7 @@ func TestBadInputGivesCatalogueErrors(t *testing.T) {
 			"await":  func() error { _, err := h.eng.AwaitRequest(h.ctx(), h.tenant, s, time.Millisecond); return err },
 			"answer": func() error { _, err := h.eng.Answer(h.ctx(), h.tenant, s, s, wxAlice, s); return err },
 			"qr": func() error {
-				_, err := h.eng.StartQRLogin(h.ctx(), h.tenant, s, wxAlice, domain.Channel(s), taxbureau.QRApp(s))
+				_, err := h.eng.StartQRLogin(h.ctx(), h.tenant, s, wxAlice, domain.Channel(s), QRApp(s))
 				return err
 			},
 			"poll":    func() error { _, err := h.eng.PollQRLogin(h.ctx(), h.tenant, s, wxAlice, s); return err },

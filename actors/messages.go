@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
-	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // The public commands of the engine. Each is a plain struct with JSON tags so
@@ -57,11 +55,11 @@ type SessionView struct {
 
 // PromptView is what a client is told while a person must act.
 type PromptView struct {
-	ID        string       `json:"id"`
-	Kind      prompts.Kind `json:"kind"`
-	Message   string       `json:"message"`
-	ExpiresAt time.Time    `json:"expires_at"`
-	QRContent string       `json:"qr_content,omitempty"`
+	ID        string     `json:"id"`
+	Kind      PromptKind `json:"kind"`
+	Message   string     `json:"message"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	QRContent string     `json:"qr_content,omitempty"`
 	// LoginURL is a signed, expiring browser link to the H5 login page,
 	// set when nobody is bound to receive the WeChat message (F16).
 	LoginURL string `json:"login_url,omitempty"`
@@ -173,14 +171,14 @@ type AddAccount struct {
 	Role      string        `json:"role,omitempty"` // optional: checked against the bureau's record
 	// QRApp, when set, verifies by a QR scan in that app (扫码登录) instead
 	// of the password and an SMS code; the password is stored unverified.
-	QRApp taxbureau.QRApp `json:"qr_app,omitempty"`
+	QRApp QRApp `json:"qr_app,omitempty"`
 }
 
 // QRView answers StartQRLogin and PollQRLogin (F15).
 type QRView struct {
-	QRID      string            `json:"qr_id"`
-	App       taxbureau.QRApp   `json:"app"`
-	Content   string            `json:"content"`
-	State     taxbureau.QRState `json:"state"`
-	ExpiresAt time.Time         `json:"expires_at"`
+	QRID      string    `json:"qr_id"`
+	App       QRApp     `json:"app"`
+	Content   string    `json:"content"`
+	State     QRState   `json:"state"`
+	ExpiresAt time.Time `json:"expires_at"`
 }

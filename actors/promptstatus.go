@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // PromptState is where a prompt stands, as the prompt page shows it.
@@ -33,7 +32,7 @@ const (
 type PromptStatus struct {
 	ID        string         `json:"id"`
 	State     PromptState    `json:"state"`
-	Kind      prompts.Kind   `json:"kind,omitempty"`
+	Kind      PromptKind     `json:"kind,omitempty"`
 	Channel   domain.Channel `json:"channel,omitempty"`
 	Message   string         `json:"message,omitempty"`
 	ExpiresAt time.Time      `json:"expires_at,omitzero"`
@@ -58,7 +57,7 @@ type recentPrompts struct {
 const recentPromptsKept = 8
 
 type promptEnd struct {
-	kind    prompts.Kind
+	kind    PromptKind
 	channel domain.Channel
 	err     *domain.Error
 }
@@ -90,7 +89,7 @@ func (a *accountActor) promptStatus(id string) *PromptStatus {
 				s.State = PromptSubmitting
 			}
 			s.Message, s.ExpiresAt = l.prompt.Message, l.prompt.ExpiresAt
-			if l.prompt.Kind == prompts.KindSMSCode {
+			if l.prompt.Kind == KindSMSCode {
 				s.NextCodeAt = a.nextCodeAt()
 			}
 			return s

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // TestPromptPageStatus: the prompt page's view of a prompt follows it from
@@ -30,7 +29,7 @@ func TestPromptPageStatus(t *testing.T) {
 
 	st, err := h.eng.Prompt(h.ctx(), h.tenant, id, pid, wxAlice)
 	h.ok(err)
-	if st.State != PromptPending || st.Kind != prompts.KindSMSCode || st.Channel != domain.ChannelIssue ||
+	if st.State != PromptPending || st.Kind != KindSMSCode || st.Channel != domain.ChannelIssue ||
 		st.Account.ID != id || st.Account.PhoneMasked == "" || !st.ExpiresAt.After(t0) {
 		t.Fatalf("pending status = %+v", st)
 	}
@@ -98,7 +97,7 @@ func TestPromptPageFace(t *testing.T) {
 	h.ok(err)
 	st, err := h.eng.Prompt(h.ctx(), h.tenant, id, c.Prompt.ID, "")
 	h.ok(err)
-	if st.State != PromptPending || st.Kind != prompts.KindFace || st.QRContent != c.Prompt.QRContent {
+	if st.State != PromptPending || st.Kind != KindFace || st.QRContent != c.Prompt.QRContent {
 		t.Fatalf("face status = %+v", st)
 	}
 	h.ok(h.passFace(c.Prompt.QRContent))

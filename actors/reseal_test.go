@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
@@ -30,7 +31,7 @@ import (
 // runs.
 func newKeyedHarness(t *testing.T, keys *persistence.Keyring) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &prompts.EventLog{},
+	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{},
 		logBuf: &syncBuffer{}, keys: keys}
 	var err error
 	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})

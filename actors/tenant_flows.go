@@ -65,12 +65,12 @@ func (t *tenantActor) validateAdd(c AddAccount) (flowSpec, error) {
 		return flowSpec{}, domain.ErrAccountExists
 	}
 	switch c.QRApp {
-	case "", taxbureau.AppTax, taxbureau.AppIIT:
+	case "", AppTax, AppIIT:
 	default:
 		return flowSpec{}, domain.Invalid("qr_app", "请选择税务APP或个人所得税APP扫码")
 	}
 	return flowSpec{purpose: purposeAdd, openid: c.OpenID, taxNo: tn.Value, region: e.Region, username: user,
-		password: c.Password, loginType: lt, business: b, role: role, qrApp: c.QRApp}, nil
+		password: c.Password, loginType: lt, business: b, role: role, qrApp: taxbureau.QRApp(c.QRApp)}, nil
 }
 
 // holder is who holds the account at the bureau (domain.SamePerson).

@@ -8,8 +8,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 func (t *tenantActor) onLink(ctx actor.Context, m *linkUser) {
@@ -128,7 +128,7 @@ func (t *tenantActor) onSubscription(ctx actor.Context, m *recordSubscription) {
 		}
 		t.tellRefs(ctx, []*accountRef{&nr})
 		if !m.subscribed {
-			t.d.emit(prompts.Event{Type: prompts.EventBindingUnreachable, Tenant: t.id, Account: ref.ID, TaxNo: ref.TaxNo,
+			t.d.emit(events.Event{Type: events.EventBindingUnreachable, Tenant: t.id, Account: ref.ID, TaxNo: ref.TaxNo,
 				Reason: "unsubscribed"})
 		}
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/events"
 )
 
 func sessionBody(acct string) map[string]any {
@@ -453,26 +453,26 @@ func TestBodyRules(t *testing.T) {
 // fakeWebhooks is an in-memory Webhooks.
 type fakeWebhooks struct {
 	mu    sync.Mutex
-	hooks map[string][]prompts.Webhook // tenant → hooks
+	hooks map[string][]actors.Webhook // tenant → hooks
 	n     int
 }
 
-func (f *fakeWebhooks) Register(_ context.Context, tenant, u string, events []prompts.EventType) (prompts.Webhook, error) {
+func (f *fakeWebhooks) Register(_ context.Context, tenant, u string, events []actors.EventType) (actors.Webhook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++
-	w := prompts.Webhook{ID: "wh-" + strconv.Itoa(f.n), Tenant: tenant, URL: u, Events: events, Secret: "whsec-" + tenant, CreatedAt: t0}
+	w := actors.Webhook{ID: "wh-" + strconv.Itoa(f.n), Tenant: tenant, URL: u, Events: events, Secret: "whsec-" + tenant, CreatedAt: t0}
 	if f.hooks == nil {
-		f.hooks = map[string][]prompts.Webhook{}
+		f.hooks = map[string][]actors.Webhook{}
 	}
 	f.hooks[tenant] = append(f.hooks[tenant], w)
 	return w, nil
 }
 
-func (f *fakeWebhooks) List(_ context.Context, tenant string) ([]prompts.Webhook, error) {
+func (f *fakeWebhooks) List(_ context.Context, tenant string) ([]actors.Webhook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]prompts.Webhook(nil), f.hooks[tenant]...), nil
+	return append([]actors.Webhook(nil), f.hooks[tenant]...), nil
 }
 
 func (f *fakeWebhooks) Delete(_ context.Context, tenant, id string) error {
@@ -484,15 +484,15 @@ func (f *fakeWebhooks) Delete(_ context.Context, tenant, id string) error {
 			return nil
 		}
 	}
-	return prompts.ErrWebhookNotFound
+	return actors.ErrWebhookNotFound
 }
 
-func (f *fakeWebhooks) Deliveries(_ context.Context, tenant string) ([]prompts.WebhookDelivery, error) {
+func (f *fakeWebhooks) Deliveries(_ context.Context, tenant string) ([]actors.WebhookDelivery, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []prompts.WebhookDelivery
+	var out []actors.WebhookDelivery
 	for _, w := range f.hooks[tenant] {
-		out = append(out, prompts.WebhookDelivery{WebhookID: w.ID, URL: w.URL, State: prompts.DeliveryRetrying, Attempts: 2, LastStatus: 503})
+		out = append(out, actors.WebhookDelivery{WebhookID: w.ID, URL: w.URL, State: actors.DeliveryRetrying, Attempts: 2, LastStatus: 503})
 	}
 	return out, nil
 }
@@ -508,7 +508,7 @@ func TestWebhooksNotEnabled(t *testing.T) {
 }
 
 // TestWebhooks runs the endpoints against the real registry
-// (prompts.Webhooks without a bus: registrations only) and a fake that
+// (events.Webhooks without a bus: registrations only) and a fake that
 // reports a delivery state.
 func TestWebhooks(t *testing.T) {
 	for _, impl := range []string{"prompts", "fake"} {
@@ -519,19 +519,19 @@ func TestWebhooks(t *testing.T) {
 			} else {
 				e = newEnv(t)
 				// Every name resolves to a public address: no DNS in tests.
-				public := prompts.ResolverFunc(func(context.Context, string, string) ([]netip.Addr, error) {
+				public := events.ResolverFunc(func(context.Context, string, string) ([]netip.Addr, error) {
 					return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
 				})
-				wh, err := prompts.NewWebhooks(e.store, nil, prompts.WebhookOptions{MaxPerTenant: 2, Resolver: public, Logger: e.deps.Logger})
+				wh, err := events.NewWebhooks(e.store, nil, events.WebhookOptions{MaxPerTenant: 2, Resolver: public, Logger: e.deps.Logger})
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.deps.Webhooks = wh
+				e.deps.Webhooks = actors.NewWebhookRegistry(wh)
 				e.app = New(e.deps)
 			}
 			body := map[string]any{"url": "https://erp.example.com/etaxd?x=1", "events": []string{"session.ready", "account.locked", "session.ready"}}
 			r := e.do(req{method: "POST", path: "/api/v1/webhooks", body: body})
-			var w prompts.Webhook
+			var w events.Webhook
 			r.decode(t, &w)
 			if r.status != 201 || w.ID == "" || w.Secret == "" || w.URL != "https://erp.example.com/etaxd?x=1" {
 				t.Fatalf("register = %d %s", r.status, r.body)
@@ -545,7 +545,7 @@ func TestWebhooks(t *testing.T) {
 				strings.Contains(string(r.body), w.Secret) || strings.Contains(string(r.body), `"secret"`) {
 				t.Fatalf("list = %d %s", r.status, r.body)
 			}
-			if impl == "fake" && list.Webhooks[0].Delivery.State != prompts.DeliveryRetrying {
+			if impl == "fake" && list.Webhooks[0].Delivery.State != events.DeliveryRetrying {
 				t.Fatalf("delivery = %+v", list.Webhooks[0].Delivery)
 			}
 			var other struct {

@@ -17,8 +17,6 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/errbody"
-	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // Engine is what the HTTP and NATS sides need of the actor system;
@@ -31,14 +29,16 @@ type Engine interface {
 	Answer(ctx context.Context, tenant, requestID, accountID, openid, code string) (*actors.SessionReply, error)
 	ReportInvalid(ctx context.Context, tenant, accountID string, ch domain.Channel, token string) error
 	Accounts(ctx context.Context, tenant, taxNo, openid string) ([]actors.AccountView, error)
-	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(persistence.AuditEvent) error) error
+	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(actors.AuditEvent) error) error
 }
 
-// Store is what the ops endpoints read of the store; *persistence.Bolt
+// Store is what the ops endpoints read of the store; *actors.StoreProbe
 // implements it.
 type Store interface {
-	Get(ctx context.Context, key string) (persistence.Record, error)
-	Stats() persistence.BoltStats
+	// Probe returns nil when the store answers a read.
+	Probe(ctx context.Context) error
+	// Stats returns the store's write counters.
+	Stats() actors.StoreStats
 }
 
 // Check is a named readiness check: /readyz lists Name among its reasons
@@ -135,15 +135,11 @@ type Deps struct {
 	// DevInbox, set only in dev mode, serves GET /dev/inbox?openid=: the
 	// prompts the dev notifier kept for a WeChat user. It answers this
 	// machine's programs only (LocalOnly), behind the operator guard too.
-	DevInbox func(openid string) []prompts.Prompt
+	DevInbox func(openid string) []actors.Prompt
 	// OpsRoutes, when set, adds routes to the /ops group, behind the
 	// operator guard (opsapi.Register mounts the operator API there).
 	OpsRoutes func(ops fiber.Router)
 }
-
-// probeKey is read by /readyz to see that the store answers. Nothing
-// writes it: a healthy store answers persistence.ErrNotFound.
-const probeKey = "ops/readyz-probe"
 
 // probeTimeout bounds the readiness probe.
 const probeTimeout = 2 * time.Second

@@ -90,11 +90,11 @@ func TestReadyz(t *testing.T) {
 		code    int
 		reasons []string
 	}{
-		{"ready", Deps{Engine: &fakeEngine{}, Store: openBolt(t)}, 200, nil},
-		{"ready hook says yes", Deps{Engine: &fakeEngine{}, Store: openBolt(t), Ready: func() bool { return true }}, 200, nil},
-		{"starting", Deps{Engine: &fakeEngine{}, Store: openBolt(t), Ready: func() bool { return false }}, 503, []string{"starting"}},
-		{"no engine", Deps{Store: openBolt(t)}, 503, []string{"engine"}},
-		{"store closed", Deps{Engine: &fakeEngine{}, Store: closed}, 503, []string{"store"}},
+		{"ready", Deps{Engine: &fakeEngine{}, Store: actors.NewStoreProbe(openBolt(t))}, 200, nil},
+		{"ready hook says yes", Deps{Engine: &fakeEngine{}, Store: actors.NewStoreProbe(openBolt(t)), Ready: func() bool { return true }}, 200, nil},
+		{"starting", Deps{Engine: &fakeEngine{}, Store: actors.NewStoreProbe(openBolt(t)), Ready: func() bool { return false }}, 503, []string{"starting"}},
+		{"no engine", Deps{Store: actors.NewStoreProbe(openBolt(t))}, 503, []string{"engine"}},
+		{"store closed", Deps{Engine: &fakeEngine{}, Store: actors.NewStoreProbe(closed)}, 503, []string{"store"}},
 		{"nothing", Deps{Ready: func() bool { return false }}, 503, []string{"engine", "store", "starting"}},
 	}
 	for _, tt := range tests {
@@ -127,7 +127,7 @@ func TestOpsStatus(t *testing.T) {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	now := start.Add(90 * time.Second)
 	eng := &fakeEngine{stats: actors.StatsSnapshot{Activations: 3, ActiveAccounts: 2, ActiveTenants: 1, Commits: 5}}
-	app := New(Deps{Engine: eng, Store: store, Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now },
+	app := New(Deps{Engine: eng, Store: actors.NewStoreProbe(store), Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now },
 		OperatorToken: opToken})
 
 	var s Status

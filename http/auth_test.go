@@ -19,7 +19,6 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/sign"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // TestAuthRefusals: every way a request can fail authentication, with its
@@ -263,8 +262,8 @@ func TestLogs(t *testing.T) {
 // TestOperatorSurface: the token guards /ops/*, /metrics and /dev/*;
 // without a token only loopback clients are served.
 func TestOperatorSurface(t *testing.T) {
-	inbox := func(openid string) []prompts.Prompt {
-		return []prompts.Prompt{{ID: "p1", OpenID: openid, Kind: prompts.KindSMSCode, Message: "请…"}}
+	inbox := func(openid string) []actors.Prompt {
+		return []actors.Prompt{{ID: "p1", OpenID: openid, Kind: actors.KindSMSCode, Message: "请…"}}
 	}
 	e := newEnv(t, func(d *Deps) {
 		d.DevInbox = inbox

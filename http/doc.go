@@ -33,7 +33,9 @@
 // shape); routes.go and nats.go are the two transports; errors.go the API's
 // own catalogue entries and the status of every code; nonces.go and
 // idempotency.go the two bounded in-memory stores; ops.go and metrics.go the
-// operator surface; webhooks.go the interface the prompts package implements.
+// operator surface; webhooks.go the interface actors.WebhookRegistry
+// implements. The HTTP packages import actors, domain, importer and
+// internal/* only (layering_test.go checks it).
 //
 // # Contracts
 //

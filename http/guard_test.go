@@ -10,7 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/actors"
 )
 
 // listen serves e's app on a real 127.0.0.1 listener (so that the peer is
@@ -165,8 +165,8 @@ func TestOperatorGuardWithToken(t *testing.T) {
 // TestDevInboxIsLocal: GET /dev/inbox (every user's prompts, dev mode only)
 // answers this machine's programs only, even with the operator token.
 func TestDevInboxIsLocal(t *testing.T) {
-	inbox := func(openid string) []prompts.Prompt {
-		return []prompts.Prompt{{ID: "p1", OpenID: openid, Kind: prompts.KindSMSCode, Message: "请…"}}
+	inbox := func(openid string) []actors.Prompt {
+		return []actors.Prompt{{ID: "p1", OpenID: openid, Kind: actors.KindSMSCode, Message: "请…"}}
 	}
 	for _, token := range []string{"", opToken} {
 		e := newEnv(t, func(d *Deps) { d.DevInbox, d.OperatorToken = inbox, token })

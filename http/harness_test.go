@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"log/slog"
@@ -52,7 +53,7 @@ type env struct {
 	sim    *taxbureau.Simulator
 	clk    *clock.Fake
 	pub    *prompts.Chan
-	events *prompts.EventLog
+	events *events.EventLog
 	eng    *actors.Engine
 	deps   Deps
 	app    *fiber.App
@@ -68,7 +69,7 @@ type syncBuffer = testutil.SyncBuffer
 // before New.
 func newEnv(t testing.TB, tune ...func(*Deps)) *env {
 	t.Helper()
-	e := &env{t: t, clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &prompts.EventLog{}, logs: &syncBuffer{}}
+	e := &env{t: t, clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{}, logs: &syncBuffer{}}
 	var err error
 	e.store, err = persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
 	if err != nil {
@@ -117,7 +118,7 @@ func newEnv(t testing.TB, tune ...func(*Deps)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.deps = Deps{Engine: e.eng, Store: e.store, Node: "n-test", Version: "v-test", Now: e.clk.Now,
+	e.deps = Deps{Engine: e.eng, Store: actors.NewStoreProbe(e.store), Node: "n-test", Version: "v-test", Now: e.clk.Now,
 		Logger: logger.With("component", "http"), OperatorToken: opToken}
 	for _, f := range tune {
 		f(&e.deps)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"mime"
 	"net/url"
 	"runtime"
@@ -16,8 +15,6 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/loopback"
-	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // The operator surface: probes, status, metrics and the dev inbox, and
@@ -47,9 +44,9 @@ func (h *handlers) notReady(ctx context.Context) []string {
 		reasons = append(reasons, "store")
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		_, err := h.d.Store.Get(ctx, probeKey)
+		err := h.d.Store.Probe(ctx)
 		cancel()
-		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		if err != nil {
 			h.log.Warn("readyz: store probe failed", "err", err)
 			reasons = append(reasons, "store")
 		}
@@ -196,7 +193,7 @@ type Status struct {
 	Caches map[string]int `json:"caches,omitempty"`
 }
 
-// StoreStatus is persistence.BoltStats as JSON, latencies in milliseconds.
+// StoreStatus is actors.StoreStats as JSON, latencies in milliseconds.
 type StoreStatus struct {
 	Commits             uint64  `json:"commits"`
 	Refused             uint64  `json:"refused"`
@@ -260,7 +257,7 @@ func (h *handlers) devInbox(c *fiber.Ctx) error {
 	}
 	ps := h.d.DevInbox(openid)
 	if ps == nil {
-		ps = []prompts.Prompt{}
+		ps = []actors.Prompt{}
 	}
 	return h.write(c, answer(200, fiber.Map{"openid": openid, "prompts": ps}))
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/sign"
-	"github.com/etaxd/etaxd/persistence"
 )
 
 // The client API's HTTP handlers: each reads the transport, calls the
@@ -120,7 +120,7 @@ const maxAuditEvents = 10_000
 
 // AuditPage is the JSON answer of GET /api/v1/audit.
 type AuditPage struct {
-	Events []persistence.AuditEvent `json:"events"`
+	Events []actors.AuditEvent `json:"events"`
 	// Truncated is true when the range held more than maxAuditEvents
 	// events; NextFrom is then the time of the first one left out. Asking
 	// again from there may repeat events of that same instant: dedupe by
@@ -139,8 +139,8 @@ func (h *handlers) getAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return h.write(c, failure(log, err))
 	}
-	page := AuditPage{Events: []persistence.AuditEvent{}}
-	err = h.d.Engine.Audit(c.UserContext(), principalOf(c).tenant, from, to, func(ev persistence.AuditEvent) error {
+	page := AuditPage{Events: []actors.AuditEvent{}}
+	err = h.d.Engine.Audit(c.UserContext(), principalOf(c).tenant, from, to, func(ev actors.AuditEvent) error {
 		// Every machine-readable time etaxd writes is RFC 3339 in UTC,
 		// whatever offset the event was recorded with.
 		ev.Time = ev.Time.UTC()

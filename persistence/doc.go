@@ -88,8 +88,8 @@
 //	pwguard/<hash>                      the flows, tenant and account actors that submit one person's password, through Update
 //	apikey/<id>                         Engine.CreateAPIKey and RevokeAPIKey, through Update
 //	meta/<name>                         the engine at start, create-once
-//	webhook/<tenant>/<id>               prompts.Webhooks Register and Delete
-//	webhookdelivery/<tenant>/<id>       prompts.Webhooks' delivery workers, through Update
+//	webhook/<tenant>/<id>               events.Webhooks Register and Delete
+//	webhookdelivery/<tenant>/<id>       events.Webhooks' delivery workers, through Update
 //	ops/<name>                          nobody: read only (the readiness probe)
 //
 // A key that several writers share (wxuser, smsbudget, pwguard, webhookdelivery) is

@@ -56,7 +56,7 @@ type KeyOwner struct {
 }
 
 // KeyOwners is the key table: every prefix etaxd writes, with its owner.
-// "etaxd keys rotate" (actors.Reseal, prompts.ResealWebhookSecrets) also
+// "etaxd keys rotate" (actors.Reseal, events.ResealWebhookSecrets) also
 // rewrites sealed values under account/, apikey/, meta/ and webhook/, but
 // only while no engine runs.
 var KeyOwners = []KeyOwner{
@@ -69,7 +69,7 @@ var KeyOwners = []KeyOwner{
 	{PrefixPasswordTries, "the flows, tenant and account actors that submit one person's password, through Update", true},
 	{PrefixAPIKey, "Engine.CreateAPIKey and RevokeAPIKey, through Update", false},
 	{PrefixMeta, "the engine at start, create-once", false},
-	{PrefixWebhook, "prompts.Webhooks Register and Delete", false},
-	{PrefixWebhookDelivery, "prompts.Webhooks' delivery workers, through Update", true},
+	{PrefixWebhook, "events.Webhooks Register and Delete", false},
+	{PrefixWebhookDelivery, "events.Webhooks' delivery workers, through Update", true},
 	{PrefixOps, "nobody: read only (the readiness probe)", false},
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // Notifier reaches the person a prompt is for (the dev inbox, WeChat).
@@ -82,8 +85,9 @@ type ConsumerOptions struct {
 	// prompt then holds only its ID). It must not block; the engine uses it
 	// to tell the account actor nobody was reached. Nil: only logged.
 	OnUndeliverable func(p Prompt, err error)
-	// Now is the clock for ExpiresAt; default time.Now.
-	Now func() time.Time
+	// Clock is the time source for ExpiresAt; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -108,8 +112,8 @@ func (o *ConsumerOptions) setDefaults() {
 		o.AckWait = 30 * time.Second
 	}
 	o.AckWait = max(o.AckWait, 3*o.NotifyTimeout)
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -140,7 +144,7 @@ type Consumer struct {
 	n    Notifier
 	opts ConsumerOptions
 	cons jetstream.Consumer
-	r    *runner
+	r    *natsbus.Runner
 	log  *slog.Logger
 
 	delivered, redelivered, retried, terminated, expired atomic.Uint64
@@ -149,15 +153,15 @@ type Consumer struct {
 // Consume creates or updates the durable consumer name (the notifier kind:
 // "inbox", "wechat") on ETAXD_PROMPTS, creating the stream if needed, and
 // starts delivering its prompts to n.
-func Consume(ctx context.Context, bus *Bus, name string, n Notifier, opts ConsumerOptions) (*Consumer, error) {
-	if !validToken(name) {
+func Consume(ctx context.Context, bus *natsbus.Bus, name string, n Notifier, opts ConsumerOptions) (*Consumer, error) {
+	if !natsbus.ValidToken(name) {
 		return nil, fmt.Errorf("prompts: consumer name %q is not a valid NATS name", name)
 	}
 	if n == nil {
 		return nil, errors.New("prompts: Consume needs a Notifier")
 	}
 	opts.setDefaults()
-	if err := ensureStreamExists(ctx, bus.JetStream(), promptStreamConfig(QueueOptions{DedupeWindow: 10 * time.Minute, MaxAge: 24 * time.Hour}, bus.Replicas())); err != nil {
+	if err := natsbus.EnsureStreamExists(ctx, bus.JetStream(), promptStreamConfig(QueueOptions{DedupeWindow: 10 * time.Minute, MaxAge: 24 * time.Hour}, bus.Replicas())); err != nil {
 		return nil, err
 	}
 	cfg := jetstream.ConsumerConfig{
@@ -173,7 +177,7 @@ func Consume(ctx context.Context, bus *Bus, name string, n Notifier, opts Consum
 		Replicas:      bus.Replicas(),
 	}
 	for _, k := range opts.Kinds {
-		if !validToken(string(k)) {
+		if !natsbus.ValidToken(string(k)) {
 			return nil, fmt.Errorf("prompts: kind %q is not a valid subject token", k)
 		}
 		cfg.FilterSubjects = append(cfg.FilterSubjects, PromptSubject(k))
@@ -186,8 +190,8 @@ func Consume(ctx context.Context, bus *Bus, name string, n Notifier, opts Consum
 		return nil, fmt.Errorf("prompts: create consumer %s: %w", name, err)
 	}
 	c := &Consumer{name: name, n: n, opts: opts, cons: cons, log: opts.Logger.With("consumer", name)}
-	c.r = &runner{cons: cons, handle: c.handle, workers: opts.Workers, log: c.log}
-	if err := c.r.start(); err != nil {
+	c.r = natsbus.NewRunner(cons, c.handle, opts.Workers, c.log)
+	if err := c.r.Start(); err != nil {
 		return nil, fmt.Errorf("prompts: start consumer %s: %w", name, err)
 	}
 	return c, nil
@@ -198,7 +202,7 @@ func Consume(ctx context.Context, bus *Bus, name string, n Notifier, opts Consum
 // stream for the next consumer. A work-queue stream refuses consumers that
 // overlap, so a deployment that switches notifier kinds (inbox → wechat)
 // removes the old kind's consumer before Consume creates the new one.
-func RemoveConsumer(ctx context.Context, bus *Bus, name string) error {
+func RemoveConsumer(ctx context.Context, bus *natsbus.Bus, name string) error {
 	err := bus.JetStream().DeleteConsumer(ctx, PromptStream, name)
 	if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
@@ -210,15 +214,15 @@ func RemoveConsumer(ctx context.Context, bus *Bus, name string) error {
 func (c *Consumer) Name() string { return c.name }
 
 // Start resumes consuming after Stop. It is a no-op when running.
-func (c *Consumer) Start() error { return c.r.start() }
+func (c *Consumer) Start() error { return c.r.Start() }
 
 // Stop stops fetching prompts, lets the running Notify calls finish and
 // waits for them. The prompts published meanwhile wait in the stream. It
 // is a no-op when stopped; call it before closing the Bus.
-func (c *Consumer) Stop() { c.r.stop() }
+func (c *Consumer) Stop() { c.r.Stop() }
 
 // Running reports whether the consumer is started.
-func (c *Consumer) Running() bool { return c.r.started() }
+func (c *Consumer) Running() bool { return c.r.Started() }
 
 // Stats returns the counters and asks the server for the backlog; on error
 // the counters are still returned.
@@ -253,7 +257,7 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 		c.term(m, p, attempt, fmt.Errorf("%w on %s: %v", ErrUndecodable, m.Subject(), err))
 		return
 	}
-	if !c.opts.DeliverExpired && !p.ExpiresAt.IsZero() && !c.opts.Now().Before(p.ExpiresAt) {
+	if !c.opts.DeliverExpired && !p.ExpiresAt.IsZero() && !c.opts.Clock.Now().Before(p.ExpiresAt) {
 		c.expired.Add(1)
 		c.log.Info("prompt expired before delivery", "prompt", p.ID, "tenant", p.Tenant, "account", p.Account)
 		c.ack(ctx, m, p)
@@ -269,7 +273,7 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 	case attempt >= c.opts.MaxDeliver:
 		c.term(m, p, attempt, fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt, err))
 	default:
-		d := backoff(attempt, c.opts.RetryBase, c.opts.RetryMax)
+		d := natsbus.Backoff(attempt, c.opts.RetryBase, c.opts.RetryMax)
 		c.retried.Add(1)
 		c.log.Warn("notify failed, will retry", "prompt", p.ID, "tenant", p.Tenant, "account", p.Account,
 			"attempt", attempt, "retry_in", d, "err", err)

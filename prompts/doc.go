@@ -1,24 +1,19 @@
 // Package prompts carries the prompts that account actors raise when a
 // person must act (type an SMS code, scan a QR code, pass face
-// certification) to the notifiers that reach that person, and the client
-// events (B6) to the tenants' NATS subjects and webhooks.
+// certification) to the notifiers that reach that person.
 //
-// The actors see only the Publisher and EventSink interfaces. Publish and
-// Emit return quickly and never call back into the actors: an
-// implementation queues the prompt or event and delivers it on its own
-// goroutines. Implementations:
+// The actors see only the Publisher interface. Publish returns quickly and
+// never calls back into the actors: an implementation queues the prompt and
+// delivers it on its own goroutines. Implementations:
 //
-//   - Chan, an in-process queue, and EventLog, an in-memory event list, for
-//     tests and tools;
+//   - Chan, an in-process queue, for tests and tools;
 //   - Queue, which publishes prompts to the JetStream work-queue stream
 //     ETAXD_PROMPTS, read by Consume with one durable pull consumer per
-//     notifier kind (the dev Inbox now, WeChat next);
-//   - EventStream, which publishes events to the limits stream ETAXD_EVENTS,
-//     per tenant; Webhooks fans them out to the tenants' registered URLs.
+//     notifier kind (the dev Inbox here, WeChat in package wechat).
 //
-// All of them sit on a Bus: an embedded nats-server (StartEmbedded) or a
-// connection to external servers (Connect). docs/NATS.md describes the
-// subjects, streams, consumers and message formats.
+// Queue and Consume sit on a natsbus.Bus. Client events and webhooks (B6)
+// are package events. docs/NATS.md describes the subjects, streams,
+// consumers and message formats.
 //
 // # Delivery guarantees
 //

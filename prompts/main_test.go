@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/etaxd/etaxd/internal/testutil"
+	"github.com/etaxd/etaxd/natsbus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,9 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startBus starts an embedded bus on dir, closed at cleanup unless the
 // test closed it.
-func startBus(t testing.TB, dir string) *Bus {
+func startBus(t testing.TB, dir string) *natsbus.Bus {
 	t.Helper()
-	b, err := StartEmbedded(EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
+	b, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("start embedded NATS: %v", err)
 	}

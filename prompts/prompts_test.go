@@ -60,3 +60,24 @@ func TestChanBoundsHistory(t *testing.T) {
 		t.Fatalf("history = %d", n)
 	}
 }
+
+func TestPromptSubject(t *testing.T) {
+	if got := PromptSubject(KindSMSCode); got != "etaxd.prompts.sms_code" {
+		t.Fatal(got)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("blocked")
+	if Permanent(nil) != nil {
+		t.Fatal("Permanent(nil) != nil")
+	}
+	p := Permanent(base)
+	if !IsPermanent(p) || !errors.Is(p, base) {
+		t.Fatal("Permanent lost its cause or its mark")
+	}
+	wrapped := errors.Join(errors.New("notify"), p)
+	if !IsPermanent(wrapped) || IsPermanent(base) {
+		t.Fatal("IsPermanent through wrapping")
+	}
+}

@@ -3,7 +3,6 @@ package prompts
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // Names of the prompt stream.
@@ -52,9 +54,9 @@ type QueueOptions struct {
 	DedupeWindow time.Duration
 	// MaxAge drops prompts nobody consumed after this long; default 24h.
 	MaxAge time.Duration
-	// Now is the clock used to give up on expired prompts; default
-	// time.Now.
-	Now func() time.Time
+	// Clock is the time source for giving up on expired prompts; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -87,8 +89,8 @@ func (o *QueueOptions) setDefaults() {
 	if o.MaxAge <= 0 {
 		o.MaxAge = 24 * time.Hour
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -142,7 +144,7 @@ type Queue struct {
 
 	published, duplicates, retried, failed, rejected atomic.Uint64
 	pending                                          atomic.Int64
-	failLog                                          rateLog
+	failLog                                          natsbus.RateLog
 }
 
 type queued struct {
@@ -156,9 +158,9 @@ var _ Publisher = (*Queue)(nil)
 
 // NewQueue creates or updates the ETAXD_PROMPTS stream and starts the
 // publishing workers.
-func NewQueue(ctx context.Context, bus *Bus, opts QueueOptions) (*Queue, error) {
+func NewQueue(ctx context.Context, bus *natsbus.Bus, opts QueueOptions) (*Queue, error) {
 	opts.setDefaults()
-	if err := ensureStream(ctx, bus.JetStream(), promptStreamConfig(opts, bus.Replicas())); err != nil {
+	if err := natsbus.EnsureStream(ctx, bus.JetStream(), promptStreamConfig(opts, bus.Replicas())); err != nil {
 		return nil, err
 	}
 	qctx, cancel := context.WithCancel(context.Background())
@@ -178,7 +180,7 @@ func NewQueue(ctx context.Context, bus *Bus, opts QueueOptions) (*Queue, error) 
 // MaxBlock when the buffer is full (then ErrQueueFull). A nil error means
 // the prompt was accepted, not that it is stored yet.
 func (q *Queue) Publish(ctx context.Context, p Prompt) error {
-	if p.ID == "" || !validToken(string(p.Kind)) {
+	if p.ID == "" || !natsbus.ValidToken(string(p.Kind)) {
 		q.rejected.Add(1)
 		return fmt.Errorf("%w: id %q kind %q", ErrInvalidPrompt, p.ID, p.Kind)
 	}
@@ -259,11 +261,11 @@ func (q *Queue) send(it queued) {
 		}
 		why := ""
 		switch {
-		case permanentPublishError(err):
+		case natsbus.PermanentPublishError(err):
 			why = "refused"
 		case attempt >= q.opts.MaxAttempts:
 			why = "attempts exhausted"
-		case !it.expires.IsZero() && !q.opts.Now().Before(it.expires):
+		case !it.expires.IsZero() && !q.opts.Clock.Now().Before(it.expires):
 			why = "prompt expired"
 		case q.ctx.Err() != nil:
 			why = "queue closed"
@@ -273,20 +275,14 @@ func (q *Queue) send(it queued) {
 			q.log.Error("prompt not published", "prompt", it.id, "subject", it.subject, "attempts", attempt, "reason", why, "err", err)
 			return
 		}
-		q.failLog.warn(q.log, "publish prompt failed, retrying", "prompt", it.id, "attempt", attempt, "err", err)
-		t := time.NewTimer(backoff(attempt, q.opts.RetryBase, q.opts.RetryMax))
+		q.failLog.Warn(q.log, "publish prompt failed, retrying", "prompt", it.id, "attempt", attempt, "err", err)
+		t := time.NewTimer(natsbus.Backoff(attempt, q.opts.RetryBase, q.opts.RetryMax))
 		select {
 		case <-t.C:
 		case <-q.ctx.Done():
 			t.Stop()
 		}
 	}
-}
-
-// permanentPublishError reports whether err will not go away by retrying.
-func permanentPublishError(err error) bool {
-	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
-		errors.Is(err, nats.ErrConnectionClosed)
 }
 
 // Stats returns the queue's counters.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // fastConsumer are consumer options that retry within milliseconds.
@@ -42,7 +44,7 @@ func consumerIdle(ctx context.Context, c *Consumer) func() error {
 	}
 }
 
-func newQueue(t *testing.T, b *Bus, o QueueOptions) *Queue {
+func newQueue(t *testing.T, b *natsbus.Bus, o QueueOptions) *Queue {
 	t.Helper()
 	o.Logger = quietLogger()
 	q, err := NewQueue(testCtx(t), b, o)
@@ -53,7 +55,7 @@ func newQueue(t *testing.T, b *Bus, o QueueOptions) *Queue {
 	return q
 }
 
-func consume(t *testing.T, b *Bus, name string, n Notifier, o ConsumerOptions) *Consumer {
+func consume(t *testing.T, b *natsbus.Bus, name string, n Notifier, o ConsumerOptions) *Consumer {
 	t.Helper()
 	c, err := Consume(testCtx(t), b, name, n, o)
 	if err != nil {
@@ -311,7 +313,7 @@ func TestPendingPromptsSurviveBusRestart(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
 
-	b1, err := StartEmbedded(EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
+	b1, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

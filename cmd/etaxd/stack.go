@@ -15,10 +15,12 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/config"
+	"github.com/etaxd/etaxd/events"
 	httpapi "github.com/etaxd/etaxd/http"
 	"github.com/etaxd/etaxd/http/h5"
 	"github.com/etaxd/etaxd/http/opsapi"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -44,10 +46,10 @@ type stack struct {
 	client *taxbureau.Client
 	gw     *taxbureau.Instrumented // either, counted for /metrics
 
-	bus      *prompts.Bus
+	bus      *natsbus.Bus
 	queue    *prompts.Queue
-	events   *prompts.EventStream
-	hooks    *prompts.Webhooks
+	events   *events.EventStream
+	hooks    *events.Webhooks
 	inbox    *prompts.Inbox
 	wechat   *wechat.Client // set when wechat.app_id is
 	consumer *prompts.Consumer
@@ -111,10 +113,10 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	}
 
 	if o.NATS.Embedded() {
-		s.bus, err = prompts.StartEmbedded(prompts.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
+		s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
 			Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
 	} else {
-		s.bus, err = prompts.Connect(o.NATS.URLs, prompts.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
+		s.bus, err = natsbus.Connect(o.NATS.URLs, natsbus.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
 			Logger: log.With("component", "nats")})
 	}
 	if err != nil {
@@ -125,7 +127,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	if s.queue, err = prompts.NewQueue(ctx, s.bus, prompts.QueueOptions{Logger: log.With("component", "prompts")}); err != nil {
 		return nil, fmt.Errorf("prompt queue: %w", err)
 	}
-	if s.events, err = prompts.NewEventStream(ctx, s.bus, prompts.EventStreamOptions{Logger: log.With("component", "events")}); err != nil {
+	if s.events, err = events.NewEventStream(ctx, s.bus, events.EventStreamOptions{Logger: log.With("component", "events")}); err != nil {
 		return nil, fmt.Errorf("event stream: %w", err)
 	}
 
@@ -136,7 +138,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
 	}
-	if s.hooks, err = prompts.NewWebhooks(s.store, s.bus, prompts.WebhookOptions{Sealer: s.keys,
+	if s.hooks, err = events.NewWebhooks(s.store, s.bus, events.WebhookOptions{Sealer: s.keys,
 		AllowPrivate: o.Webhooks.AllowPrivate, Logger: log.With("component", "webhooks")}); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
@@ -237,7 +239,7 @@ func (s *stack) Close() error {
 func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	engine, log := s.engine, s.log
 	d := httpapi.Deps{
-		Engine: engine, Store: s.store, Ready: ready,
+		Engine: engine, Store: actors.NewStoreProbe(s.store), Ready: ready,
 		Checks: []httpapi.Check{{Name: "nats", Fn: func(context.Context) error {
 			if !s.bus.Ready() {
 				return errors.New("nats not connected")
@@ -246,7 +248,6 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 		}}},
 		Node: s.opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
 		OperatorToken: s.opts.OperatorToken,
-		Webhooks:      s.hooks,
 		Nonces:        httpapi.NewMemoryNonces(0),
 		Idempotency:   httpapi.NewMemoryIdempotency(0),
 		OpsRoutes: func(ops fiber.Router) {
@@ -276,8 +277,11 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			return map[string]int64{name: int64(cs.Pending), name + ".ack_pending": int64(cs.AckPending)}
 		},
 	}
+	if s.hooks != nil {
+		d.Webhooks = actors.NewWebhookRegistry(s.hooks)
+	}
 	if s.opts.DevInbox() && s.inbox != nil {
-		d.DevInbox = s.inbox.Messages
+		d.DevInbox = actors.NewDevInbox(s.inbox).Messages
 	}
 	return d
 }
@@ -322,7 +326,7 @@ func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
 		d.OAuth = s.wechat
 	}
 	if s.opts.DevInbox() && s.inbox != nil {
-		d.Inbox = s.inbox
+		d.Inbox = actors.NewDevInbox(s.inbox)
 	}
 	return d
 }

@@ -11,14 +11,13 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/persistence"
 )
 
 // B7: 审计, a tenant's recent operations for its linked users.
 
 // auditEngine is what the 审计 page needs of *actors.Engine.
 type auditEngine interface {
-	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(persistence.AuditEvent) error) error
+	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(actors.AuditEvent) error) error
 }
 
 const (
@@ -114,7 +113,7 @@ func parseAuditCursor(s string) (auditCursor, bool) {
 }
 
 // before reports whether ev comes before the cursor (newest-first order).
-func (c auditCursor) before(ev persistence.AuditEvent) bool {
+func (c auditCursor) before(ev actors.AuditEvent) bool {
 	return ev.Time.Before(c.t) || ev.Time.Equal(c.t) && ev.Seq < c.seq
 }
 
@@ -137,10 +136,10 @@ func (h *H5) auditPage(c *fiber.Ctx) error {
 	} else {
 		from = now.Add(-auditWindow) // to: open, a clock ahead of ours included
 	}
-	ring := make([]persistence.AuditEvent, 0, auditPageSize)
+	ring := make([]actors.AuditEvent, 0, auditPageSize)
 	full := false
 	next := 0
-	err = h.eng.Audit(ctx, t.ID, from, to, func(ev persistence.AuditEvent) error {
+	err = h.eng.Audit(ctx, t.ID, from, to, func(ev actors.AuditEvent) error {
 		if paged && !cur.before(ev) {
 			return nil
 		}
@@ -157,7 +156,7 @@ func (h *H5) auditPage(c *fiber.Ctx) error {
 	if err != nil {
 		return h.fail(c, err)
 	}
-	events := make([]persistence.AuditEvent, 0, len(ring))
+	events := make([]actors.AuditEvent, 0, len(ring))
 	for i := len(ring) - 1; i >= 0; i-- { // newest first
 		events = append(events, ring[(next+i)%len(ring)])
 	}
@@ -170,7 +169,7 @@ func (h *H5) auditPage(c *fiber.Ctx) error {
 		more = auditCursor{t: last.Time, seq: last.Seq}.String()
 	default:
 		older := false
-		err := h.eng.Audit(ctx, t.ID, time.Time{}, from, func(persistence.AuditEvent) error {
+		err := h.eng.Audit(ctx, t.ID, time.Time{}, from, func(actors.AuditEvent) error {
 			older = true
 			return errStopAudit
 		})
@@ -200,7 +199,7 @@ func (h *H5) auditPage(c *fiber.Ctx) error {
 
 // auditRows turns events into rows: actions and errors in Chinese, who
 // masked, targets named (usernames and enterprise names this user may see).
-func (h *H5) auditRows(c *fiber.Ctx, t actors.TenantInfo, events []persistence.AuditEvent) []auditRow {
+func (h *H5) auditRows(c *fiber.Ctx, t actors.TenantInfo, events []actors.AuditEvent) []auditRow {
 	me := openidOf(c)
 	var accounts map[string]string    // id → 用户名（企业）
 	var enterprises map[string]string // tax number → name
@@ -226,7 +225,7 @@ func (h *H5) auditRows(c *fiber.Ctx, t actors.TenantInfo, events []persistence.A
 	// A deleted account is no longer listed: its deletion's event kept its
 	// name (Detail), which names its events on the page. The deletion may
 	// be newer than the page (加载更多): then the log after it is asked.
-	deleted := func(ev persistence.AuditEvent) error {
+	deleted := func(ev actors.AuditEvent) error {
 		kind, id, _ := strings.Cut(ev.Target, "/")
 		if _, listed := accounts[id]; kind == "account" && ev.Action == "account.delete" && ev.Outcome == "ok" && ev.Detail != "" && !listed {
 			accounts[id] = ev.Detail + "（已删除）"

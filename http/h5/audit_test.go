@@ -12,7 +12,6 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/persistence"
 )
 
 var (
@@ -98,7 +97,7 @@ func TestAuditPaging(t *testing.T) {
 		}
 	}
 	total := 0
-	if err := f.eng.Audit(ctx, "acme", time.Time{}, time.Time{}, func(persistence.AuditEvent) error { total++; return nil }); err != nil {
+	if err := f.eng.Audit(ctx, "acme", time.Time{}, time.Time{}, func(actors.AuditEvent) error { total++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if total <= auditPageSize {

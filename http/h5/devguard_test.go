@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/prompts"
 )
@@ -26,7 +27,7 @@ func TestDevPagesBehindTheGuard(t *testing.T) {
 		return refused
 	}
 	inbox := prompts.NewInbox()
-	h := New(Deps{CookieKey: []byte("guard test key"), Dev: true, Inbox: inbox, DevGuard: guard})
+	h := New(Deps{CookieKey: []byte("guard test key"), Dev: true, Inbox: actors.NewDevInbox(inbox), DevGuard: guard})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
 	type answer struct {

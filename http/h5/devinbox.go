@@ -9,18 +9,17 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // The dev inbox page (dev mode): what the dev notifier kept for a WeChat
 // user, shown as the phone would show the template messages.
 
-// DevInbox is the dev notifier's store; *prompts.Inbox is one.
+// DevInbox is the dev notifier's store; *actors.DevInbox is one.
 type DevInbox interface {
 	// Messages returns what openid received, newest first.
-	Messages(openid string) []prompts.Prompt
+	Messages(openid string) []actors.Prompt
 	// All returns every openid's prompts, newest first.
-	All() map[string][]prompts.Prompt
+	All() map[string][]actors.Prompt
 }
 
 // inboxCard is one template message.
@@ -66,13 +65,13 @@ type inboxChat struct {
 }
 
 // inboxKinds are the template message's title per prompt kind.
-var inboxKinds = map[prompts.Kind]string{
-	prompts.KindSMSCode:  "短信验证码",
-	prompts.KindQRScan:   "扫码登录",
-	prompts.KindFace:     "人脸认证",
-	prompts.KindNotice:   "通知",
-	prompts.KindLocked:   "账号已锁定",
-	prompts.KindPassword: "税局密码已失效",
+var inboxKinds = map[actors.PromptKind]string{
+	actors.KindSMSCode:  "短信验证码",
+	actors.KindQRScan:   "扫码登录",
+	actors.KindFace:     "人脸认证",
+	actors.KindNotice:   "通知",
+	actors.KindLocked:   "账号已锁定",
+	actors.KindPassword: "税局密码已失效",
 }
 
 // promptLink is the prompt page a WeChat message opens (the link the
@@ -112,7 +111,7 @@ func (h *H5) devInboxPage(c *fiber.Ctx) error {
 		"Picked": picked, "SignedIn": me, "Cards": cards, "Chats": h.inboxChats(openid, picked, me)})
 }
 
-func (h *H5) inboxCardOf(p prompts.Prompt, now time.Time) inboxCard {
+func (h *H5) inboxCardOf(p actors.Prompt, now time.Time) inboxCard {
 	k := inboxKinds[p.Kind]
 	if k == "" {
 		k = string(p.Kind)
@@ -126,7 +125,7 @@ func (h *H5) inboxCardOf(p prompts.Prompt, now time.Time) inboxCard {
 	}
 	card.Link = h.promptLink(p.Tenant, p.Account, id)
 	switch p.Kind {
-	case prompts.KindNotice, prompts.KindLocked, prompts.KindPassword:
+	case actors.KindNotice, actors.KindLocked, actors.KindPassword:
 		card.Title = "账号通知"
 	}
 	if !p.ExpiresAt.IsZero() {
@@ -182,7 +181,7 @@ func (h *H5) inboxChats(shown string, picked bool, me string) []inboxChat {
 // look like a pending one. A reminder or an escalated copy has the state of
 // the prompt it repeats. Without an engine, or when the engine refuses (the
 // account deleted, say), the card shows no state.
-func (h *H5) inboxState(c *fiber.Ctx, p prompts.Prompt, card *inboxCard) {
+func (h *H5) inboxState(c *fiber.Ctx, p actors.Prompt, card *inboxCard) {
 	if h.eng == nil {
 		return
 	}

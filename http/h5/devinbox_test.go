@@ -63,7 +63,7 @@ func TestDevInboxPage(t *testing.T) {
 	notify(prompts.Prompt{ID: "p0", Tenant: "acme", Account: "a0", Kind: prompts.KindSMSCode,
 		Message: "无人绑定的账号", Username: "zhaoliu", CreatedAt: at})
 
-	app, h := inboxApp(t, true, inbox)
+	app, h := inboxApp(t, true, actors.NewDevInbox(inbox))
 	r := inboxGet(t, app, "/h5/dev/inbox?openid=o_demo_openid", "")
 	if r.status != 200 {
 		t.Fatalf("inbox = %d %s", r.status, r.body)
@@ -102,7 +102,7 @@ func TestDevInboxPage(t *testing.T) {
 	}
 
 	// Outside dev mode, or without the dev notifier: not found.
-	prod, _ := inboxApp(t, false, inbox)
+	prod, _ := inboxApp(t, false, actors.NewDevInbox(inbox))
 	if r = inboxGet(t, prod, "/h5/dev/inbox?openid=o_demo_openid", ""); r.status != 404 || strings.Contains(r.body, "zhangsan") {
 		t.Fatalf("production inbox = %d %s", r.status, r.body)
 	}
@@ -118,7 +118,7 @@ func TestDevInboxPage(t *testing.T) {
 func TestDevInboxShowsPromptStates(t *testing.T) {
 	p := newPromptFixture(t, true)
 	inbox := prompts.NewInbox()
-	p.h.inbox = inbox
+	p.h.inbox = actors.NewDevInbox(inbox)
 	deliver := func() {
 		for _, m := range p.pub().All() {
 			if err := inbox.Notify(context.Background(), m); err != nil {

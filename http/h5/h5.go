@@ -76,7 +76,7 @@ type Deps struct {
 	// "/wx/oauth". Empty: the request's own scheme and host.
 	PublicURL string
 	// Inbox is the dev notifier's store, shown at /dev/inbox in dev mode
-	// (*prompts.Inbox).
+	// (*actors.DevInbox).
 	Inbox DevInbox
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // notices are the success texts the account page shows after a change, as
@@ -122,9 +121,9 @@ func (h *H5) add(c *fiber.Ctx) error {
 	cmd := actors.AddAccount{OpenID: openidOf(c), TaxNo: ent.TaxNo, Business: b.String(), Username: f.Username,
 		Password: domain.NewSecret(password), LoginType: f.LoginType, Role: f.Role}
 	if formValue(c, "via") == "qr" {
-		cmd.QRApp = taxbureau.AppTax
-		if formValue(c, "app") == string(taxbureau.AppIIT) {
-			cmd.QRApp = taxbureau.AppIIT
+		cmd.QRApp = actors.AppTax
+		if formValue(c, "app") == string(actors.AppIIT) {
+			cmd.QRApp = actors.AppIIT
 		}
 	}
 	fr, err := h.eng.AddAccount(c.UserContext(), t.ID, cmd)

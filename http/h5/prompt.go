@@ -14,8 +14,6 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/prompts"
-	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // promptEngine is what the prompt, login link, login and QR pages need.
@@ -24,7 +22,7 @@ type promptEngine interface {
 	AnswerPrompt(ctx context.Context, tenant, accountID, promptID, openid, code string) (*actors.SessionReply, error)
 	ConfirmCertification(ctx context.Context, tenant, accountID, openid string) (*actors.SessionReply, error)
 	RequestSession(ctx context.Context, tenant string, req actors.SessionRequest) (*actors.SessionReply, error)
-	StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app taxbureau.QRApp) (*actors.QRView, error)
+	StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app actors.QRApp) (*actors.QRView, error)
 	PollQRLogin(ctx context.Context, tenant, accountID, openid, qrID string) (*actors.QRView, error)
 	PollFlow(ctx context.Context, tenant, flowID, openid string) (actors.FlowReply, error)
 	ResendPromptCode(ctx context.Context, tenant, accountID, promptID, openid string) (*actors.PromptStatus, error)
@@ -138,7 +136,7 @@ func (h *H5) promptStatusJSON(c *fiber.Ctx, ctx context.Context, p promptRef) er
 		e := domain.AsError(err)
 		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": e.Message})
 	}
-	if st.State == actors.PromptPending && st.Kind == prompts.KindFace {
+	if st.State == actors.PromptPending && st.Kind == actors.KindFace {
 		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil && !errors.Is(err, domain.ErrBusy) {
 			h.log.Debug("h5 certification poll", "tenant", p.tenant, "account", p.account, "err", err)
 		}
@@ -202,13 +200,13 @@ func businessText(ch domain.Channel, b domain.Business) string {
 	return b.Name()
 }
 
-func kindText(k prompts.Kind) string {
+func kindText(k actors.PromptKind) string {
 	switch k {
-	case prompts.KindSMSCode:
+	case actors.KindSMSCode:
 		return "短信验证码登录"
-	case prompts.KindFace:
+	case actors.KindFace:
 		return "人脸认证"
-	case prompts.KindQRScan:
+	case actors.KindQRScan:
 		return "扫码登录"
 	}
 	return "登录通知"
@@ -226,9 +224,9 @@ func qrDataURL(content string) template.URL {
 // 登录, 扫码登录 and 认证 of one account (the card's 更多).
 
 var qrApps = []struct {
-	App  taxbureau.QRApp
+	App  actors.QRApp
 	Name string
-}{{taxbureau.AppTax, "税务APP"}, {taxbureau.AppIIT, "个人所得税APP"}}
+}{{actors.AppTax, "税务APP"}, {actors.AppIIT, "个人所得税APP"}}
 
 // qrSwitch is one tab of the QR page's 税务APP / 个人所得税APP switch.
 type qrSwitch struct {
@@ -237,7 +235,7 @@ type qrSwitch struct {
 }
 
 // qrApp is the app named s and its Chinese name; 税务APP when s names none.
-func qrApp(s string) (taxbureau.QRApp, string) {
+func qrApp(s string) (actors.QRApp, string) {
 	for _, x := range qrApps {
 		if string(x.App) == s {
 			return x.App, x.Name
@@ -335,7 +333,7 @@ func (h *H5) pollQR(c *fiber.Ctx) error {
 		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if v.State == taxbureau.QRConfirmed {
+	if v.State == actors.QRConfirmed {
 		h.setFlash(c, notices["qr"]) // the page the script goes to next says so, once
 	}
 	return c.JSON(fiber.Map{"state": v.State})
@@ -362,16 +360,16 @@ func (h *H5) pollAddQR(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	switch {
 	case errors.Is(err, domain.ErrQRExpired):
-		return c.JSON(fiber.Map{"state": taxbureau.QRExpired})
+		return c.JSON(fiber.Map{"state": actors.QRExpired})
 	case err != nil:
 		return c.Status(statusOf(err)).JSON(fiber.Map{"state": "error", "message": h.userMessage(err)})
 	case fr.State == actors.FlowDone:
 		h.setFlash(c, notices["added"])
-		return c.JSON(fiber.Map{"state": taxbureau.QRConfirmed})
+		return c.JSON(fiber.Map{"state": actors.QRConfirmed})
 	case fr.QR != nil:
 		return c.JSON(fiber.Map{"state": fr.QR.State})
 	}
-	return c.JSON(fiber.Map{"state": taxbureau.QRWaiting})
+	return c.JSON(fiber.Map{"state": actors.QRWaiting})
 }
 
 // pollEvery is how often the QR and face pages ask for their state.

@@ -8,7 +8,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 // resendView is the 重新获取 button of a code page (the "resend" template):
@@ -65,7 +64,7 @@ func (h *H5) resendFlowCode(c *fiber.Ctx) error {
 // promptResend is the button of a pending SMS code prompt; for a hosted
 // account the note that the code is fetched automatically.
 func (h *H5) promptResend(st *actors.PromptStatus, p promptRef) *resendView {
-	if st.State != actors.PromptPending || st.Kind != prompts.KindSMSCode {
+	if st.State != actors.PromptPending || st.Kind != actors.KindSMSCode {
 		return nil
 	}
 	if st.Account.LoginType.Hosted() {

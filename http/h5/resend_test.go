@@ -11,7 +11,6 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
-	"github.com/etaxd/etaxd/prompts"
 )
 
 var resendRE = regexp.MustCompile(`formaction="([^"]+/resend[^"]*)"`)
@@ -131,7 +130,7 @@ func TestResendOnPromptPage(t *testing.T) {
 func TestPromptPageHosted(t *testing.T) {
 	f := newFixture(t)
 	for _, lt := range []domain.LoginType{domain.LoginHuameng, domain.LoginQixiangyun} {
-		st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: prompts.KindSMSCode,
+		st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: actors.KindSMSCode,
 			Account: actors.AccountView{TaxNo: f.gd, Username: "lisi", LoginType: lt, SMSRemaining: 5}}
 		var buf strings.Builder
 		data := map[string]any{"Title": "短信验证码登录", "P": promptView{PromptStatus: st, What: "短信验证码登录"},
@@ -144,7 +143,7 @@ func TestPromptPageHosted(t *testing.T) {
 		mustNotContain(t, r, `id="resend"`, "/resend", `name="code"`, "今日剩余可发送")
 	}
 	// A manual account's prompt, for contrast, has the button.
-	st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: prompts.KindSMSCode,
+	st := &actors.PromptStatus{ID: "p1", State: actors.PromptPending, Kind: actors.KindSMSCode,
 		Account: actors.AccountView{LoginType: domain.LoginManual, SMSRemaining: 5}}
 	if v := f.h.promptResend(st, promptRef{page: "/h5/prompt/acme/a1/p1"}); v == nil || v.Hosted || v.Action != "/h5/prompt/acme/a1/p1/resend" {
 		t.Fatalf("manual = %+v", v)

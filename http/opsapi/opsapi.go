@@ -18,7 +18,6 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/errbody"
-	"github.com/etaxd/etaxd/persistence"
 )
 
 // Engine is what the ops API needs of the actor system; *actors.Engine
@@ -31,7 +30,7 @@ type Engine interface {
 	APIKeys(ctx context.Context, tenant string) ([]actors.APIKey, error)
 	CreateAPIKey(ctx context.Context, tenant, id, secret string) (actors.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) error
-	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(persistence.AuditEvent) error) error
+	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(actors.AuditEvent) error) error
 }
 
 var _ Engine = (*actors.Engine)(nil)
@@ -233,9 +232,9 @@ func (a *api) audit(c *fiber.Ctx) error {
 	if _, err := a.e.Tenant(ctx, tenant); err != nil {
 		return a.fail(c, err)
 	}
-	events := []persistence.AuditEvent{}
+	events := []actors.AuditEvent{}
 	errTooMany := errors.New("too many events")
-	err = a.e.Audit(ctx, tenant, from, to, func(ev persistence.AuditEvent) error {
+	err = a.e.Audit(ctx, tenant, from, to, func(ev actors.AuditEvent) error {
 		if len(events) == MaxAuditEvents {
 			return errTooMany
 		}

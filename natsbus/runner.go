@@ -1,4 +1,4 @@
-package prompts
+package natsbus
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// runner feeds the messages of one durable pull consumer to a pool of
+// Runner feeds the messages of one durable pull consumer to a pool of
 // workers. It can be stopped and started again; while it is stopped the
-// messages wait in the stream.
-type runner struct {
+// messages wait in the stream. Create it with NewRunner.
+type Runner struct {
 	cons    jetstream.Consumer
 	handle  func(ctx context.Context, m jetstream.Msg)
 	workers int
 	log     *slog.Logger
-	errs    rateLog
+	errs    RateLog
 
 	mu  sync.Mutex
 	run *running // nil while stopped
@@ -33,12 +33,18 @@ type running struct {
 	cancel context.CancelFunc
 }
 
+// NewRunner returns a stopped Runner that hands cons's messages to handle
+// on workers goroutines and logs consumer errors to log.
+func NewRunner(cons jetstream.Consumer, handle func(ctx context.Context, m jetstream.Msg), workers int, log *slog.Logger) *Runner {
+	return &Runner{cons: cons, handle: handle, workers: workers, log: log}
+}
+
 // drainTimeout bounds how long stop waits for buffered messages to be
 // handed out; what is left then is redelivered after AckWait.
 const drainTimeout = 30 * time.Second
 
-// start begins consuming. It is a no-op when already running.
-func (r *runner) start() error {
+// Start begins consuming. It is a no-op when already running.
+func (r *Runner) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.run != nil {
@@ -74,7 +80,7 @@ func (r *runner) start() error {
 		jetstream.PullMaxMessages(max(2*r.workers, 4)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConnectionClosed) {
-				r.errs.warn(r.log, "NATS consumer", "err", err)
+				r.errs.Warn(r.log, "NATS consumer", "err", err)
 				return
 			}
 			r.log.Debug("NATS consumer", "err", err)
@@ -90,9 +96,9 @@ func (r *runner) start() error {
 	return nil
 }
 
-// stop stops fetching, lets the workers finish the messages already
+// Stop stops fetching, lets the workers finish the messages already
 // received, and waits for them. It is a no-op when stopped.
-func (r *runner) stop() {
+func (r *Runner) Stop() {
 	r.mu.Lock()
 	run := r.run
 	r.run = nil
@@ -113,8 +119,8 @@ func (r *runner) stop() {
 	run.cancel()
 }
 
-// running reports whether the runner is started.
-func (r *runner) started() bool {
+// Started reports whether the runner is started.
+func (r *Runner) Started() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.run != nil

@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook registration: Register, List, Delete and the delivery states a tenant reads.
 
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -18,7 +19,7 @@ import (
 // them when events is empty) are POSTed to rawURL. The returned Webhook
 // carries its signing secret, shown this once.
 func (w *Webhooks) Register(ctx context.Context, tenant, rawURL string, events []EventType) (Webhook, error) {
-	if !validToken(tenant) {
+	if !natsbus.ValidToken(tenant) {
 		return Webhook{}, fmt.Errorf("%w: tenant %q", ErrInvalidWebhook, tenant)
 	}
 	u, err := checkWebhookURL(rawURL)
@@ -34,18 +35,18 @@ func (w *Webhooks) Register(ctx context.Context, tenant, rawURL string, events [
 	}
 	n := 0
 	if err := w.store.Scan(ctx, webhookKey(tenant, ""), func(persistence.Record) error { n++; return nil }); err != nil {
-		return Webhook{}, fmt.Errorf("prompts: list webhooks of %s: %w", tenant, err)
+		return Webhook{}, fmt.Errorf("events: list webhooks of %s: %w", tenant, err)
 	}
 	if n >= w.opts.MaxPerTenant {
 		return Webhook{}, fmt.Errorf("%w: tenant %s has %d (limit %d)", ErrTooManyWebhooks, tenant, n, w.opts.MaxPerTenant)
 	}
 	id := "wh_" + randomHex(8)
 	secret := "whsec_" + randomHex(32)
-	rec := webhookRecord{ID: id, Tenant: tenant, URL: u, Events: evs, CreatedAt: w.opts.Now().UTC(), Secret: []byte(secret)}
+	rec := webhookRecord{ID: id, Tenant: tenant, URL: u, Events: evs, CreatedAt: w.opts.Clock.Now().UTC(), Secret: []byte(secret)}
 	if w.opts.Sealer != nil {
 		sealed, err := w.opts.Sealer.Seal([]byte(secret), webhookKey(tenant, id))
 		if err != nil {
-			return Webhook{}, fmt.Errorf("prompts: seal webhook secret: %w", err)
+			return Webhook{}, fmt.Errorf("events: seal webhook secret: %w", err)
 		}
 		rec.Secret, rec.Sealed = sealed, true
 	}
@@ -54,7 +55,7 @@ func (w *Webhooks) Register(ctx context.Context, tenant, rawURL string, events [
 		return Webhook{}, err
 	}
 	if _, err := persistence.Put(ctx, w.store, webhookKey(tenant, id), data, 0); err != nil {
-		return Webhook{}, fmt.Errorf("prompts: store webhook %s: %w", id, err)
+		return Webhook{}, fmt.Errorf("events: store webhook %s: %w", id, err)
 	}
 	wh := rec.public()
 	wh.Secret = secret
@@ -81,7 +82,7 @@ func (w *Webhooks) List(ctx context.Context, tenant string) ([]Webhook, error) {
 
 // records returns the tenant's stored webhooks.
 func (w *Webhooks) records(ctx context.Context, tenant string) ([]webhookRecord, error) {
-	if !validToken(tenant) {
+	if !natsbus.ValidToken(tenant) {
 		return nil, nil // no such tenant can have webhooks
 	}
 	var out []webhookRecord
@@ -94,7 +95,7 @@ func (w *Webhooks) records(ctx context.Context, tenant string) ([]webhookRecord,
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prompts: list webhooks of %s: %w", tenant, err)
+		return nil, fmt.Errorf("events: list webhooks of %s: %w", tenant, err)
 	}
 	return out, nil
 }
@@ -103,7 +104,7 @@ func (w *Webhooks) records(ctx context.Context, tenant string) ([]webhookRecord,
 // already queued for it are dropped. Another tenant's webhook is
 // ErrWebhookNotFound.
 func (w *Webhooks) Delete(ctx context.Context, tenant, id string) error {
-	if !validToken(tenant) || !validToken(id) {
+	if !natsbus.ValidToken(tenant) || !natsbus.ValidToken(id) {
 		return ErrWebhookNotFound
 	}
 	rec, err := w.store.Get(ctx, webhookKey(tenant, id))
@@ -111,16 +112,16 @@ func (w *Webhooks) Delete(ctx context.Context, tenant, id string) error {
 		return ErrWebhookNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("prompts: get webhook %s: %w", id, err)
+		return fmt.Errorf("events: get webhook %s: %w", id, err)
 	}
 	ops := []persistence.Op{{Key: rec.Key, Delete: true, Expected: rec.Revision}}
 	if d, err := w.store.Get(ctx, deliveryKey(tenant, id)); err == nil {
 		ops = append(ops, persistence.Op{Key: d.Key, Delete: true, Expected: d.Revision})
 	} else if !errors.Is(err, persistence.ErrNotFound) {
-		return fmt.Errorf("prompts: get webhook delivery %s: %w", id, err)
+		return fmt.Errorf("events: get webhook delivery %s: %w", id, err)
 	}
 	if _, err := w.store.Commit(ctx, ops...); err != nil {
-		return fmt.Errorf("prompts: delete webhook %s: %w", id, err)
+		return fmt.Errorf("events: delete webhook %s: %w", id, err)
 	}
 	w.log.Info("webhook deleted", "tenant", tenant, "webhook", id)
 	return nil
@@ -140,10 +141,10 @@ func (w *Webhooks) Deliveries(ctx context.Context, tenant string) ([]WebhookDeli
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(got.Value, &d); err != nil {
-				return nil, fmt.Errorf("prompts: decode delivery of %s: %w", r.ID, err)
+				return nil, fmt.Errorf("events: decode delivery of %s: %w", r.ID, err)
 			}
 		case !errors.Is(err, persistence.ErrNotFound):
-			return nil, fmt.Errorf("prompts: get delivery of %s: %w", r.ID, err)
+			return nil, fmt.Errorf("events: get delivery of %s: %w", r.ID, err)
 		}
 		d.WebhookID, d.URL = r.ID, r.URL
 		out = append(out, d)

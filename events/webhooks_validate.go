@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook validation: the URL and event types Register accepts (webhookaddr.go checks the host).
 

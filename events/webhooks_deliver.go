@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook delivery: the signed POST of one queued event and its recorded outcome.
 
@@ -17,13 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
 
 // handleDelivery POSTs one event to one webhook and records the outcome.
 func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 	var t webhookTask
-	if err := json.Unmarshal(m.Data(), &t); err != nil || !validToken(t.Tenant) || !validToken(t.Webhook) {
+	if err := json.Unmarshal(m.Data(), &t); err != nil || !natsbus.ValidToken(t.Tenant) || !natsbus.ValidToken(t.Webhook) {
 		w.log.Error("webhooks: undecodable delivery, skipped", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
@@ -51,12 +52,12 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 		// The store or the keys failed us, not the receiver: retry without
 		// counting it against the webhook.
 		log.Error("webhooks: load webhook", "err", err)
-		_ = m.NakWithDelay(backoff(attempt, w.opts.RetryBase, w.opts.RetryMax))
+		_ = m.NakWithDelay(natsbus.Backoff(attempt, w.opts.RetryBase, w.opts.RetryMax))
 		return
 	}
 
 	status, perr := w.post(ctx, rec, t, secret, attempt)
-	now := w.opts.Now().UTC()
+	now := w.opts.Clock.Now().UTC()
 	var state string
 	forbidden := isForbidden(perr)
 	switch {
@@ -100,7 +101,7 @@ func (w *Webhooks) handleDelivery(ctx context.Context, m jetstream.Msg) {
 		log.Error("webhooks: delivery given up", "status", status, "reason", reason, "err", perr)
 		_ = m.TermWithReason(reason)
 	default:
-		d := backoff(attempt, w.opts.RetryBase, w.opts.RetryMax)
+		d := natsbus.Backoff(attempt, w.opts.RetryBase, w.opts.RetryMax)
 		log.Warn("webhooks: delivery failed, will retry", "status", status, "retry_in", d, "err", perr)
 		_ = m.NakWithDelay(d)
 	}
@@ -119,7 +120,7 @@ func (w *Webhooks) post(ctx context.Context, rec webhookRecord, t webhookTask, s
 	if err != nil {
 		return 0, err
 	}
-	for k, v := range sign.Headers(rec.ID, secret, http.MethodPost, u.RequestURI(), t.Event, w.opts.Now()) {
+	for k, v := range sign.Headers(rec.ID, secret, http.MethodPost, u.RequestURI(), t.Event, w.opts.Clock.Now()) {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")

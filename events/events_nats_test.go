@@ -1,4 +1,4 @@
-package prompts
+package events
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/natsbus"
 )
 
-func newEventStream(t *testing.T, b *Bus, o EventStreamOptions) *EventStream {
+func newEventStream(t *testing.T, b *natsbus.Bus, o EventStreamOptions) *EventStream {
 	t.Helper()
 	o.Logger = quietLogger()
 	s, err := NewEventStream(testCtx(t), b, o)

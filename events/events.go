@@ -1,4 +1,4 @@
-package prompts
+package events
 
 import (
 	"sync"
@@ -47,6 +47,9 @@ type Discard struct{}
 // Emit drops ev.
 func (Discard) Emit(Event) {}
 
+// keepEvents bounds the history EventLog keeps.
+const keepEvents = 10000
+
 // EventLog is an EventSink that keeps the newest events in memory, for
 // tests and the dev tools. The zero value is ready to use.
 type EventLog struct {
@@ -59,8 +62,8 @@ func (l *EventLog) Emit(ev Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, ev)
-	if len(l.events) > keepPublished {
-		l.events = append(l.events[:0:0], l.events[len(l.events)-keepPublished:]...)
+	if len(l.events) > keepEvents {
+		l.events = append(l.events[:0:0], l.events[len(l.events)-keepEvents:]...)
 	}
 }
 

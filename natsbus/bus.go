@@ -1,4 +1,4 @@
-package prompts
+package natsbus
 
 import (
 	"errors"
@@ -95,14 +95,18 @@ type Bus struct {
 	closeErr  error
 }
 
+// ErrNotReady is returned by StartEmbedded when the embedded server did not
+// become ready within EmbeddedOptions.ReadyTimeout.
+var ErrNotReady = errors.New("natsbus: NATS server not ready")
+
 // StartEmbedded starts a nats-server with JetStream inside this process,
 // waits until it accepts connections and connects to it in-process.
 func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	if opts.StoreDir == "" {
-		return nil, errors.New("prompts: EmbeddedOptions.StoreDir is required")
+		return nil, errors.New("natsbus: EmbeddedOptions.StoreDir is required")
 	}
 	if opts.Token != "" && (opts.User != "" || opts.Password != "") {
-		return nil, errors.New("prompts: set either User/Password or Token, not both")
+		return nil, errors.New("natsbus: set either User/Password or Token, not both")
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "etaxd"
@@ -152,11 +156,11 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	} else {
 		host, port, err := net.SplitHostPort(opts.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("prompts: NATS listen address %q: %w", opts.Listen, err)
+			return nil, fmt.Errorf("natsbus: NATS listen address %q: %w", opts.Listen, err)
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 0 || p > 65535 {
-			return nil, fmt.Errorf("prompts: NATS listen address %q: bad port", opts.Listen)
+			return nil, fmt.Errorf("natsbus: NATS listen address %q: bad port", opts.Listen)
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
@@ -168,7 +172,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
-		return nil, fmt.Errorf("prompts: configure embedded NATS: %w", err)
+		return nil, fmt.Errorf("natsbus: configure embedded NATS: %w", err)
 	}
 	switch {
 	case opts.Logger != nil && opts.Cluster != nil:
@@ -201,7 +205,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 // Connect connects to external NATS servers with JetStream enabled.
 func Connect(urls []string, opts ConnectOptions) (*Bus, error) {
 	if len(urls) == 0 {
-		return nil, errors.New("prompts: no NATS URL")
+		return nil, errors.New("natsbus: no NATS URL")
 	}
 	n := 0
 	for _, set := range []bool{opts.User != "" || opts.Password != "", opts.Token != "", opts.CredsFile != ""} {
@@ -210,7 +214,7 @@ func Connect(urls []string, opts ConnectOptions) (*Bus, error) {
 		}
 	}
 	if n > 1 {
-		return nil, errors.New("prompts: set one of User/Password, Token and CredsFile")
+		return nil, errors.New("natsbus: set one of User/Password, Token and CredsFile")
 	}
 	if opts.Name == "" {
 		opts.Name = "etaxd"
@@ -256,7 +260,7 @@ func checkReplicas(r int) (int, error) {
 	case r == 0:
 		return 1, nil
 	case r < 0 || r > 5:
-		return 0, fmt.Errorf("prompts: replicas %d out of range 1..5", r)
+		return 0, fmt.Errorf("natsbus: replicas %d out of range 1..5", r)
 	}
 	return r, nil
 }
@@ -283,13 +287,13 @@ func (b *Bus) connect(url string, copts []nats.Option) error {
 	)
 	nc, err := nats.Connect(url, copts...)
 	if err != nil {
-		return fmt.Errorf("prompts: connect to NATS: %w", err)
+		return fmt.Errorf("natsbus: connect to NATS: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		<-b.closed
-		return fmt.Errorf("prompts: JetStream: %w", err)
+		return fmt.Errorf("natsbus: JetStream: %w", err)
 	}
 	b.nc, b.js = nc, js
 	return nil
@@ -335,7 +339,7 @@ func (b *Bus) Ready() bool {
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			b.closeErr = fmt.Errorf("prompts: drain NATS connection: %w", err)
+			b.closeErr = fmt.Errorf("natsbus: drain NATS connection: %w", err)
 			b.nc.Close()
 		}
 		// Drain is asynchronous; the closed handler runs when it is done, or

@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook fan-out: one queued delivery per matching webhook for each event.
 
@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // handleEvent queues one delivery per webhook of the event's tenant that
@@ -17,7 +19,7 @@ import (
 // the deliveries already queued are deduplicated by their message ID.
 func (w *Webhooks) handleEvent(ctx context.Context, m jetstream.Msg) {
 	var ev Event
-	if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.ID == "" || !validToken(ev.Tenant) {
+	if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.ID == "" || !natsbus.ValidToken(ev.Tenant) {
 		w.log.Error("webhooks: undecodable event, skipped", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
@@ -28,7 +30,7 @@ func (w *Webhooks) handleEvent(ctx context.Context, m jetstream.Msg) {
 	}
 	retry := func(err error) {
 		w.log.Warn("webhooks: fan-out failed, will retry", "event", ev.ID, "tenant", ev.Tenant, "err", err)
-		_ = m.NakWithDelay(backoff(attempt, time.Second, time.Minute))
+		_ = m.NakWithDelay(natsbus.Backoff(attempt, time.Second, time.Minute))
 	}
 	recs, err := w.records(ctx, ev.Tenant)
 	if err != nil {

@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook setup: the options, the stored and queued types, and NewWebhooks, which starts the dispatcher.
 
@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -81,8 +83,9 @@ type WebhookOptions struct {
 	// address check) and refuses non-public addresses at dial unless
 	// AllowPrivate. A Client given here must make those checks itself.
 	Client *http.Client
-	// Now is the clock for signatures and delivery times; default time.Now.
-	Now func() time.Time
+	// Clock is the time source for signatures, registration and delivery times; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger; nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -109,8 +112,8 @@ func (o *WebhookOptions) setDefaults() {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -188,15 +191,15 @@ type Webhooks struct {
 	log   *slog.Logger
 	js    jetstream.JetStream
 
-	fanout, deliver *runner
+	fanout, deliver *natsbus.Runner
 }
 
 // NewWebhooks returns the registry. With a nil bus it only manages
 // registrations; otherwise it creates the ETAXD_WEBHOOKS stream (and
 // ETAXD_EVENTS if missing) and its consumers, and starts dispatching.
-func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webhooks, error) {
+func NewWebhooks(store persistence.Store, bus *natsbus.Bus, opts WebhookOptions) (*Webhooks, error) {
 	if store == nil {
-		return nil, errors.New("prompts: NewWebhooks needs a store")
+		return nil, errors.New("events: NewWebhooks needs a store")
 	}
 	opts.setDefaults()
 	w := &Webhooks{store: store, opts: opts, log: opts.Logger.With("component", "webhooks")}
@@ -220,10 +223,10 @@ func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webho
 	defer cancel()
 	var evOpts EventStreamOptions
 	evOpts.setDefaults()
-	if err := ensureStreamExists(ctx, w.js, eventStreamConfig(evOpts, bus.Replicas())); err != nil {
+	if err := natsbus.EnsureStreamExists(ctx, w.js, eventStreamConfig(evOpts, bus.Replicas())); err != nil {
 		return nil, err
 	}
-	err := ensureStream(ctx, w.js, jetstream.StreamConfig{
+	err := natsbus.EnsureStream(ctx, w.js, jetstream.StreamConfig{
 		Name:        WebhookStream,
 		Description: "etaxd webhook deliveries, one per event and webhook (work queue)",
 		Subjects:    []string{WebhookSubjectPrefix + ".>"},
@@ -248,7 +251,7 @@ func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webho
 		Replicas:      bus.Replicas(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prompts: create consumer %s: %w", webhookFanoutConsumer, err)
+		return nil, fmt.Errorf("events: create consumer %s: %w", webhookFanoutConsumer, err)
 	}
 	del, err := w.js.CreateOrUpdateConsumer(ctx, WebhookStream, jetstream.ConsumerConfig{
 		Durable:       webhookDeliverConsumer,
@@ -261,16 +264,16 @@ func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webho
 		Replicas:      bus.Replicas(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prompts: create consumer %s: %w", webhookDeliverConsumer, err)
+		return nil, fmt.Errorf("events: create consumer %s: %w", webhookDeliverConsumer, err)
 	}
-	w.deliver = &runner{cons: del, handle: w.handleDelivery, workers: opts.Workers, log: w.log}
-	w.fanout = &runner{cons: fan, handle: w.handleEvent, workers: 2, log: w.log}
-	if err := w.deliver.start(); err != nil {
-		return nil, fmt.Errorf("prompts: start webhook delivery: %w", err)
+	w.deliver = natsbus.NewRunner(del, w.handleDelivery, opts.Workers, w.log)
+	w.fanout = natsbus.NewRunner(fan, w.handleEvent, 2, w.log)
+	if err := w.deliver.Start(); err != nil {
+		return nil, fmt.Errorf("events: start webhook delivery: %w", err)
 	}
-	if err := w.fanout.start(); err != nil {
-		w.deliver.stop()
-		return nil, fmt.Errorf("prompts: start webhook fan-out: %w", err)
+	if err := w.fanout.Start(); err != nil {
+		w.deliver.Stop()
+		return nil, fmt.Errorf("events: start webhook fan-out: %w", err)
 	}
 	return w, nil
 }
@@ -279,8 +282,8 @@ func NewWebhooks(store persistence.Store, bus *Bus, opts WebhookOptions) (*Webho
 // done wait in ETAXD_WEBHOOKS for the next start. Close it before the Bus.
 func (w *Webhooks) Close() {
 	if w.fanout != nil {
-		w.fanout.stop()
-		w.deliver.stop()
+		w.fanout.Stop()
+		w.deliver.Stop()
 	}
 	if t, ok := w.opts.Client.Transport.(*http.Transport); ok {
 		t.CloseIdleConnections()

@@ -1,4 +1,4 @@
-package prompts
+package events
 
 // Webhook resealing: re-encrypting stored signing secrets after a key rotation.
 
@@ -36,13 +36,13 @@ func ResealWebhookSecrets(ctx context.Context, store persistence.Store, r Reseal
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prompts: scan webhooks: %w", err)
+		return 0, fmt.Errorf("events: scan webhooks: %w", err)
 	}
 	n := 0
 	for _, t := range list {
 		sealed, err := r.Reseal(t.rec.Secret, webhookKey(t.rec.Tenant, t.rec.ID))
 		if err != nil {
-			return n, fmt.Errorf("prompts: reseal webhook %s: %w", t.rec.ID, err)
+			return n, fmt.Errorf("events: reseal webhook %s: %w", t.rec.ID, err)
 		}
 		t.rec.Secret = sealed
 		data, err := json.Marshal(t.rec)
@@ -50,7 +50,7 @@ func ResealWebhookSecrets(ctx context.Context, store persistence.Store, r Reseal
 			return n, err
 		}
 		if _, err := persistence.Put(ctx, store, webhookKey(t.rec.Tenant, t.rec.ID), data, t.rev); err != nil {
-			return n, fmt.Errorf("prompts: store webhook %s: %w", t.rec.ID, err)
+			return n, fmt.Errorf("events: store webhook %s: %w", t.rec.ID, err)
 		}
 		n++
 	}

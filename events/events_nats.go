@@ -1,4 +1,4 @@
-package prompts
+package events
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // Names of the event stream.
@@ -113,16 +115,16 @@ type EventStream struct {
 
 	published, dropped, failed atomic.Uint64
 	pending                    atomic.Int64
-	dropLog, failLog           rateLog
+	dropLog, failLog           natsbus.RateLog
 }
 
 var _ EventSink = (*EventStream)(nil)
 
 // NewEventStream creates or updates the ETAXD_EVENTS stream and starts the
 // publishing goroutine.
-func NewEventStream(ctx context.Context, bus *Bus, opts EventStreamOptions) (*EventStream, error) {
+func NewEventStream(ctx context.Context, bus *natsbus.Bus, opts EventStreamOptions) (*EventStream, error) {
 	opts.setDefaults()
-	if err := ensureStream(ctx, bus.JetStream(), eventStreamConfig(opts, bus.Replicas())); err != nil {
+	if err := natsbus.EnsureStream(ctx, bus.JetStream(), eventStreamConfig(opts, bus.Replicas())); err != nil {
 		return nil, err
 	}
 	ectx, cancel := context.WithCancel(context.Background())
@@ -135,9 +137,9 @@ func NewEventStream(ctx context.Context, bus *Bus, opts EventStreamOptions) (*Ev
 // Emit queues ev without blocking; when the buffer is full the event is
 // dropped, counted and (rate-limited) logged.
 func (s *EventStream) Emit(ev Event) {
-	if !validToken(ev.Tenant) || !validEventType(ev.Type) || ev.ID == "" {
+	if !natsbus.ValidToken(ev.Tenant) || !validEventType(ev.Type) || ev.ID == "" {
 		s.dropped.Add(1)
-		s.dropLog.warn(s.log, "event dropped: invalid", "tenant", ev.Tenant, "type", ev.Type, "id", ev.ID)
+		s.dropLog.Warn(s.log, "event dropped: invalid", "tenant", ev.Tenant, "type", ev.Type, "id", ev.ID)
 		return
 	}
 	s.mu.RLock()
@@ -152,7 +154,7 @@ func (s *EventStream) Emit(ev Event) {
 	default:
 		s.pending.Add(-1)
 		s.dropped.Add(1)
-		s.dropLog.warn(s.log, "event dropped: buffer full", "tenant", ev.Tenant, "type", ev.Type, "dropped_total", s.dropped.Load())
+		s.dropLog.Warn(s.log, "event dropped: buffer full", "tenant", ev.Tenant, "type", ev.Type, "dropped_total", s.dropped.Load())
 	}
 }
 
@@ -195,12 +197,12 @@ func (s *EventStream) publish(ev Event) {
 			s.published.Add(1)
 			return
 		}
-		if attempt == 3 || permanentPublishError(err) || s.ctx.Err() != nil {
+		if attempt == 3 || natsbus.PermanentPublishError(err) || s.ctx.Err() != nil {
 			s.failed.Add(1)
-			s.failLog.warn(s.log, "event not published", "event", ev.ID, "tenant", ev.Tenant, "type", ev.Type, "err", err)
+			s.failLog.Warn(s.log, "event not published", "event", ev.ID, "tenant", ev.Tenant, "type", ev.Type, "err", err)
 			return
 		}
-		t := time.NewTimer(backoff(attempt, 100*time.Millisecond, time.Second))
+		t := time.NewTimer(natsbus.Backoff(attempt, 100*time.Millisecond, time.Second))
 		select {
 		case <-t.C:
 		case <-s.ctx.Done():
@@ -232,6 +234,6 @@ func (s *EventStream) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		s.cancel()
 		<-s.done
-		return fmt.Errorf("prompts: close event stream: %w", ctx.Err())
+		return fmt.Errorf("events: close event stream: %w", ctx.Err())
 	}
 }

@@ -1,4 +1,4 @@
-package prompts
+package events
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -53,7 +54,7 @@ func keyring(t *testing.T, versions ...uint32) *persistence.Keyring {
 // newWebhooks builds Webhooks on store (and b, when not nil). Without a
 // Resolver in o, names resolve with a fakeResolver that knows no name but
 // those under example.com, which resolve to publicAddr: tests need no DNS.
-func newWebhooks(t *testing.T, store persistence.Store, b *Bus, o WebhookOptions) *Webhooks {
+func newWebhooks(t *testing.T, store persistence.Store, b *natsbus.Bus, o WebhookOptions) *Webhooks {
 	t.Helper()
 	o.Logger = quietLogger()
 	if o.Resolver == nil {
@@ -190,7 +191,7 @@ func deliveryIs(ctx context.Context, w *Webhooks, tenant, id, state string) func
 
 // dispatcherIdle returns nil once both webhook consumers have nothing
 // pending or unacked.
-func dispatcherIdle(ctx context.Context, b *Bus) func() error {
+func dispatcherIdle(ctx context.Context, b *natsbus.Bus) func() error {
 	return func() error {
 		for stream, name := range map[string]string{EventStreamName: webhookFanoutConsumer, WebhookStream: webhookDeliverConsumer} {
 			c, err := b.JetStream().Consumer(ctx, stream, name)
@@ -440,9 +441,6 @@ func TestResealWebhookSecrets(t *testing.T) {
 
 func TestSubjects(t *testing.T) {
 	if got := EventSubject("t1", EventSessionReady); got != "etaxd.events.t1.session.ready" {
-		t.Fatal(got)
-	}
-	if got := PromptSubject(KindSMSCode); got != "etaxd.prompts.sms_code" {
 		t.Fatal(got)
 	}
 }

@@ -1,7 +1,6 @@
-package prompts
+package natsbus
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -127,23 +126,8 @@ func TestBackoff(t *testing.T) {
 		attempt int
 		want    time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {7, 60 * time.Second}, {100, 60 * time.Second}} {
-		if got := backoff(c.attempt, time.Second, time.Minute); got != c.want {
-			t.Errorf("backoff(%d) = %s, want %s", c.attempt, got, c.want)
+		if got := Backoff(c.attempt, time.Second, time.Minute); got != c.want {
+			t.Errorf("Backoff(%d) = %s, want %s", c.attempt, got, c.want)
 		}
-	}
-}
-
-func TestPermanent(t *testing.T) {
-	base := errors.New("blocked")
-	if Permanent(nil) != nil {
-		t.Fatal("Permanent(nil) != nil")
-	}
-	p := Permanent(base)
-	if !IsPermanent(p) || !errors.Is(p, base) {
-		t.Fatal("Permanent lost its cause or its mark")
-	}
-	wrapped := errors.Join(errors.New("notify"), p)
-	if !IsPermanent(wrapped) || IsPermanent(base) {
-		t.Fatal("IsPermanent through wrapping")
 	}
 }
