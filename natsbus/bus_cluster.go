@@ -1,4 +1,4 @@
-package prompts
+package natsbus
 
 import (
 	"context"
@@ -38,19 +38,19 @@ type RouteOptions struct {
 // ErrNoMetaLeader is returned by WaitMetaLeader when JetStream found no
 // meta leader in time: fewer than a quorum of the cluster's servers are
 // reachable.
-var ErrNoMetaLeader = errors.New("prompts: no JetStream meta leader (is a quorum of the cluster's nodes up and routed?)")
+var ErrNoMetaLeader = errors.New("natsbus: no JetStream meta leader (is a quorum of the cluster's nodes up and routed?)")
 
 // apply sets the route part of so.
 func (r *RouteOptions) apply(so *server.Options) error {
 	host, port, err := splitHostPort(r.Listen)
 	if err != nil {
-		return fmt.Errorf("prompts: route address %q: %w", r.Listen, err)
+		return fmt.Errorf("natsbus: route address %q: %w", r.Listen, err)
 	}
 	if port <= 0 {
-		return fmt.Errorf("prompts: route address %q needs a fixed port", r.Listen)
+		return fmt.Errorf("natsbus: route address %q needs a fixed port", r.Listen)
 	}
 	if r.User == "" || r.Password == "" {
-		return errors.New("prompts: route User and Password are required")
+		return errors.New("natsbus: route User and Password are required")
 	}
 	name := r.Name
 	if name == "" {
@@ -62,7 +62,7 @@ func (r *RouteOptions) apply(so *server.Options) error {
 			continue
 		}
 		if _, _, err := splitHostPort(a); err != nil {
-			return fmt.Errorf("prompts: route %q: %w", a, err)
+			return fmt.Errorf("natsbus: route %q: %w", a, err)
 		}
 		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", User: url.UserPassword(r.User, r.Password), Host: a})
 	}
@@ -117,7 +117,7 @@ func (b *Bus) CreateKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 		last = err
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("prompts: create bucket %s: %w", cfg.Bucket, last)
+			return nil, fmt.Errorf("natsbus: create bucket %s: %w", cfg.Bucket, last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -225,7 +225,7 @@ func (q *throttledLogger) Errorf(f string, v ...any) {
 func randomToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("prompts: random token: %w", err)
+		return "", fmt.Errorf("natsbus: random token: %w", err)
 	}
 	return hex.EncodeToString(b), nil
 }
