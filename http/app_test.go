@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -127,7 +128,7 @@ func TestOpsStatus(t *testing.T) {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	now := start.Add(90 * time.Second)
 	eng := &fakeEngine{stats: actors.StatsSnapshot{Activations: 3, ActiveAccounts: 2, ActiveTenants: 1, Commits: 5}}
-	app := New(Deps{Engine: eng, Store: store, Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now },
+	app := New(Deps{Engine: eng, Store: store, Node: "node-1", Version: "v0.test", Started: start, Clock: clock.NewFake(now),
 		OperatorToken: opToken})
 
 	var s Status

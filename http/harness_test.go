@@ -117,7 +117,7 @@ func newEnv(t testing.TB, tune ...func(*Deps)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.deps = Deps{Engine: e.eng, Store: e.store, Node: "n-test", Version: "v-test", Now: e.clk.Now,
+	e.deps = Deps{Engine: e.eng, Store: e.store, Node: "n-test", Version: "v-test", Clock: e.clk,
 		Logger: logger.With("component", "http"), OperatorToken: opToken}
 	for _, f := range tune {
 		f(&e.deps)

@@ -73,7 +73,7 @@ func newFixtureClock(t *testing.T, cfg actors.Config, clk clock.Clock) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
+	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
 
