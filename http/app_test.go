@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -31,16 +31,11 @@ type fakeEngine struct {
 
 func (f *fakeEngine) Stats() actors.StatsSnapshot { return f.stats }
 
-// openBolt returns a real store in a temporary directory, closed at the
-// end of the test.
+// openBolt returns a real store in a temporary directory, checked and
+// closed at the end of the test.
 func openBolt(t *testing.T) *persistence.Bolt {
 	t.Helper()
-	b, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
+	return base.New(t, base.Options{}).Store
 }
 
 // get runs one request through the app, with the operator token, and
