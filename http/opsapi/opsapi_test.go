@@ -6,9 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"github.com/etaxd/etaxd/internal/teststack"
-	"github.com/etaxd/etaxd/internal/teststack/base"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +22,9 @@ import (
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/errbody"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/teststack/base"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 )
 

@@ -8,9 +8,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/etaxd/etaxd/internal/clock"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/internal/teststack"
 	"github.com/etaxd/etaxd/internal/teststack/base"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/prompts"
 )
 
