@@ -200,12 +200,6 @@ func wantErr(t *testing.T, err error, want *domain.Error) {
 	}
 }
 
-// eventually polls f until it returns nil or d passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
-}
-
 func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {
 	var out []prompts.Prompt
 	for _, p := range c.All() {

@@ -308,9 +308,3 @@ func (e *env) do(r req) resp {
 	}
 	return resp{status: res.StatusCode, body: b, header: res.Header}
 }
-
-// eventually polls f until it returns nil or d passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
-}
