@@ -10,6 +10,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/events"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -106,7 +107,7 @@ func TestPromptUndeliverableAudited(t *testing.T) {
 	h.person("alice", phoneA, pwA, rel(h.gd, "44", domain.RoleInvoicer))
 	id := h.addAccount(wxAlice, h.gd, "issue", "alice", pwA, phoneA, domain.LoginManual)
 	h.eng.PromptUndeliverable(h.tenant, id, "p-1", "user unsubscribed")
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		found := false
 		_ = h.store.Audit(h.ctx(), h.tenant, time.Time{}, time.Time{}, func(e persistence.AuditEvent) error {
 			found = found || (e.Action == "prompt.undeliverable" && e.Outcome == domain.ErrPromptUndeliverable.Code)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/events"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/taxbureau"
 )
@@ -157,7 +158,7 @@ func TestB4CertifyAfterBureauDroppedSession(t *testing.T) {
 	}
 	// The certification starts once the login is stored.
 	var face *SessionReply
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		face, err = h.eng.AwaitRequest(h.ctx(), h.tenant, c.RequestID, 0)
 		if err != nil {
 			return err

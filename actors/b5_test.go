@@ -8,6 +8,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/events"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -58,7 +59,7 @@ func TestB5ReminderAndEscalation(t *testing.T) {
 		t.Fatalf("reminded early: %+v", got)
 	}
 	h.clk.Advance(time.Minute)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if got := copiesOf(h.pub, pid); len(got) != 2 {
 			return fmt.Errorf("copies = %+v", got)
 		}
@@ -114,7 +115,7 @@ func TestB5AnsweredPromptNotReminded(t *testing.T) {
 	r2, err := h.session(id, domain.ChannelReceive, ActionLogin)
 	h.ok(err)
 	h.clk.Advance(2 * time.Minute)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if got := copiesOf(h.pub, r2.Prompt.ID); len(got) != 1 || !got[0].Reminder || got[0].OpenID != wxAlice {
 			return fmt.Errorf("copies = %+v", got)
 		}

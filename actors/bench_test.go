@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,8 +21,8 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -46,21 +45,13 @@ func newBenchEnv(b *testing.B, n int) *benchEnv { return newBenchEnvTenants(b, n
 // newBenchEnvTenants spreads n accounts over tenants tenants.
 func newBenchEnvTenants(b *testing.B, n, tenants int) *benchEnv {
 	b.Helper()
-	dir := b.TempDir()
-	st, err := persistence.OpenBolt(filepath.Join(dir, "etaxd.db"), persistence.BoltOptions{})
+	s := base.New(b, base.Options{Clock: clock.Real{}, Quiet: true})
+	st, sim := s.Store, s.Sim
+	eng, err := Start(Config{}, Deps{Store: st, Sealer: s.Keys, Gateway: sim, SMS: s.SMS, Prompts: s.Prompts, Logger: s.Logger})
 	if err != nil {
 		b.Fatal(err)
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := Start(Config{}, Deps{Store: st, Sealer: keys, Gateway: sim, SMS: taxbureau.NewSimSMSProvider(sim),
-		Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Stop(); st.Close() })
+	b.Cleanup(eng.Stop)
 	ctx := context.Background()
 	tax := domain.MakeTaxNo("44", 7)
 	for t := 0; t < tenants; t++ {
@@ -209,22 +200,13 @@ func BenchmarkEchoRequestFuture(b *testing.B) {
 // p99 cold activation, and the RSS projected for 1,000,000 accounts.
 func BenchmarkColdActivation100k(b *testing.B) {
 	const n = 100_000
-	dir := b.TempDir()
-	st, err := persistence.OpenBolt(filepath.Join(dir, "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
+	s := base.New(b, base.Options{Clock: clock.Real{}, Quiet: true, NoCheck: true})
+	st, keys := s.Store, s.Keys
 	ctx := context.Background()
 	ids := seedAccounts(b, st, keys, "big", n)
 	debug.FreeOSMemory() // give the seeding's garbage back so RSS shows what lives
 	before, heapBefore := rss(), heapInUse()
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := Start(Config{}, Deps{Store: st, Sealer: keys, Gateway: sim, SMS: taxbureau.NewSimSMSProvider(sim),
-		Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
+	eng, err := Start(Config{}, Deps{Store: st, Sealer: keys, Gateway: s.Sim, SMS: s.SMS, Prompts: s.Prompts, Logger: s.Logger})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/events"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -764,7 +765,7 @@ func TestPassivationAndRestart(t *testing.T) {
 	h.cfg.IdleTimeout = 20 * time.Millisecond
 	h.start()
 	h.session(id, domain.ChannelIssue, ActionLogin)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if h.eng.Stats().ActiveAccounts != 0 {
 			return errors.New("still active")
 		}
@@ -786,7 +787,7 @@ func TestDeleteFailsWaiters(t *testing.T) {
 		_, err := h.session(id, domain.ChannelIssue, ActionLogin)
 		ch <- err
 	}()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if h.sim.Calls(taxbureau.MethodLogin) == 0 {
 			return errors.New("login not started")
 		}

@@ -2,27 +2,26 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/etaxd/etaxd/events"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/teststack/base"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
-// harness is a real engine: bbolt in a temp dir, sealed secrets, the
-// simulator on a fake clock, prompts in a channel.
+// harness is a real engine on the parts of teststack/base: bbolt in a temp
+// dir, sealed secrets, the simulator on a fake clock, prompts in a channel.
 type harness struct {
 	t      *testing.T
 	dir    string
@@ -37,7 +36,8 @@ type harness struct {
 	clk    *clock.Fake
 	eng    *Engine
 	cfg    Config
-	logBuf *syncBuffer
+	logBuf *syncBuffer // what logger wrote
+	logger *slog.Logger
 	tenant string
 	code   string
 	// enterprises
@@ -51,30 +51,25 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime)
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{}, logBuf: &syncBuffer{}}
-	var err error
-	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	h.keys, err = persistence.NewKeyring(map[uint32][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sim = taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), h.clk)
-	h.sms = taxbureau.NewSimSMSProvider(h.sim)
+	return buildHarness(t, nil)
+}
+
+// buildHarness starts the engine on the parts of teststack/base (keys nil:
+// a fresh keyring) with tenant t1 and its two enterprises. The engine may
+// be stopped and set to nil by the test; cleanup stops it if it runs.
+func buildHarness(t *testing.T, keys *persistence.Keyring) *harness {
+	t.Helper()
+	s := base.New(t, base.Options{Keys: keys})
+	h := &harness{t: t, dir: s.Dir, store: s.Store, keys: s.Keys, sim: s.Sim, sms: s.SMS, pub: s.Prompts, events: s.Events,
+		clk: s.Fake, logBuf: s.Logs, logger: s.Logger}
 	h.cfg = DefaultConfig()
 	h.cfg.HostedCodeTimeout = 5 * time.Second
 	h.cfg.AskTimeout = 10 * time.Second
 	h.start()
 	t.Cleanup(func() {
-		h.eng.Stop()
-		if err := h.store.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
+		if h.eng != nil {
+			h.eng.Stop()
 		}
-		_ = h.store.Close()
 	})
 	h.bj = domain.MakeTaxNo("11", 1)
 	h.gd = domain.MakeTaxNo("44", 2)
@@ -98,7 +93,7 @@ func (h *harness) start() {
 		gw = h.gw
 	}
 	h.eng, err = Start(h.cfg, Deps{Store: h.fs, Sealer: h.keys, Gateway: gw, SMS: h.sms, Prompts: h.pub, Events: h.events,
-		Clock: h.clk, Logger: slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Clock: h.clk, Logger: h.logger})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -200,12 +195,6 @@ func wantErr(t *testing.T, err error, want *domain.Error) {
 	if !errors.Is(err, want) {
 		t.Fatalf("error = %v, want %s", err, want.Code)
 	}
-}
-
-// eventually polls f until it returns nil or d passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
 }
 
 func promptsOf(c *prompts.Chan, kind prompts.Kind) []prompts.Prompt {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // TestPromptPageStatus: the prompt page's view of a prompt follows it from
@@ -69,7 +70,7 @@ func TestPromptPageStatus(t *testing.T) {
 	r2, err := h.session(id, domain.ChannelIssue, ActionLogin)
 	h.ok(err)
 	h.clk.Advance(h.cfg.CodeTTL + time.Second)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		st, err := h.eng.Prompt(h.ctx(), h.tenant, id, r2.Prompt.ID, wxAlice)
 		if err != nil {
 			return err

@@ -15,13 +15,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/events"
-	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -31,38 +27,7 @@ import (
 // runs.
 func newKeyedHarness(t *testing.T, keys *persistence.Keyring) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{},
-		logBuf: &syncBuffer{}, keys: keys}
-	var err error
-	h.store, err = persistence.OpenBolt(filepath.Join(h.dir, "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sim = taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), h.clk)
-	h.sms = taxbureau.NewSimSMSProvider(h.sim)
-	h.cfg = DefaultConfig()
-	h.cfg.HostedCodeTimeout = 5 * time.Second
-	h.cfg.AskTimeout = 10 * time.Second
-	h.start()
-	t.Cleanup(func() {
-		if h.eng != nil {
-			h.eng.Stop()
-		}
-		if err := h.store.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		_ = h.store.Close()
-	})
-	h.bj = domain.MakeTaxNo("11", 1)
-	h.gd = domain.MakeTaxNo("44", 2)
-	info, err := h.eng.CreateTenant(h.ctx(), "t1", "测试租户", "ACT-CODE-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.tenant, h.code = info.ID, info.ActivationCode
-	h.must(h.eng.AddEnterprise(h.ctx(), h.tenant, h.bj, "北京测试有限公司", ""))
-	h.must(h.eng.AddEnterprise(h.ctx(), h.tenant, h.gd, "广东测试有限公司", ""))
-	return h
+	return buildHarness(t, keys)
 }
 
 // stop stops the engine, as "etaxd keys rotate" requires.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -23,7 +24,7 @@ func TestRestartReloadsFromStore(t *testing.T) {
 	}
 	// the next activation fails twice, then the supervisor's restarts succeed
 	h.fs.failGets(keyAccount(h.tenant, id), 2)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		r, err := h.session(id, domain.ChannelIssue, ActionLogin)
 		if err != nil {
 			return err

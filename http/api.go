@@ -34,15 +34,12 @@ type api struct {
 // newAPI builds the API of d, making in-memory nonce and idempotency stores
 // when d has none.
 func newAPI(d Deps) *api {
-	a := &api{eng: d.Engine, webhooks: d.Webhooks, nonces: d.Nonces, idem: d.Idempotency, now: d.Now}
+	a := &api{eng: d.Engine, webhooks: d.Webhooks, nonces: d.Nonces, idem: d.Idempotency, now: d.now}
 	if a.nonces == nil {
 		a.nonces = NewMemoryNonces(0)
 	}
 	if a.idem == nil {
 		a.idem = NewMemoryIdempotency(0)
-	}
-	if a.now == nil {
-		a.now = time.Now
 	}
 	return a
 }

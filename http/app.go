@@ -16,6 +16,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/errbody"
 )
 
@@ -91,9 +92,9 @@ type Deps struct {
 	Version string
 	// Started is when the node started; zero means when New was called.
 	Started time.Time
-	// Now is the clock for uptime, signature freshness and idempotency
-	// expiry; nil means time.Now.
-	Now func() time.Time
+	// Clock is the clock for uptime, signature freshness and idempotency
+	// expiry; nil means the real clock (clock.Real).
+	Clock clock.Clock
 	// Logger receives one line per request and every 5xx cause; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -154,14 +155,22 @@ const (
 	localPrincipal = "etaxd.principal"
 )
 
+// now is the time on d's clock, the real one when Clock is nil.
+func (d Deps) now() time.Time {
+	if d.Clock == nil {
+		return clock.Real{}.Now()
+	}
+	return d.Clock.Now()
+}
+
 // New returns the Fiber app serving d. Its startup banner is off: etaxd
 // prints its own line saying where it listens.
 func New(d Deps) *fiber.App {
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
 	}
 	if d.Started.IsZero() {
-		d.Started = d.Now()
+		d.Started = d.now()
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +17,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -30,16 +31,11 @@ type fakeEngine struct {
 
 func (f *fakeEngine) Stats() actors.StatsSnapshot { return f.stats }
 
-// openBolt returns a real store in a temporary directory, closed at the
-// end of the test.
+// openBolt returns a real store in a temporary directory, checked and
+// closed at the end of the test.
 func openBolt(t *testing.T) *persistence.Bolt {
 	t.Helper()
-	b, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
+	return base.New(t, base.Options{}).Store
 }
 
 // get runs one request through the app, with the operator token, and
@@ -127,7 +123,7 @@ func TestOpsStatus(t *testing.T) {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	now := start.Add(90 * time.Second)
 	eng := &fakeEngine{stats: actors.StatsSnapshot{Activations: 3, ActiveAccounts: 2, ActiveTenants: 1, Commits: 5}}
-	app := New(Deps{Engine: eng, Store: actors.NewStoreProbe(store), Node: "node-1", Version: "v0.test", Started: start, Now: func() time.Time { return now },
+	app := New(Deps{Engine: eng, Store: actors.NewStoreProbe(store), Node: "node-1", Version: "v0.test", Started: start, Clock: clock.NewFake(now),
 		OperatorToken: opToken})
 
 	var s Status

@@ -413,7 +413,7 @@ func TestStatusTableCoversCatalogue(t *testing.T) {
 // catalogue is a 500 whose body is the generic one.
 func TestInternalErrorsHideTheirCause(t *testing.T) {
 	e := newEnv(t)
-	e.app = New(Deps{Engine: &failingEngine{Engine: e.eng}, Now: e.clk.Now, Logger: e.deps.Logger})
+	e.app = New(Deps{Engine: &failingEngine{Engine: e.eng}, Clock: e.clk, Logger: e.deps.Logger})
 	r := e.do(req{method: "GET", path: "/api/v1/accounts"})
 	var b ErrorBody
 	r.decode(t, &b)

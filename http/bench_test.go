@@ -3,14 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,8 +21,8 @@ import (
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/sign"
-	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -43,20 +41,8 @@ type benchAPI struct {
 
 func newBenchAPI(b *testing.B, n int) *benchAPI {
 	b.Helper()
-	st, err := persistence.OpenBolt(filepath.Join(b.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mk := make([]byte, 32)
-	_, _ = rand.Read(mk)
-	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: mk})
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := actors.Start(actors.Config{}, actors.Deps{Store: st, Sealer: keys, Gateway: sim, SMS: taxbureau.NewSimSMSProvider(sim),
-		Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Stop(); _ = st.Close() })
+	st := teststack.New(b, teststack.Options{Options: base.Options{Clock: clock.Real{}, Quiet: true}, Engine: &actors.Config{}})
+	eng, sim := st.Engine, st.Sim
 	ctx := context.Background()
 	if _, err := eng.CreateTenant(ctx, "bench", "bench", "BENCH-CODE"); err != nil {
 		b.Fatal(err)

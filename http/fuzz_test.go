@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/sign"
 )
 
@@ -39,7 +39,7 @@ func FuzzSignature(f *testing.F) {
 	f.Add("NATS", "etaxd.api.v1.sessions", "k-nobody", "-1", "n", "", []byte(nil))
 	f.Add("POST", "/", "", "99999999999999999999", "\x00\xff", "ZZ", []byte("\xff"))
 	f.Fuzz(func(t *testing.T, method, path, keyID, ts, nonce, sig string, body []byte) {
-		a := newAPI(Deps{Engine: keyEngine{}, Now: func() time.Time { return now }})
+		a := newAPI(Deps{Engine: keyEngine{}, Clock: clock.NewFake(now)})
 		h := map[string]string{sign.HeaderKey: keyID, sign.HeaderTimestamp: ts, sign.HeaderNonce: nonce, sign.HeaderSignature: sig}
 		get := func(k string) string { return h[k] }
 		p, err := a.authenticate(context.Background(), method, path, get, body)
@@ -54,7 +54,7 @@ func FuzzSignature(f *testing.F) {
 		// the same values, signed properly, pass once
 		if keyID == key1 && validNonce(nonce) && sign.Fresh(ts, now) {
 			h[sign.HeaderSignature] = sign.Signature([]byte(secret1), method, path, ts, nonce, body)
-			fresh := newAPI(Deps{Engine: keyEngine{}, Now: func() time.Time { return now }})
+			fresh := newAPI(Deps{Engine: keyEngine{}, Clock: clock.NewFake(now)})
 			if _, err := fresh.authenticate(context.Background(), method, path, get, body); err != nil {
 				t.Fatalf("properly signed request refused: %v", err)
 			}

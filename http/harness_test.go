@@ -3,16 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/etaxd/etaxd/events"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -22,8 +17,11 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/events"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
@@ -69,35 +67,11 @@ type syncBuffer = testutil.SyncBuffer
 // before New.
 func newEnv(t testing.TB, tune ...func(*Deps)) *env {
 	t.Helper()
-	e := &env{t: t, clk: clock.NewFake(t0), pub: prompts.NewChan(), events: &events.EventLog{}, logs: &syncBuffer{}}
-	var err error
-	e.store, err = persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := make([]byte, 32)
-	_, _ = rand.Read(mk)
-	keys, err := persistence.NewKeyring(map[uint32][]byte{1: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim = taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), e.clk)
 	cfg := actors.DefaultConfig()
 	cfg.AskTimeout = 10 * time.Second
 	cfg.HostedCodeTimeout = 5 * time.Second
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.eng, err = actors.Start(cfg, actors.Deps{Store: e.store, Sealer: keys, Gateway: e.sim, SMS: taxbureau.NewSimSMSProvider(e.sim),
-		Prompts: e.pub, Events: e.events, Clock: e.clk, Logger: logger.With("component", "actors")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.eng.Stop()
-		if err := e.store.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		_ = e.store.Close()
-	})
+	s := teststack.New(t, teststack.Options{Engine: &cfg})
+	e := &env{t: t, store: s.Store, sim: s.Sim, clk: s.Fake, pub: s.Prompts, events: s.Events, eng: s.Engine, logs: s.Logs}
 	ctx := context.Background()
 	info, err := e.eng.CreateTenant(ctx, "t1", "测试租户", "ACT-CODE-1")
 	if err != nil {
@@ -118,8 +92,8 @@ func newEnv(t testing.TB, tune ...func(*Deps)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.deps = Deps{Engine: e.eng, Store: actors.NewStoreProbe(e.store), Node: "n-test", Version: "v-test", Now: e.clk.Now,
-		Logger: logger.With("component", "http"), OperatorToken: opToken}
+	e.deps = Deps{Engine: e.eng, Store: actors.NewStoreProbe(e.store), Node: "n-test", Version: "v-test", Clock: e.clk,
+		Logger: s.Logger.With("component", "http"), OperatorToken: opToken}
 	for _, f := range tune {
 		f(&e.deps)
 	}
@@ -330,10 +304,4 @@ func (e *env) do(r req) resp {
 		e.t.Fatal(err)
 	}
 	return resp{status: res.StatusCode, body: b, header: res.Header}
-}
-
-// eventually polls f until it returns nil or d passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
 }

@@ -1,8 +1,9 @@
 package httpapi
 
 import (
-	"github.com/etaxd/etaxd/internal/testutil"
 	"testing"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 
 	"go.uber.org/goleak"
 )

@@ -57,7 +57,7 @@ type NATSGetRequest struct {
 // HTTP answer's JSON with a "status" field holding the HTTP status, plus an
 // X-Request-ID header.
 //
-// ServeNATS uses d's Engine, Logger, Now, Nonces, Idempotency and Registry
+// ServeNATS uses d's Engine, Logger, Clock, Nonces, Idempotency and Registry
 // (for etaxd_nats_api_requests_total; nil: a private registry). stop
 // unsubscribes, then returns once the requests in flight have answered (a
 // long poll answers within its wait).

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // runNATS starts a NATS server on 127.0.0.1 with a random port and
@@ -232,7 +233,7 @@ func TestNATSStopsWithContext(t *testing.T) {
 	}
 	defer stop()
 	cancel()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		m := nats.NewMsg(SubjectGetRequest)
 		m.Data = []byte(`{}`)
 		if _, err := nc.RequestMsg(m, 200*time.Millisecond); !errors.Is(err, nats.ErrNoResponders) {

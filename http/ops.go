@@ -208,7 +208,7 @@ type StoreStatus struct {
 }
 
 func (h *handlers) status(c *fiber.Ctx) error {
-	now := h.d.Now()
+	now := h.d.now()
 	notReady := h.notReady(c.UserContext())
 	s := Status{
 		Node: h.d.Node, Version: h.d.Version, GoVersion: runtime.Version(),

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/internal/clock"
 )
 
 var zeroTime time.Time
@@ -33,8 +35,7 @@ func auditOf(t *testing.T, b *Bolt, tenant string, from, to time.Time) []string 
 func TestAudit(t *testing.T) {
 	ctx := context.Background()
 	base := time.Date(2025, 3, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	clock := base.Add(time.Hour)
-	b, _ := openTest(t, BoltOptions{Now: func() time.Time { return clock }})
+	b, _ := openTest(t, BoltOptions{Clock: clock.NewFake(base.Add(time.Hour))})
 
 	at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
 	events := []AuditEvent{

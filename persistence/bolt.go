@@ -14,6 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/etaxd/etaxd/internal/clock"
 )
 
 // BoltOptions tunes a Bolt store. The zero value is usable: every field has a
@@ -33,9 +35,9 @@ type BoltOptions struct {
 	// LockTimeout bounds the wait for the file lock, which another process
 	// (or another Bolt on the same file) holds. Zero means 1 s.
 	LockTimeout time.Duration
-	// Now is the clock that dates audit events appended without a time. Nil
-	// means time.Now.
-	Now func() time.Time
+	// Clock dates audit events appended without a time. Nil means the real
+	// clock (clock.Real).
+	Clock clock.Clock
 }
 
 // groupYields bounds how many times the committer yields the processor to
@@ -132,9 +134,9 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = DefaultLockTimeout
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	var clk clock.Clock = clock.Real{}
+	if opts.Clock != nil {
+		clk = opts.Clock
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
@@ -156,7 +158,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		db:      db,
 		path:    path,
 		opts:    opts,
-		now:     now,
+		now:     clk.Now,
 		queue:   make(chan *request, opts.MaxBatch),
 		stopped: make(chan struct{}),
 

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind (a
@@ -42,13 +43,6 @@ func openAt(t testing.TB, path string, opts BoltOptions) *Bolt {
 		}
 	})
 	return b
-}
-
-// eventually polls cond until it returns nil, failing the test with its last
-// error after d.
-func eventually(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, cond)
 }
 
 // mustPut puts value at key expecting revision expected, and returns the new
@@ -112,7 +106,7 @@ func holdCommitter(b *Bolt, point hookPoint) *gate {
 // queued waits until n requests wait in b's queue.
 func queued(t testing.TB, b *Bolt, n int) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if got := len(b.queue); got != n {
 			return fmt.Errorf("%d requests queued, want %d", got, n)
 		}

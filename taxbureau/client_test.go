@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -390,7 +392,12 @@ func TestClientBreakerOneProbe(t *testing.T) {
 		_, err := c.CheckSession(ctx, "t")
 		probe <- err
 	}()
-	eventually(t, 5*time.Second, func() bool { return g.waiting.Load() == 1 })
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := g.waiting.Load(); n != 1 {
+			return fmt.Errorf("%d requests wait at the gateway, want the probe alone", n)
+		}
+		return nil
+	})
 	if st := c.Stats(); st.Breaker != taxbureau.BreakerHalfOpen {
 		t.Errorf("during the probe: Stats = %+v", st)
 	}
@@ -442,10 +449,13 @@ func TestClientFetchProbeDoesNotWait(t *testing.T) {
 		code, err = c.FetchCode(fctx, domain.LoginHuameng, "alice", t0)
 		done <- err
 	}()
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(waits) == 2
+		if len(waits) != 2 {
+			return fmt.Errorf("%d waits seen, want 2", len(waits))
+		}
+		return nil
 	})
 	if _, err := sim.Login(ctx, loginReq(taxBJ, "11", domain.ChannelIssue)); err != nil {
 		t.Fatal(err)
@@ -505,7 +515,12 @@ func TestClientTimeouts(t *testing.T) {
 		c := newClient(t, srv.URL, taxbureau.ClientOptions{BreakerThreshold: 1})
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
-			eventually(t, 5*time.Second, func() bool { return sim.Calls(taxbureau.MethodPollQR) > 0 })
+			testutil.Eventually(t, 5*time.Second, func() error {
+				if sim.Calls(taxbureau.MethodPollQR) == 0 {
+					return errors.New("the simulator saw no PollQR yet")
+				}
+				return nil
+			})
 			cancel()
 		}()
 		_, err := c.PollQR(ctx, "qr_x")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -486,7 +487,12 @@ func TestConformanceHostedFetch(t *testing.T) {
 			code, err := b.sms.FetchCode(fctx, domain.LoginHuameng, "alice", since)
 			done <- result{code, err}
 		}()
-		eventually(t, 5*time.Second, func() bool { return b.provider.Waiting() == 1 })
+		testutil.Eventually(t, 5*time.Second, func() error {
+			if n := b.provider.Waiting(); n != 1 {
+				return fmt.Errorf("%d FetchCode calls wait for a code, want 1", n)
+			}
+			return nil
+		})
 		_, err := b.gw.Login(ctx, loginReq(taxBJ, "11", domain.ChannelIssue))
 		wantErr(t, "Login", err, nil)
 		r := <-done

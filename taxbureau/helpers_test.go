@@ -3,7 +3,6 @@ package taxbureau_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
@@ -118,19 +117,6 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 	if !errors.Is(err, want) {
 		t.Fatalf("%s: error %v, want %v", what, err, want)
-	}
-}
-
-// eventually polls cond until it holds or d of real time passes. It yields
-// the processor instead of sleeping.
-func eventually(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		runtime.Gosched()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -28,11 +29,21 @@ func TestSMSProviderWaitsForCode(t *testing.T) {
 		code, err := prov.FetchCode(ctx, domain.LoginHuameng, "alice", t0)
 		done <- fetchResult{code, err}
 	}()
-	eventually(t, 5*time.Second, func() bool { return prov.Waiting() == 1 })
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := prov.Waiting(); n != 1 {
+			return fmt.Errorf("%d FetchCode calls wait for a code, want 1", n)
+		}
+		return nil
+	})
 	// A code to someone else does not wake it for good.
 	_, err := sim.Login(context.Background(), taxbureau.LoginRequest{Region: "11", TaxNo: taxBJ, Username: "bob", Password: "B0b-secret", Channel: domain.ChannelIssue})
 	wantErr(t, "bob's login", err, nil)
-	eventually(t, 5*time.Second, func() bool { return prov.Waiting() == 1 })
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := prov.Waiting(); n != 1 {
+			return fmt.Errorf("%d FetchCode calls wait for a code, want 1", n)
+		}
+		return nil
+	})
 
 	res, err := sim.Login(context.Background(), loginReq(taxBJ, "11", domain.ChannelIssue))
 	wantErr(t, "Login", err, nil)

@@ -88,12 +88,6 @@ func etaxdBinary(t *testing.T) string {
 	return binPath
 }
 
-// eventually polls f until it returns nil or d passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
-}
-
 // syncBuffer is a bytes.Buffer safe for a writer and a reader on different
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer = testutil.SyncBuffer

@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/etaxd/etaxd/config"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 	"github.com/etaxd/etaxd/wechat"
 )
@@ -103,7 +104,7 @@ func serveInProcess(t *testing.T, args ...string) (string, *lockedWriter) {
 		}
 	})
 	var base string
-	eventually(t, 60*time.Second, func() error {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		select {
 		case code := <-done:
 			done <- code

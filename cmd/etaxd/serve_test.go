@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // etaxdProcess is a running "etaxd serve" subprocess.
@@ -128,7 +130,7 @@ func TestServeDemo(t *testing.T) {
 	if code, err := getJSON(p.url+"/healthz", &health); err != nil || code != 200 || health["status"] != "ok" {
 		t.Fatalf("GET /healthz = %d %v %v", code, health, err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if code, err := getJSON(p.url+"/readyz", nil); err != nil || code != 200 {
 			return fmt.Errorf("GET /readyz = %d, %v", code, err)
 		}

@@ -35,8 +35,11 @@ import (
 // tests' torture build the same stack, so those tests exercise what serve
 // runs.
 type stack struct {
-	opts  config.Options
-	log   *slog.Logger
+	opts config.Options
+	log  *slog.Logger
+	// clock is the one clock of the stack: the store, the simulator, the
+	// engine, WeChat and the HTTP and H5 handlers all read it.
+	clock clock.Clock
 	store *persistence.Bolt
 	keys  *persistence.Keyring
 
@@ -69,7 +72,7 @@ func newLogger(o config.Options, w io.Writer) *slog.Logger {
 // openStack builds the stack from validated options. On error everything
 // opened so far is closed again.
 func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
-	s := &stack{opts: o, log: log}
+	s := &stack{opts: o, log: log, clock: clock.Real{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -84,7 +87,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		return nil, fmt.Errorf("load master keys: %w", err)
 	}
 
-	s.store, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{})
+	s.store, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{Clock: s.clock})
 	if err != nil {
 		if errors.Is(err, persistence.ErrLocked) {
 			return nil, fmt.Errorf("open store: %w (is another etaxd using %s?)", err, o.DataDir)
@@ -98,7 +101,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		if err := sc.Validate(); err != nil {
 			return nil, fmt.Errorf("simulator configuration: %w", err)
 		}
-		s.sim = taxbureau.NewSimulator(sc, clock.Real{})
+		s.sim = taxbureau.NewSimulator(sc, s.clock)
 		if err := keepSimPersons(s.sim, o.SimPersonsPath()); err != nil {
 			return nil, err
 		}
@@ -133,7 +136,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 
 	s.engine, err = actors.Start(o.EngineConfig(), actors.Deps{
 		Store: s.store, Sealer: s.keys, Gateway: s.gw, SMS: sms, Prompts: s.queue, Events: s.events,
-		Clock: clock.Real{}, Logger: log,
+		Clock: s.clock, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
@@ -152,7 +155,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	name, other := "inbox", "wechat"
 	var notifier prompts.Notifier
 	if o.WeChat.Enabled() {
-		s.wechat, err = wechat.New(o.WeChatConfig(), wechat.Options{Clock: clock.Real{}, Logger: log.With("component", "wechat")})
+		s.wechat, err = wechat.New(o.WeChatConfig(), wechat.Options{Clock: s.clock, Logger: log.With("component", "wechat")})
 		if err != nil {
 			return nil, fmt.Errorf("wechat: %w", err)
 		}
@@ -246,7 +249,7 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			}
 			return nil
 		}}},
-		Node: s.opts.Node(), Version: version, Started: started, Logger: log.With("component", "http"),
+		Node: s.opts.Node(), Version: version, Started: started, Clock: s.clock, Logger: log.With("component", "http"),
 		OperatorToken: s.opts.OperatorToken,
 		Nonces:        httpapi.NewMemoryNonces(0),
 		Idempotency:   httpapi.NewMemoryIdempotency(0),
@@ -317,7 +320,7 @@ func (s *stack) promptStates() map[string]int64 {
 // keeps the dev pages to this machine.
 func (s *stack) h5Deps(cookieKey []byte) h5.Deps {
 	d := h5.Deps{Engine: s.engine, CookieKey: cookieKey, Dev: s.opts.Dev, Prefix: "/h5", PublicURL: s.opts.BaseURL(),
-		Logger: s.log.With("component", "h5")}
+		Clock: s.clock, Logger: s.log.With("component", "h5")}
 	if s.opts.Dev {
 		// The dev sign-in and inbox page: this machine's browser only.
 		d.DevGuard = httpapi.CheckLocal

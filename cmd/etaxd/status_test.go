@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/prompts"
 )
 
@@ -31,7 +32,7 @@ func TestPromptStatesWired(t *testing.T) {
 	if err := st.queue.Publish(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		s := d.PromptStates()
 		if s["delivered"] != before["delivered"]+1 || s["publishing"] != 0 || s["queued"] != 0 || s["delivering"] != 0 {
 			return fmt.Errorf("PromptStates() = %v, want one more delivered and nothing under way", s)

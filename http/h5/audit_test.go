@@ -128,7 +128,7 @@ func TestAuditPaging(t *testing.T) {
 	}
 
 	// A week later the first page is empty but leads to the older events.
-	f.h.now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	f.clk.Advance(8 * 24 * time.Hour)
 	me = f.signin("o_demo_openid") // a cookie of that time
 	r = f.do("GET", "/h5/tenants/acme/audit", me, nil)
 	mustContain(t, r, "近7天暂无操作记录")

@@ -81,7 +81,7 @@ func TestNoDevSignInWithWeChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := New(Deps{Engine: f.eng, CookieKey: ck, Dev: true, OAuth: &fakeOAuth{codes: map[string]string{}},
-		PublicURL: "https://etaxd.example.com", DevGuard: func(*fiber.Ctx) error { return nil }})
+		PublicURL: "https://etaxd.example.com", DevGuard: func(*fiber.Ctx) error { return nil }, Clock: f.clk})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
 	for _, method := range []string{"GET", "POST"} {

@@ -60,7 +60,7 @@ func (f *fixture) shownOnce(cookie string, r resp, want string) resp {
 	if page.status != 200 || notice(page.body) != want {
 		f.t.Fatalf("after the redirect to %s: %d, notice %q, want %q", r.loc, page.status, notice(page.body), want)
 	}
-	if page.flash == nil || page.flash.Value != "" || page.flash.MaxAge >= 0 && page.flash.Expires.After(time.Now()) {
+	if page.flash == nil || page.flash.Value != "" || page.flash.MaxAge >= 0 && page.flash.Expires.After(f.clk.Now()) {
 		f.t.Fatalf("the page did not clear the flash: %+v", page.flash)
 	}
 	target, _, _ := strings.Cut(r.loc, "#")
@@ -118,7 +118,7 @@ func TestFlashAfterChanges(t *testing.T) {
 	if got := f.withFlash(bob, page, r.flash); notice(got.body) != "" {
 		t.Fatalf("bob sees my flash %q", notice(got.body))
 	}
-	stale := &http.Cookie{Value: f.h.signFlash("o_demo_openid", "旧的提示", time.Now().Add(-time.Second))}
+	stale := &http.Cookie{Value: f.h.signFlash("o_demo_openid", "旧的提示", f.clk.Now().Add(-time.Second))}
 	forged := &http.Cookie{Value: strings.Replace(r.flash.Value, r.flash.Value[:4], "5LiN", 1)}
 	for name, c := range map[string]*http.Cookie{"stale": stale, "forged": forged, "junk": {Value: "a.b.c"}} {
 		if got := f.withFlash(me, page, c); got.status != 200 || notice(got.body) != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/errbody"
 )
 
@@ -65,8 +66,9 @@ type Deps struct {
 	// empty); redirects and the cookie path use it.
 	Prefix string
 	Logger *slog.Logger
-	// Now is the clock for cookie expiry (time.Now when nil).
-	Now func() time.Time
+	// Clock is the clock for cookie expiry (the real clock, clock.Real,
+	// when nil).
+	Clock clock.Clock
 	// OAuth, when set, signs visitors in with WeChat OAuth2 (snsapi_base):
 	// a visitor without a session is sent to WeChat and back to
 	// Prefix+"/wx/oauth". *wechat.Client is one.
@@ -118,7 +120,7 @@ func New(d Deps) *H5 {
 	if len(d.CookieKey) == 0 {
 		panic("h5: CookieKey is required")
 	}
-	h := &H5{eng: d.Engine, key: d.CookieKey, dev: d.Dev, prefix: strings.TrimRight(d.Prefix, "/"), log: d.Logger, now: d.Now,
+	h := &H5{eng: d.Engine, key: d.CookieKey, dev: d.Dev, prefix: strings.TrimRight(d.Prefix, "/"), log: d.Logger,
 		pages: map[string]*template.Template{}}
 	if h.prefix == "" {
 		h.prefix = "/h5"
@@ -126,8 +128,9 @@ func New(d Deps) *H5 {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	if h.now == nil {
-		h.now = time.Now
+	h.now = clock.Real{}.Now
+	if d.Clock != nil {
+		h.now = d.Clock.Now
 	}
 	h.oauth, h.publicURL, h.inbox, h.devGuard = d.OAuth, strings.TrimRight(d.PublicURL, "/"), d.Inbox, d.DevGuard
 	names, err := fs.Glob(templateFS, "templates/*.html")

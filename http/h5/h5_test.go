@@ -2,14 +2,12 @@ package h5
 
 import (
 	"context"
-	"crypto/rand"
 	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +18,8 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
-	"github.com/etaxd/etaxd/persistence"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/prompts"
 	"github.com/etaxd/etaxd/taxbureau"
 )
@@ -29,6 +28,7 @@ type fixture struct {
 	t    *testing.T
 	eng  *actors.Engine
 	sim  *taxbureau.Simulator
+	clk  *clock.Fake // the engine's, the simulator's and the pages' clock
 	app  *fiber.App
 	h    *H5
 	code string // acme's activation code
@@ -39,6 +39,8 @@ type fixture struct {
 // pub is the prompts the engine published.
 func (f *fixture) pub() *prompts.Chan { return f.ch }
 
+// newFixture is the pages on an engine (teststack) whose fake clock the
+// pages read, with tenant acme and its 广东 enterprise.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	return newFixtureWith(t, actors.DefaultConfig())
@@ -47,33 +49,13 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with an engine configuration.
 func newFixtureWith(t *testing.T, cfg actors.Config) *fixture {
 	t.Helper()
-	return newFixtureClock(t, cfg, clock.Real{})
-}
-
-// newFixtureClock is newFixtureWith on clk: the engine, the simulator and
-// the pages read it.
-func newFixtureClock(t *testing.T, cfg actors.Config, clk clock.Clock) *fixture {
-	t.Helper()
-	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, persistence.KeyLen)
-	_, _ = rand.Read(key)
-	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clk)
-	ch := prompts.NewChan()
-	eng, err := actors.Start(cfg, actors.Deps{Store: store, Sealer: keys, Gateway: sim,
-		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: ch, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Stop(); store.Close() })
+	s := teststack.New(t, teststack.Options{Options: base.Options{Quiet: true}, Engine: &cfg})
+	eng := s.Engine
 	ck, err := eng.CookieKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
+	h := New(Deps{Engine: eng, CookieKey: ck, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: s.Clock})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
 
@@ -86,7 +68,7 @@ func newFixtureClock(t *testing.T, cfg actors.Config, clk clock.Clock) *fixture 
 	if _, err := eng.AddEnterprise(ctx, "acme", gd, "广东阿克米科技有限公司", ""); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, eng: eng, sim: sim, app: app, h: h, code: ten.ActivationCode, gd: gd, ch: ch}
+	return &fixture{t: t, eng: eng, sim: s.Sim, clk: s.Fake, app: app, h: h, code: ten.ActivationCode, gd: gd, ch: s.Prompts}
 }
 
 type resp struct {
@@ -189,10 +171,10 @@ func TestSignin(t *testing.T) {
 	}
 	mustContain(t, r, "个人中心", "您尚未关联租户")
 
-	forged := f.h.sign("o_demo_openid", time.Now().Add(time.Hour))
+	forged := f.h.sign("o_demo_openid", f.clk.Now().Add(time.Hour))
 	forged = strings.Replace(forged, forged[:4], "b19f", 1) // another openid, same signature
-	expired := f.h.sign("o_demo_openid", time.Now().Add(-time.Minute))
-	other := New(Deps{Engine: f.eng, CookieKey: []byte("another key")}).sign("o_demo_openid", time.Now().Add(time.Hour))
+	expired := f.h.sign("o_demo_openid", f.clk.Now().Add(-time.Minute))
+	other := New(Deps{Engine: f.eng, CookieKey: []byte("another key")}).sign("o_demo_openid", f.clk.Now().Add(time.Hour))
 	for name, v := range map[string]string{"forged": forged, "expired": expired, "other key": other, "junk": "a.b.c"} {
 		if r = f.do("GET", "/h5/", v, nil); r.status != 303 {
 			t.Fatalf("%s cookie = %d", name, r.status)

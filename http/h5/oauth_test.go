@@ -63,7 +63,7 @@ func newOAuthFixture(t *testing.T) *oauthFixture {
 	}
 	fake := &fakeOAuth{codes: map[string]string{}}
 	logs := &bytes.Buffer{}
-	h := New(Deps{Engine: f.eng, CookieKey: ck, OAuth: fake, PublicURL: "https://etaxd.example.com/",
+	h := New(Deps{Engine: f.eng, CookieKey: ck, OAuth: fake, PublicURL: "https://etaxd.example.com/", Clock: f.clk,
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Register(app.Group("/h5"))
@@ -138,7 +138,7 @@ func TestOAuthSignIn(t *testing.T) {
 		t.Fatalf("state %q, cookie %q", state, c.Value)
 	}
 	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || !c.Secure || c.Path != "/h5/wx/oauth" ||
-		c.Expires.Before(time.Now()) || c.Expires.After(time.Now().Add(oauthTTL+time.Minute)) {
+		c.Expires.Before(o.clk.Now()) || c.Expires.After(o.clk.Now().Add(oauthTTL+time.Minute)) {
 		t.Fatalf("sign-in cookie = %+v", c)
 	}
 	// Another visit gets another state.
@@ -157,10 +157,10 @@ func TestOAuthSignIn(t *testing.T) {
 	if sess == nil || !sess.HttpOnly || sess.Path != "/h5" || sess.SameSite != http.SameSiteLaxMode || !sess.Secure {
 		t.Fatalf("session cookie = %+v", sess)
 	}
-	if gone := r.cookies[oauthCookie]; gone == nil || gone.Value != "" || gone.Expires.After(time.Now()) {
+	if gone := r.cookies[oauthCookie]; gone == nil || gone.Value != "" || gone.Expires.After(o.clk.Now()) {
 		t.Fatalf("sign-in cookie not cleared: %+v", gone)
 	}
-	if openid, ok := o.h.verify(sess.Value, time.Now()); !ok || openid != "o_wx_user_0001" {
+	if openid, ok := o.h.verify(sess.Value, o.clk.Now()); !ok || openid != "o_wx_user_0001" {
 		t.Fatalf("session of %q %v", openid, ok)
 	}
 	r = o.send("GET", "/h5/tenants?add=1", sess)
@@ -174,7 +174,7 @@ func TestOAuthSignIn(t *testing.T) {
 	if r.status != 302 {
 		t.Fatalf("POST without a session = %d", r.status)
 	}
-	_, la, ok := o.h.verifyOAuth(r.cookies[oauthCookie].Value, time.Now())
+	_, la, ok := o.h.verifyOAuth(r.cookies[oauthCookie].Value, o.clk.Now())
 	if !ok || la != "/h5/" {
 		t.Fatalf("POST landing = %q %v", la, ok)
 	}
@@ -206,11 +206,11 @@ func TestOAuthBadState(t *testing.T) {
 		t.Fatalf("%d code exchanges with a bad state", o.fake.calls)
 	}
 	// An expired sign-in cookie is refused too.
-	o.h.now = func() time.Time { return time.Now().Add(oauthTTL + time.Minute) }
+	o.h.now = func() time.Time { return o.clk.Now().Add(oauthTTL + time.Minute) }
 	if r := o.send("GET", "/h5/wx/oauth?code=CODE-2&state="+state, c); r.status != 400 || r.cookies[cookieName] != nil {
 		t.Fatalf("expired = %d", r.status)
 	}
-	o.h.now = time.Now
+	o.h.now = o.clk.Now
 	// The right state still works (the code was never spent).
 	if r := o.send("GET", "/h5/wx/oauth?code=CODE-2&state="+state, c); r.status != 302 || r.cookies[cookieName] == nil {
 		t.Fatalf("good state = %d %s", r.status, r.body)
@@ -238,7 +238,7 @@ func TestOAuthOpenRedirect(t *testing.T) {
 	}
 	// Even a signed cookie naming another site lands on the personal center.
 	state := "00112233445566778899aabbccddeeff"
-	evil := &http.Cookie{Name: oauthCookie, Value: o.h.signOAuth(state, "https://evil.example.com/", time.Now().Add(time.Minute))}
+	evil := &http.Cookie{Name: oauthCookie, Value: o.h.signOAuth(state, "https://evil.example.com/", o.clk.Now().Add(time.Minute))}
 	o.fake.codes["CODE-3"] = "o_wx_user_0003"
 	r := o.send("GET", "/h5/wx/oauth?code=CODE-3&state="+state, evil)
 	if r.status != 302 || r.loc != "/h5/" {
@@ -246,7 +246,7 @@ func TestOAuthOpenRedirect(t *testing.T) {
 	}
 	// The landing page comes from the request, which is always ours.
 	_, c := o.start("/h5/tenants/acme/audit?before=1.2.3")
-	if _, la, ok := o.h.verifyOAuth(c.Value, time.Now()); !ok || la != "/h5/tenants/acme/audit?before=1.2.3" {
+	if _, la, ok := o.h.verifyOAuth(c.Value, o.clk.Now()); !ok || la != "/h5/tenants/acme/audit?before=1.2.3" {
 		t.Fatalf("landing = %q %v", la, ok)
 	}
 }

@@ -188,7 +188,7 @@ func TestPromptPageLink(t *testing.T) {
 	}
 	// and the audit names the link, not a WeChat user
 	var seen bool
-	_ = p.eng.Audit(context.Background(), "acme", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), func(ev actors.AuditEvent) error {
+	_ = p.eng.Audit(context.Background(), "acme", p.clk.Now().Add(-time.Hour), p.clk.Now().Add(time.Hour), func(ev actors.AuditEvent) error {
 		if ev.Action == "login.submit_code" && strings.HasPrefix(ev.Actor, "link:") {
 			seen = true
 		}

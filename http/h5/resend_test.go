@@ -10,7 +10,6 @@ import (
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
-	"github.com/etaxd/etaxd/internal/clock"
 )
 
 var resendRE = regexp.MustCompile(`formaction="([^"]+/resend[^"]*)"`)
@@ -20,8 +19,8 @@ var resendRE = regexp.MustCompile(`formaction="([^"]+/resend[^"]*)"`)
 // the real wait, a later one sends a new code; only the flow's person may
 // ask.
 func TestResendOnCodePage(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 11, 27, 9, 0, 0, 0, domain.ChinaTime))
-	f := newFixtureClock(t, actors.DefaultConfig(), clk)
+	f := newFixture(t)
+	clk := f.clk
 	me := f.signin("o_demo_openid")
 	f.post(me, "/h5/tenants", "/h5/tenants", url.Values{"code": {f.code}})
 	bj := domain.MakeTaxNo("11", 5)

@@ -149,9 +149,9 @@ func mixedFile(t *testing.T, sim *taxbureau.Simulator) (file []byte, bad, hosted
 // login, bound where asked); a re-run changes nothing. No answer and no
 // log holds a password.
 func TestImportThousandRows(t *testing.T) {
-	var logs syncBuffer
-	eng, sim := startEngineSim(t, &logs)
-	app := importApp(eng, &logs)
+	s := startStack(t)
+	eng, sim, logs := s.Engine, s.Sim, s.Logs
+	app := importApp(eng, logs)
 	r := do(t, app, "POST", "/ops/v1/tenants", `{"id":"acme","name":"Acme"}`)
 	var ten Tenant
 	r.json(t, &ten)
@@ -244,7 +244,7 @@ func TestImportThousandRows(t *testing.T) {
 
 // TestImportXLSXAndCSVReport: an XLSX file, answered as the CSV report.
 func TestImportXLSXAndCSVReport(t *testing.T) {
-	eng, _ := startEngineSim(t, io.Discard)
+	eng := startEngine(t)
 	app := importApp(eng, io.Discard)
 	do(t, app, "POST", "/ops/v1/tenants", `{"id":"acme","name":"Acme"}`)
 	f := excelize.NewFile()
@@ -274,7 +274,7 @@ func TestImportXLSXAndCSVReport(t *testing.T) {
 // TestImportRefusals: whole-file problems are one catalogue error, before
 // anything is read into the engine.
 func TestImportRefusals(t *testing.T) {
-	eng, _ := startEngineSim(t, io.Discard)
+	eng := startEngine(t)
 	app := importApp(eng, io.Discard)
 	do(t, app, "POST", "/ops/v1/tenants", `{"id":"acme","name":"Acme"}`)
 	hdr := "tax_no,enterprise_name,username,password,business,role\n"

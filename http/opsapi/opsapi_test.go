@@ -3,16 +3,13 @@ package opsapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"github.com/etaxd/etaxd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,52 +22,28 @@ import (
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
 	"github.com/etaxd/etaxd/internal/errbody"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/teststack/base"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
-	"github.com/etaxd/etaxd/taxbureau"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, testutil.LibraryGoroutines()...)
 }
 
-// startEngine starts a real engine on a bbolt file in a temp dir, stopped
+// startEngine starts a real engine (teststack, on the wall clock), stopped
 // at the end of the test.
 func startEngine(t testing.TB) *actors.Engine {
 	t.Helper()
-	eng, _ := startEngineSim(t, io.Discard)
-	return eng
+	return startStack(t).Engine
 }
 
-// startEngineSim is startEngine that also returns the simulator behind the
-// engine and logs into logs.
-func startEngineSim(t testing.TB, logs io.Writer) (*actors.Engine, *taxbureau.Simulator) {
+// startStack is startEngine that also returns the simulator behind the
+// engine and the engine's logs (debug level, in Logs).
+func startStack(t testing.TB) *teststack.Stack {
 	t.Helper()
-	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, persistence.KeyLen)
-	_, _ = rand.Read(key)
-	keys, err := persistence.NewKeyring(map[uint32][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := actors.Start(actors.DefaultConfig(), actors.Deps{
-		Store: store, Sealer: keys, Gateway: sim, SMS: taxbureau.NewSimSMSProvider(sim), Prompts: prompts.NewChan(),
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		eng.Stop()
-		if err := store.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return eng, sim
+	return teststack.New(t, teststack.Options{Options: base.Options{Clock: clock.Real{}}})
 }
 
 // syncBuffer collects log output written from many goroutines.

@@ -2,11 +2,9 @@ package opsapi
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,28 +12,16 @@ import (
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/clock"
-	"github.com/etaxd/etaxd/persistence"
-	"github.com/etaxd/etaxd/prompts"
+	"github.com/etaxd/etaxd/internal/teststack"
+	"github.com/etaxd/etaxd/internal/teststack/base"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
 // TestProvisioning walks an onboarding: enterprise, link, account with its
 // SMS code, bind, default, unlock, delete — and the refusals on the way.
 func TestProvisioning(t *testing.T) {
-	store, err := persistence.OpenBolt(filepath.Join(t.TempDir(), "etaxd.db"), persistence.BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, persistence.KeyLen)
-	_, _ = rand.Read(key)
-	keys, _ := persistence.NewKeyring(map[uint32][]byte{1: key})
-	sim := taxbureau.NewSimulator(taxbureau.DefaultSimConfig(), clock.Real{})
-	eng, err := actors.Start(actors.DefaultConfig(), actors.Deps{Store: store, Sealer: keys, Gateway: sim,
-		SMS: taxbureau.NewSimSMSProvider(sim), Prompts: prompts.NewChan(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Stop(); store.Close() })
+	st := teststack.New(t, teststack.Options{Options: base.Options{Clock: clock.Real{}, Quiet: true}})
+	eng, sim := st.Engine, st.Sim
 
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	Register(app.Group("/ops"), eng, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

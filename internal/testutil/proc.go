@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -80,18 +81,19 @@ func StartProcess(t testing.TB, dir, bin string, env []string, args ...string) {
 	})
 }
 
-// WaitReady polls url until it answers 200, failing the test after timeout.
+// WaitReady polls url with Eventually until it answers 200, failing the
+// test after timeout.
 func WaitReady(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
+	Eventually(t, timeout, func() error {
+		r, err := http.Get(url)
+		if err != nil {
+			return fmt.Errorf("%s not ready: %w", url, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after %s", url, timeout)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s not ready: status %d", url, r.StatusCode)
+		}
+		return nil
+	})
 }

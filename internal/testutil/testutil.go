@@ -1,6 +1,3 @@
-// Package testutil holds the helpers etaxd's tests share: a log buffer
-// that handler goroutines may write to, and a poller that replaces sleeps.
-// Only test files import it.
 package testutil
 
 import (
@@ -41,11 +38,16 @@ func (s *SyncBuffer) String() string {
 }
 
 // Eventually calls f until it returns nil, failing t with f's last error
-// when d passes first. It polls every few milliseconds: a test waits for a
-// condition, never for a fixed time.
+// when d passes first: f names what it waits for in that error. It is the
+// one poller of etaxd's tests: a test waits for a condition, never for a
+// fixed time. The pause between calls starts at a millisecond and doubles
+// up to maxPollInterval, so a condition met at once costs nothing and one
+// polled over HTTP is not hammered. f runs in the caller's goroutine and
+// may fail t itself when waiting longer cannot help.
 func Eventually(t testing.TB, d time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	pause := time.Millisecond
 	for {
 		err := f()
 		if err == nil {
@@ -54,9 +56,13 @@ func Eventually(t testing.TB, d time.Duration, f func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met in %v: %v", d, err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, maxPollInterval)
 	}
 }
+
+// maxPollInterval bounds Eventually's pause between calls.
+const maxPollInterval = 50 * time.Millisecond
 
 // LibraryGoroutines are the goroutines our libraries leave running after
 // everything of ours has stopped, for goleak to ignore, each by its exact

@@ -244,31 +244,34 @@ func TestERPDay(t *testing.T) {
 // interval's 429, and returns it.
 func past429(t *testing.T, erp *client, body map[string]any) (int, map[string]any) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, m := erp.do("POST", "/api/v1/sessions", body)
-		if code != 429 || time.Now().After(deadline) {
-			return code, m
+	var code int
+	var m map[string]any
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if code, m = erp.do("POST", "/api/v1/sessions", body); code == 429 {
+			return fmt.Errorf("session = %d %v, still the SMS interval", code, m)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return code, m
 }
 
 // awaiting asks for a session until the answer is 202, waiting out the
 // per-account SMS interval (429 sms_too_frequent) the test shortened to 1 s.
 func awaiting(t *testing.T, erp *client, body map[string]any) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, m := erp.do("POST", "/api/v1/sessions", body)
-		if code == 202 && str(m, "state") == "awaiting_user" {
-			return m
+	var m map[string]any
+	testutil.Eventually(t, 30*time.Second, func() error {
+		code, got := erp.do("POST", "/api/v1/sessions", body)
+		if code == 202 && str(got, "state") == "awaiting_user" {
+			m = got
+			return nil
 		}
-		if code != 429 || time.Now().After(deadline) {
-			t.Fatalf("session = %d %v, want 202", code, m)
+		if code != 429 {
+			t.Fatalf("session = %d %v, want 202", code, got)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("session = %d %v, want 202", code, got)
+	})
+	return m
 }
 
 func lastCode(t *testing.T, sim *client, phone string) string {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // The browser layer: one headless Chromium for the suite, a tab in a
@@ -686,13 +688,25 @@ func (tb *tab) dialogCount() int {
 // waitDialogs waits until the page showed n confirm() in all.
 func (tb *tab) waitDialogs(n int) {
 	tb.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for tb.dialogCount() < n {
-		if time.Now().After(deadline) {
-			tb.fatalf("no confirm dialog came (%d of %d)", tb.dialogCount(), n)
+	testutil.Eventually(tabFailer{tb.t, tb}, stepTimeout, func() error {
+		if got := tb.dialogCount(); got < n {
+			return fmt.Errorf("no confirm dialog came (%d of %d)", got, n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+}
+
+// tabFailer is the tab's test for testutil.Eventually: a wait that runs
+// out fails through fatalf, with the screenshot and the page text.
+type tabFailer struct {
+	*testing.T
+	tb *tab
+}
+
+// Fatalf fails the test through the tab's fatalf.
+func (f tabFailer) Fatalf(format string, args ...any) {
+	f.T.Helper()
+	f.tb.fatalf(format, args...)
 }
 
 // reload reloads the page (a person pulling it down to refresh).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // flows are the manual's walks, each a subtest of TestBrowser. A flow gets
@@ -840,14 +841,13 @@ func flowERPPrompt(t *testing.T, s *suite) {
 	}
 	s.must(t, 200, client, "POST", "/api/v1/sessions/invalid", map[string]any{"account_id": acct, "channel": "issue", "token": str(m, "session", "token")})
 	var reqID string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, m = s.session(t, bj.TaxNo, "issue", acct)
-		if code == http.StatusAccepted || time.Now().After(deadline) {
-			break
+	// The SMS interval (1 s here) after the last code may still refuse it.
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if code, m = s.session(t, bj.TaxNo, "issue", acct); code != http.StatusAccepted {
+			return fmt.Errorf("ERP request after the session died = %d %v, want 202", code, m)
 		}
-		time.Sleep(200 * time.Millisecond) // the SMS interval (1 s here) after the last code
-	}
+		return nil
+	})
 	if code != http.StatusAccepted || str(m, "prompt", "id") == "" {
 		t.Fatalf("ERP request after the session died = %d %v, want 202 with a prompt", code, m)
 	}
@@ -893,14 +893,13 @@ func flowERPPrompt(t *testing.T, s *suite) {
 		t.Fatalf("no QR id on the page (%v)", err)
 	}
 	s.must(t, 200, plain, "POST", "/sim/v1/qr/"+url.PathEscape(qrID)+"/scan", map[string]any{"username": p.Username})
-	deadline = time.Now().Add(20 * time.Second)
 	// The page moves on to the account's card; the flash says it once.
-	for strings.HasSuffix(me.location(), "/qr") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the QR page did not move on after the scan: %s", me.location())
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if loc := me.location(); strings.HasSuffix(loc, "/qr") {
+			return fmt.Errorf("the QR page did not move on after the scan: %s", loc)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return nil
+	})
 	me.settle()
 	me.shot("qr-done")
 	me.on("电子税局账号管理")

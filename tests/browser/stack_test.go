@@ -273,14 +273,15 @@ func (s *stack) setBureauPassword(t *testing.T, username, password string) {
 func (s *stack) session(t *testing.T, taxNo, business, accountID string) (int, map[string]any) {
 	t.Helper()
 	body := map[string]any{"tax_no": taxNo, "business": business, "action": "login", "account_id": accountID}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, m := s.call(t, client, "POST", "/api/v1/sessions", body)
-		if code != http.StatusTooManyRequests || time.Now().After(deadline) {
-			return code, m
+	var code int
+	var m map[string]any
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if code, m = s.call(t, client, "POST", "/api/v1/sessions", body); code == http.StatusTooManyRequests {
+			return fmt.Errorf("session = %d %v, still the SMS interval", code, m)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return code, m
 }
 
 // errCode is the error code of a client API answer.
