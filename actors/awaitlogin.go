@@ -12,7 +12,7 @@ import (
 
 // addAwaitingAccount asks the tenant to create a manual account without a
 // verification flow (reply: the account id as a string).
-type addAwaitingAccount struct{ cmd AddAccount }
+type addAwaitingAccount struct{ Cmd AddAccount }
 
 // AddAccountAwaitingLogin creates a 人工登录 (manual) account as F3's form
 // describes it, without asking the tax bureau: the bulk import (etaxd import
@@ -26,11 +26,11 @@ type addAwaitingAccount struct{ cmd AddAccount }
 // (ErrInvalidLoginType): their code needs no person, so AddAccount finishes
 // them at once.
 func (e *Engine) AddAccountAwaitingLogin(ctx context.Context, tenant string, cmd AddAccount) (string, error) {
-	return askAs[string](e, ctx, tenant, &addAwaitingAccount{cmd: cmd})
+	return askAs[string](e, ctx, tenant, &addAwaitingAccount{Cmd: cmd})
 }
 
 func (t *tenantActor) onAddAwaiting(ctx actor.Context, m *addAwaitingAccount) {
-	c := m.cmd
+	c := m.Cmd
 	c.QRApp = ""
 	if lt, err := domain.ParseLoginType(c.LoginType); err == nil && lt.Hosted() {
 		ctx.Respond(domain.ErrInvalidLoginType.With("托管号码请直接添加（验证码自动获取）", "hosted login types are added with AddAccount"))

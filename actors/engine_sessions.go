@@ -15,7 +15,7 @@ import (
 // RequestSession asks for a session (client API, and F14 with OpenID set).
 func (e *Engine) RequestSession(ctx context.Context, tenant string, req SessionRequest) (*SessionReply, error) {
 	req.TaxNo = domain.NormalizeTaxNo(req.TaxNo)
-	r, err := askAs[*SessionReply](e, ctx, tenant, &requestSession{req: req})
+	r, err := askAs[*SessionReply](e, ctx, tenant, &requestSession{Req: req})
 	if err == nil && r.State == RequestFailed && r.Error != nil {
 		return nil, r.Error // failed before a person could act
 	}
@@ -33,7 +33,7 @@ func (e *Engine) AwaitRequest(ctx context.Context, tenant, requestID string, wai
 	}
 	if wait > 0 {
 		c, cancel := context.WithTimeout(ctx, wait)
-		r, err := askAs[*SessionReply](e, c, tenant, &awaitRequest{requestID: requestID, wait: true})
+		r, err := askAs[*SessionReply](e, c, tenant, &awaitRequest{RequestID: requestID, Wait: true})
 		cancel()
 		if err == nil || !errors.Is(err, domain.ErrBusy) {
 			return r, err
@@ -42,7 +42,7 @@ func (e *Engine) AwaitRequest(ctx context.Context, tenant, requestID string, wai
 			return nil, domain.ErrBusy.Wrap(ctx.Err())
 		}
 	}
-	return askAs[*SessionReply](e, ctx, tenant, &awaitRequest{requestID: requestID})
+	return askAs[*SessionReply](e, ctx, tenant, &awaitRequest{RequestID: requestID})
 }
 
 // Answer passes an SMS code for a request (the ERP's answer call) or, with
@@ -58,23 +58,23 @@ func (e *Engine) Answer(ctx context.Context, tenant, requestID, accountID, openi
 	if by == "" {
 		by = who(openid)
 	}
-	return askAs[*SessionReply](e, ctx, tenant, &answerCode{requestID: requestID, accountID: accountID, openid: openid, code: strings.TrimSpace(code), who: by})
+	return askAs[*SessionReply](e, ctx, tenant, &answerCode{RequestID: requestID, AccountID: accountID, OpenID: openid, Code: strings.TrimSpace(code), Who: by})
 }
 
 // StartQRLogin is F15.
 func (e *Engine) StartQRLogin(ctx context.Context, tenant, accountID, openid string, ch domain.Channel, app QRApp) (*QRView, error) {
-	return askAs[*QRView](e, ctx, tenant, &startQRLogin{accountID: accountID, openid: openid, channel: ch, app: taxbureau.QRApp(app)})
+	return askAs[*QRView](e, ctx, tenant, &startQRLogin{AccountID: accountID, OpenID: openid, Channel: ch, App: taxbureau.QRApp(app)})
 }
 
 // PollQRLogin reports a QR login; confirmed means the account is logged in.
 func (e *Engine) PollQRLogin(ctx context.Context, tenant, accountID, openid, qrID string) (*QRView, error) {
-	return askAs[*QRView](e, ctx, tenant, &pollQRLogin{accountID: accountID, openid: openid, qrID: qrID})
+	return askAs[*QRView](e, ctx, tenant, &pollQRLogin{AccountID: accountID, OpenID: openid, QRID: qrID})
 }
 
 // ConfirmCertification tells the account that the person finished face
 // certification; it checks with the bureau.
 func (e *Engine) ConfirmCertification(ctx context.Context, tenant, accountID, openid string) (*SessionReply, error) {
-	return askAs[*SessionReply](e, ctx, tenant, &confirmCertification{accountID: accountID, openid: openid})
+	return askAs[*SessionReply](e, ctx, tenant, &confirmCertification{AccountID: accountID, OpenID: openid})
 }
 
 // ReportInvalid is B4: the client saw the session die.
@@ -83,7 +83,7 @@ func (e *Engine) ReportInvalid(ctx context.Context, tenant, accountID string, ch
 	if by == "" {
 		by = "api"
 	}
-	_, err := e.ask(ctx, tenant, &reportInvalid{accountID: accountID, channel: ch, token: token, who: by})
+	_, err := e.ask(ctx, tenant, &reportInvalid{AccountID: accountID, Channel: ch, Token: token, Who: by})
 	return err
 }
 

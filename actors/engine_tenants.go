@@ -46,7 +46,7 @@ func (e *Engine) CreateTenant(ctx context.Context, id, name, code string) (Tenan
 	if len(code) < 6 {
 		return TenantInfo{}, domain.Invalid("activation_code", "激活码至少6位")
 	}
-	v, err := askAs[*TenantInfo](e, ctx, id, &createTenant{name: name, code: code})
+	v, err := askAs[*TenantInfo](e, ctx, id, &createTenant{Name: name, Code: code})
 	if err != nil {
 		return TenantInfo{}, err
 	}
@@ -64,7 +64,7 @@ func (e *Engine) Tenant(ctx context.Context, tenant string) (TenantInfo, error) 
 
 // RotateActivationCode replaces a tenant's activation code.
 func (e *Engine) RotateActivationCode(ctx context.Context, tenant string) (TenantInfo, error) {
-	v, err := askAs[*TenantInfo](e, ctx, tenant, &rotateCode{code: NewActivationCode()})
+	v, err := askAs[*TenantInfo](e, ctx, tenant, &rotateCode{Code: NewActivationCode()})
 	if err != nil {
 		return TenantInfo{}, err
 	}
@@ -74,12 +74,12 @@ func (e *Engine) RotateActivationCode(ctx context.Context, tenant string) (Tenan
 // AddEnterprise registers an enterprise (tax number, name, region; the
 // region may be derived from the tax number).
 func (e *Engine) AddEnterprise(ctx context.Context, tenant, taxNo, name, region string) (EnterpriseView, error) {
-	return askAs[EnterpriseView](e, ctx, tenant, &addEnterprise{taxNo: taxNo, name: name, region: region})
+	return askAs[EnterpriseView](e, ctx, tenant, &addEnterprise{TaxNo: taxNo, Name: name, Region: region})
 }
 
 // Enterprises lists a tenant's enterprises as openid sees them.
 func (e *Engine) Enterprises(ctx context.Context, tenant, openid string) ([]EnterpriseView, error) {
-	return askAs[[]EnterpriseView](e, ctx, tenant, &listEnterprises{openid: openid})
+	return askAs[[]EnterpriseView](e, ctx, tenant, &listEnterprises{OpenID: openid})
 }
 
 // LinkTenant is F1: a WeChat user links the tenant of an activation code.
@@ -127,7 +127,7 @@ func (e *Engine) link(ctx context.Context, tenant, openid, code string) (TenantI
 	if err != nil {
 		return TenantInfo{}, domain.ErrBusy.Wrap(err)
 	}
-	v, err := askAs[*TenantInfo](e, ctx, string(rec.Value), &linkUser{openid: openid})
+	v, err := askAs[*TenantInfo](e, ctx, string(rec.Value), &linkUser{OpenID: openid})
 	if err != nil {
 		return TenantInfo{}, err
 	}
@@ -153,7 +153,7 @@ func (e *Engine) TenantsOf(ctx context.Context, openid string) ([]TenantInfo, er
 	}
 	out := make([]TenantInfo, 0, len(u.Tenants))
 	for _, id := range u.Tenants {
-		if info, err := askAs[*TenantInfo](e, ctx, id, &describeTenant{linked: openid}); err == nil {
+		if info, err := askAs[*TenantInfo](e, ctx, id, &describeTenant{Linked: openid}); err == nil {
 			out = append(out, *info)
 		}
 	}
@@ -162,13 +162,13 @@ func (e *Engine) TenantsOf(ctx context.Context, openid string) ([]TenantInfo, er
 
 // UnlinkPreview lists the accounts openid will stop being bound to (F2).
 func (e *Engine) UnlinkPreview(ctx context.Context, tenant, openid string) ([]AccountView, error) {
-	return askAs[[]AccountView](e, ctx, tenant, &unlinkUser{openid: openid, preview: true})
+	return askAs[[]AccountView](e, ctx, tenant, &unlinkUser{OpenID: openid, Preview: true})
 }
 
 // UnlinkTenant is F2: the user's bindings in the tenant are removed, then
 // the link. It returns the accounts that were unbound.
 func (e *Engine) UnlinkTenant(ctx context.Context, tenant, openid string) ([]AccountView, error) {
-	return askAs[[]AccountView](e, ctx, tenant, &unlinkUser{openid: openid})
+	return askAs[[]AccountView](e, ctx, tenant, &unlinkUser{OpenID: openid})
 }
 
 // WeChatSubscription records that openid followed (subscribed) or unfollowed
@@ -192,7 +192,7 @@ func (e *Engine) WeChatSubscription(ctx context.Context, openid string, subscrib
 	}
 	var first error
 	for _, tenant := range u.Tenants {
-		if _, err := e.ask(ctx, tenant, &recordSubscription{openid: openid, subscribed: subscribed}); err != nil && first == nil {
+		if _, err := e.ask(ctx, tenant, &recordSubscription{OpenID: openid, Subscribed: subscribed}); err != nil && first == nil {
 			first = err
 		}
 	}

@@ -120,7 +120,7 @@ func (e *Engine) Prompt(ctx context.Context, tenant, accountID, promptID, openid
 	if !validID(promptID) {
 		return nil, domain.ErrPromptClosed
 	}
-	return askAs[*PromptStatus](e, ctx, tenant, &showPrompt{accountID: accountID, openid: openid, promptID: promptID})
+	return askAs[*PromptStatus](e, ctx, tenant, &showPrompt{AccountID: accountID, OpenID: openid, PromptID: promptID})
 }
 
 // AnswerPrompt passes the code a person typed on the prompt page. It answers
@@ -134,6 +134,6 @@ func (e *Engine) AnswerPrompt(ctx context.Context, tenant, accountID, promptID, 
 	if by == "" {
 		by = who(openid)
 	}
-	return askAs[*SessionReply](e, ctx, tenant, &answerCode{accountID: accountID, promptID: promptID, openid: openid,
-		code: strings.TrimSpace(code), who: by})
+	return askAs[*SessionReply](e, ctx, tenant, &answerCode{AccountID: accountID, PromptID: promptID, OpenID: openid,
+		Code: strings.TrimSpace(code), Who: by})
 }

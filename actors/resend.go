@@ -23,7 +23,7 @@ import (
 // Messages of a resend.
 type (
 	// resendFlowCode asks a flow of openid's for a new code (reply FlowReply).
-	resendFlowCode struct{ flowID, openid string }
+	resendFlowCode struct{ FlowID, OpenID string }
 	// flowResend is resendFlowCode handed to the flow.
 	flowResend struct{}
 	// flowResent is the bureau's answer to a flow's resend.
@@ -44,17 +44,17 @@ type (
 // or a QR). The reply is awaiting_code with the new NextCodeAt and
 // SMSRemaining.
 func (e *Engine) ResendFlowCode(ctx context.Context, tenant, flowID, openid string) (FlowReply, error) {
-	return flowAsk(e, ctx, tenant, &resendFlowCode{flowID: flowID, openid: openid})
+	return flowAsk(e, ctx, tenant, &resendFlowCode{FlowID: flowID, OpenID: openid})
 }
 
 // onFlowResend refuses another person's flow outright: asking for a code
 // spends the owner's SMS budget.
 func (t *tenantActor) onFlowResend(ctx actor.Context, m *resendFlowCode) {
-	if t.flows[m.flowID] != nil && t.flowOwners[m.flowID] != m.openid {
+	if t.flows[m.FlowID] != nil && t.flowOwners[m.FlowID] != m.OpenID {
 		ctx.Respond(domain.ErrNotPermitted)
 		return
 	}
-	t.toFlow(ctx, m.flowID, m.openid, &flowResend{})
+	t.toFlow(ctx, m.FlowID, m.OpenID, &flowResend{})
 }
 
 // smsTooSoon is B3's interval check with the real wait: nil once a code may
@@ -171,7 +171,7 @@ func (f *flowActor) onResent(ctx actor.Context, m *flowResent) {
 type (
 	// resendPromptCode asks for a new code of a login prompt (reply
 	// PromptStatus).
-	resendPromptCode struct{ accountID, openid, promptID, who string }
+	resendPromptCode struct{ AccountID, OpenID, PromptID, Who string }
 	// resendCode is resendPromptCode handed to the account.
 	resendCode struct{ promptID, who string }
 	// loginResent is the bureau's answer to a login's resend.
@@ -200,16 +200,16 @@ func (e *Engine) ResendPromptCode(ctx context.Context, tenant, accountID, prompt
 	if by == "" {
 		by = who(openid)
 	}
-	return askAs[*PromptStatus](e, ctx, tenant, &resendPromptCode{accountID: accountID, openid: openid, promptID: promptID, who: by})
+	return askAs[*PromptStatus](e, ctx, tenant, &resendPromptCode{AccountID: accountID, OpenID: openid, PromptID: promptID, Who: by})
 }
 
 func (t *tenantActor) onPromptResend(ctx actor.Context, m *resendPromptCode) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err != nil {
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &resendCode{promptID: m.promptID, who: m.who})
+	t.forward(ctx, ref.ID, &resendCode{promptID: m.PromptID, who: m.Who})
 }
 
 // nextCodeAt is when the account may be sent its next code (B3).

@@ -22,58 +22,58 @@ import (
 // replies are named on each; any may be a *domain.Error instead.
 type (
 	createTenant struct {
-		name, code string
+		Name, Code string
 	} // reply TenantInfo
-	rotateCode      struct{ code string }                // reply TenantInfo
-	describeTenant  struct{ linked string }              // reply TenantInfo; ErrNotLinked when linked is set and not linked
-	addEnterprise   struct{ taxNo, name, region string } // reply EnterpriseView
-	listEnterprises struct{ openid string }              // reply []EnterpriseView
-	linkUser        struct{ openid string }              // reply TenantInfo
+	rotateCode      struct{ Code string }                // reply TenantInfo
+	describeTenant  struct{ Linked string }              // reply TenantInfo; ErrNotLinked when linked is set and not linked
+	addEnterprise   struct{ TaxNo, Name, Region string } // reply EnterpriseView
+	listEnterprises struct{ OpenID string }              // reply []EnterpriseView
+	linkUser        struct{ OpenID string }              // reply TenantInfo
 	unlinkUser      struct {
-		openid  string
-		preview bool
+		OpenID  string
+		Preview bool
 	} // reply []AccountView (the accounts unbound)
-	startAddAccount struct{ cmd AddAccount }              // reply FlowReply
-	submitFlowCode  struct{ flowID, openid, code string } // reply FlowReply
-	pollFlow        struct{ flowID, openid string }       // reply FlowReply
+	startAddAccount struct{ Cmd AddAccount }              // reply FlowReply
+	submitFlowCode  struct{ FlowID, OpenID, Code string } // reply FlowReply
+	pollFlow        struct{ FlowID, OpenID string }       // reply FlowReply
 	setFlowPassword struct {
-		flowID, openid    string
-		password, confirm domain.Secret
+		FlowID, OpenID    string
+		Password, Confirm domain.Secret
 	} // reply FlowReply
-	bindAccount      struct{ accountID, openid string } // reply ok
-	unbindAccount    struct{ accountID, openid string } // reply ok
-	unbindEnterprise struct{ taxNo, openid string }     // reply int
+	bindAccount      struct{ AccountID, OpenID string } // reply ok
+	unbindAccount    struct{ AccountID, OpenID string } // reply ok
+	unbindEnterprise struct{ TaxNo, OpenID string }     // reply int
 	changeBinding    struct {
-		accountID, openid, username string
-		password                    domain.Secret
+		AccountID, OpenID, Username string
+		Password                    domain.Secret
 	} // reply FlowReply
 	setDefault struct {
-		accountID, openid string
-		which             domain.Business
+		AccountID, OpenID string
+		Which             domain.Business
 	} // reply ok
 	applyAdmin struct {
-		taxNo, openid, username string
-		password                domain.Secret
+		TaxNo, OpenID, Username string
+		Password                domain.Secret
 	} // reply FlowReply
-	stepDown       struct{ taxNo, openid string }                       // reply ok
-	deleteAccount  struct{ accountID, openid string }                   // reply ok
-	unlockAccount  struct{ accountID, openid string }                   // reply ok
-	startReset     struct{ accountID, openid, idType, idNumber string } // reply FlowReply
+	stepDown       struct{ TaxNo, OpenID string }                       // reply ok
+	deleteAccount  struct{ AccountID, OpenID string }                   // reply ok
+	unlockAccount  struct{ AccountID, OpenID string }                   // reply ok
+	startReset     struct{ AccountID, OpenID, IdType, IdNumber string } // reply FlowReply
 	updatePassword struct {
-		accountID, openid string
-		password          domain.Secret
+		AccountID, OpenID string
+		Password          domain.Secret
 	} // reply FlowReply (Updated)
-	requestSession struct{ req SessionRequest } // reply SessionReply
+	requestSession struct{ Req SessionRequest } // reply SessionReply
 	awaitRequest   struct {
-		requestID string
-		wait      bool
+		RequestID string
+		Wait      bool
 	} // reply SessionReply
 	answerCode struct {
-		requestID, accountID, openid, code, who string
-		promptID                                string // the prompt page's answer: this prompt only
-		channel                                 domain.Channel
+		RequestID, AccountID, OpenID, Code, Who string
+		PromptID                                string // the prompt page's answer: this prompt only
+		Channel                                 domain.Channel
 	} // reply SessionReply
-	showPrompt struct{ accountID, openid, promptID string } // reply PromptStatus
+	showPrompt struct{ AccountID, OpenID, PromptID string } // reply PromptStatus
 	// escalatePrompt: an account's reminder for the enterprise's admins (B5), no reply.
 	escalatePrompt struct {
 		prompt  prompts.Prompt
@@ -81,23 +81,23 @@ type (
 	}
 	// recordSubscription: a WeChat user followed or unfollowed the official account (reply ok).
 	recordSubscription struct {
-		openid     string
-		subscribed bool
+		OpenID     string
+		Subscribed bool
 	}
 	startQRLogin struct {
-		accountID, openid string
-		channel           domain.Channel
-		app               taxbureau.QRApp
+		AccountID, OpenID string
+		Channel           domain.Channel
+		App               taxbureau.QRApp
 	} // reply QRView
-	pollQRLogin          struct{ accountID, openid, qrID string } // reply QRView
-	confirmCertification struct{ accountID, openid string }       // reply SessionReply
+	pollQRLogin          struct{ AccountID, OpenID, QRID string } // reply QRView
+	confirmCertification struct{ AccountID, OpenID string }       // reply SessionReply
 	reportInvalid        struct {
-		accountID, token, who string
-		channel               domain.Channel
+		AccountID, Token, Who string
+		Channel               domain.Channel
 	} // reply ok
 	listAccounts struct {
-		taxNo, openid string
-		all           bool
+		TaxNo, OpenID string
+		All           bool
 	} // reply []AccountView
 	reportUndeliverable struct{ accountID, promptID, reason string } // no reply
 	passivateAll        struct{}                                     // test hook: passivate idle accounts; reply int
@@ -314,7 +314,7 @@ func (t *tenantActor) receive(ctx actor.Context) {
 func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *describeTenant:
-		if _, linked := t.rec.Linked[m.linked]; m.linked != "" && !linked {
+		if _, linked := t.rec.Linked[m.Linked]; m.Linked != "" && !linked {
 			ctx.Respond(domain.ErrNotLinked)
 			return
 		}
@@ -324,7 +324,7 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *addEnterprise:
 		t.onAddEnterprise(ctx, m)
 	case *listEnterprises:
-		ctx.Respond(t.enterprises(m.openid))
+		ctx.Respond(t.enterprises(m.OpenID))
 	case *linkUser:
 		t.onLink(ctx, m)
 	case *unlinkUser:
@@ -334,13 +334,13 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *addAwaitingAccount:
 		t.onAddAwaiting(ctx, m)
 	case *submitFlowCode:
-		t.toFlow(ctx, m.flowID, m.openid, &flowSubmitCode{code: m.code})
+		t.toFlow(ctx, m.FlowID, m.OpenID, &flowSubmitCode{code: m.Code})
 	case *pollFlow:
-		t.toFlow(ctx, m.flowID, m.openid, &flowPoll{})
+		t.toFlow(ctx, m.FlowID, m.OpenID, &flowPoll{})
 	case *resendFlowCode:
 		t.onFlowResend(ctx, m)
 	case *setFlowPassword:
-		t.toFlow(ctx, m.flowID, m.openid, &flowNewPass{password: m.password, confirm: m.confirm})
+		t.toFlow(ctx, m.FlowID, m.OpenID, &flowNewPass{password: m.Password, confirm: m.Confirm})
 	case *flowVerified:
 		t.onVerified(ctx, m)
 	case *bindAccount:
@@ -360,10 +360,10 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *deleteAccount:
 		t.onDelete(ctx, m)
 	case *unlockAccount:
-		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+		if ref, err := t.operable(m.AccountID, m.OpenID); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &unlock{who: "wx:" + m.openid})
+			t.forward(ctx, ref.ID, &unlock{who: "wx:" + m.OpenID})
 		}
 	case *startReset:
 		t.onStartReset(ctx, m)
@@ -374,52 +374,52 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *requestSession:
 		t.onSession(ctx, m)
 	case *awaitRequest:
-		_, acct, _ := parseRequestID(m.requestID)
+		_, acct, _ := parseRequestID(m.RequestID)
 		if t.refs[acct] == nil {
 			ctx.Respond(domain.ErrRequestNotFound)
 			return
 		}
-		t.forward(ctx, acct, &awaitOutcome{requestID: m.requestID, wait: m.wait})
+		t.forward(ctx, acct, &awaitOutcome{requestID: m.RequestID, wait: m.Wait})
 	case *answerCode:
 		t.onAnswer(ctx, m)
 	case *startQRLogin:
-		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+		if ref, err := t.operable(m.AccountID, m.OpenID); err != nil {
 			ctx.Respond(err)
-		} else if !ref.Business.Has(m.channel.Business()) {
+		} else if !ref.Business.Has(m.Channel.Business()) {
 			ctx.Respond(domain.ErrBusinessNotAllowed)
 		} else {
-			t.forward(ctx, ref.ID, &startQR{channel: m.channel, app: m.app})
+			t.forward(ctx, ref.ID, &startQR{channel: m.Channel, app: m.App})
 		}
 	case *pollQRLogin:
-		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+		if ref, err := t.operable(m.AccountID, m.OpenID); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &pollQR{qrID: m.qrID})
+			t.forward(ctx, ref.ID, &pollQR{qrID: m.QRID})
 		}
 	case *resendPromptCode:
 		t.onPromptResend(ctx, m)
 	case *showPrompt:
-		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+		if ref, err := t.operable(m.AccountID, m.OpenID); err != nil {
 			ctx.Respond(err)
 		} else {
-			t.forward(ctx, ref.ID, &describePrompt{id: m.promptID})
+			t.forward(ctx, ref.ID, &describePrompt{id: m.PromptID})
 		}
 	case *escalatePrompt:
 		t.onEscalate(m)
 	case *recordSubscription:
 		t.onSubscription(ctx, m)
 	case *confirmCertification:
-		if ref, err := t.operable(m.accountID, m.openid); err != nil {
+		if ref, err := t.operable(m.AccountID, m.OpenID); err != nil {
 			ctx.Respond(err)
 		} else {
 			t.forward(ctx, ref.ID, &checkCertification{})
 		}
 	case *reportInvalid:
-		if t.refs[m.accountID] == nil {
+		if t.refs[m.AccountID] == nil {
 			ctx.Respond(domain.ErrAccountNotFound)
 			return
 		}
-		t.forward(ctx, m.accountID, &dropInvalidSession{channel: m.channel, token: m.token, who: m.who})
+		t.forward(ctx, m.AccountID, &dropInvalidSession{channel: m.Channel, token: m.Token, who: m.Who})
 	case *listAccounts:
 		t.onList(ctx, m)
 	case *reportUndeliverable:
@@ -445,7 +445,7 @@ func (t *tenantActor) onCreate(ctx actor.Context, m *createTenant) {
 		return
 	}
 	now := t.d.clk.Now()
-	next := &tenantRecord{ID: t.id, Name: m.name, ActivationHash: hashCode(m.code),
+	next := &tenantRecord{ID: t.id, Name: m.Name, ActivationHash: hashCode(m.Code),
 		Linked: map[string]time.Time{}, Enterprises: map[string]*enterpriseRecord{}, CreatedAt: now}
 	t.rev = 0
 	_, err := t.commit(ctx, t.event("cli", "tenant.create", "tenant/"+t.id), next, nil,
@@ -454,16 +454,16 @@ func (t *tenantActor) onCreate(ctx actor.Context, m *createTenant) {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	ctx.Respond(&TenantInfo{ID: t.id, Name: m.name, ActivationCode: m.code})
+	ctx.Respond(&TenantInfo{ID: t.id, Name: m.Name, ActivationCode: m.Code})
 }
 
 func (t *tenantActor) onRotate(ctx actor.Context, m *rotateCode) {
 	old, next := t.rec.ActivationHash, t.rec.clone()
-	next.ActivationHash = hashCode(m.code)
+	next.ActivationHash = hashCode(m.Code)
 	_, err := t.commit(ctx, t.event("cli", "tenant.rotate_code", "tenant/"+t.id), next, nil,
 		persistence.Op{Key: keyActivation(next.ActivationHash), Value: []byte(t.id)},
 		persistence.Op{Key: keyActivation(old), Delete: true, AnyRevision: true})
-	respond(ctx, &TenantInfo{ID: t.id, Name: t.rec.Name, ActivationCode: m.code}, err)
+	respond(ctx, &TenantInfo{ID: t.id, Name: t.rec.Name, ActivationCode: m.Code}, err)
 }
 
 // operator describes a WeChat user to the pure permission rules.

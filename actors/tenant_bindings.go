@@ -41,48 +41,48 @@ func (t *tenantActor) setBinding(ctx actor.Context, ref *accountRef, openid stri
 }
 
 func (t *tenantActor) onBind(ctx actor.Context, m *bindAccount) {
-	ref := t.refs[m.accountID]
+	ref := t.refs[m.AccountID]
 	if ref == nil {
 		ctx.Respond(domain.ErrAccountNotFound)
 		return
 	}
-	if err := domain.CanBind(t.operator(m.openid, ref.TaxNo), ref.BoundTo); err != nil {
-		t.d.audit(t.id, who(m.openid), "account.bind", "account/"+ref.ID, err)
+	if err := domain.CanBind(t.operator(m.OpenID, ref.TaxNo), ref.BoundTo); err != nil {
+		t.d.audit(t.id, who(m.OpenID), "account.bind", "account/"+ref.ID, err)
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	err := t.setBinding(ctx, ref, m.openid, t.event(who(m.openid), "account.bind", "account/"+ref.ID))
+	err := t.setBinding(ctx, ref, m.OpenID, t.event(who(m.OpenID), "account.bind", "account/"+ref.ID))
 	respond(ctx, ok{}, err)
 }
 
 func (t *tenantActor) onUnbind(ctx actor.Context, m *unbindAccount) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err == nil && ref.BoundTo == "" {
 		err = domain.ErrNotBound
 	}
 	if err != nil {
-		t.d.audit(t.id, who(m.openid), "account.unbind", "account/"+m.accountID, err)
+		t.d.audit(t.id, who(m.OpenID), "account.unbind", "account/"+m.AccountID, err)
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	err = t.setBinding(ctx, ref, "", t.event(who(m.openid), "account.unbind", "account/"+m.accountID))
+	err = t.setBinding(ctx, ref, "", t.event(who(m.OpenID), "account.unbind", "account/"+m.AccountID))
 	respond(ctx, ok{}, err)
 }
 
 func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *unbindEnterprise) {
-	if _, linked := t.rec.Linked[m.openid]; !linked {
+	if _, linked := t.rec.Linked[m.OpenID]; !linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
 	}
-	if t.rec.Enterprises[m.taxNo] == nil {
+	if t.rec.Enterprises[m.TaxNo] == nil {
 		ctx.Respond(domain.ErrEnterpriseNotFound)
 		return
 	}
 	var unbound []*accountRef
-	for _, r := range t.boundTo(m.openid, m.taxNo) {
+	for _, r := range t.boundTo(m.OpenID, m.TaxNo) {
 		unbound = append(unbound, withBinding(r, ""))
 	}
-	if _, err := t.commit(ctx, t.event(who(m.openid), "enterprise.unbind", "enterprise/"+m.taxNo), nil, unbound); err != nil {
+	if _, err := t.commit(ctx, t.event(who(m.OpenID), "enterprise.unbind", "enterprise/"+m.TaxNo), nil, unbound); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
@@ -91,20 +91,20 @@ func (t *tenantActor) onUnbindEnterprise(ctx actor.Context, m *unbindEnterprise)
 }
 
 func (t *tenantActor) onRebind(ctx actor.Context, m *changeBinding) {
-	ref := t.refs[m.accountID]
+	ref := t.refs[m.AccountID]
 	switch {
 	case ref == nil:
 		ctx.Respond(domain.ErrAccountNotFound)
-	case !t.operator(m.openid, "").Linked:
+	case !t.operator(m.OpenID, "").Linked:
 		ctx.Respond(domain.ErrNotLinked)
-	case ref.BoundTo == m.openid:
+	case ref.BoundTo == m.OpenID:
 		ctx.Respond(domain.ErrSameWeChat)
-	case m.username != ref.Username:
+	case m.Username != ref.Username:
 		ctx.Respond(domain.Invalid("username", "请输入该电子税局账号的用户名"))
-	case m.password.IsZero():
+	case m.Password.IsZero():
 		ctx.Respond(domain.Invalid("password", "请输入密码"))
 	default:
-		t.startFlow(ctx, flowSpec{purpose: purposeRebind, openid: m.openid, accountID: ref.ID, taxNo: ref.TaxNo,
-			region: ref.Region, username: ref.Username, password: m.password, loginType: ref.LoginType, business: ref.Business})
+		t.startFlow(ctx, flowSpec{purpose: purposeRebind, openid: m.OpenID, accountID: ref.ID, taxNo: ref.TaxNo,
+			region: ref.Region, username: ref.Username, password: m.Password, loginType: ref.LoginType, business: ref.Business})
 	}
 }

@@ -93,9 +93,9 @@ func (t *tenantActor) accountName(ref *accountRef) string {
 }
 
 func (t *tenantActor) onDelete(ctx actor.Context, m *deleteAccount) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err != nil {
-		t.d.audit(t.id, who(m.openid), "account.delete", "account/"+m.accountID, err)
+		t.d.audit(t.id, who(m.OpenID), "account.delete", "account/"+m.AccountID, err)
 		ctx.Respond(err)
 		return
 	}
@@ -111,7 +111,7 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *deleteAccount) {
 		extra = []persistence.Op{{Key: keyTenant(t.id), Value: jsonMarshal(next), Expected: t.rev}}
 	}
 	fut := actor.NewFuture(ctx.ActorSystem(), t.d.cfg.AskTimeout)
-	t.sendAccount(ctx, id, &eraseAccount{who: who(m.openid), name: t.accountName(ref), extra: extra}, fut.PID())
+	t.sendAccount(ctx, id, &eraseAccount{who: who(m.OpenID), name: t.accountName(ref), extra: extra}, fut.PID())
 	replyTo := ctx.Sender()
 	ctx.ReenterAfter(fut, func(res any, ferr error) {
 		revs, erased := res.([]uint64)

@@ -13,7 +13,7 @@ import (
 )
 
 func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *addEnterprise) {
-	tn, err := domain.ParseTaxNo(m.taxNo)
+	tn, err := domain.ParseTaxNo(m.TaxNo)
 	if err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
@@ -23,8 +23,8 @@ func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *addEnterprise) {
 		return
 	}
 	region, derived := domain.RegionOf(tn)
-	if m.region != "" {
-		r, err := domain.ParseRegion(m.region)
+	if m.Region != "" {
+		r, err := domain.ParseRegion(m.Region)
 		if err != nil {
 			ctx.Respond(domain.AsError(err))
 			return
@@ -39,12 +39,12 @@ func (t *tenantActor) onAddEnterprise(ctx actor.Context, m *addEnterprise) {
 		ctx.Respond(domain.ErrInvalidRegion.With("请选择企业所在地区", "region required"))
 		return
 	}
-	if err := domain.CheckEnterpriseName(m.name); err != nil {
+	if err := domain.CheckEnterpriseName(m.Name); err != nil {
 		ctx.Respond(err)
 		return
 	}
 	next := t.rec.clone()
-	next.Enterprises[tn.Value] = &enterpriseRecord{TaxNo: tn.Value, Name: m.name, Region: region.Code, Legacy: tn.Legacy, Admins: map[string]time.Time{}}
+	next.Enterprises[tn.Value] = &enterpriseRecord{TaxNo: tn.Value, Name: m.Name, Region: region.Code, Legacy: tn.Legacy, Admins: map[string]time.Time{}}
 	if _, err := t.commit(ctx, t.event("cli", "enterprise.add", "enterprise/"+tn.Value), next, nil); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
@@ -74,7 +74,7 @@ func (t *tenantActor) enterprises(openid string) []EnterpriseView {
 }
 
 func (t *tenantActor) onSetDefault(ctx actor.Context, m *setDefault) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err != nil {
 		ctx.Respond(err)
 		return
@@ -86,54 +86,54 @@ func (t *tenantActor) onSetDefault(ctx actor.Context, m *setDefault) {
 			count++
 		}
 	}
-	nd, err := e.Defaults.SetDefault(ref.ID, ref.Business, m.which, count)
+	nd, err := e.Defaults.SetDefault(ref.ID, ref.Business, m.Which, count)
 	if err != nil {
-		t.d.audit(t.id, who(m.openid), "account.set_default", "account/"+ref.ID, err)
+		t.d.audit(t.id, who(m.OpenID), "account.set_default", "account/"+ref.ID, err)
 		ctx.Respond(domain.AsError(err))
 		return
 	}
 	next := t.rec.clone()
 	next.Enterprises[ref.TaxNo].Defaults = nd
-	_, err = t.commit(ctx, t.event(who(m.openid), "account.set_default", "account/"+ref.ID), next, nil)
+	_, err = t.commit(ctx, t.event(who(m.OpenID), "account.set_default", "account/"+ref.ID), next, nil)
 	respond(ctx, ok{}, err)
 }
 
 func (t *tenantActor) onApplyAdmin(ctx actor.Context, m *applyAdmin) {
-	e := t.rec.Enterprises[m.taxNo]
+	e := t.rec.Enterprises[m.TaxNo]
 	switch {
-	case !t.operator(m.openid, "").Linked:
+	case !t.operator(m.OpenID, "").Linked:
 		ctx.Respond(domain.ErrNotLinked)
 	case e == nil:
 		ctx.Respond(domain.ErrEnterpriseNotFound)
-	case m.username == "" || m.password.IsZero():
+	case m.Username == "" || m.Password.IsZero():
 		ctx.Respond(domain.Invalid("username", "请输入法人或财务负责人的电子税局账号和密码"))
 	default:
-		if _, is := e.Admins[m.openid]; is {
+		if _, is := e.Admins[m.OpenID]; is {
 			ctx.Respond(domain.ErrAlreadyAdmin)
 			return
 		}
 		lt := domain.LoginManual
-		if r := t.findRef(m.taxNo, m.username); r != nil {
+		if r := t.findRef(m.TaxNo, m.Username); r != nil {
 			lt = r.LoginType
 		}
-		t.startFlow(ctx, flowSpec{purpose: purposeAdmin, openid: m.openid, taxNo: e.TaxNo, region: e.Region,
-			username: m.username, password: m.password, loginType: lt})
+		t.startFlow(ctx, flowSpec{purpose: purposeAdmin, openid: m.OpenID, taxNo: e.TaxNo, region: e.Region,
+			username: m.Username, password: m.Password, loginType: lt})
 	}
 }
 
 func (t *tenantActor) onStepDown(ctx actor.Context, m *stepDown) {
-	e := t.rec.Enterprises[m.taxNo]
+	e := t.rec.Enterprises[m.TaxNo]
 	if e == nil {
 		ctx.Respond(domain.ErrEnterpriseNotFound)
 		return
 	}
-	if _, is := e.Admins[m.openid]; !is {
+	if _, is := e.Admins[m.OpenID]; !is {
 		ctx.Respond(domain.ErrNotAdmin)
 		return
 	}
 	next := t.rec.clone()
-	delete(next.Enterprises[m.taxNo].Admins, m.openid)
-	_, err := t.commit(ctx, t.event(who(m.openid), "admin.step_down", "enterprise/"+m.taxNo), next, nil)
+	delete(next.Enterprises[m.TaxNo].Admins, m.OpenID)
+	_, err := t.commit(ctx, t.event(who(m.OpenID), "admin.step_down", "enterprise/"+m.TaxNo), next, nil)
 	respond(ctx, ok{}, err)
 }
 

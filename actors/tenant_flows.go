@@ -16,7 +16,7 @@ import (
 )
 
 func (t *tenantActor) onAddAccount(ctx actor.Context, m *startAddAccount) {
-	c := m.cmd
+	c := m.Cmd
 	spec, err := t.validateAdd(c)
 	if err != nil {
 		ctx.Respond(domain.AsError(err))
@@ -202,33 +202,33 @@ func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string,
 }
 
 func (t *tenantActor) onStartReset(ctx actor.Context, m *startReset) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err != nil {
 		ctx.Respond(err)
 		return
 	}
-	if m.idType == "" || m.idNumber == "" {
+	if m.IdType == "" || m.IdNumber == "" {
 		ctx.Respond(domain.Invalid("id_number", "请输入证件类型和证件号码"))
 		return
 	}
-	t.startFlow(ctx, flowSpec{purpose: purposeReset, openid: m.openid, accountID: ref.ID, taxNo: ref.TaxNo, region: ref.Region,
-		username: ref.Username, loginType: ref.LoginType, idType: m.idType, idNumber: m.idNumber, personID: ref.PersonID})
+	t.startFlow(ctx, flowSpec{purpose: purposeReset, openid: m.OpenID, accountID: ref.ID, taxNo: ref.TaxNo, region: ref.Region,
+		username: ref.Username, loginType: ref.LoginType, idType: m.IdType, idNumber: m.IdNumber, personID: ref.PersonID})
 }
 
 func (t *tenantActor) onUpdatePassword(ctx actor.Context, m *updatePassword) {
-	ref, err := t.operable(m.accountID, m.openid)
+	ref, err := t.operable(m.AccountID, m.OpenID)
 	if err != nil {
 		ctx.Respond(err)
 		return
 	}
-	if err := domain.CheckPassword(m.password, "请输入税局最新密码"); err != nil {
+	if err := domain.CheckPassword(m.Password, "请输入税局最新密码"); err != nil {
 		ctx.Respond(err)
 		return
 	}
-	spec := flowSpec{accountID: ref.ID, openid: m.openid, password: m.password}
-	region, user, pw, replyTo := ref.Region, ref.Username, m.password, ctx.Sender()
+	spec := flowSpec{accountID: ref.ID, openid: m.OpenID, password: m.Password}
+	region, user, pw, replyTo := ref.Region, ref.Username, m.Password, ctx.Sender()
 	t.d.goAsync(ctx, t.d.cfg.GatewayTimeout, func(c context.Context) any {
-		err := t.d.tryPassword(m.openid, user, func() error { return t.d.gw.VerifyPassword(c, region, user, pw.Reveal()) })
+		err := t.d.tryPassword(m.OpenID, user, func() error { return t.d.gw.VerifyPassword(c, region, user, pw.Reveal()) })
 		return &passwordVerified{spec: spec, err: err, replyTo: replyTo}
 	})
 }

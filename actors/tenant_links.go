@@ -13,19 +13,19 @@ import (
 )
 
 func (t *tenantActor) onLink(ctx actor.Context, m *linkUser) {
-	if _, linked := t.rec.Linked[m.openid]; linked {
+	if _, linked := t.rec.Linked[m.OpenID]; linked {
 		ctx.Respond(domain.ErrAlreadyLinked)
 		return
 	}
 	// The user's index lists the tenant first: it may then list a tenant
 	// the link did not reach, which its readers check, never miss one.
-	if err := t.updateWeChatUser(m.openid, true); err != nil {
+	if err := t.updateWeChatUser(m.OpenID, true); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
 	next := t.rec.clone()
-	next.Linked[m.openid] = t.d.clk.Now()
-	if _, err := t.commit(ctx, t.event("wx:"+m.openid, "tenant.link", "tenant/"+t.id), next, nil); err != nil {
+	next.Linked[m.OpenID] = t.d.clk.Now()
+	if _, err := t.commit(ctx, t.event("wx:"+m.OpenID, "tenant.link", "tenant/"+t.id), next, nil); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
@@ -73,16 +73,16 @@ func (t *tenantActor) updateWeChatUser(openid string, add bool) error {
 }
 
 func (t *tenantActor) onUnlink(ctx actor.Context, m *unlinkUser) {
-	if _, linked := t.rec.Linked[m.openid]; !linked {
+	if _, linked := t.rec.Linked[m.OpenID]; !linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
 	}
-	refs := t.boundTo(m.openid, "")
+	refs := t.boundTo(m.OpenID, "")
 	views := make([]AccountView, 0, len(refs))
 	for _, r := range refs {
-		views = append(views, t.refView(r, m.openid))
+		views = append(views, t.refView(r, m.OpenID))
 	}
-	if m.preview {
+	if m.Preview {
 		ctx.Respond(views)
 		return
 	}
@@ -92,18 +92,18 @@ func (t *tenantActor) onUnlink(ctx actor.Context, m *unlinkUser) {
 		unbound[i] = withBinding(r, "")
 	}
 	next := t.rec.clone()
-	delete(next.Linked, m.openid)
+	delete(next.Linked, m.OpenID)
 	for _, e := range next.Enterprises {
-		delete(e.Admins, m.openid)
+		delete(e.Admins, m.OpenID)
 	}
-	if _, err := t.commit(ctx, t.event("wx:"+m.openid, "tenant.unlink", "tenant/"+t.id), next, unbound); err != nil {
+	if _, err := t.commit(ctx, t.event("wx:"+m.OpenID, "tenant.unlink", "tenant/"+t.id), next, unbound); err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
 	t.tellRefs(ctx, unbound)
 	// A failure here leaves the tenant in the user's index, which its
 	// readers check against the link.
-	_ = t.updateWeChatUser(m.openid, false)
+	_ = t.updateWeChatUser(m.OpenID, false)
 	ctx.Respond(views)
 }
 
@@ -112,22 +112,22 @@ func (t *tenantActor) onUnlink(ctx actor.Context, m *unlinkUser) {
 // clients hear binding.unreachable (B6). Following again restores WeChat
 // delivery.
 func (t *tenantActor) onSubscription(ctx actor.Context, m *recordSubscription) {
-	for _, ref := range t.boundTo(m.openid, "") {
-		if ref.Unreachable == !m.subscribed {
+	for _, ref := range t.boundTo(m.OpenID, "") {
+		if ref.Unreachable == !m.Subscribed {
 			continue
 		}
 		nr := *ref
-		nr.Unreachable = !m.subscribed
+		nr.Unreachable = !m.Subscribed
 		action := "wechat.subscribe"
-		if !m.subscribed {
+		if !m.Subscribed {
 			action = "wechat.unsubscribe"
 		}
-		if _, err := t.commit(ctx, t.event("wx:"+m.openid, action, "account/"+ref.ID), nil, []*accountRef{&nr}); err != nil {
+		if _, err := t.commit(ctx, t.event("wx:"+m.OpenID, action, "account/"+ref.ID), nil, []*accountRef{&nr}); err != nil {
 			ctx.Respond(domain.AsError(err))
 			return
 		}
 		t.tellRefs(ctx, []*accountRef{&nr})
-		if !m.subscribed {
+		if !m.Subscribed {
 			t.d.emit(events.Event{Type: events.EventBindingUnreachable, Tenant: t.id, Account: ref.ID, TaxNo: ref.TaxNo,
 				Reason: "unsubscribed"})
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 func (t *tenantActor) onSession(ctx actor.Context, m *requestSession) {
-	req := m.req
+	req := m.Req
 	ch := req.Business
 	if ch != domain.ChannelIssue && ch != domain.ChannelReceive {
 		ctx.Respond(domain.ErrInvalidBusiness)
@@ -64,17 +64,17 @@ func (t *tenantActor) onSession(ctx actor.Context, m *requestSession) {
 }
 
 func (t *tenantActor) onAnswer(ctx actor.Context, m *answerCode) {
-	acct := m.accountID
-	if m.requestID != "" {
-		_, acct, _ = parseRequestID(m.requestID)
+	acct := m.AccountID
+	if m.RequestID != "" {
+		_, acct, _ = parseRequestID(m.RequestID)
 	}
-	ref, err := t.operable(acct, m.openid)
+	ref, err := t.operable(acct, m.OpenID)
 	if err != nil {
-		if m.requestID != "" && errors.Is(err, domain.ErrAccountNotFound) {
+		if m.RequestID != "" && errors.Is(err, domain.ErrAccountNotFound) {
 			err = domain.ErrRequestNotFound
 		}
 		ctx.Respond(err)
 		return
 	}
-	t.forward(ctx, ref.ID, &submitCode{requestID: m.requestID, promptID: m.promptID, channel: m.channel, code: m.code, who: m.who})
+	t.forward(ctx, ref.ID, &submitCode{requestID: m.RequestID, promptID: m.PromptID, channel: m.Channel, code: m.Code, who: m.Who})
 }

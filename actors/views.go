@@ -17,13 +17,13 @@ func (t *tenantActor) refView(r *accountRef, openid string) AccountView {
 }
 
 func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
-	if m.openid != "" && !t.operator(m.openid, "").Linked {
+	if m.OpenID != "" && !t.operator(m.OpenID, "").Linked {
 		ctx.Respond(domain.ErrNotLinked)
 		return
 	}
 	var refs []*accountRef
 	for _, r := range t.refs {
-		if m.taxNo == "" || r.TaxNo == m.taxNo {
+		if m.TaxNo == "" || r.TaxNo == m.TaxNo {
 			refs = append(refs, r)
 		}
 	}
@@ -41,7 +41,7 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 	// read from the store, and one whose actor does not answer too.
 	fill := func(i int, live *AccountView) {
 		if live == nil {
-			live = t.storedView(refs[i], m.openid)
+			live = t.storedView(refs[i], m.OpenID)
 		}
 		b, v := base[i], *live
 		v.EnterpriseName, v.DefaultFor, v.Bound, v.BoundOpenID, v.BoundToMe = b.EnterpriseName, b.DefaultFor, b.Bound, b.BoundOpenID, b.BoundToMe
@@ -54,7 +54,7 @@ func (t *tenantActor) onList(ctx actor.Context, m *listAccounts) {
 		}
 	}
 	for i, r := range refs {
-		base[i] = t.refView(r, m.openid)
+		base[i] = t.refView(r, m.OpenID)
 		pid := t.children[r.ID]
 		if pid == nil {
 			fill(i, nil)
