@@ -165,7 +165,7 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"wechat.app_id", func(o *Options) { o.WeChat.AppSecret = "secret-without-an-app" }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 0 }},
 		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
-		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }}, // embedded: a single node
+		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }},                  // embedded: a single node
 		{"cluster.listen", func(o *Options) { o.Cluster.Listen = "127.0.0.1:6222" }}, // no peers
 		{"cluster.listen", func(o *Options) { o.Cluster.Peers = []string{"a:6222", "b:6222", "c:6222"} }},
 		{"cluster.listen", func(o *Options) {

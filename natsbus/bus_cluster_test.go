@@ -2,7 +2,7 @@ package natsbus
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"testing"
 	"time"
 
