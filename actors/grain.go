@@ -46,6 +46,12 @@ type ClusterDeps struct {
 	// RequestTimeout bounds one attempt of a request to a grain; default
 	// 5 s (the caller's own deadline still applies).
 	RequestTimeout time.Duration
+	// Serving reports whether this node may serve its grains now (the
+	// membership's view: its own heartbeat stored within the TTL). A node
+	// that was paused longer than that may have been dropped while its
+	// tenants moved elsewhere: its grains refuse (ErrBusy, the caller
+	// retries) until it is serving again or exits. Nil: always.
+	Serving func() bool
 }
 
 // clusterState is the engine's side of cluster mode.
@@ -107,7 +113,7 @@ func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterSta
 	rc := remote.Configure(cd.Host, cd.Port,
 		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(cd.TLS.Server))),
 		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(cd.TLS.Client))))
-	kind := cluster.NewKind(tenantKind, actor.PropsFromProducer(func() actor.Actor { return &tenantGrain{d: d} }))
+	kind := cluster.NewKind(tenantKind, actor.PropsFromProducer(func() actor.Actor { return &tenantGrain{d: d, serving: cd.Serving} }))
 	cfg := cluster.Configure(cd.Name, cd.Provider, cd.Lookup, rc,
 		cluster.WithKinds(kind), cluster.WithRequestTimeout(cd.RequestTimeout), cluster.WithRequestLog(false))
 	c := cluster.New(sys, cfg)
@@ -131,9 +137,10 @@ func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterSta
 // its child, unchanged, and turns the frames that arrive from any node into
 // asks to it: the tenant actor and its accounts see only local senders.
 type tenantGrain struct {
-	d      *deps
-	id     string
-	tenant *actor.PID
+	d       *deps
+	serving func() bool
+	id      string
+	tenant  *actor.PID
 }
 
 func (g *tenantGrain) Receive(ctx actor.Context) {
@@ -155,6 +162,10 @@ func (g *tenantGrain) Receive(ctx actor.Context) {
 			g.d.active.remove(g.id)
 		}
 	case *wrapperspb.BytesValue:
+		if g.serving != nil && !g.serving() {
+			g.reply(ctx, nil, domain.ErrBusy)
+			return
+		}
 		req, cmd, err := decodeRequest(g.d.seal, m.Value)
 		if err != nil {
 			g.d.log.Warn("refused a cluster frame", "tenant", g.id, "err", err)

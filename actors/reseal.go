@@ -27,6 +27,8 @@ import (
 //     record key);
 //   - meta/link-key: the F16 link-signing key (aad: the record key).
 //   - meta/h5-cookie-key: the H5 session-cookie key (aad: the record key).
+//   - meta/demo: a cluster's demo, API key secret included (aad: the
+//     record key), written by etaxd serve --demo in cluster mode.
 //
 // Every other field of a record is written back as it was read. Records are
 // rewritten in revision-checked batches as the scan goes, so a crash
@@ -42,6 +44,9 @@ import (
 // altered, or sealed for another record) fails the call with an error that
 // names the record key, never the value; n counts what was rewritten
 // before.
+// keyClusterDemo is the record of a cluster's demo (cmd/etaxd).
+const keyClusterDemo = persistence.PrefixMeta + "demo"
+
 func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyring) (n int, err error) {
 	kinds := []struct {
 		prefix string
@@ -51,6 +56,7 @@ func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyr
 		{persistence.PrefixAPIKey, resealAPIKey},
 		{keyLinkKey, resealRaw},
 		{keyCookieKey, resealRaw},
+		{keyClusterDemo, resealRaw},
 	}
 	for _, k := range kinds {
 		// Scan hands out records page by page outside its read

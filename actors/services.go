@@ -96,15 +96,22 @@ func (d *DevInbox) All() map[string][]Prompt {
 const probeKey = "ops/readyz-probe"
 
 // StoreProbe is what the ops endpoints see of the store: whether it
-// answers, and its write counters. Safe for concurrent use.
-type StoreProbe struct{ b *persistence.Bolt }
+// answers, and its write counters (bbolt's; a store without them reports
+// zeros). Safe for concurrent use.
+type StoreProbe struct {
+	s persistence.Store
+	b *persistence.Bolt // s when it is bbolt
+}
 
-// NewStoreProbe returns b's probe.
-func NewStoreProbe(b *persistence.Bolt) *StoreProbe { return &StoreProbe{b: b} }
+// NewStoreProbe returns s's probe.
+func NewStoreProbe(s persistence.Store) *StoreProbe {
+	b, _ := s.(*persistence.Bolt)
+	return &StoreProbe{s: s, b: b}
+}
 
 // Probe reads a key nobody writes; nil means the store answered.
 func (p *StoreProbe) Probe(ctx context.Context) error {
-	_, err := p.b.Get(ctx, probeKey)
+	_, err := p.s.Get(ctx, probeKey)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return err
 	}
@@ -113,6 +120,9 @@ func (p *StoreProbe) Probe(ctx context.Context) error {
 
 // Stats returns the store's write counters.
 func (p *StoreProbe) Stats() StoreStats {
+	if p.b == nil {
+		return StoreStats{}
+	}
 	s := p.b.Stats()
 	return StoreStats{Commits: s.Commits, Refused: s.Refused, Failed: s.Failed, Cancelled: s.Cancelled,
 		Transactions: s.Transactions, Ops: s.Ops, AvgBatch: s.AvgBatch, LastBatch: s.LastBatch,

@@ -167,25 +167,37 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"nats.replicas", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Replicas = 7 }},
 		{"nats.replicas", func(o *Options) { o.NATS.Replicas = 3 }},                  // embedded: a single node
 		{"cluster.listen", func(o *Options) { o.Cluster.Listen = "127.0.0.1:6222" }}, // no peers
-		{"cluster.listen", func(o *Options) { o.Cluster.Peers = []string{"a:6222", "b:6222", "c:6222"} }},
 		{"cluster.listen", func(o *Options) {
+			o.TaxBureau.URL = "http://bureau:8081"
+			o.Cluster.Peers = []string{"a:6222", "b:6222", "c:6222"}
+		}},
+		{"taxbureau.url", func(o *Options) { // cluster mode on the in-process simulator
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
+		}},
+		{"cluster.listen", func(o *Options) {
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:0", Peers: []string{"a:6222", "b:6222", "c:6222"}}
 		}},
 		{"cluster.peers", func(o *Options) {
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "6222", "c:6222"}}
 		}},
 		{"cluster.peers", func(o *Options) {
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "a:6222", "c:6222"}}
 		}},
 		{"cluster.peers", func(o *Options) { // 2 nodes cannot hold 3 replicas
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"127.0.0.1:6222", "b:6222"}}
 		}},
 		{"cluster.peers", func(o *Options) {
 			o.NATS.URLs = []string{"nats://a:4222"}
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
 		}},
 		{"cluster.actor_listen", func(o *Options) { o.Cluster.ActorListen = "127.0.0.1:7000" }}, // no peers
 		{"cluster.actor_listen", func(o *Options) {
+			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}, ActorListen: "7000"}
 		}},
 		{"taxbureau.url", func(o *Options) { o.TaxBureau.URL = "bureau:8081" }},
@@ -633,6 +645,10 @@ func TestClusterOptions(t *testing.T) {
 		t.Fatalf("default: cluster %v, replicas %d; want a single node with 1", o.Cluster.Enabled(), o.StreamReplicas())
 	}
 	o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"127.0.0.1:6222", "127.0.0.1:6223", "127.0.0.1:6224"}}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "taxbureau.url") {
+		t.Fatalf("cluster mode on the in-process simulator: %v", err)
+	}
+	o.TaxBureau.URL = "http://127.0.0.1:8081"
 	if err := o.Validate(); err != nil {
 		t.Fatalf("three nodes on loopback: %v", err)
 	}

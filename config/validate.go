@@ -357,6 +357,9 @@ func validateCluster(o Options, bad func(key, format string, args ...any)) {
 	if !o.NATS.Embedded() {
 		bad("cluster.peers", "routes etaxd's embedded NATS servers to each other; it cannot be combined with nats.urls")
 	}
+	if o.TaxBureau.InProcess() {
+		bad("taxbureau.url", "must name a gateway in cluster mode (e.g. one etax-sim for all nodes): an in-process simulator would be another bureau on every node")
+	}
 	if err := checkListen(c.Listen); err != nil {
 		bad("cluster.listen", "is required in cluster mode: %v", err)
 	} else if _, port, _ := net.SplitHostPort(c.Listen); port == "0" {

@@ -153,9 +153,10 @@ func newDemoKey() (id, secret string, err error) {
 // seedDemo makes the demo exist in st and returns its description, which
 // it keeps in path. See the comment at the top of this file.
 func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
-	if st.sim == nil {
-		// The demo's persons live in the simulator it seeds; a remote
-		// bureau (taxbureau.url) is seeded through its own test endpoints.
+	if st.sim == nil && !st.opts.Cluster.Enabled() {
+		// The demo's persons live in the simulator it seeds; a cluster's
+		// shared etax-sim is seeded through its test endpoints
+		// (seedClusterDemo), a single node uses its own.
 		return nil, errors.New("--demo needs the in-process simulator: unset taxbureau.url")
 	}
 	eng, log := st.engine, st.log.With("component", "demo")
@@ -169,8 +170,10 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 	case err != nil:
 		return nil, err
 	}
-	if err := addDemoPersons(st.sim, df.Persons); err != nil {
-		return nil, err
+	if st.sim != nil {
+		if err := addDemoPersons(st.sim, df.Persons); err != nil {
+			return nil, err
+		}
 	}
 	if !existed {
 		// Written before anything is created, so that a run cut short
@@ -317,7 +320,9 @@ func seedDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 			}
 		}
 	}
-	recordDemoPersons(st.sim, df.Persons)
+	if st.sim != nil {
+		recordDemoPersons(st.sim, df.Persons)
+	}
 
 	if err := writeDemoFile(path, df); err != nil {
 		return nil, err

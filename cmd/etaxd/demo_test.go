@@ -53,7 +53,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	revs1, audit1 := storeSnapshot(t, st.store, demoTenantID)
-	commits1 := st.store.Stats().Commits
+	commits1 := st.bolt.Stats().Commits
 
 	again, err := seedDemo(ctx, st, path)
 	if err != nil {
@@ -62,7 +62,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 	if !reflect.DeepEqual(first, again) {
 		t.Errorf("second seeding in the same process changed the demo:\n%+v\n%+v", first, again)
 	}
-	if c := st.store.Stats().Commits; c != commits1 {
+	if c := st.bolt.Stats().Commits; c != commits1 {
 		t.Errorf("second seeding committed %d writes, want none", c-commits1)
 	}
 	closeStack(t, st)
@@ -87,7 +87,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 		t.Errorf("seeding after a restart wrote to the store: %d keys/%d audit events before, %d/%d after",
 			len(revs1), audit1, len(revs3), audit3)
 	}
-	if c := st2.store.Stats().Commits; c != 0 {
+	if c := st2.bolt.Stats().Commits; c != 0 {
 		t.Errorf("seeding after a restart committed %d writes, want none", c)
 	}
 	// The fresh simulator knows the persons again, with their passwords.
@@ -295,7 +295,7 @@ func TestSeedDemoKeepsUsersChanges(t *testing.T) {
 	if !reflect.DeepEqual(second, third) {
 		t.Errorf("the third start changed the demo:\n%+v\n%+v", second, third)
 	}
-	if c := st3.store.Stats().Commits; c != 0 {
+	if c := st3.bolt.Stats().Commits; c != 0 {
 		t.Errorf("the third start committed %d writes, want none", c)
 	}
 	closeStack(t, st3)

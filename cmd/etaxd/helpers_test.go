@@ -125,7 +125,7 @@ func openTestStack(t *testing.T, dir string, logs *syncBuffer) *stack {
 // closeStack closes st and checks the bbolt file's consistency first.
 func closeStack(t *testing.T, st *stack) {
 	t.Helper()
-	if err := st.store.Check(); err != nil {
+	if err := st.bolt.Check(); err != nil {
 		t.Errorf("store check: %v", err)
 	}
 	if err := st.Close(); err != nil {

@@ -118,7 +118,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var df *demoFile
 	if opts.Demo {
 		seedCtx, cancel := context.WithTimeout(ctx, demoTimeout)
-		df, err = seedDemo(seedCtx, st, opts.DemoPath())
+		if opts.Cluster.Enabled() {
+			df, err = seedClusterDemo(seedCtx, st, opts.DemoPath())
+		} else {
+			df, err = seedDemo(seedCtx, st, opts.DemoPath())
+		}
 		cancel()
 		if err != nil {
 			stopHTTP()

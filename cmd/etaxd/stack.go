@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/actors"
+	"github.com/etaxd/etaxd/cluster/membership"
 	"github.com/etaxd/etaxd/config"
 	"github.com/etaxd/etaxd/events"
 	httpapi "github.com/etaxd/etaxd/http"
@@ -40,8 +41,13 @@ type stack struct {
 	// clock is the one clock of the stack: the store, the simulator, the
 	// engine, WeChat and the HTTP and H5 handlers all read it.
 	clock clock.Clock
-	store *persistence.Bolt
+	// store is the state: bolt on a single node, the cluster's JetStream
+	// KV bucket in cluster mode (bolt is then nil).
+	store persistence.Store
+	bolt  *persistence.Bolt
 	keys  *persistence.Keyring
+	// members is cluster mode's membership; nil on a single node.
+	members *membership.Provider
 
 	// sim and sms are set with the in-process simulator; client otherwise.
 	sim    *taxbureau.Simulator
@@ -87,12 +93,20 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		return nil, fmt.Errorf("load master keys: %w", err)
 	}
 
-	s.store, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{Clock: s.clock})
-	if err != nil {
-		if errors.Is(err, persistence.ErrLocked) {
-			return nil, fmt.Errorf("open store: %w (is another etaxd using %s?)", err, o.DataDir)
+	if o.Cluster.Enabled() {
+		// The routed NATS first: the store is on it.
+		if err := s.openClusterStore(); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("open store: %w", err)
+	} else {
+		s.bolt, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{Clock: s.clock})
+		if err != nil {
+			if errors.Is(err, persistence.ErrLocked) {
+				return nil, fmt.Errorf("open store: %w (is another etaxd using %s?)", err, o.DataDir)
+			}
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		s.store = s.bolt
 	}
 
 	var sms taxbureau.SMSProvider
@@ -115,10 +129,12 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		s.gw, sms = taxbureau.Instrument(s.client), s.client
 	}
 
-	if o.NATS.Embedded() {
+	switch {
+	case o.Cluster.Enabled(): // started with the store
+	case o.NATS.Embedded():
 		s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
 			Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
-	} else {
+	default:
 		s.bus, err = natsbus.Connect(o.NATS.URLs, natsbus.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
 			Logger: log.With("component", "nats")})
 	}
@@ -134,9 +150,15 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		return nil, fmt.Errorf("event stream: %w", err)
 	}
 
+	var cd *actors.ClusterDeps
+	if o.Cluster.Enabled() {
+		if cd, err = s.clusterDeps(); err != nil {
+			return nil, err
+		}
+	}
 	s.engine, err = actors.Start(o.EngineConfig(), actors.Deps{
 		Store: s.store, Sealer: s.keys, Gateway: s.gw, SMS: sms, Prompts: s.queue, Events: s.events,
-		Clock: s.clock, Logger: log,
+		Clock: s.clock, Logger: log, Cluster: cd,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
@@ -220,6 +242,12 @@ func (s *stack) Close() error {
 		_ = s.events.Close(ctx)
 		s.events = nil
 	}
+	var err error
+	if s.store != nil && s.bolt == nil {
+		// The cluster's store sits on the bus: close it first.
+		err = s.store.Close()
+		s.store = nil
+	}
 	if s.bus != nil {
 		s.bus.Close()
 		s.bus = nil
@@ -228,10 +256,9 @@ func (s *stack) Close() error {
 		_ = s.client.Close()
 		s.client = nil
 	}
-	var err error
-	if s.store != nil {
-		err = s.store.Close()
-		s.store = nil
+	if s.bolt != nil {
+		err = s.bolt.Close()
+		s.bolt, s.store = nil, nil
 	}
 	return err
 }
