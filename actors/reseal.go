@@ -44,9 +44,6 @@ import (
 // altered, or sealed for another record) fails the call with an error that
 // names the record key, never the value; n counts what was rewritten
 // before.
-// keyClusterDemo is the record of a cluster's demo (cmd/etaxd).
-const keyClusterDemo = persistence.PrefixMeta + "demo"
-
 func Reseal(ctx context.Context, store persistence.Store, keys *persistence.Keyring) (n int, err error) {
 	kinds := []struct {
 		prefix string
@@ -272,3 +269,6 @@ func resealField(keys *persistence.Keyring, rec map[string]json.RawMessage, fiel
 	rec[field] = b
 	return true, nil
 }
+
+// keyClusterDemo is the record of a cluster's demo (cmd/etaxd).
+const keyClusterDemo = persistence.PrefixMeta + "demo"
