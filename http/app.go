@@ -31,6 +31,7 @@ type Engine interface {
 	ReportInvalid(ctx context.Context, tenant, accountID string, ch domain.Channel, token string) error
 	Accounts(ctx context.Context, tenant, taxNo, openid string) ([]actors.AccountView, error)
 	Audit(ctx context.Context, tenant string, from, to time.Time, fn func(actors.AuditEvent) error) error
+	Tenant(ctx context.Context, tenant string) (actors.TenantInfo, error)
 }
 
 // Store is what the ops endpoints read of the store; *actors.StoreProbe
@@ -137,6 +138,11 @@ type Deps struct {
 	// prompts the dev notifier kept for a WeChat user. It answers this
 	// machine's programs only (LocalOnly), behind the operator guard too.
 	DevInbox func(openid string) []actors.Prompt
+	// Cluster answers GET /ops/cluster: this node, the members, NATS and,
+	// for a tenant id ("" for none), where that tenant lives. The value is
+	// sent as JSON; an error is answered as the catalogue says
+	// (ErrTenantNotFound: 404). Nil: the route answers for a single node.
+	Cluster func(ctx context.Context, tenant string) (any, error)
 	// OpsRoutes, when set, adds routes to the /ops group, behind the
 	// operator guard (opsapi.Register mounts the operator API there).
 	OpsRoutes func(ops fiber.Router)
@@ -204,6 +210,7 @@ func New(d Deps) *fiber.App {
 	app.Get("/readyz", h.readyz)
 	ops := app.Group("/ops", h.operator)
 	ops.Get("/status", h.status)
+	ops.Get("/cluster", h.cluster)
 	if d.OpsRoutes != nil {
 		d.OpsRoutes(ops)
 	}

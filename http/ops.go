@@ -246,6 +246,51 @@ func (h *handlers) status(c *fiber.Ctx) error {
 	return c.JSON(s)
 }
 
+// SingleNode is GET /ops/cluster's body on a single node: the node is the
+// only member.
+type SingleNode struct {
+	Node    string         `json:"node"`
+	Mode    string         `json:"mode"` // "single"
+	Members []SingleMember `json:"members"`
+	Tenant  *TenantNode    `json:"tenant,omitempty"`
+}
+
+// SingleMember is the one member of a single node.
+type SingleMember struct {
+	Name  string `json:"name"`
+	Alive bool   `json:"alive"`
+}
+
+// TenantNode says where a tenant lives.
+type TenantNode struct {
+	ID   string `json:"id"`
+	Node string `json:"node"`
+}
+
+// cluster is GET /ops/cluster[?tenant=ID]: the cluster as this node sees
+// it (Deps.Cluster), or this node alone.
+func (h *handlers) cluster(c *fiber.Ctx) error {
+	tenant := strings.Clone(c.Query("tenant"))
+	if len(tenant) > 128 {
+		return h.write(c, failure(logOf(c), domain.ErrTenantNotFound))
+	}
+	if h.d.Cluster != nil {
+		v, err := h.d.Cluster(c.UserContext(), tenant)
+		if err != nil {
+			return h.write(c, failure(logOf(c), err))
+		}
+		return c.JSON(v)
+	}
+	doc := SingleNode{Node: h.d.Node, Mode: "single", Members: []SingleMember{{Name: h.d.Node, Alive: true}}}
+	if tenant != "" {
+		if _, err := h.d.Engine.Tenant(c.UserContext(), tenant); err != nil {
+			return h.write(c, failure(logOf(c), err))
+		}
+		doc.Tenant = &TenantNode{ID: tenant, Node: h.d.Node}
+	}
+	return c.JSON(doc)
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // devInbox is GET /dev/inbox?openid=: what the dev notifier kept for a

@@ -32,6 +32,7 @@ Usage:
 
 Operators (clients of a running etaxd: --server, --token or <data>/operator.token; see "etaxd COMMAND -h"):
   etaxd status                                 node, uptime, readiness and counters
+  etaxd cluster status [--tenant ID]           the cluster's members, NATS, where a tenant lives
   etaxd tenant create|list|rotate-code         tenants and their activation codes
   etaxd enterprise add|list                    a tenant's enterprises (纳税人)
   etaxd apikey create|list|revoke              the API keys of a tenant's clients
@@ -48,7 +49,8 @@ Developers:
 
 Every serve flag also has an ETAXD_* environment variable and a key in the
 JSON file given with --config; flags beat the environment, which beats the
-file. "etaxd serve -h" lists them all. Exit codes: 0 ok, 1 failure, 2 usage.
+file. "etaxd serve -h" lists them all. Exit codes: 0 ok, 1 failure, 2 usage,
+75 a cluster node evicted by the others (start it again).
 `
 
 // run executes one command line and returns the process exit code. ctx
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "status":
 		return statusCmd(ctx, rest, stdout, stderr)
+	case "cluster":
+		return clusterCmd(ctx, rest, stdout, stderr)
 	case "tenant":
 		return tenantCmd(ctx, rest, stdout, stderr)
 	case "enterprise":

@@ -5,13 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gofiber/fiber/v2"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
 
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/cluster/membership"
@@ -48,6 +50,8 @@ type stack struct {
 	keys  *persistence.Keyring
 	// members is cluster mode's membership; nil on a single node.
 	members *membership.Provider
+	// activeSub answers the other nodes' question for this node's tenants.
+	activeSub *nats.Subscription
 
 	// sim and sms are set with the in-process simulator; client otherwise.
 	sim    *taxbureau.Simulator
@@ -163,6 +167,11 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start actors: %w", err)
 	}
+	if s.members != nil {
+		if s.activeSub, err = s.serveActiveTenants(); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	if s.hooks, err = events.NewWebhooks(s.store, s.bus, events.WebhookOptions{Sealer: s.keys,
 		AllowPrivate: o.Webhooks.AllowPrivate, Logger: log.With("component", "webhooks")}); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -227,6 +236,10 @@ func (s *stack) Close() error {
 	if s.hooks != nil {
 		s.hooks.Close()
 		s.hooks = nil
+	}
+	if s.activeSub != nil {
+		_ = s.activeSub.Unsubscribe()
+		s.activeSub = nil
 	}
 	if s.engine != nil {
 		s.engine.Stop()
@@ -309,6 +322,11 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	}
 	if s.hooks != nil {
 		d.Webhooks = actors.NewWebhookRegistry(s.hooks)
+	}
+	if s.members != nil {
+		d.Cluster = s.clusterStatus
+		members := s.members
+		d.Checks = append(d.Checks, httpapi.ReadyCheck("cluster", members.Serving))
 	}
 	if s.opts.DevInbox() && s.inbox != nil {
 		d.DevInbox = actors.NewDevInbox(s.inbox).Messages
