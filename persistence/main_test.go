@@ -12,6 +12,9 @@ import (
 	"go.uber.org/goleak"
 )
 
+// zeroTime is the unbounded end of an audit range.
+var zeroTime time.Time
+
 // TestMain fails the package if a test leaves a goroutine behind (a
 // committer that Close did not stop, for one).
 func TestMain(m *testing.M) {
