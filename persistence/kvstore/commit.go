@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -295,6 +296,11 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 		last = nm
 	}
 	reply, err := s.nc.RequestMsgWithContext(ctx, last)
+	if errors.Is(err, nats.ErrNoResponders) {
+		// Nobody took the commit, so nobody took the batch before it:
+		// nothing is written, and sending it all again is safe.
+		return s.publishAgain(ctx, msgs, err)
+	}
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return 0, fmt.Errorf("kvstore: commit: no JetStream server answers for the bucket: %w", err)
@@ -319,4 +325,15 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 		return 0, fmt.Errorf("%w: acknowledged sequence %d", errUncertain, ack.Seq)
 	}
 	return ack.Seq - uint64(len(msgs)) + 1, nil
+}
+
+// publishAgain sends msgs again after nobody answered (the stream has no
+// leader for a moment), until someone does or ctx ends.
+func (s *Store) publishAgain(ctx context.Context, msgs []message, err error) (uint64, error) {
+	select {
+	case <-ctx.Done():
+		return 0, fmt.Errorf("kvstore: commit: no JetStream server answers for the bucket: %w", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	return s.publish(ctx, msgs)
 }

@@ -117,14 +117,19 @@ func (s *Store) Audit(ctx context.Context, tenant string, from, to time.Time, fn
 // ephemeral pull consumer (memory, no acks) that it deletes when done.
 func (s *Store) read(ctx context.Context, filter string, deliver jetstream.DeliverPolicy, take func(jetstream.Msg) error) error {
 	cctx, cancel := s.withTimeout(ctx)
-	cons, err := s.stream.CreateConsumer(cctx, jetstream.ConsumerConfig{
-		FilterSubject:     filter,
-		DeliverPolicy:     deliver,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: time.Minute,
-		MaxRequestBatch:   readPage,
+	var cons jetstream.Consumer
+	err := retry(cctx, s.opts.AttemptTimeout, func(actx context.Context) error {
+		var err error
+		cons, err = s.stream.CreateConsumer(actx, jetstream.ConsumerConfig{
+			FilterSubject:     filter,
+			DeliverPolicy:     deliver,
+			AckPolicy:         jetstream.AckNonePolicy,
+			MemoryStorage:     true,
+			Replicas:          1,
+			InactiveThreshold: time.Minute,
+			MaxRequestBatch:   readPage,
+		})
+		return err
 	})
 	cancel()
 	if err != nil {
@@ -137,11 +142,25 @@ func (s *Store) read(ctx context.Context, filter string, deliver jetstream.Deliv
 		_ = s.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 	pending := cons.CachedInfo().NumPending
+	// A consumer just created on a cluster may not take pull requests for
+	// a moment (no responders): such fetches are tried again, within
+	// RequestTimeout.
+	var wait <-chan time.Time
+	var deadline time.Time
 	for pending > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := cons.Fetch(readPage, jetstream.FetchMaxWait(s.opts.RequestTimeout))
+		if wait != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wait:
+			}
+		}
+		// Asking for no more than is pending ends the fetch as soon as
+		// the last message arrives, without waiting out MaxWait.
+		batch, err := cons.Fetch(int(min(pending, readPage)), jetstream.FetchMaxWait(s.opts.RequestTimeout))
 		if err != nil {
 			return fmt.Errorf("kvstore: read %s: %w", filter, err)
 		}
@@ -157,9 +176,20 @@ func (s *Store) read(ctx context.Context, filter string, deliver jetstream.Deliv
 				return err
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		err = batch.Error()
+		if n == 0 && transient(err) {
+			if wait == nil {
+				deadline = time.Now().Add(s.opts.RequestTimeout)
+			}
+			if time.Now().Before(deadline) {
+				wait = time.After(20 * time.Millisecond)
+				continue
+			}
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fmt.Errorf("kvstore: read %s: %w", filter, err)
 		}
+		wait = nil
 		if n == 0 {
 			return fmt.Errorf("kvstore: read %s: %d messages announced, none delivered within %s", filter, pending, s.opts.RequestTimeout)
 		}

@@ -141,7 +141,60 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 	if err := s.createBucket(ctx); err != nil {
 		return nil, err
 	}
+	// A replicated stream just created may not answer yet on every server
+	// ("stream not found", no responders): wait until a read gets through.
+	err := retry(ctx, s.opts.AttemptTimeout, func(actx context.Context) error {
+		_, err := s.stream.GetLastMsgForSubject(actx, s.prefix+"probe")
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: bucket %s does not answer: %w", opts.Bucket, err)
+	}
 	return s, nil
+}
+
+// nats-server's error codes of a cluster that cannot answer for a moment
+// (nats.go names no constant for them).
+const (
+	errCodeClusterNotAvail  jetstream.ErrorCode = 10008
+	errCodeClusterNotLeader jetstream.ErrorCode = 10009
+)
+
+// transient reports whether err may go away on its own in a moment: the
+// stream or its leader is not reachable yet (a stream just created, a
+// leader election under way).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamNotFound, errCodeClusterNotAvail, errCodeClusterNotLeader:
+			return true
+		}
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// retry calls fn, each call bounded by attempt, until it returns nil or an
+// error that is not transient, or ctx ends; it returns fn's last error.
+// Only idempotent calls, or calls that failed without writing, are retried.
+func retry(ctx context.Context, attempt time.Duration, fn func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := fn(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // validBucket reports whether name is a valid KV bucket name.
@@ -309,7 +362,13 @@ const (
 func (s *Store) readKey(ctx context.Context, key string) (keyState, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	m, err := s.stream.GetLastMsgForSubject(ctx, s.keySubject(key))
+	subject := s.keySubject(key)
+	var m *jetstream.RawStreamMsg
+	err := retry(ctx, s.opts.AttemptTimeout, func(actx context.Context) error {
+		var err error
+		m, err = s.stream.GetLastMsgForSubject(actx, subject)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return keyState{}, nil
 	}

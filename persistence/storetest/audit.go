@@ -97,7 +97,9 @@ func (s suite) testAudit(t *testing.T) {
 
 	t.Run("fields survive", func(t *testing.T) {
 		var first persistence.AuditEvent
-		_ = b.Audit(ctx, "T1", at(0), at(1), func(ev persistence.AuditEvent) error { first = ev; return nil })
+		if err := b.Audit(ctx, "T1", at(0), at(1), func(ev persistence.AuditEvent) error { first = ev; return nil }); err != nil {
+			t.Fatal(err)
+		}
 		want := events[0]
 		if !first.Time.Equal(want.Time) || first.Actor != want.Actor || first.Target != want.Target ||
 			first.Outcome != want.Outcome || first.Action != want.Action || first.Detail != want.Detail || first.Seq == 0 {
@@ -109,7 +111,9 @@ func (s suite) testAudit(t *testing.T) {
 	})
 	t.Run("the store's clock dates an event without a time", func(t *testing.T) {
 		var ev persistence.AuditEvent
-		_ = b.Audit(ctx, "T1", at(21), time.Date(2299, 1, 1, 0, 0, 0, 0, time.UTC), func(e persistence.AuditEvent) error { ev = e; return nil })
+		if err := b.Audit(ctx, "T1", at(21), time.Date(2299, 1, 1, 0, 0, 0, 0, time.UTC), func(e persistence.AuditEvent) error { ev = e; return nil }); err != nil {
+			t.Fatal(err)
+		}
 		if ev.Action != "t1.clock" || ev.Time.IsZero() {
 			t.Fatalf("got %+v", ev)
 		}
@@ -117,13 +121,16 @@ func (s suite) testAudit(t *testing.T) {
 	t.Run("seqs are unique and in append order", func(t *testing.T) {
 		seen := map[uint64]string{}
 		for _, tenant := range []string{"T1", "T10", "T2", "", "T1/x.y z", "T1/x"} {
-			_ = b.Audit(ctx, tenant, zeroTime, zeroTime, func(ev persistence.AuditEvent) error {
+			err := b.Audit(ctx, tenant, zeroTime, zeroTime, func(ev persistence.AuditEvent) error {
 				if prev, dup := seen[ev.Seq]; dup {
 					t.Errorf("seq %d used by %q and %q", ev.Seq, prev, ev.Action)
 				}
 				seen[ev.Seq] = ev.Action
 				return nil
 			})
+			if err != nil {
+				t.Fatalf("Audit(%q): %v", tenant, err)
+			}
 		}
 		if len(seen) != len(events) {
 			t.Fatalf("%d events read, %d appended", len(seen), len(events))

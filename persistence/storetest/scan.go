@@ -61,7 +61,9 @@ func (s suite) testInvalidInput(t *testing.T) {
 	wantAbsent(t, b, "good")
 	wantAbsent(t, b, "big")
 	n := 0
-	_ = b.Audit(ctx, "T", zeroTime, zeroTime, func(persistence.AuditEvent) error { n++; return nil })
+	if err := b.Audit(ctx, "T", zeroTime, zeroTime, func(persistence.AuditEvent) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if n != 0 {
 		t.Errorf("a refused write appended %d audit events", n)
 	}
