@@ -149,6 +149,13 @@
 // file with one fresh key and warns that it must be backed up and replaced in
 // production.
 //
+// Key check: CheckKeys, called at start, opens the canary meta/keycheck (a
+// fixed text sealed by the first process that started on the store) and
+// fails with ErrKeyMismatch when this process's keys cannot open it, so that
+// a node with other master keys refuses to start instead of sealing secrets
+// no other node can open. It works on any Store, and reseals the canary
+// under the current version (as ResealKeyCheck does).
+//
 // Rotation: AddKeyVersion (or AppendKeyVersion, for "etaxd keys rotate")
 // appends a fresh key as the next version. New seals use it; values sealed
 // under older versions still open, report NeedsReseal, and are resealed
