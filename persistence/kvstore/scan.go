@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,10 +20,12 @@ import (
 const readPage = 256
 
 // Scan calls fn for every record whose key starts with prefix, in key order;
-// see persistence.Store. It reads the last message of every subject under
-// the prefix's filter with a short-lived consumer, sorts the records by key
-// and then calls fn, outside any read, so fn may call the store. It holds
-// the prefix's records in memory while fn runs.
+// see persistence.Store. It asks the stream leader for the subjects under
+// the prefix's filter, sorts their keys, and reads them from the leader a
+// page at a time (readPage keys, readWorkers at once); fn runs between
+// pages, outside any read, so fn may call the store. Reading through the
+// leader is what makes a Scan see every write acknowledged before it
+// started: a consumer may be placed on a follower that lags behind.
 func (s *Store) Scan(ctx context.Context, prefix string, fn func(persistence.Record) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -30,41 +33,109 @@ func (s *Store) Scan(ctx context.Context, prefix string, fn func(persistence.Rec
 	if err := s.enter(); err != nil {
 		return err
 	}
-	filter, exact := s.scanFilter(prefix)
-	var recs []persistence.Record
-	err := s.read(ctx, filter, jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) error {
-		if op := m.Headers().Get(hdrOperation); op == opDelete || op == opPurge {
-			return nil
-		}
-		key, err := s.subjectKey(m.Subject())
-		if err != nil {
-			return err
-		}
-		if !exact && !strings.HasPrefix(key, prefix) {
-			return nil
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("kvstore: scan: %w", err)
-		}
-		value := m.Data()
-		if value == nil {
-			value = []byte{}
-		}
-		recs = append(recs, persistence.Record{Key: key, Value: value, Revision: meta.Sequence.Stream})
-		return nil
-	})
+	keys, err := s.listKeys(ctx, prefix)
 	s.calls.Done()
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", shortKey(prefix), err)
 	}
-	slices.SortFunc(recs, func(a, b persistence.Record) int { return strings.Compare(a.Key, b.Key) })
-	for _, r := range recs {
-		if err := fn(r); err != nil {
-			return err
+	for len(keys) > 0 {
+		page := keys[:min(len(keys), readPage)]
+		keys = keys[len(page):]
+		recs, err := s.readKeys(ctx, page)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", shortKey(prefix), err)
+		}
+		for _, r := range recs {
+			if r.Revision == 0 {
+				continue // deleted since it was listed, or a delete marker
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// listKeys returns, sorted, the keys under prefix that have a subject in
+// the stream (deleted keys included: their delete marker is a message).
+func (s *Store) listKeys(ctx context.Context, prefix string) ([]string, error) {
+	filter, exact := s.scanFilter(prefix)
+	subjects, err := s.subjects(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(subjects))
+	for subj := range subjects {
+		key, err := s.subjectKey(subj)
+		if err != nil {
+			return nil, err
+		}
+		if exact || strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// subjects asks the stream leader for the subjects under filter, with their
+// message counts.
+func (s *Store) subjects(ctx context.Context, filter string) (map[string]uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var subjects map[string]uint64
+	err := retry(ctx, s.opts.RequestTimeout, func(actx context.Context) error {
+		info, err := s.stream.Info(actx, jetstream.WithSubjectFilter(filter))
+		if err == nil {
+			subjects = info.State.Subjects
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: list %s: %w", filter, err)
+	}
+	return subjects, nil
+}
+
+// readWorkers bounds the reads one Scan has in flight.
+const readWorkers = 8
+
+// readKeys reads keys, readWorkers at a time. A key that holds nothing
+// comes back with Revision 0.
+func (s *Store) readKeys(ctx context.Context, keys []string) ([]persistence.Record, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.calls.Done()
+	recs := make([]persistence.Record, len(keys))
+	errs := make([]error, len(keys))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(readWorkers, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				st, err := s.readKey(ctx, keys[i])
+				if st.value == nil {
+					st.value = []byte{}
+				}
+				recs[i], errs[i] = persistence.Record{Key: keys[i], Value: st.value, Revision: st.stored}, err
+			}
+		}()
+	}
+	for i := range keys {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", shortKey(keys[i]), err)
+		}
+	}
+	return recs, nil
 }
 
 // Audit calls fn for the tenant's events with from <= Time < to, oldest
@@ -82,22 +153,7 @@ func (s *Store) Audit(ctx context.Context, tenant string, from, to time.Time, fn
 	if err := s.enter(); err != nil {
 		return err
 	}
-	var evs []persistence.AuditEvent
-	err := s.read(ctx, s.auditFilter(tenant), jetstream.DeliverAllPolicy, func(m jetstream.Msg) error {
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("kvstore: audit: %w", err)
-		}
-		var ev persistence.AuditEvent
-		if err := json.Unmarshal(m.Data(), &ev); err != nil {
-			return fmt.Errorf("kvstore: corrupt audit event %d: %w", meta.Sequence.Stream, err)
-		}
-		ev.Seq, ev.Tenant = meta.Sequence.Stream, tenant // the stream is authoritative
-		if (from.IsZero() || !ev.Time.Before(from)) && (to.IsZero() || ev.Time.Before(to)) {
-			evs = append(evs, ev)
-		}
-		return nil
-	})
+	evs, err := s.readAudit(ctx, tenant, from, to)
 	s.calls.Done()
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", shortKey(tenant), err)
@@ -111,6 +167,63 @@ func (s *Store) Audit(ctx context.Context, tenant string, from, to time.Time, fn
 		}
 	}
 	return nil
+}
+
+// errBehind marks a read from a replica that had not yet stored every event
+// the leader had.
+var errBehind = errors.New("kvstore: the consumer's replica is behind the stream leader")
+
+// readAudit reads the tenant's events in [from, to). The consumer that
+// reads them may sit on a follower that lags: the leader's count of the
+// tenant's events (one subject each), taken first, is the fence. A read
+// that delivers fewer is made again, within RequestTimeout.
+func (s *Store) readAudit(ctx context.Context, tenant string, from, to time.Time) ([]persistence.AuditEvent, error) {
+	filter := s.auditFilter(tenant)
+	subjects, err := s.subjects(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	fence := len(subjects)
+	deadline := time.Now().Add(s.opts.RequestTimeout)
+	for {
+		evs, n, err := s.readEvents(ctx, filter, from, to)
+		if err == nil && n < fence {
+			err = fmt.Errorf("%w: %d events read, the leader holds %d", errBehind, n, fence)
+			if time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		return evs, err
+	}
+}
+
+// readEvents reads the events under filter in [from, to), and counts every
+// event read.
+func (s *Store) readEvents(ctx context.Context, filter string, from, to time.Time) ([]persistence.AuditEvent, int, error) {
+	var evs []persistence.AuditEvent
+	n := 0
+	err := s.read(ctx, filter, jetstream.DeliverAllPolicy, func(m jetstream.Msg) error {
+		n++
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("kvstore: audit: %w", err)
+		}
+		var ev persistence.AuditEvent
+		if err := json.Unmarshal(m.Data(), &ev); err != nil {
+			return fmt.Errorf("kvstore: corrupt audit event %d: %w", meta.Sequence.Stream, err)
+		}
+		ev.Seq = meta.Sequence.Stream // the stream is authoritative
+		if (from.IsZero() || !ev.Time.Before(from)) && (to.IsZero() || ev.Time.Before(to)) {
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	return evs, n, err
 }
 
 // read feeds take every message under filter that deliver selects, with an
