@@ -264,12 +264,40 @@ type pubAck struct {
 // did not come.
 var errUncertain = errors.New("kvstore: no acknowledgement, the write may or may not be stored")
 
+// Error codes of nats-server for a batch it refused as a whole, before
+// writing any of it: incomplete (a message of it was refused, or it timed
+// out) and too many batches in flight on the stream.
+const (
+	errCodeBatchIncomplete jetstream.ErrorCode = 10176
+	errCodeBatchInflight   jetstream.ErrorCode = 10210
+)
+
+// errRetry marks a publish that wrote nothing and may be sent again.
+var errRetry = errors.New("kvstore: nothing written, try again")
+
 // publish writes msgs: one message alone, several as one atomic batch. It
 // returns the stream sequence of the first message; the others follow it
-// one by one.
+// one by one. A publish that nobody took (no responders: the stream has no
+// leader for a moment) or a batch refused as a whole is sent again, within
+// the context's deadline (RequestTimeout when it has none).
 func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	for {
+		seq, err := s.publishOnce(ctx, msgs)
+		if !errors.Is(err, errRetry) {
+			return seq, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("kvstore: commit: %w (%w)", err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// publishOnce sends msgs once.
+func (s *Store) publishOnce(ctx context.Context, msgs []message) (uint64, error) {
 	id := ""
 	if len(msgs) > 1 {
 		id = nuid.Next()
@@ -299,12 +327,9 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 	if errors.Is(err, nats.ErrNoResponders) {
 		// Nobody took the commit, so nobody took the batch before it:
 		// nothing is written, and sending it all again is safe.
-		return s.publishAgain(ctx, msgs, err)
+		return 0, fmt.Errorf("%w: no JetStream server answers for the bucket: %w", errRetry, err)
 	}
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return 0, fmt.Errorf("kvstore: commit: no JetStream server answers for the bucket: %w", err)
-		}
 		return 0, fmt.Errorf("%w: %w", errUncertain, err)
 	}
 	var ack pubAck
@@ -315,6 +340,8 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 		switch ack.Error.ErrorCode {
 		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return 0, fmt.Errorf("%w: %s", persistence.ErrRevisionMismatch, ack.Error.Description)
+		case errCodeBatchIncomplete, errCodeBatchInflight, errCodeClusterNotAvail, errCodeClusterNotLeader:
+			return 0, fmt.Errorf("%w: %w", errRetry, ack.Error)
 		}
 		return 0, fmt.Errorf("kvstore: commit: %w", ack.Error)
 	}
@@ -325,15 +352,4 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 		return 0, fmt.Errorf("%w: acknowledged sequence %d", errUncertain, ack.Seq)
 	}
 	return ack.Seq - uint64(len(msgs)) + 1, nil
-}
-
-// publishAgain sends msgs again after nobody answered (the stream has no
-// leader for a moment), until someone does or ctx ends.
-func (s *Store) publishAgain(ctx context.Context, msgs []message, err error) (uint64, error) {
-	select {
-	case <-ctx.Done():
-		return 0, fmt.Errorf("kvstore: commit: no JetStream server answers for the bucket: %w", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	return s.publish(ctx, msgs)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -237,4 +238,42 @@ func FuzzKeyEncoding(f *testing.F) {
 			t.Fatalf("filter %q of %q is called exact but holds %q", filter, prefix, key)
 		}
 	})
+}
+
+// TestBatchesBeyondTheInflightLimit: a batch the server refuses as a whole
+// (here: more batches in flight than the stream allows) wrote nothing and
+// is sent again, so every concurrent writer succeeds.
+func TestBatchesBeyondTheInflightLimit(t *testing.T) {
+	ctx := context.Background()
+	ns := startServer(t, func(o *server.Options) { o.JetStreamLimits.MaxBatchInflightPerStream = 1 })
+	s := openStore(t, connect(t, ns.ClientURL()), Options{})
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				ops := []persistence.Op{
+					{Key: fmt.Sprintf("w/%d/a", w), Value: []byte("a"), AnyRevision: true},
+					{Key: fmt.Sprintf("w/%d/b/%d", w, i), Value: []byte("b")},
+				}
+				if _, err := s.CommitAudited(ctx, persistence.AuditEvent{Tenant: "T", Action: "x"}, ops...); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", w, err)
+		}
+	}
+	n := 0
+	if err := s.Audit(ctx, "T", time.Time{}, time.Time{}, func(persistence.AuditEvent) error { n++; return nil }); err != nil || n != writers*5 {
+		t.Fatalf("%d events, %v; want %d", n, err, writers*5)
+	}
 }
