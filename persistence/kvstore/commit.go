@@ -288,6 +288,9 @@ func (s *Store) publish(ctx context.Context, msgs []message) (uint64, error) {
 		if !errors.Is(err, errRetry) {
 			return seq, err
 		}
+		if s.testHookRefused != nil {
+			s.testHookRefused()
+		}
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("kvstore: commit: %w (%w)", err, ctx.Err())

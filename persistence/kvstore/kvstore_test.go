@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/etaxd/etaxd/persistence"
 )
@@ -241,39 +242,43 @@ func FuzzKeyEncoding(f *testing.F) {
 }
 
 // TestBatchesBeyondTheInflightLimit: a batch the server refuses as a whole
-// (here: more batches in flight than the stream allows) wrote nothing and
-// is sent again, so every concurrent writer succeeds.
+// (here: while another client holds the stream's only batch slot) wrote
+// nothing and is sent again, until the slot frees (the other batch times
+// out, never committed).
 func TestBatchesBeyondTheInflightLimit(t *testing.T) {
 	ctx := context.Background()
-	ns := startServer(t, func(o *server.Options) { o.JetStreamLimits.MaxBatchInflightPerStream = 1 })
-	s := openStore(t, connect(t, ns.ClientURL()), Options{})
-	const writers = 8
-	var wg sync.WaitGroup
-	errs := make([]error, writers)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 5 {
-				ops := []persistence.Op{
-					{Key: fmt.Sprintf("w/%d/a", w), Value: []byte("a"), AnyRevision: true},
-					{Key: fmt.Sprintf("w/%d/b/%d", w, i), Value: []byte("b")},
-				}
-				if _, err := s.CommitAudited(ctx, persistence.AuditEvent{Tenant: "T", Action: "x"}, ops...); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
+	ns := startServer(t, func(o *server.Options) {
+		o.JetStreamLimits.MaxBatchInflightPerStream = 1
+		o.JetStreamLimits.MaxBatchTimeout = 300 * time.Millisecond
+	})
+	js := connect(t, ns.ClientURL())
+	s := openStore(t, js, Options{})
+	// Another client opens a batch and never commits it.
+	dangling := &nats.Msg{Subject: s.keySubject("x"), Header: nats.Header{}, Data: []byte("never")}
+	dangling.Header.Set(hdrBatchID, "dangling")
+	dangling.Header.Set(hdrBatchSeq, "1")
+	if err := js.Conn().PublishMsg(dangling); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	for w, err := range errs {
-		if err != nil {
-			t.Fatalf("writer %d: %v", w, err)
+	if err := js.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ops := []persistence.Op{{Key: "a", Value: []byte("a")}, {Key: "b", Value: []byte("b")}}
+	attempts := 0
+	s.testHookRefused = func() { attempts++ }
+	revs, err := s.CommitAudited(ctx, persistence.AuditEvent{Tenant: "T", Action: "x"}, ops...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts == 0 {
+		t.Fatal("the batch was never refused: the test did not hold the slot")
+	}
+	for i, o := range ops {
+		if rec, err := s.Get(ctx, o.Key); err != nil || rec.Revision != revs[i] {
+			t.Fatalf("%s = %+v, %v", o.Key, rec, err)
 		}
 	}
-	n := 0
-	if err := s.Audit(ctx, "T", time.Time{}, time.Time{}, func(persistence.AuditEvent) error { n++; return nil }); err != nil || n != writers*5 {
-		t.Fatalf("%d events, %v; want %d", n, err, writers*5)
+	if _, err := s.Get(ctx, "x"); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the uncommitted batch was stored: %v", err)
 	}
 }

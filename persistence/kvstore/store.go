@@ -85,6 +85,10 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	calls  sync.WaitGroup
+
+	// testHookRefused, when set before the first write, is called each
+	// time a publish wrote nothing and is sent again.
+	testHookRefused func()
 }
 
 var _ persistence.Store = (*Store)(nil)
