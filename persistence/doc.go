@@ -105,7 +105,7 @@
 // A prefix is compared bytewise: Scan("account/T1") also returns the accounts
 // of T10; scan "account/T1/" for one tenant. Keys may hold any byte; the KV
 // store maps them to KV keys one to one, and keys of the characters
-// [-_=a-zA-Z0-9/] stay readable there as they are. The audit log
+// [-a-zA-Z0-9/] stay readable there as they are. The audit log
 // is keyed by tenant and time, so reading one tenant's events over a period
 // costs the events read, whatever the size of the log.
 //
