@@ -61,16 +61,21 @@
 // and creating it again continues from there, so a writer holding a
 // revision from before the delete can never overwrite the new key. These are
 // the semantics of NATS JetStream KV's Update(key, value, lastRevision), with
-// Create as Update with 0, so that a JetStream-backed Store can replace Bolt
-// for a cluster. Callers must therefore treat revisions as opaque increasing
+// Create as Update with 0, so that the JetStream KV store (persistence/kvstore)
+// replaces Bolt in a cluster. Callers must therefore treat revisions as opaque increasing
 // tokens: JetStream revisions are stream sequences, increasing per key but
 // not consecutive.
 //
 // One Commit is atomic: all of its ops are applied or none. Its ops apply in
 // order, so two ops on one key chain (the second expects the revision the
-// first produced). JetStream KV's Update writes one key: a store on it will
-// need more machinery for several keys at once, so prefer commits of one key,
-// plus idempotent index records (AnyRevision) that a reader can repair.
+// first produced). JetStream KV's Update writes one key: the KV store makes a
+// commit of several keys (or with an audit event) one atomic batch, which
+// costs more than a single write, so prefer commits of one key, plus
+// idempotent index records (AnyRevision) that a reader can repair. A caller
+// of the KV store cannot predict the revision an op produces, so a later op
+// on the same key of one Commit uses AnyRevision (or 0 after a delete). The
+// conformance suite persistence/storetest checks every Store against these
+// rules.
 //
 // # Keys
 //
@@ -98,8 +103,9 @@
 // values under account/, apikey/, meta/ and webhook/, while no engine runs.
 //
 // A prefix is compared bytewise: Scan("account/T1") also returns the accounts
-// of T10; scan "account/T1/" for one tenant. Keep to the characters
-// [-_=.a-zA-Z0-9/]: they map to JetStream KV keys one for one. The audit log
+// of T10; scan "account/T1/" for one tenant. Keys may hold any byte; the KV
+// store maps them to KV keys one to one, and keys of the characters
+// [-a-zA-Z0-9/] stay readable there as they are. The audit log
 // is keyed by tenant and time, so reading one tenant's events over a period
 // costs the events read, whatever the size of the log.
 //
@@ -148,6 +154,13 @@
 // is refused (ErrInsecureKeyFile). In development, CreateIfMissing creates the
 // file with one fresh key and warns that it must be backed up and replaced in
 // production.
+//
+// Key check: CheckKeys, called at start, opens the canary meta/keycheck (a
+// fixed text sealed by the first process that started on the store) and
+// fails with ErrKeyMismatch when this process's keys cannot open it, so that
+// a node with other master keys refuses to start instead of sealing secrets
+// no other node can open. It works on any Store, and reseals the canary
+// under the current version (as ResealKeyCheck does).
 //
 // Rotation: AddKeyVersion (or AppendKeyVersion, for "etaxd keys rotate")
 // appends a fresh key as the next version. New seals use it; values sealed

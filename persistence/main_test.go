@@ -13,6 +13,9 @@ import (
 	"github.com/etaxd/etaxd/internal/testutil"
 )
 
+// zeroTime is the unbounded end of an audit range.
+var zeroTime time.Time
+
 // TestMain fails the package if a test leaves a goroutine behind (a
 // committer that Close did not stop, for one).
 func TestMain(m *testing.M) {

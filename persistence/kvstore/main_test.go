@@ -1,0 +1,124 @@
+package kvstore
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/internal/testutil"
+	"github.com/etaxd/etaxd/persistence"
+)
+
+// testPayload is the max_payload of the test servers: room for a value of
+// persistence.MaxValueLen and its headers.
+const testPayload = 2 << 20
+
+// startServer starts an embedded nats-server with JetStream on a random
+// loopback port, its store in a temp dir, fsyncing every write; it is shut
+// down at cleanup.
+func startServer(t testing.TB, mod func(*server.Options)) *server.Server {
+	t.Helper()
+	ns := newServer(t, mod)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	return ns
+}
+
+// newServer starts a server as startServer does, without waiting for it.
+func newServer(t testing.TB, mod func(*server.Options)) *server.Server {
+	t.Helper()
+	opts := &server.Options{
+		ServerName: "n0",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		JetStream:  true,
+		StoreDir:   t.TempDir(),
+		SyncAlways: true,
+		MaxPayload: testPayload,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if mod != nil {
+		mod(opts)
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// connect connects to url, closed at cleanup.
+func connect(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// openStore opens a Store on js, closed at cleanup.
+func openStore(t testing.TB, js jetstream.JetStream, opts Options) *Store {
+	t.Helper()
+	s, err := New(context.Background(), js, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// startCluster starts n routed servers with JetStream in this process,
+// each with routes to every other, and returns their client URLs.
+func startCluster(t testing.TB, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	routes := make([]*url.URL, n)
+	for i := range n {
+		addrs[i] = testutil.FreeAddr(t)
+		routes[i] = &url.URL{Scheme: "nats", Host: addrs[i]}
+	}
+	servers := make([]*server.Server, n)
+	for i := range n {
+		_, port, err := net.SplitHostPort(addrs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := strconv.Atoi(port)
+		servers[i] = newServer(t, func(o *server.Options) {
+			o.ServerName = fmt.Sprintf("n%d", i)
+			o.Cluster = server.ClusterOpts{Name: "etaxd-test", Host: "127.0.0.1", Port: p}
+			o.Routes = routes
+		})
+	}
+	var urls []string
+	for _, ns := range servers {
+		if !ns.ReadyForConnections(20 * time.Second) {
+			t.Fatal("nats-server not ready")
+		}
+		urls = append(urls, ns.ClientURL())
+	}
+	return urls
+}
+
+var _ persistence.Store = (*Store)(nil)
