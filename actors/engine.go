@@ -117,12 +117,14 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 // after Stop returned. Stopping a stopped engine does nothing.
 func (e *Engine) Stop() {
 	e.stop.Do(func() {
-		if e.cl != nil {
-			// Leave the cluster first: the other members take over this
-			// node's tenants, and its grains stop.
-			e.cl.c.Shutdown(true)
-		}
 		_ = e.sys.Root.PoisonFuture(e.root).Wait()
+		if e.cl != nil {
+			// Leave the cluster: the other members take over this node's
+			// tenants, its grains stop, and the actor system with them.
+			e.cl.c.Shutdown(true)
+			e.d.bg.stop()
+			return
+		}
 		e.d.bg.stop()
 		e.sys.Shutdown()
 	})

@@ -239,7 +239,7 @@ func NewWebhooks(store persistence.Store, bus *natsbus.Bus, opts WebhookOptions)
 	if err != nil {
 		return nil, err
 	}
-	fan, err := w.js.CreateOrUpdateConsumer(ctx, EventStreamName, jetstream.ConsumerConfig{
+	fan, err := natsbus.EnsureConsumer(ctx, w.js, EventStreamName, jetstream.ConsumerConfig{
 		Durable:     webhookFanoutConsumer,
 		Description: "etaxd webhooks: queue one delivery per matching webhook",
 		AckPolicy:   jetstream.AckExplicitPolicy,
@@ -253,7 +253,7 @@ func NewWebhooks(store persistence.Store, bus *natsbus.Bus, opts WebhookOptions)
 	if err != nil {
 		return nil, fmt.Errorf("events: create consumer %s: %w", webhookFanoutConsumer, err)
 	}
-	del, err := w.js.CreateOrUpdateConsumer(ctx, WebhookStream, jetstream.ConsumerConfig{
+	del, err := natsbus.EnsureConsumer(ctx, w.js, WebhookStream, jetstream.ConsumerConfig{
 		Durable:       webhookDeliverConsumer,
 		Description:   "etaxd webhooks: POST each delivery",
 		AckPolicy:     jetstream.AckExplicitPolicy,

@@ -137,6 +137,9 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 		if err := opts.Cluster.apply(so); err != nil {
 			return nil, err
 		}
+		// The cluster's store keeps records of up to 1 MiB in JetStream
+		// messages, with room for their headers.
+		so.MaxPayload = ClusterMaxPayload
 		if opts.Listen == "" {
 			// A routed server must listen: nats-server announces its client
 			// URL to its routes. Only this process connects to it (in

@@ -35,6 +35,10 @@ type RouteOptions struct {
 	Password string
 }
 
+// ClusterMaxPayload is a routed server's max_payload: a state record of
+// persistence.MaxValueLen (1 MiB) with its subject and headers.
+const ClusterMaxPayload = 2 << 20
+
 // ErrNoMetaLeader is returned by WaitMetaLeader when JetStream found no
 // meta leader in time: fewer than a quorum of the cluster's servers are
 // reachable.
@@ -106,21 +110,16 @@ func (b *Bus) WaitMetaLeader(ctx context.Context) error {
 // attempts. Several nodes creating the same replicated bucket at once can
 // all hang until their deadline; a retry then takes milliseconds.
 func (b *Bus) CreateKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	var last error
-	for {
-		actx, cancel := context.WithTimeout(ctx, time.Second)
-		kv, err := b.js.CreateOrUpdateKeyValue(actx, cfg)
-		cancel()
-		if err == nil {
-			return kv, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("natsbus: create bucket %s: %w", cfg.Bucket, last)
-		case <-time.After(200 * time.Millisecond):
-		}
+	var kv jetstream.KeyValue
+	err := Attempt(ctx, func(ctx context.Context) error {
+		var err error
+		kv, err = b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: create bucket %s: %w", cfg.Bucket, err)
 	}
+	return kv, nil
 }
 
 // ClusterInfo describes the NATS side of a cluster for the operators'

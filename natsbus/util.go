@@ -32,9 +32,38 @@ func Backoff(attempt int, base, max time.Duration) time.Duration {
 	return min(d, max)
 }
 
+// AttemptTimeout bounds one attempt of a JetStream management call made
+// through Attempt.
+const AttemptTimeout = time.Second
+
+// Attempt runs f with short attempts (AttemptTimeout each) until it
+// succeeds or ctx ends, and returns f's last error. Several nodes of a
+// cluster creating the same replicated stream or consumer at once can all
+// wait out their whole deadline; a new attempt then takes milliseconds. f
+// must be idempotent (create-or-update).
+func Attempt(ctx context.Context, f func(context.Context) error) error {
+	for n := 1; ; n++ {
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(Backoff(n, 50*time.Millisecond, 500*time.Millisecond)):
+		}
+	}
+}
+
 // EnsureStream creates the stream, or updates it to cfg when it exists.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	err := Attempt(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("natsbus: create or update stream %s: %w", cfg.Name, err)
 	}
 	return nil
@@ -43,18 +72,20 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // EnsureStreamExists creates the stream with cfg unless it exists, leaving
 // an existing stream's configuration to its owner.
 func EnsureStreamExists(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	_, err := js.Stream(ctx, cfg.Name)
-	if err == nil {
+	return Attempt(ctx, func(ctx context.Context) error {
+		_, err := js.Stream(ctx, cfg.Name)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("natsbus: look up stream %s: %w", cfg.Name, err)
+		}
+		_, err = js.CreateStream(ctx, cfg)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("natsbus: create stream %s: %w", cfg.Name, err)
+		}
 		return nil
-	}
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("natsbus: look up stream %s: %w", cfg.Name, err)
-	}
-	_, err = js.CreateStream(ctx, cfg)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("natsbus: create stream %s: %w", cfg.Name, err)
-	}
-	return nil
+	})
 }
 
 // RateLog logs a repeated warning at most once per interval, with the
@@ -96,4 +127,16 @@ func (r *RateLog) Warn(log *slog.Logger, msg string, args ...any) {
 func PermanentPublishError(err error) bool {
 	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
 		errors.Is(err, nats.ErrConnectionClosed)
+}
+
+// EnsureConsumer creates the durable consumer on stream, or updates it to
+// cfg when it exists, with short attempts (see Attempt).
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	var cons jetstream.Consumer
+	err := Attempt(ctx, func(ctx context.Context) error {
+		var err error
+		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		return err
+	})
+	return cons, err
 }

@@ -185,7 +185,7 @@ func Consume(ctx context.Context, bus *natsbus.Bus, name string, n Notifier, opt
 	if len(cfg.FilterSubjects) == 1 {
 		cfg.FilterSubject, cfg.FilterSubjects = cfg.FilterSubjects[0], nil
 	}
-	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, PromptStream, cfg)
+	cons, err := natsbus.EnsureConsumer(ctx, bus.JetStream(), PromptStream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("prompts: create consumer %s: %w", name, err)
 	}

@@ -483,7 +483,10 @@ func addDemoAccount(ctx context.Context, st *stack, df *demoFile, a demoAccount)
 		return "", err
 	}
 	if r.State == actors.FlowAwaitingCode {
-		code := st.sim.LastCode(p.Phone)
+		code, err := demoLastCode(ctx, st, p.Phone)
+		if err != nil {
+			return "", err
+		}
 		if code == "" {
 			return "", errors.New("the simulator sent no code")
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -167,4 +168,33 @@ func postDemoPersons(ctx context.Context, base string, persons []demoPerson) err
 		}
 	}
 	return nil
+}
+
+// demoLastCode is the last SMS code the bureau sent to phone: from the
+// in-process simulator, or a cluster's etax-sim (GET /sim/v1/sms).
+func demoLastCode(ctx context.Context, st *stack, phone string) (string, error) {
+	if st.sim != nil {
+		return st.sim.LastCode(phone), nil
+	}
+	u := strings.TrimRight(st.opts.TaxBureau.URL, "/") + taxbureau.SimPathPrefix + "sms?phone=" + url.QueryEscape(phone)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("demo: read the code sent to %s: %w", phone, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("demo: read the code sent to %s: %s", phone, resp.Status)
+	}
+	var sent []taxbureau.SMS
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&sent); err != nil {
+		return "", fmt.Errorf("demo: read the code sent to %s: %w", phone, err)
+	}
+	if len(sent) == 0 {
+		return "", nil
+	}
+	return sent[0].Code, nil // newest first
 }
