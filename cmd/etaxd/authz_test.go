@@ -238,6 +238,7 @@ func matrixRows() []matrixRoute {
 
 		// The operator surface.
 		{route: "GET /ops/status", method: "GET", path: "/ops/status", dev: thisMachine(ok), prod: opsProd(ok)},
+		{route: "GET /ops/cluster", method: "GET", path: "/ops/cluster", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "GET /metrics", method: "GET", path: "/metrics", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "GET /dev/inbox", method: "GET", path: "/dev/inbox?openid=o_demo_openid", dev: thisMachine(ok), prod: all(notFound)},
 		{route: "GET /ops/v1/tenants", method: "GET", path: "/ops/v1/tenants", dev: thisMachine(ok), prod: opsProd(ok)},

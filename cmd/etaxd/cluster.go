@@ -44,7 +44,7 @@ func (s *stack) openClusterStore() error {
 	}
 	s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
 		Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.StreamReplicas(), ServerName: o.Node(),
-		Logger: s.log.With("component", "nats"),
+		Logger:  s.log.With("component", "nats"),
 		Cluster: &natsbus.RouteOptions{Listen: o.Cluster.Listen, Routes: o.Cluster.Peers, User: "etaxd", Password: pass}})
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
