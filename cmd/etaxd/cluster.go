@@ -64,6 +64,14 @@ func (s *stack) openClusterStore() error {
 	if err := persistence.CheckKeys(ctx, kv, s.keys); err != nil {
 		return fmt.Errorf("cluster: %w: every node needs the same master keys (%s or the key file)", err, o.KeysEnv)
 	}
+	// The client API's nonces and idempotency answers, shared: a replay or
+	// a retry is recognised on any node.
+	if s.nonces, err = s.bus.OpenSharedKV(ctx, natsbus.NoncesBucket, natsbus.NoncesMaxAge); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if s.idempotency, err = s.bus.OpenSharedKV(ctx, natsbus.IdempotencyBucket, natsbus.IdempotencyMaxAge); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	return nil
 }
 

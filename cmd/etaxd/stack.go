@@ -52,6 +52,9 @@ type stack struct {
 	members *membership.Provider
 	// activeSub answers the other nodes' question for this node's tenants.
 	activeSub *nats.Subscription
+	// nonces and idempotency are the client API's shared maps in cluster
+	// mode (nil: in memory).
+	nonces, idempotency *natsbus.SharedKV
 
 	// sim and sms are set with the in-process simulator; client otherwise.
 	sim    *taxbureau.Simulator
@@ -322,6 +325,10 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	}
 	if s.hooks != nil {
 		d.Webhooks = actors.NewWebhookRegistry(s.hooks)
+	}
+	if s.nonces != nil {
+		d.Nonces = httpapi.NewSharedNonces(s.nonces)
+		d.Idempotency = httpapi.NewSharedIdempotency(s.idempotency, log.With("component", "http"))
 	}
 	if s.members != nil {
 		d.Cluster = s.clusterStatus

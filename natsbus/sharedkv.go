@@ -1,0 +1,84 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SharedKV is a key-value map on a JetStream KV bucket that every node of
+// a cluster sees: the client API's nonces and idempotency answers
+// (httpapi.SharedNonces, httpapi.SharedIdempotency), so that a replayed
+// request or a retried Idempotency-Key is recognised on whichever node it
+// reaches. Entries live the bucket's MaxAge. Safe for concurrent use.
+type SharedKV struct{ kv jetstream.KeyValue }
+
+// Buckets of the shared maps and how long they keep an entry.
+const (
+	NoncesBucket      = "etaxd_nonces"
+	NoncesMaxAge      = 15 * time.Minute // beyond a signature's ±5 min window
+	IdempotencyBucket = "etaxd_idempotency"
+	IdempotencyMaxAge = 24*time.Hour + time.Hour
+)
+
+// OpenSharedKV creates (or opens) the bucket with the bus's replicas and
+// returns the map on it.
+func (b *Bus) OpenSharedKV(ctx context.Context, bucket string, maxAge time.Duration) (*SharedKV, error) {
+	kv, err := b.CreateKV(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, TTL: maxAge,
+		Storage: jetstream.FileStorage, Replicas: b.replicas})
+	if err != nil {
+		return nil, err
+	}
+	return &SharedKV{kv: kv}, nil
+}
+
+// Create stores value under key unless it holds one.
+func (s *SharedKV) Create(ctx context.Context, key string, value []byte) (bool, error) {
+	_, err := s.kv.Create(ctx, key, value)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil
+	}
+	return false, fmt.Errorf("natsbus: shared create: %w", err)
+}
+
+// Get returns key's value and revision.
+func (s *SharedKV) Get(ctx context.Context, key string) ([]byte, uint64, bool, error) {
+	e, err := s.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, fmt.Errorf("natsbus: shared get: %w", err)
+	}
+	return e.Value(), e.Revision(), true, nil
+}
+
+// Update replaces key's value if it still has revision rev.
+func (s *SharedKV) Update(ctx context.Context, key string, value []byte, rev uint64) (bool, error) {
+	_, err := s.kv.Update(ctx, key, value, rev)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil // "wrong last sequence": another writer came first
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return false, nil
+	}
+	return false, fmt.Errorf("natsbus: shared update: %w", err)
+}
+
+// Delete forgets key.
+func (s *SharedKV) Delete(ctx context.Context, key string) error {
+	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("natsbus: shared delete: %w", err)
+	}
+	return nil
+}
