@@ -3,6 +3,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/peertls"
+	"github.com/etaxd/etaxd/persistence"
 )
 
 // tenantKind is the grain kind of a tenant; its identity is the tenant id.
@@ -46,6 +48,12 @@ type ClusterDeps struct {
 	// RequestTimeout bounds one attempt of a request to a grain; default
 	// 5 s (the caller's own deadline still applies).
 	RequestTimeout time.Duration
+	// Member returns this node's member id, and Alive reports whether a
+	// member id is in the membership's member set: the placement leases
+	// (see placementKey) count a grain activated while the member holding
+	// it was still alive. Nil: no leases.
+	Member func() string
+	Alive  func(memberID string) bool
 	// Serving reports whether this node may serve its grains now (the
 	// membership's view: its own heartbeat stored within the TTL). A node
 	// that was paused longer than that may have been dropped while its
@@ -68,8 +76,9 @@ type clusterState struct {
 type activeTenants struct {
 	mu sync.Mutex
 	m  map[string]time.Time
-	// started counts the activations on this node.
-	started atomic.Int64
+	// started counts the activations on this node; doubles those that
+	// found the tenant held by another live member.
+	started, doubles atomic.Int64
 }
 
 func (a *activeTenants) add(id string, at time.Time) {
@@ -113,7 +122,7 @@ func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterSta
 	rc := remote.Configure(cd.Host, cd.Port,
 		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(cd.TLS.Server))),
 		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(cd.TLS.Client))))
-	kind := cluster.NewKind(tenantKind, actor.PropsFromProducer(func() actor.Actor { return &tenantGrain{d: d, serving: cd.Serving} }))
+	kind := cluster.NewKind(tenantKind, actor.PropsFromProducer(func() actor.Actor { return &tenantGrain{d: d, cd: cd, serving: cd.Serving} }))
 	cfg := cluster.Configure(cd.Name, cd.Provider, cd.Lookup, rc,
 		cluster.WithKinds(kind), cluster.WithRequestTimeout(cd.RequestTimeout), cluster.WithRequestLog(false))
 	c := cluster.New(sys, cfg)
@@ -138,6 +147,7 @@ func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterSta
 // asks to it: the tenant actor and its accounts see only local senders.
 type tenantGrain struct {
 	d       *deps
+	cd      *ClusterDeps
 	serving func() bool
 	id      string
 	tenant  *actor.PID
@@ -157,9 +167,11 @@ func (g *tenantGrain) Receive(ctx actor.Context) {
 		}
 		g.tenant = pid
 		g.d.active.add(g.id, g.d.clk.Now())
+		g.takeLease()
 	case *actor.Stopped:
 		if g.id != "" {
 			g.d.active.remove(g.id)
+			g.dropLease()
 		}
 	case *wrapperspb.BytesValue:
 		if g.serving != nil && !g.serving() {
@@ -290,3 +302,63 @@ func (e *Engine) TenantAddress(tenant string) (string, error) {
 	}
 	return pid.Address, nil
 }
+
+// The placement lease of a tenant (ops/placement/<tenant>) names the member
+// whose grain runs it. A grain takes it when it starts and drops it when it
+// stops. A grain that starts while the lease names another member that is
+// still alive is a double activation: protoactor's placement does not check
+// ownership, so two members with diverging views could both run a tenant.
+// The store's revision checks keep such a pair from overwriting each
+// other's changes; the lease only counts them (DoubleActivations, logged as
+// an error), for the operators and the cluster tests. The lease is written
+// off the actor (a store call must not block its receive).
+func placementKey(tenant string) string { return persistence.PrefixOps + "placement/" + tenant }
+
+func (g *tenantGrain) takeLease() {
+	if g.cd == nil || g.cd.Member == nil || g.cd.Alive == nil {
+		return
+	}
+	d, id, self, alive := g.d, g.id, g.cd.Member(), g.cd.Alive
+	d.bg.Go(func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		defer cancel()
+		key := placementKey(id)
+		var rev uint64
+		rec, err := d.store.Get(sctx, key)
+		switch {
+		case err == nil:
+			rev = rec.Revision
+			if holder := string(rec.Value); holder != self && alive(holder) {
+				d.active.doubles.Add(1)
+				d.log.Error("cluster: tenant activated while another live member holds it", "tenant", id, "holder", holder)
+			}
+		case !errors.Is(err, persistence.ErrNotFound):
+			d.log.Warn("cluster: read the placement lease", "tenant", id, "err", err)
+			return
+		}
+		if _, err := persistence.Put(sctx, d.store, key, []byte(self), rev); err != nil && !errors.Is(err, persistence.ErrRevisionMismatch) {
+			d.log.Warn("cluster: write the placement lease", "tenant", id, "err", err)
+		}
+	})
+}
+
+func (g *tenantGrain) dropLease() {
+	if g.cd == nil || g.cd.Member == nil {
+		return
+	}
+	d, id, self := g.d, g.id, g.cd.Member()
+	d.bg.Go(func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		defer cancel()
+		rec, err := d.store.Get(sctx, placementKey(id))
+		if err != nil || string(rec.Value) != self {
+			return // another member holds it now
+		}
+		_, _ = d.store.Commit(sctx, persistence.Op{Key: placementKey(id), Delete: true, Expected: rec.Revision})
+	})
+}
+
+// DoubleActivations counts the tenant grains this node started while
+// another live member held the tenant (see placementKey); 0 on a single
+// node.
+func (e *Engine) DoubleActivations() int64 { return e.d.active.doubles.Load() }

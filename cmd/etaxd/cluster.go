@@ -106,7 +106,7 @@ func (s *stack) clusterDeps() (*actors.ClusterDeps, error) {
 	}
 	log.Info("cluster: joining", "node", o.Node(), "actor_address", net.JoinHostPort(host, strconv.Itoa(port)), "tls_key", tlsc.Fingerprint)
 	return &actors.ClusterDeps{Name: "etaxd", Host: host, Port: port, Provider: s.members, Lookup: disthash.New(),
-		TLS: tlsc, Serving: s.members.Serving}, nil
+		TLS: tlsc, Serving: s.members.Serving, Member: s.members.ID, Alive: s.memberAlive}, nil
 }
 
 // actorAddress is where the actor remote listens: cluster.actor_listen,
@@ -139,4 +139,14 @@ func actorAddress(actorListen, routeListen string) (string, int, error) {
 		_ = ln.Close()
 	}
 	return host, port, nil
+}
+
+// memberAlive reports whether id is a member this node counts alive.
+func (s *stack) memberAlive(id string) bool {
+	for _, m := range s.members.Snapshot().Members {
+		if m.ID == id {
+			return m.Alive
+		}
+	}
+	return false
 }

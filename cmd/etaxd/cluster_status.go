@@ -27,11 +27,14 @@ type clusterDoc struct {
 	Counters membership.Counters `json:"counters"`
 	// Activations counts the tenant grains this node started; Remote the
 	// requests it sent through the cluster.
-	Activations int64               `json:"activations"`
-	Remote      int64               `json:"remote_requests"`
-	NATS        natsbus.ClusterInfo `json:"nats"`
-	Streams     []streamDoc         `json:"streams"`
-	Tenant      *tenantDoc          `json:"tenant,omitempty"`
+	Activations int64 `json:"activations"`
+	// Doubles counts the activations that found the tenant held by
+	// another live member (double activations; 0 is the healthy figure).
+	Doubles int64               `json:"double_activations"`
+	Remote  int64               `json:"remote_requests"`
+	NATS    natsbus.ClusterInfo `json:"nats"`
+	Streams []streamDoc         `json:"streams"`
+	Tenant  *tenantDoc          `json:"tenant,omitempty"`
 }
 
 type memberDoc struct {
@@ -74,7 +77,7 @@ func (s *stack) clusterStatus(ctx context.Context, tenant string) (any, error) {
 	_, started := s.engine.LocalTenants()
 	doc := clusterDoc{Node: s.opts.Node(), Mode: "cluster", ID: snap.Self.ID, Address: snap.Self.Address,
 		Serving: snap.Serving, TTL: snap.TTL.String(), Blocked: snap.Blocked, Counters: snap.Counters,
-		Activations: started, Remote: s.engine.ClusterAsks(), NATS: s.bus.ClusterInfo(), Streams: []streamDoc{}}
+		Activations: started, Doubles: s.engine.DoubleActivations(), Remote: s.engine.ClusterAsks(), NATS: s.bus.ClusterInfo(), Streams: []streamDoc{}}
 	if doc.Blocked == nil {
 		doc.Blocked = []string{}
 	}
