@@ -68,8 +68,12 @@ type clusterState struct {
 	// known caches the tenants that exist (a store read the first time):
 	// a made-up tenant id must not place a grain.
 	known sync.Map
-	// asks counts the requests sent through the cluster.
+	// asks counts the requests sent through the cluster (attempts).
 	asks atomic.Int64
+	// left holds a channel per member address, closed when that member
+	// leaves: an attempt waiting on it stops at once (see askCluster).
+	mu   sync.Mutex
+	left map[string]chan struct{}
 }
 
 // activeTenants is the set of tenants whose grain runs on this node.
@@ -139,7 +143,9 @@ func startCluster(d *deps, sys *actor.ActorSystem, cd *ClusterDeps) (*clusterSta
 	if startErr != nil {
 		return nil, startErr
 	}
-	return &clusterState{c: c}, nil
+	cs := &clusterState{c: c, left: map[string]chan struct{}{}}
+	cs.watchTopology(sys)
+	return cs, nil
 }
 
 // tenantGrain is a tenant placed on this node. It runs the tenant actor as
@@ -208,7 +214,13 @@ func (g *tenantGrain) reply(ctx actor.Context, res any, err error) {
 }
 
 // askCluster sends msg to the tenant's grain, wherever it lives, and
-// decodes the reply.
+// decodes the reply. It does its own attempts rather than protoactor's
+// (whose retry back-off is nanoseconds and whose every attempt waits the
+// whole timeout): an attempt ends with the reply, or as soon as the member
+// it went to leaves the cluster, and the next one asks the placement again.
+// A request the dead member received but did not answer may so run twice:
+// the tenant's commands are checked against the stored state, so the second
+// run finds the first one's change (and may answer with a conflict).
 func (e *Engine) askCluster(tenant string, msg any, timeout time.Duration) (any, error) {
 	cs := e.cl
 	if _, create := msg.(*createTenant); !create {
@@ -219,21 +231,104 @@ func (e *Engine) askCluster(tenant string, msg any, timeout time.Duration) (any,
 			cs.known.Store(tenant, struct{}{})
 		}
 	}
-	frame, err := encodeRequest(e.d.seal, tenant, msg, timeout)
-	if err != nil {
-		return nil, domain.ErrInternal.Wrap(err)
+	deadline := time.Now().Add(timeout)
+	var last error
+	for attempt := 1; ; attempt++ {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return nil, domain.ErrBusy.Wrap(fmt.Errorf("tenant %s: %d attempts: %w", tenant, attempt-1, last))
+		}
+		pid := cs.c.Get(tenant, tenantKind)
+		if pid == nil {
+			last = errors.New("no placement")
+			time.Sleep(min(remaining, time.Duration(attempt)*50*time.Millisecond))
+			continue
+		}
+		frame, err := encodeRequest(e.d.seal, tenant, msg, remaining)
+		if err != nil {
+			return nil, domain.ErrInternal.Wrap(err)
+		}
+		cs.asks.Add(1)
+		res, err, gone := cs.await(e.sys.Root.RequestFuture(pid, &wrapperspb.BytesValue{Value: frame}, remaining), pid.Address)
+		switch {
+		case gone, errors.Is(err, actor.ErrDeadLetter), errors.Is(err, remote.ErrDeadLetter):
+			cs.c.PidCache.RemoveByValue(tenant, tenantKind, pid)
+			last = fmt.Errorf("member %s left", pid.Address)
+			continue
+		case err != nil:
+			return nil, domain.ErrBusy.Wrap(err)
+		}
+		bv, ok := res.(*wrapperspb.BytesValue)
+		if !ok {
+			return nil, domain.ErrBusy.Wrap(fmt.Errorf("cluster reply %T", res))
+		}
+		return decodeReply(e.d.seal, bv.Value)
 	}
-	cs.asks.Add(1)
-	res, err := cs.c.Request(tenant, tenantKind, &wrapperspb.BytesValue{Value: frame},
-		cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
-	if err != nil {
-		return nil, domain.ErrBusy.Wrap(err)
+}
+
+// await waits for fut, or until the member at address leaves (gone).
+func (cs *clusterState) await(fut *actor.Future, address string) (any, error, bool) {
+	left := cs.leftSignal(address)
+	type result struct {
+		v   any
+		err error
 	}
-	bv, ok := res.(*wrapperspb.BytesValue)
-	if !ok {
-		return nil, domain.ErrBusy.Wrap(fmt.Errorf("cluster reply %T", res))
+	done := make(chan result, 1)
+	go func() {
+		v, err := fut.Result()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err, false
+	case <-left:
+		return nil, nil, true
 	}
-	return decodeReply(e.d.seal, bv.Value)
+}
+
+// leftSignal returns a channel closed when the member at address leaves
+// the cluster (or closed already if it has).
+func (cs *clusterState) leftSignal(address string) <-chan struct{} {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	ch := cs.left[address]
+	if ch == nil {
+		ch = make(chan struct{})
+		cs.left[address] = ch
+	}
+	return ch
+}
+
+// watchTopology closes the left signals of the members that leave.
+func (cs *clusterState) watchTopology(sys *actor.ActorSystem) {
+	sys.EventStream.Subscribe(func(evt any) {
+		t, ok := evt.(*cluster.ClusterTopology)
+		if !ok {
+			return
+		}
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		for _, m := range t.Left {
+			addr := m.Address()
+			if ch := cs.left[addr]; ch != nil {
+				close(ch)
+			} else {
+				ch := make(chan struct{})
+				close(ch)
+				cs.left[addr] = ch
+			}
+		}
+		for _, m := range t.Joined { // a new member at a reused address
+			addr := m.Address()
+			if ch := cs.left[addr]; ch != nil {
+				select {
+				case <-ch:
+					delete(cs.left, addr)
+				default:
+				}
+			}
+		}
+	})
 }
 
 // MemberView is one member of the cluster as this node's actor system
