@@ -37,10 +37,13 @@ func keyAPIKey(id string) string { return persistence.PrefixAPIKey + id }
 
 // apiKeyCache keeps opened secrets of recently used keys; a revocation
 // through this engine drops the entry at once, and entries expire so a
-// revocation by another process is seen within apiKeyTTL.
+// revocation by another process is seen within its ttl: apiKeyTTL on a
+// single node (another process on the same store is the offline CLI),
+// clusterAPIKeyTTL in cluster mode, where any node may revoke.
 type apiKeyCache struct {
-	mu sync.Mutex
-	m  map[string]cachedKey
+	mu  sync.Mutex
+	m   map[string]cachedKey
+	ttl time.Duration
 }
 
 type cachedKey struct {
@@ -49,7 +52,10 @@ type cachedKey struct {
 	at     time.Time
 }
 
-const apiKeyTTL = 30 * time.Second
+const (
+	apiKeyTTL        = 30 * time.Second
+	clusterAPIKeyTTL = 3 * time.Second
+)
 
 // CreateAPIKey makes a key for tenant, or with the given id and secret
 // (the demo's, so demo.json stays valid across starts). The secret is
@@ -148,7 +154,7 @@ func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
 func (e *Engine) LookupAPIKey(ctx context.Context, id string) (tenant string, secret []byte, err error) {
 	now := e.d.clk.Now()
 	e.keys.mu.Lock()
-	if k, has := e.keys.m[id]; has && now.Sub(k.at) < apiKeyTTL {
+	if k, has := e.keys.m[id]; has && now.Sub(k.at) < e.keys.ttl {
 		e.keys.mu.Unlock()
 		return k.tenant, k.secret, nil
 	}

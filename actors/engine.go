@@ -100,8 +100,9 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	e := &Engine{d: d, sys: sys, root: root, limiter: newAttemptLimiter(cfg.ActivationLimit, cfg.ActivationWindow, dp.Clock),
 		byAddr: newAttemptLimiter(cfg.ActivationPerAddress, cfg.ActivationWindow, dp.Clock),
 		total:  newAttemptLimiter(cfg.ActivationTotal, cfg.ActivationWindow, dp.Clock),
-		keys:   apiKeyCache{m: map[string]cachedKey{}}}
+		keys:   apiKeyCache{m: map[string]cachedKey{}, ttl: apiKeyTTL}}
 	if dp.Cluster != nil {
+		e.keys.ttl = clusterAPIKeyTTL
 		if e.cl, err = startCluster(d, sys, dp.Cluster); err != nil {
 			_ = sys.Root.PoisonFuture(root).Wait()
 			sys.Shutdown()

@@ -406,7 +406,7 @@ func apikeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		"revoke": func(args []string) int {
 			return opsCommand{
 				name: "apikey revoke", argsUsage: " KEY", minArgs: 1, maxArgs: 1,
-				summary: "Revoke an API key: etaxd refuses it from now on (within 30 s on other nodes).",
+				summary: "Revoke an API key: etaxd refuses it from now on (every node of a cluster within 3 s).",
 				run: func(ctx context.Context, c *client, a opsArgs) error {
 					if _, _, err := c.do(ctx, http.MethodDelete, "/ops/v1/apikeys/"+url.PathEscape(a.Pos[0]), nil); err != nil {
 						return err
