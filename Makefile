@@ -6,7 +6,7 @@ GO      ?= go
 PKGS    ?= ./...
 VERSION ?= dev
 
-.PHONY: run sim test race fuzz bench lint vet fmt-check fmt build install clean
+.PHONY: run cluster sim test race fuzz bench lint vet fmt-check fmt build install clean
 
 ## run: build bin/etaxd and start it in dev mode (this machine only) on
 ## ./data with the demo tenant (see data/demo.json); etaxd's own default is
@@ -15,6 +15,13 @@ VERSION ?= dev
 ## exits 0, and so does make (rather than dying of the SIGINT with it).
 run: build
 	@set -m; bin/etaxd serve --dev --demo
+
+## cluster: build, then start three etaxd nodes in cluster mode and one
+## etax-sim on 127.0.0.1 (ports 8081-8083, routes 7221-7223, the bureau on
+## 8090) with the demo, data under ./data/cluster; prints how to try a
+## failover. Ctrl-C stops them all.
+cluster: build
+	@set -m; deploy/local-cluster.sh
 
 ## test: vet, the gofmt check, every test with the race detector, then the
 ## fuzz targets of the JSON bodies and the WeChat callback, briefly

@@ -37,17 +37,19 @@ func Backoff(attempt int, base, max time.Duration) time.Duration {
 const AttemptTimeout = time.Second
 
 // Attempt runs f with short attempts (AttemptTimeout each) until it
-// succeeds or ctx ends, and returns f's last error. Several nodes of a
-// cluster creating the same replicated stream or consumer at once can all
-// wait out their whole deadline; a new attempt then takes milliseconds. f
-// must be idempotent (create-or-update).
+// succeeds, fails for good, or ctx ends, and returns f's last error.
+// Several nodes of a cluster creating the same replicated stream or
+// consumer at once can all wait out their whole deadline; a new attempt
+// then takes milliseconds. Only such transient failures are tried again
+// (see transient); a refusal (a conflicting configuration) returns at once.
+// f must be idempotent (create-or-update).
 func Attempt(ctx context.Context, f func(context.Context) error) error {
 	for n := 1; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
 		err := f(actx)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || !transient(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -55,6 +57,20 @@ func Attempt(ctx context.Context, f func(context.Context) error) error {
 		case <-time.After(Backoff(n, 50*time.Millisecond, 500*time.Millisecond)):
 		}
 	}
+}
+
+// transient reports whether err is a JetStream call that got no answer in
+// time or an answer that says to try again (503: no meta leader, no
+// quorum, a peer not current), rather than a refusal.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code == 503 || api.Code == 408
+	}
+	return false
 }
 
 // EnsureStream creates the stream, or updates it to cfg when it exists.

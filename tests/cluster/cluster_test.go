@@ -26,7 +26,7 @@ import (
 const exitEvicted = 75
 
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*node
 	sim   string
 	erp   caller
@@ -34,7 +34,7 @@ type cluster struct {
 
 // startCluster builds the binaries and starts etax-sim and three etaxd
 // nodes in dev mode with the demo, on 127.0.0.1.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	dir := t.TempDir()
 	etaxd := testutil.BuildBinary(t, dir, "cmd/etaxd", raceEnabled)
 	sim := testutil.BuildBinary(t, dir, "cmd/etax-sim", raceEnabled)
@@ -398,7 +398,7 @@ func (c *cluster) writers(nodes []*node) (*int64, func() []string) {
 }
 
 // allThere checks that every acknowledged tenant exists, asked through n.
-func (c *cluster) allThere(t *testing.T, n *node, ids []string) {
+func (c *cluster) allThere(t testing.TB, n *node, ids []string) {
 	t.Helper()
 	testutil.Eventually(t, time.Minute, func() error {
 		a, err := caller{}.send(n.http, "GET", "/ops/v1/tenants", nil, false, 10*time.Second)

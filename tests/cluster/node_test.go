@@ -21,7 +21,7 @@ import (
 // node is one etaxd process of the cluster: its addresses stay the same
 // across restarts, as a node's would.
 type node struct {
-	t         *testing.T
+	t         testing.TB
 	name, dir string
 	http      string // 127.0.0.1:port of its HTTP API
 	route     string // its NATS route address
