@@ -2,11 +2,14 @@ package prompts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // benchPipeline starts a bus, a queue and a consumer notifying n.
@@ -70,9 +73,14 @@ func BenchmarkPromptThroughput(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		p := Prompt{ID: fmt.Sprintf("p%d", i), Kind: KindSMSCode}
-		for q.Publish(context.Background(), p) != nil { // buffer full: let the workers catch up
-			time.Sleep(time.Millisecond)
-		}
+		// A full buffer refuses at once: wait for the workers to catch up.
+		testutil.Eventually(b, time.Minute, func() error {
+			err := q.Publish(context.Background(), p)
+			if err != nil && !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			return err
+		})
 	}
 	<-done
 }
