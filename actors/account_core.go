@@ -34,7 +34,8 @@ func (a *accountActor) core() domain.Account {
 	s.Seq = a.seq
 	s.Logins = make(map[domain.Channel]domain.PendingLogin, len(a.logins))
 	for ch, l := range a.logins {
-		s.Logins[ch] = domain.PendingLogin{Nonce: l.nonce, Stage: l.stage, ChallengeID: l.challengeID, Started: l.started}
+		s.Logins[ch] = domain.PendingLogin{Nonce: l.nonce, Stage: l.stage, ChallengeID: l.challengeID, Started: l.started,
+			Resending: l.resending}
 	}
 	if c := a.cert; c != nil {
 		s.Cert = &domain.PendingCert{Nonce: c.nonce, Channel: c.channel, ID: c.certID, Polling: c.polling}
@@ -60,7 +61,7 @@ func (a *accountActor) track(evs []domain.Event) {
 			l = &login{channel: ch}
 			a.logins[ch] = l
 		}
-		l.nonce, l.stage, l.challengeID, l.started = pl.Nonce, pl.Stage, pl.ChallengeID, pl.Started
+		l.nonce, l.stage, l.challengeID, l.started, l.resending = pl.Nonce, pl.Stage, pl.ChallengeID, pl.Started, pl.Resending
 	}
 	if pc := next.Cert; pc != nil {
 		if a.cert == nil {

@@ -25,9 +25,9 @@ const (
 )
 
 // login is a channel's login in progress: one per channel, shared by every
-// request that needs it (single flight, B1). nonce, stage, challengeID and
-// started mirror the machine's domain.PendingLogin (track); the rest is the
-// actor's: timer, prompt, waiting requests, who submitted.
+// request that needs it (single flight, B1). nonce, stage, challengeID,
+// started and resending mirror the machine's domain.PendingLogin (track);
+// the rest is the actor's: timer, prompt, waiting requests, who submitted.
 type login struct {
 	channel     domain.Channel
 	nonce       uint64
@@ -41,7 +41,7 @@ type login struct {
 	// "" for a hosting provider's code.
 	submittedBy string
 	started     time.Time // codes sent from here on belong to this login
-	resending   bool      // a new code was asked (resend.go)
+	resending   bool      // a new code was asked (domain.ResendCode, resend.go)
 }
 
 // loginDone, codeDone, hostedCode and codeExpired are the results of a

@@ -4,7 +4,6 @@ package actors
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -57,17 +56,6 @@ func (t *tenantActor) onFlowResend(ctx actor.Context, m *resendFlowCode) {
 	t.toFlow(ctx, m.FlowID, m.OpenID, &flowResend{})
 }
 
-// smsTooSoon is B3's interval check with the real wait: nil once a code may
-// be sent, else ErrSMSTooFrequent saying how many seconds are left.
-func smsTooSoon(last time.Time, p domain.SMSPolicy, now time.Time) error {
-	if domain.CheckAccountInterval(last, p, now) == nil {
-		return nil
-	}
-	e := domain.ErrSMSTooFrequent.RetryIn(last.Add(p.PerAccountInterval).Sub(now))
-	e.Message = fmt.Sprintf("获取验证码过于频繁，请%d秒后再试", e.RetryAfterSeconds())
-	return e
-}
-
 // smsRemaining is how many codes the person's phone may still get today in
 // region; the whole day's budget while the person is not known yet.
 func (d *deps) smsRemaining(region, person string, now time.Time) int {
@@ -102,7 +90,7 @@ func (f *flowActor) typesCode() bool {
 func (f *flowActor) codeReply() *FlowReply {
 	p := f.d.cfg.SMSPolicy
 	return &FlowReply{FlowID: f.spec.id, State: FlowAwaitingCode, PhoneMasked: f.challenge.PhoneMasked,
-		ExpiresAt: f.challenge.ExpiresAt, NextCodeAt: f.codeAt.Add(p.PerAccountInterval),
+		ExpiresAt: f.challenge.ExpiresAt, NextCodeAt: p.NextCodeAt(f.codeAt),
 		SMSRemaining: f.d.smsRemaining(f.spec.region, f.person(), f.d.clk.Now())}
 }
 
@@ -116,7 +104,7 @@ func (f *flowActor) onResend(ctx actor.Context) {
 		return
 	}
 	now := f.d.clk.Now()
-	if err := smsTooSoon(f.codeAt, f.d.cfg.SMSPolicy, now); err != nil {
+	if err := domain.CheckResendInterval(f.codeAt, f.d.cfg.SMSPolicy, now); err != nil {
 		ctx.Respond(err)
 		return
 	}
@@ -214,9 +202,11 @@ func (t *tenantActor) onPromptResend(ctx actor.Context, m *resendPromptCode) {
 
 // nextCodeAt is when the account may be sent its next code (B3).
 func (a *accountActor) nextCodeAt() time.Time {
-	return a.st.lastCodeAt.Add(a.d.cfg.SMSPolicy.PerAccountInterval)
+	return a.d.cfg.SMSPolicy.NextCodeAt(a.st.lastCodeAt)
 }
 
+// onResend asks the bureau for a new code of the prompt's login, once the
+// machine allowed it (domain.ResendCode).
 func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 	var l *login
 	for _, x := range a.logins {
@@ -224,31 +214,20 @@ func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 			l = x
 		}
 	}
-	switch {
-	case l == nil:
+	if l == nil {
 		ctx.Respond(domain.ErrPromptClosed)
 		return
-	case a.ref.LoginType.Hosted() || l.stage == stageCalling:
-		ctx.Respond(domain.ErrNoChallenge)
-		return
-	case l.stage == stageSubmitting || l.resending:
-		ctx.Respond(domain.ErrBusy)
-		return
 	}
-	if err := a.st.lock.LoginGuard(); err != nil {
+	var budget *domain.PhoneBudget
+	if b, _, err := a.budget(); err == nil {
+		budget = &b
+	}
+	evs, err := a.decide(domain.ResendCode{Channel: l.channel, Budget: budget})
+	if err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
-	now := a.d.clk.Now()
-	if err := smsTooSoon(a.st.lastCodeAt, a.d.cfg.SMSPolicy, now); err != nil {
-		ctx.Respond(err)
-		return
-	}
-	if err := a.d.checkSMSBudget(a.ref.Region, a.ref.PersonID, now); err != nil {
-		ctx.Respond(err)
-		return
-	}
-	l.resending = true
+	a.track(evs)
 	lr := taxbureau.LoginRequest{Region: a.ref.Region, TaxNo: a.ref.TaxNo, Username: a.ref.Username,
 		Password: a.st.password.Reveal(), Channel: l.channel}
 	ch, nonce, by, replyTo := l.channel, l.nonce, m.who, ctx.Sender()
@@ -258,36 +237,46 @@ func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 	})
 }
 
-// onLoginResent takes the login's new challenge. A refusal leaves the old
-// one standing.
+// onLoginResent carries out the machine's decision on the bureau's answer
+// (domain.CodeResent): a new challenge is stored with the code's time and
+// the phone, spends the budget and is audited; a refusal leaves the old one
+// standing; a session completes the login.
 func (a *accountActor) onLoginResent(ctx actor.Context, m *loginResent) {
+	cmd := domain.CodeResent{Channel: m.channel, Nonce: m.nonce}
+	switch {
+	case m.err != nil:
+		cmd.Err = bureauError(m.err)
+	case m.res.Session != nil:
+		exp := m.res.Session.ExpiresAt
+		cmd.SessionExpires = &exp
+	case m.res.Challenge != nil:
+		cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = true, m.res.Challenge.ID, m.res.Challenge.PhoneMasked
+	}
+	evs, _ := a.decide(cmd)
 	l := a.logins[m.channel]
-	if l == nil || l.nonce != m.nonce {
+	if len(evs) == 0 || l == nil {
 		ctx.Send(m.replyTo, domain.ErrPromptClosed)
 		return
 	}
-	l.resending = false
-	if m.err != nil {
-		ctx.Send(m.replyTo, bureauError(m.err))
-		return
+	for _, e := range evs {
+		switch e := e.(type) {
+		case domain.ResendFailed:
+			a.track(evs)
+			ctx.Send(m.replyTo, e.Err)
+		case domain.LoggedIn:
+			a.completeLogin(ctx, l, *m.res.Session, false)
+			ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
+		case domain.ChallengeReissued:
+			if err := a.commitEvents("", "", nil, evs, nil); err != nil {
+				e := domain.AsError(err)
+				a.track([]domain.Event{domain.ResendFailed{Channel: l.channel, Err: e}})
+				ctx.Send(m.replyTo, e)
+				return
+			}
+			a.track(evs)
+			a.d.spendSMS(a.ref.Region, a.ref.PersonID, a.st.lastCodeAt)
+			a.d.audit(a.tenant, m.who, "login.resend_code", "account/"+a.ref.ID, nil)
+			ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
+		}
 	}
-	if m.res.Session != nil {
-		a.completeLogin(ctx, l, *m.res.Session, false)
-		ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
-		return
-	}
-	ch := m.res.Challenge
-	if ch == nil || ch.ID == "" {
-		ctx.Send(m.replyTo, domain.ErrBureauUnavailable.With("", "empty resend result"))
-		return
-	}
-	now := a.d.clk.Now()
-	if err := a.change("", "", nil, func(st *accountState) { st.lastCodeAt, st.phoneMasked = now, ch.PhoneMasked }); err != nil {
-		ctx.Send(m.replyTo, domain.AsError(err))
-		return
-	}
-	a.d.spendSMS(a.ref.Region, a.ref.PersonID, now)
-	l.challengeID = ch.ID
-	a.d.audit(a.tenant, m.who, "login.resend_code", "account/"+a.ref.ID, nil)
-	ctx.Send(m.replyTo, a.promptStatus(l.prompt.ID))
 }

@@ -269,10 +269,7 @@ func (b PhoneBudget) Spend(p SMSPolicy, now time.Time) (PhoneBudget, error) {
 // wait really left, in its RetryAfter and its message: the interval is
 // configurable, and a person who waited half of it needs the other half.
 func CheckAccountInterval(last time.Time, p SMSPolicy, now time.Time) error {
-	if last.IsZero() {
-		return nil
-	}
-	wait := p.PerAccountInterval - now.Sub(last)
+	wait := p.CodeWait(last, now)
 	if wait <= 0 {
 		return nil
 	}
@@ -280,6 +277,33 @@ func CheckAccountInterval(last time.Time, p SMSPolicy, now time.Time) error {
 	e.Message = "获取验证码过于频繁，请" + exactWaitText(wait) + "后再试"
 	e.MessageEN = fmt.Sprintf("one code per account per %s; retry in %s", p.PerAccountInterval, wait.Round(time.Second))
 	return e.RetryIn(wait)
+}
+
+// CheckResendInterval is CheckAccountInterval for 重新获取验证码 on a code
+// page (B3): the same interval, with the wait said in whole seconds rounded
+// up ("请135秒后再试"), as the page's countdown says it.
+func CheckResendInterval(last time.Time, p SMSPolicy, now time.Time) error {
+	wait := p.CodeWait(last, now)
+	if wait <= 0 {
+		return nil
+	}
+	e := ErrSMSTooFrequent.RetryIn(wait)
+	e.Message = "获取验证码过于频繁，请" + strconv.Itoa(e.RetryAfterSeconds()) + "秒后再试"
+	return e
+}
+
+// NextCodeAt is when an account whose last code was sent at last may be
+// sent the next one (B3).
+func (p SMSPolicy) NextCodeAt(last time.Time) time.Time { return last.Add(p.PerAccountInterval) }
+
+// CodeWait is how long an account whose last code was sent at last must
+// still wait at now for the next one (B3): 0 once one may be sent, and for
+// an account never sent a code.
+func (p SMSPolicy) CodeWait(last, now time.Time) time.Duration {
+	if last.IsZero() {
+		return 0
+	}
+	return max(0, p.NextCodeAt(last).Sub(now))
 }
 
 // exactWaitText says a wait in Chinese, rounded up: to the second below ten

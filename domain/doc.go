@@ -30,7 +30,8 @@
 //   - region.go: the 36 tax-bureau regions and the region of a tax number.
 //   - account.go: Secret (a password or token that never prints); the lock
 //     rules of hosted accounts (F13) and the refused-password guard (B2) in
-//     LockState; the SMS budget per phone and per account (B3); who may
+//     LockState; the SMS budget per phone and the interval per account
+//     (B3: CheckAccountInterval, CheckResendInterval, SMSPolicy.CodeWait); who may
 //     operate or bind an account (F4, F9, F10) in CanOperate and CanBind;
 //     session states.
 //   - defaults.go: the default issue and receive accounts of an enterprise
@@ -41,7 +42,8 @@
 //     after one. Per channel a login in progress (stage, nonce, challenge)
 //     and the session's expiry; the certification in progress; the lock
 //     state, the masked phone and the last code's time. The account actor
-//     only carries the events out.
+//     only carries the events out. machine_resend.go adds 重新获取验证码 of
+//     a login waiting for a code (ResendCode, CodeResent; B3).
 //   - rules.go: the small rules called from several places: the SMS code
 //     (6 digits), a client request's action, the request id's layout, the
 //     tax number's lookup form, role and business (F3), input limits, the

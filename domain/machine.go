@@ -28,6 +28,9 @@ type PendingLogin struct {
 	ChallengeID string
 	// Started is when the login began: codes sent from then on are its own.
 	Started time.Time
+	// Resending says a new code was asked for the challenge (ResendCode):
+	// the bureau's answer is awaited.
+	Resending bool
 }
 
 // PendingCert is a face certification in progress.
@@ -428,6 +431,8 @@ func (m Machine) Decide(s Account, c Command, now time.Time) ([]Event, error) {
 		return []Event{Unlocked{}}, nil
 	case UpdatePassword:
 		return []Event{PasswordChanged{}}, nil
+	case ResendCode, CodeResent:
+		return m.decideResend(s, c, now)
 	}
 	return nil, ErrInternal.With("", "unknown command")
 }
@@ -523,6 +528,8 @@ func (m Machine) Apply(s Account, e Event) Account {
 		s.Lock = s.Lock.Unlock()
 	case PasswordChanged:
 		s.Lock = s.Lock.PasswordUpdated()
+	case ResendStarted, ResendFailed, ChallengeReissued:
+		s = applyResend(s, e)
 	}
 	return s
 }

@@ -29,6 +29,16 @@ func pending(ch Channel, st LoginStage) func(*Account) {
 	}
 }
 
+// resending is a login waiting for a code with a resend out.
+func resending(ch Channel) func(*Account) {
+	return func(s *Account) {
+		pending(ch, LoginChallenge)(s)
+		l := s.Logins[ch]
+		l.Resending = true
+		s.Logins[ch] = l
+	}
+}
+
 func loggedIn(ch Channel, until time.Time) func(*Account) {
 	return func(s *Account) { s.Sessions = map[Channel]time.Time{ch: until} }
 }
@@ -146,6 +156,32 @@ func TestDecide(t *testing.T) {
 		{"certification timer", acct(certPending("f", false)), CertTimedOut{Nonce: 7}, []Event{CertFailed{Err: ErrQRExpired}}, nil},
 		{"stale certification timer", acct(certPending("f", false)), CertTimedOut{Nonce: 3}, nil, nil},
 
+		// 重新获取验证码 of a login waiting for a code (B3).
+		{"resend without a login", acct(), ResendCode{Channel: ChannelIssue}, nil, ErrPromptClosed},
+		{"resend of a hosted login", acct(hosted, pending(ChannelIssue, LoginChallenge)), ResendCode{Channel: ChannelIssue}, nil, ErrNoChallenge},
+		{"resend while the password is at the bureau", acct(pending(ChannelIssue, LoginCalling)), ResendCode{Channel: ChannelIssue}, nil, ErrNoChallenge},
+		{"resend while a code is checked", acct(pending(ChannelIssue, LoginSubmitting)), ResendCode{Channel: ChannelIssue}, nil, ErrBusy},
+		{"resend while another resend is out", acct(resending(ChannelIssue)), ResendCode{Channel: ChannelIssue}, nil, ErrBusy},
+		{"resend while locked (F13)", acct(pending(ChannelIssue, LoginChallenge), func(s *Account) { s.Lock.Lock = &Lock{Reason: LockWrongCode} }),
+			ResendCode{Channel: ChannelIssue}, nil, ErrLocked},
+		{"resend with a refused password (B2)", acct(pending(ChannelIssue, LoginChallenge), func(s *Account) { s.Lock.PasswordInvalid = true }),
+			ResendCode{Channel: ChannelIssue}, nil, ErrPasswordInvalid},
+		{"resend within the interval (B3)", acct(pending(ChannelIssue, LoginChallenge), func(s *Account) { s.LastCodeAt = mNow.Add(-time.Minute) }),
+			ResendCode{Channel: ChannelIssue}, nil, ErrSMSTooFrequent},
+		{"resend with the budget spent (B3)", acct(pending(ChannelIssue, LoginChallenge)), ResendCode{Channel: ChannelIssue, Budget: &spent}, nil, ErrSMSBudget},
+		{"resend", acct(pending(ChannelIssue, LoginChallenge), func(s *Account) { s.LastCodeAt = mNow.Add(-3 * time.Minute) }),
+			ResendCode{Channel: ChannelIssue, Budget: &half}, []Event{ResendStarted{Channel: ChannelIssue}}, nil},
+		{"stale resend answer", acct(resending(ChannelIssue)), CodeResent{Channel: ChannelIssue, Nonce: 6, Challenged: true, ChallengeID: "c2"}, nil, nil},
+		{"resend answer without a login", acct(), CodeResent{Channel: ChannelIssue, Nonce: 7, Challenged: true, ChallengeID: "c2"}, nil, nil},
+		{"resend refused", acct(resending(ChannelIssue)), CodeResent{Channel: ChannelIssue, Nonce: 7, Err: ErrBureauUnavailable},
+			[]Event{ResendFailed{Channel: ChannelIssue, Err: ErrBureauUnavailable}}, nil},
+		{"a session instead of a code", acct(resending(ChannelIssue)), CodeResent{Channel: ChannelIssue, Nonce: 7, SessionExpires: &exp},
+			[]Event{LoggedIn{Channel: ChannelIssue, ExpiresAt: exp}}, nil},
+		{"an empty resend answer", acct(resending(ChannelIssue)), CodeResent{Channel: ChannelIssue, Nonce: 7, Challenged: true},
+			[]Event{ResendFailed{Channel: ChannelIssue, Err: ErrBureauUnavailable.With("", "empty resend result")}}, nil},
+		{"a new code", acct(resending(ChannelIssue)), CodeResent{Channel: ChannelIssue, Nonce: 7, Challenged: true, ChallengeID: "c2", PhoneMasked: "151****1832"},
+			[]Event{ChallengeReissued{Channel: ChannelIssue, ChallengeID: "c2", PhoneMasked: "151****1832", At: mNow}}, nil},
+
 		// logged_in → logged_out (B4), unlock (F13), new password (F11, F12).
 		{"drop the current session", acct(loggedIn(ChannelIssue, exp)), DropSession{Channel: ChannelIssue, Current: true}, []Event{SessionDropped{Channel: ChannelIssue}}, nil},
 		{"a replaced session stays", acct(loggedIn(ChannelIssue, exp)), DropSession{Channel: ChannelIssue}, nil, nil},
@@ -214,6 +250,18 @@ func TestApply(t *testing.T) {
 		{"cert failed", acct(certPending("f", true)), CertFailed{Err: ErrQRExpired}, acct()},
 		{"cert session lost", acct(certPending("f", false), loggedIn(ChannelIssue, exp)), CertSessionLost{Channel: ChannelIssue},
 			acct(func(s *Account) { s.Sessions = map[Channel]time.Time{} })},
+		{"resend started", acct(pending(ChannelIssue, LoginChallenge)), ResendStarted{Channel: ChannelIssue}, acct(resending(ChannelIssue))},
+		{"resend failed keeps the challenge", acct(resending(ChannelIssue)), ResendFailed{Channel: ChannelIssue, Err: ErrBureauUnavailable},
+			acct(pending(ChannelIssue, LoginChallenge))},
+		{"resend failed without a login", acct(), ResendFailed{Channel: ChannelIssue}, acct()},
+		{"challenge reissued", acct(resending(ChannelIssue), func(s *Account) { s.LastCodeAt = mNow.Add(-time.Hour) }),
+			ChallengeReissued{Channel: ChannelIssue, ChallengeID: "c9", PhoneMasked: "151****1832", At: mNow},
+			acct(pending(ChannelIssue, LoginChallenge), func(s *Account) {
+				s.Logins[ChannelIssue] = PendingLogin{Nonce: 7, Stage: LoginChallenge, ChallengeID: "c9", Started: mNow.Add(-time.Minute)}
+				s.LastCodeAt, s.PhoneMasked = mNow, "151****1832"
+			})},
+		{"challenge reissued on the stored part", acct(), ChallengeReissued{Channel: ChannelIssue, ChallengeID: "c9", PhoneMasked: "151****1832", At: mNow},
+			acct(func(s *Account) { s.LastCodeAt, s.PhoneMasked = mNow, "151****1832" })},
 		{"unlock keeps B2 (F13)", acct(refused, counters(Counters{WrongPassword: 1}), func(s *Account) { s.Lock.Lock = &Lock{Reason: LockWrongPassword} }), Unlocked{},
 			acct(refused)},
 		{"a new password clears all (F11, F12)", acct(hosted, refused, counters(Counters{WrongPassword: 1}), func(s *Account) { s.Lock.Lock = &Lock{Reason: LockWrongPassword} }), PasswordChanged{},

@@ -200,7 +200,8 @@ func (t PasswordTries) pruned(g PasswordGuard, now time.Time) PasswordTries {
 // LoginKey is the natural person a password try is about, as the guard
 // keys it: the login name as typed, without surrounding spaces and with
 // letters upper-cased (the X of an ID number). Merging case variants only
-// makes the guard stricter.
+// makes the guard stricter. The tax-bureau simulator keys its persons'
+// login names by it too.
 func LoginKey(login string) string { return strings.ToUpper(strings.TrimSpace(login)) }
 
 // waitText says a wait in Chinese, rounded up: "约3小时", "约15分钟".

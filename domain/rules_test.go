@@ -123,6 +123,22 @@ var rules = []struct {
 	{"one code per account per interval", "B3", CheckAccountInterval, "domain.CheckAccountInterval", func() bool {
 		return errors.Is(CheckAccountInterval(mNow.Add(-time.Minute), DefaultSMSPolicy(), mNow), ErrSMSTooFrequent)
 	}},
+	{"a new code on a code page: the interval, said in seconds", "B3", CheckResendInterval, "domain.CheckResendInterval", func() bool {
+		err := CheckResendInterval(mNow.Add(-45*time.Second), DefaultSMSPolicy(), mNow)
+		var e *Error
+		return errors.As(err, &e) && errors.Is(err, ErrSMSTooFrequent) && e.RetryAfterSeconds() == 135 &&
+			strings.HasSuffix(e.Message, "请135秒后再试") && CheckResendInterval(mNow.Add(-3*time.Minute), DefaultSMSPolicy(), mNow) == nil
+	}},
+	{"when the next code may be sent", "B3", SMSPolicy.NextCodeAt, "domain.SMSPolicy.NextCodeAt", func() bool {
+		return DefaultSMSPolicy().NextCodeAt(mNow).Equal(mNow.Add(3 * time.Minute))
+	}},
+	{"the wait left before the next code", "B3", SMSPolicy.CodeWait, "domain.SMSPolicy.CodeWait", func() bool {
+		p := DefaultSMSPolicy()
+		return p.CodeWait(mNow.Add(-time.Minute), mNow) == 2*time.Minute && p.CodeWait(mNow.Add(-time.Hour), mNow) == 0 && p.CodeWait(time.Time{}, mNow) == 0
+	}},
+	{"a login name's key: trimmed, upper case", "F11, F12", LoginKey, "domain.LoginKey", func() bool {
+		return LoginKey(" 11010119900101123x ") == "11010119900101123X"
+	}},
 	{"client request action", "§3", ParseAction, "domain.ParseAction", func() bool {
 		a, err := ParseAction("")
 		_, bad := ParseAction("logout")
@@ -143,6 +159,18 @@ var rules = []struct {
 	{"an account's life: the state after an event", "§5", Machine.Apply, "domain.Machine.Apply", func() bool {
 		s := machine.Apply(acct(), LoginStarted{Channel: ChannelIssue, Nonce: 8, At: mNow})
 		return s.Logins[ChannelIssue].Stage == LoginCalling && s.Seq == 8
+	}},
+	{"a new code for a login: busy, guards, B3", "B3, F13", Machine.Decide, "domain.Machine.Decide", func() bool {
+		_, busy := machine.Decide(acct(resending(ChannelIssue)), ResendCode{Channel: ChannelIssue}, mNow)
+		_, soon := machine.Decide(acct(pending(ChannelIssue, LoginChallenge), func(s *Account) { s.LastCodeAt = mNow.Add(-45 * time.Second) }),
+			ResendCode{Channel: ChannelIssue}, mNow)
+		var e *Error
+		return errors.Is(busy, ErrBusy) && errors.As(soon, &e) && strings.HasSuffix(e.Message, "请135秒后再试")
+	}},
+	{"a new code replaces the challenge and restarts the interval", "B3", Machine.Apply, "domain.Machine.Apply", func() bool {
+		s := machine.Apply(acct(resending(ChannelIssue)), ChallengeReissued{Channel: ChannelIssue, ChallengeID: "c9", At: mNow})
+		l := s.Logins[ChannelIssue]
+		return l.ChallengeID == "c9" && !l.Resending && s.LastCodeAt.Equal(mNow)
 	}},
 }
 
@@ -180,6 +208,13 @@ var duplicates = []struct{ what, pattern string }{
 	{"same natural person", "r.PersonID == src.PersonID"},
 	{"password limit", "len(c.Password.Reveal()) > 64"},
 	{"enterprise name limit", "len([]rune(m.name)) > 100"},
+	{"resend interval message", "请%d秒后再试"},
+	{"resend interval wait", ".Add(p.PerAccountInterval).Sub(now)"},
+	{"next code time", ".Add(p.PerAccountInterval)"},
+	{"next code time", ".Add(a.d.cfg.SMSPolicy.PerAccountInterval)"},
+	{"resend's new challenge set by hand", "l.challengeID = ch.ID"},
+	{"resend's code time set by hand", "st.lastCodeAt, st.phoneMasked = now"},
+	{"login name (and tax number) normalisation", "strings.ToUpper(strings.TrimSpace("},
 }
 
 func TestRulesLiveOnce(t *testing.T) {

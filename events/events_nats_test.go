@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -76,7 +77,7 @@ func TestEventsArePublishedOnTenantSubjects(t *testing.T) {
 		}
 	}
 
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		s := es.Stats()
 		if s.Published != 4 || s.Pending != 0 {
 			return fmt.Errorf("stats %+v", s)

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -34,13 +33,6 @@ func startBus(t testing.TB, dir string) *natsbus.Bus {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
-}
-
-// eventually polls f until it returns nil or d passes, then fails with
-// f's last error.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
 }
 
 // testCtx returns a context that ends with the test (or after a minute).

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // attackURL is the URL of issue 8: a tenant's webhook that rotated another
@@ -151,14 +153,14 @@ func TestWebhookDeliveryRefusesNonPublicAtDial(t *testing.T) {
 
 	es.Emit(Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Time: time.Now()})
 	for _, wh := range []Webhook{stored, rebind} {
-		eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
+		testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
 		d, _ := delivery(ctx, w, "t1", wh.ID)
 		if d.Attempts != 1 || d.GaveUp != 1 || d.Delivered != 0 || d.LastStatus != 0 || !strings.Contains(d.LastError, "not allowed") ||
 			strings.Contains(d.LastError, "127.0.0.1") {
 			t.Errorf("%s: delivery %+v", wh.URL, d)
 		}
 	}
-	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
+	testutil.Eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 	if n := rcv.hits(); n != 0 {
 		t.Fatalf("%d requests reached the loopback receiver", n)
 	}
@@ -185,7 +187,7 @@ func TestWebhookAllowPrivateDelivers(t *testing.T) {
 	}
 	rcv.expect(wh)
 	es.Emit(Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
+	testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.bodies) != 1 || len(rcv.bad) != 0 {
@@ -212,8 +214,8 @@ func TestWebhookRedirectIsNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	es.Emit(Event{ID: "e1", Type: EventSessionLost, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
-	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
+	testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
+	testutil.Eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.LastStatus != http.StatusTemporaryRedirect || d.Attempts != 2 || redirected.Load() != 2 || target.hits() != 0 {
 		t.Fatalf("delivery %+v, %d redirects, %d requests reached the redirect's target", d, redirected.Load(), target.hits())

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/persistence"
 )
@@ -247,13 +248,13 @@ func TestWebhookIsRetriedUntilDeliveredAndSigned(t *testing.T) {
 	ev := Event{ID: "e1", Type: EventSessionReady, Tenant: "t1", Account: "a1", Channel: "issue", Time: time.Now().UTC(), ExpiresAt: &exp}
 	es.Emit(ev)
 
-	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
+	testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.Attempts != 3 || d.LastStatus != http.StatusNoContent || d.LastEventID != "e1" || d.LastEventType != EventSessionReady ||
 		d.Delivered != 1 || d.GaveUp != 0 || d.LastError != "" || d.LastSuccessAt.IsZero() || d.URL != wh.URL {
 		t.Fatalf("delivery %+v", d)
 	}
-	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
+	testutil.Eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 
 	flaky.mu.Lock()
 	if len(flaky.bad) != 0 {
@@ -311,12 +312,12 @@ func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	down.expect(wh)
 	es.Emit(Event{ID: "e1", Type: EventAccountLocked, Tenant: "t1", Account: "a1", Reason: "password", Time: time.Now()})
-	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
+	testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryFailed))
 	d, _ := delivery(ctx, w, "t1", wh.ID)
 	if d.Attempts != 3 || d.GaveUp != 1 || d.Delivered != 0 || d.LastStatus != 500 || d.LastError != "HTTP 500" || !d.LastSuccessAt.IsZero() {
 		t.Fatalf("delivery %+v", d)
 	}
-	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
+	testutil.Eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 	if down.hits() != 3 {
 		t.Fatalf("%d POSTs, want 3", down.hits())
 	}
@@ -326,7 +327,7 @@ func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	es.Emit(Event{ID: "e2", Type: EventAccountLocked, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
+	testutil.Eventually(t, 10*time.Second, dispatcherIdle(ctx, b))
 	if down.hits() != 3 {
 		t.Fatal("a deleted webhook was called")
 	}
@@ -431,7 +432,7 @@ func TestResealWebhookSecrets(t *testing.T) {
 	w := newWebhooks(t, store, b, WebhookOptions{AllowPrivate: true, Sealer: keyring(t, 2)})
 	es := newEventStream(t, b, EventStreamOptions{})
 	es.Emit(Event{ID: "e1", Type: EventSessionLost, Tenant: "t1", Account: "a1", Time: time.Now()})
-	eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
+	testutil.Eventually(t, 10*time.Second, deliveryIs(ctx, w, "t1", wh.ID, DeliveryOK))
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.bad) != 0 {

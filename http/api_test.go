@@ -117,6 +117,9 @@ func TestLongPollReturnsOnAnswer(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// Not a retry: the pause only makes the interesting order (the
+		// poll waiting before the answer) the likely one; the test holds
+		// in either order, so nothing waits for a condition here.
 		time.Sleep(50 * time.Millisecond)
 		answered, answerErr = e.eng.Answer(context.Background(), "t1", "", id, wxAlice, e.sim.LastCode(phoneH))
 	}()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // TestConsumerExpiresByItsClock: the consumer judges ExpiresAt by its
@@ -26,9 +27,9 @@ func TestConsumerExpiresByItsClock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, queueSettled(q, 2))
-	eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, queueSettled(q, 2))
+	testutil.Eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if got := inbox.Messages("o1"); got[0].ID != "fresh" {
 		t.Fatalf("inbox %v", got)
 	}

@@ -3,8 +3,6 @@ package prompts
 import (
 	"context"
 	"fmt"
-	"github.com/etaxd/etaxd/internal/testutil"
-	"github.com/etaxd/etaxd/natsbus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/etaxd/etaxd/natsbus"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind: a
@@ -26,8 +26,9 @@ func TestMain(m *testing.M) {
 // quietLogger discards everything.
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// startBus starts an embedded bus on dir, closed at cleanup unless the
-// test closed it.
+// startBus starts an embedded bus (natsbus.StartEmbedded) on dir, closed
+// at cleanup unless the test closed it (Bus.Close runs once). It is the
+// one way these tests start NATS.
 func startBus(t testing.TB, dir string) *natsbus.Bus {
 	t.Helper()
 	b, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
@@ -36,13 +37,6 @@ func startBus(t testing.TB, dir string) *natsbus.Bus {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
-}
-
-// eventually polls f until it returns nil or d passes, then fails with
-// f's last error.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	testutil.Eventually(t, d, f)
 }
 
 // testCtx returns a context that ends with the test (or after a minute).

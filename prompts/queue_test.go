@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -95,13 +96,13 @@ func TestPromptsPublishedWhileConsumerStoppedAreDeliveredExactlyOnce(t *testing.
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, queueSettled(q, n+10))
+	testutil.Eventually(t, 10*time.Second, queueSettled(q, n+10))
 	if s := q.Stats(); s.Duplicates != 10 || s.Failed != 0 {
 		t.Fatalf("queue stats %+v", s)
 	}
 	// The consumer's pending count follows the stream a moment after the
 	// publish acks (seen at 59 of 60 on a loaded machine): wait for it.
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		st, err := c.Stats(ctx)
 		if err != nil {
 			return err
@@ -116,9 +117,9 @@ func TestPromptsPublishedWhileConsumerStoppedAreDeliveredExactlyOnce(t *testing.
 		t.Fatal(err)
 	}
 	for _, o := range openids {
-		eventually(t, 10*time.Second, inboxHas(inbox, o, n/len(openids)))
+		testutil.Eventually(t, 10*time.Second, inboxHas(inbox, o, n/len(openids)))
 	}
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	for _, p := range sent {
 		if k := counted.calls(p.ID); k != 1 {
 			t.Errorf("prompt %s notified %d times", p.ID, k)
@@ -146,11 +147,11 @@ func TestPromptsPublishedWhileConsumerStoppedAreDeliveredExactlyOnce(t *testing.
 	if err := q.Publish(ctx, sent[20]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, queueSettled(q, n+11))
+	testutil.Eventually(t, 10*time.Second, queueSettled(q, n+11))
 	if s := q.Stats(); s.Duplicates != 11 {
 		t.Fatalf("queue stats %+v", s)
 	}
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if k := counted.calls(sent[20].ID); k != 1 {
 		t.Fatalf("republished prompt notified %d times", k)
 	}
@@ -197,8 +198,8 @@ func TestTransientErrorIsRetriedThenDeliveredOnce(t *testing.T) {
 	if err := q.Publish(ctx, prompt("p1", "o1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if k := f.count("p1"); k != 3 {
 		t.Fatalf("Notify called %d times, want 3", k)
 	}
@@ -241,7 +242,7 @@ func TestPermanentErrorTerminatesAndReports(t *testing.T) {
 	if r.p.ID != "blocked-user" || r.p.Tenant != "t1" || !IsPermanent(r.err) || !errors.Is(r.err, blocked) {
 		t.Fatalf("report %+v", r)
 	}
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if st, _ := c.Stats(ctx); st.Terminated != 1 || st.Redelivered != 0 || st.Delivered != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -254,7 +255,7 @@ func TestPermanentErrorTerminatesAndReports(t *testing.T) {
 	if r.p.ID != "always-failing" || !errors.Is(r.err, ErrGaveUp) || IsPermanent(r.err) {
 		t.Fatalf("report %+v", r)
 	}
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if st, _ := c.Stats(ctx); st.Terminated != 2 || st.Redelivered != 2 || st.Retried != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -269,7 +270,7 @@ func TestPermanentErrorTerminatesAndReports(t *testing.T) {
 	}
 
 	// Terminated prompts leave the work queue.
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		s, err := b.JetStream().Stream(ctx, PromptStream)
 		if err != nil {
 			return err
@@ -296,8 +297,8 @@ func TestExpiredPromptIsNotDelivered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if got := inbox.Messages("o1"); got[0].ID != "fresh" {
 		t.Fatalf("inbox %v", got)
 	}
@@ -313,10 +314,7 @@ func TestPendingPromptsSurviveBusRestart(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
 
-	b1, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b1 := startBus(t, dir)
 	q1, err := NewQueue(ctx, b1, QueueOptions{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +334,7 @@ func TestPendingPromptsSurviveBusRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		for i := range tried {
 			if failing.count(fmt.Sprintf("tried-%d", i)) == 0 {
 				return fmt.Errorf("tried-%d not attempted yet", i)
@@ -365,9 +363,9 @@ func TestPendingPromptsSurviveBusRestart(t *testing.T) {
 	q2 := newQueue(t, b2, QueueOptions{}) // updates the existing stream
 	inbox := NewInbox()
 	c2 := consume(t, b2, "inbox", inbox, fastConsumer())
-	eventually(t, 15*time.Second, inboxHas(inbox, "o1", tried))
-	eventually(t, 15*time.Second, inboxHas(inbox, "o2", untried))
-	eventually(t, 10*time.Second, consumerIdle(ctx, c2))
+	testutil.Eventually(t, 15*time.Second, inboxHas(inbox, "o1", tried))
+	testutil.Eventually(t, 15*time.Second, inboxHas(inbox, "o2", untried))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c2))
 	if s := q2.Stats(); s.Published != 0 {
 		t.Fatalf("second queue published %d", s.Published)
 	}
@@ -403,7 +401,7 @@ func TestQueuePublishDoesNotBlockWhenJetStreamIsDown(t *testing.T) {
 	if full == 0 || accepted < 1 || accepted > 2 {
 		t.Fatalf("accepted %d, full %d", accepted, full)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if q.Stats().Retried == 0 {
 			return errors.New("no retry yet")
 		}
@@ -413,8 +411,8 @@ func TestQueuePublishDoesNotBlockWhenJetStreamIsDown(t *testing.T) {
 	// JetStream is back: the retries succeed and nothing accepted is lost.
 	inbox := NewInbox()
 	consume(t, b, "inbox", inbox, fastConsumer()) // recreates the stream
-	eventually(t, 10*time.Second, queueSettled(q, uint64(accepted)))
-	eventually(t, 10*time.Second, inboxHas(inbox, "o1", accepted))
+	testutil.Eventually(t, 10*time.Second, queueSettled(q, uint64(accepted)))
+	testutil.Eventually(t, 10*time.Second, inboxHas(inbox, "o1", accepted))
 	if s := q.Stats(); s.Rejected != uint64(full) || s.Failed != 0 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -471,8 +469,8 @@ func TestConsumersSplitKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, inboxHas(codes, "o1", 1))
-	eventually(t, 10*time.Second, inboxHas(faces, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, inboxHas(codes, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, inboxHas(faces, "o1", 1))
 	if codes.Messages("o1")[0].ID != "p1" || faces.Messages("o1")[0].ID != "p2" {
 		t.Fatal("kinds went to the wrong consumer")
 	}
@@ -492,8 +490,8 @@ func TestNotifierPanicIsTransient(t *testing.T) {
 	if err := q.Publish(ctx, prompt("p1", "o1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
-	eventually(t, 10*time.Second, consumerIdle(ctx, c))
+	testutil.Eventually(t, 10*time.Second, inboxHas(inbox, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, consumerIdle(ctx, c))
 	if st, _ := c.Stats(ctx); st.Retried != 1 || st.Delivered != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -508,7 +506,7 @@ func TestSwitchingNotifierKindKeepsPendingPrompts(t *testing.T) {
 	if err := q.Publish(ctx, prompt("p1", "o1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, queueSettled(q, 1))
+	testutil.Eventually(t, 10*time.Second, queueSettled(q, 1))
 	if _, err := Consume(ctx, b, "wechat", NewInbox(), fastConsumer()); err == nil {
 		t.Fatal("a second consumer overlapping the first was accepted")
 	}
@@ -520,5 +518,5 @@ func TestSwitchingNotifierKindKeepsPendingPrompts(t *testing.T) {
 	}
 	next := NewInbox()
 	consume(t, b, "wechat", next, fastConsumer())
-	eventually(t, 10*time.Second, inboxHas(next, "o1", 1))
+	testutil.Eventually(t, 10*time.Second, inboxHas(next, "o1", 1))
 }

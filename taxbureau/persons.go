@@ -40,15 +40,13 @@ type person struct {
 	lockedDay      string // domain.Day the password is locked for, "" when not
 }
 
-// loginKey normalises a login name: usernames, phones and ID numbers compare
-// without case and surrounding spaces.
-func loginKey(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
-
-// loginKeys are the names a person logs in with.
+// loginKeys are the names a person logs in with, as domain.LoginKey keys
+// them: usernames, phones and ID numbers compare without case and
+// surrounding spaces.
 func (p *Person) loginKeys() []string {
 	var ks []string
 	for _, s := range []string{p.Username, p.Phone, p.IDNumber} {
-		if k := loginKey(s); k != "" && !slices.Contains(ks, k) {
+		if k := domain.LoginKey(s); k != "" && !slices.Contains(ks, k) {
 			ks = append(ks, k)
 		}
 	}
@@ -117,15 +115,15 @@ func (p *Person) sameIdentity(idType, idNumber string) bool {
 		idType = IDTypeResidentCard
 	}
 	return p.IDNumber != "" && strings.TrimSpace(idType) == want &&
-		loginKey(idNumber) == loginKey(p.IDNumber)
+		domain.LoginKey(idNumber) == domain.LoginKey(p.IDNumber)
 }
 
 // derivedID is the default PersonID: a short hash of the ID number, or of the
 // username when the person has none.
 func derivedID(p *Person) string {
-	src := "id:" + loginKey(p.IDNumber)
+	src := "id:" + domain.LoginKey(p.IDNumber)
 	if p.IDNumber == "" {
-		src = "user:" + loginKey(p.Username)
+		src = "user:" + domain.LoginKey(p.Username)
 	}
 	sum := sha256.Sum256([]byte(src))
 	return "P" + hex.EncodeToString(sum[:6])
@@ -355,7 +353,7 @@ func (s *Simulator) personID(login string) (string, error) {
 
 // lookup finds a person by any login name. The caller holds s.mu.
 func (s *Simulator) lookup(login string) *person {
-	k := loginKey(login)
+	k := domain.LoginKey(login)
 	if k == "" {
 		return nil
 	}

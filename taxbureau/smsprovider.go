@@ -81,7 +81,7 @@ func (p *SimSMSProvider) FetchCode(ctx context.Context, loginType domain.LoginTy
 // SetFault makes FetchCode for username show f; username "" sets the fault
 // for every username without one of its own. SMSFaultNone clears it.
 func (p *SimSMSProvider) SetFault(username string, f SMSFault) {
-	k := loginKey(username)
+	k := domain.LoginKey(username)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f == SMSFaultNone {
@@ -94,7 +94,7 @@ func (p *SimSMSProvider) SetFault(username string, f SMSFault) {
 func (p *SimSMSProvider) faultFor(username string) SMSFault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if f, ok := p.faults[loginKey(username)]; ok {
+	if f, ok := p.faults[domain.LoginKey(username)]; ok {
 		return f
 	}
 	return p.faults[""]

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/etaxd/etaxd/cluster/membership"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -185,27 +186,11 @@ func aliveNames(s membership.Snapshot) []string {
 	return out
 }
 
-// eventually polls f every 50 ms until it returns nil, failing after d.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // converged waits until every member in names sees exactly names alive.
 func (h *harness) converged(names ...string) {
 	h.t.Helper()
 	want := slices.Sorted(slices.Values(names))
-	eventually(h.t, 60*time.Second, func() error {
+	testutil.Eventually(h.t, 60*time.Second, func() error {
 		for _, n := range names {
 			s, err := h.snapshot(n)
 			if err != nil {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/etaxd/etaxd/cluster/membership"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 const grains = 24
@@ -21,7 +23,7 @@ const grains = 24
 func (h *harness) hosts(via ...string) map[string]string {
 	h.t.Helper()
 	out := map[string]string{}
-	eventually(h.t, 60*time.Second, func() error {
+	testutil.Eventually(h.t, 60*time.Second, func() error {
 		for i := range grains {
 			id := fmt.Sprintf("g%d", i)
 			if _, ok := out[id]; ok {
@@ -39,38 +41,69 @@ func (h *harness) hosts(via ...string) map[string]string {
 }
 
 // answeredOn waits until every identity in ids answers through via hosted
-// on a member other than gone, and returns how long the slowest took.
+// on a member other than gone, and returns how long the slowest took. Each
+// identity has at most one call out at a time (rotating through via), so a
+// call stuck on the dead member does not hold the others up; each
+// testutil.Eventually round collects the answers and sends the next calls.
 func (h *harness) answeredOn(ids []string, gone string, via []string, since time.Time) time.Duration {
 	h.t.Helper()
-	var mu sync.Mutex
+	type answer struct {
+		i    int
+		host string
+		err  error
+		at   time.Duration // since since
+	}
+	answers := make(chan answer, len(ids)) // one call per identity at a time: never full
+	out, done := make([]bool, len(ids)), make([]bool, len(ids))
+	tries, last := make([]int, len(ids)), make([]string, len(ids))
+	left := len(ids)
 	var slowest time.Duration
 	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Go(func() {
-			for k := 0; ; k++ {
-				host, err := h.call(via[(i+k)%len(via)], id)
-				if err == nil && host != gone {
-					mu.Lock()
-					slowest = max(slowest, time.Since(since))
-					mu.Unlock()
-					return
+	defer wg.Wait()
+	testutil.Eventually(h.t, time.Until(since.Add(60*time.Second)), func() error {
+		for collected := false; !collected; {
+			select {
+			case a := <-answers:
+				out[a.i] = false
+				if a.err == nil && a.host != gone {
+					done[a.i], left = true, left-1
+					slowest = max(slowest, a.at)
+				} else {
+					last[a.i] = fmt.Sprintf("%v (host %q)", a.err, a.host)
 				}
-				if time.Since(since) > 60*time.Second {
-					h.t.Errorf("%s never answered on a survivor: %v (host %q)", id, err, host)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
+			default:
+				collected = true
 			}
-		})
-	}
-	wg.Wait()
+		}
+		if left == 0 {
+			return nil
+		}
+		var missing []string
+		for i, id := range ids {
+			if done[i] {
+				continue
+			}
+			missing = append(missing, id+": "+last[i])
+			if out[i] {
+				continue
+			}
+			out[i] = true
+			v := via[(i+tries[i])%len(via)]
+			tries[i]++
+			wg.Go(func() {
+				host, err := h.call(v, id)
+				answers <- answer{i: i, host: host, err: err, at: time.Since(since)}
+			})
+		}
+		return fmt.Errorf("%d grains not answered on a survivor yet: %s", len(missing), strings.Join(missing, "; "))
+	})
 	return slowest
 }
 
 // dropped waits until every survivor no longer counts name alive.
 func (h *harness) dropped(name string, survivors []string) {
 	h.t.Helper()
-	eventually(h.t, 60*time.Second, func() error {
+	testutil.Eventually(h.t, 60*time.Second, func() error {
 		for _, s := range survivors {
 			snap, err := h.snapshot(s)
 			if err != nil {

@@ -31,18 +31,20 @@ type promptEngine interface {
 
 func (h *H5) registerPrompts(r fiber.Router) {
 	// The prompt page a WeChat message opens (the person signs in).
-	r.Get("/prompt/:tenant/:account/:pid", h.auth, h.promptByWeChat)
-	r.Post("/prompt/:tenant/:account/:pid", h.auth, h.checkCSRF, h.promptByWeChat)
-	r.Post("/prompt/:tenant/:account/:pid/confirm", h.auth, h.checkCSRF, h.promptByWeChat)
-	r.Post("/prompt/:tenant/:account/:pid/resend", h.auth, h.checkCSRF, h.promptByWeChat)
-	r.Get("/prompt/:tenant/:account/:pid/status", h.authJSON, h.promptByWeChat)
+	const prompt = "/prompt/:tenant/:account/:pid"
+	r.Get(prompt, h.auth, h.byWeChat(h.showPrompt))
+	r.Post(prompt, h.auth, h.checkCSRF, h.byWeChat(h.answerPrompt))
+	r.Post(prompt+"/confirm", h.auth, h.checkCSRF, h.byWeChat(h.confirmPrompt))
+	r.Post(prompt+"/resend", h.auth, h.checkCSRF, h.byWeChat(h.resendPromptCode))
+	r.Get(prompt+"/status", h.authJSON, h.byWeChat(h.promptStatusJSON))
 	// The same page opened by a login link (F16): the signed link is the
-	// credential, there is no WeChat user.
-	r.Get("/login", h.promptByLink)
-	r.Post("/login", h.promptByLink)
-	r.Post("/login/confirm", h.promptByLink)
-	r.Post("/login/resend", h.promptByLink)
-	r.Get("/login/status", h.promptByLink)
+	// credential, there is no WeChat user. A link answers once: its
+	// actions are refused once the prompt is answered (unusedLink).
+	r.Get("/login", h.byLink(h.showPrompt))
+	r.Post("/login", h.byLink(h.unusedLink(h.answerPrompt)))
+	r.Post("/login/confirm", h.byLink(h.unusedLink(h.confirmPrompt)))
+	r.Post("/login/resend", h.byLink(h.unusedLink(h.resendPromptCode)))
+	r.Get("/login/status", h.byLink(h.promptStatusJSON))
 	// 登录 / 扫码登录 / 认证 from an account's card.
 	acct := "/tenants/:id/enterprises/:tax_no/accounts/:aid"
 	r.Get(acct+"/login", h.auth, h.loginPage)
@@ -69,54 +71,83 @@ func (p promptRef) action(suffix string) string {
 	return p.page + suffix
 }
 
-func (h *H5) promptByWeChat(c *fiber.Ctx) error {
-	p := promptRef{tenant: param(c, "tenant"), account: param(c, "account"), id: param(c, "pid"), openid: openidOf(c)}
-	p.page = h.prefix + "/prompt/" + url.PathEscape(p.tenant) + "/" + url.PathEscape(p.account) + "/" + url.PathEscape(p.id)
-	return h.promptRoute(c, p)
+// promptAction is one action on a prompt (its page, an answer, 认证完成,
+// 重新获取, the state the page polls), whichever way the person came: ctx
+// carries the origin the engine audits.
+type promptAction func(c *fiber.Ctx, ctx context.Context, p promptRef) error
+
+// byWeChat serves action on the prompt the path names, for the signed-in
+// WeChat user.
+func (h *H5) byWeChat(action promptAction) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p := promptRef{tenant: param(c, "tenant"), account: param(c, "account"), id: param(c, "pid"), openid: openidOf(c)}
+		p.page = h.prefix + "/prompt/" + url.PathEscape(p.tenant) + "/" + url.PathEscape(p.account) + "/" + url.PathEscape(p.id)
+		return action(c, h.promptCtx(c, p), p)
+	}
 }
 
-func (h *H5) promptByLink(c *fiber.Ctx) error {
-	token := strings.Clone(c.Query("link"))
-	if token == "" {
-		token = formValue(c, "link")
+// byLink serves action on the prompt a login link (F16) names; an invalid
+// or expired link gets the page saying so.
+func (h *H5) byLink(action promptAction) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		token := strings.Clone(c.Query("link"))
+		if token == "" {
+			token = formValue(c, "link")
+		}
+		l, err := h.eng.VerifyLoginLink(token)
+		if err != nil {
+			return h.message(c, fiber.StatusForbidden, "链接已失效", "登录链接无效或已过期，请回到开票软件重新发起登录，获取新的登录链接。")
+		}
+		p := promptRef{tenant: l.Tenant, account: l.Account, id: l.Prompt, link: token, page: h.prefix + "/login"}
+		return action(c, h.promptCtx(c, p), p)
 	}
-	l, err := h.eng.VerifyLoginLink(token)
-	if err != nil {
-		return h.message(c, fiber.StatusForbidden, "链接已失效", "登录链接无效或已过期，请回到开票软件重新发起登录，获取新的登录链接。")
-	}
-	return h.promptRoute(c, promptRef{tenant: l.Tenant, account: l.Account, id: l.Prompt, link: token, page: h.prefix + "/login"})
 }
 
-func (h *H5) promptRoute(c *fiber.Ctx, p promptRef) error {
+// promptCtx is the request's context, naming the login link as the origin
+// when nobody is signed in.
+func (h *H5) promptCtx(c *fiber.Ctx, p promptRef) context.Context {
 	ctx := c.UserContext()
 	if p.openid == "" {
 		ctx = actors.WithOrigin(ctx, "link:"+p.id)
 	}
-	switch {
-	case strings.HasSuffix(c.Path(), "/status"):
-		return h.promptStatusJSON(c, ctx, p)
-	case p.link != "" && c.Method() == fiber.MethodPost && !h.linkPending(c, ctx, p):
-		// A used link answers nothing more (single use): the page says
-		// it was used, naming nobody.
-		return h.promptPage(c, p, statusOf(domain.ErrPromptClosed), "")
-	case strings.HasSuffix(c.Path(), "/resend"):
-		return h.resendPromptCode(c, ctx, p)
-	case strings.HasSuffix(c.Path(), "/confirm"):
-		if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil {
-			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
+	return ctx
+}
+
+// unusedLink runs action only while the prompt a login link answers still
+// waits: a used link answers nothing more (single use), and its page says
+// it was used, naming nobody.
+func (h *H5) unusedLink(action promptAction) promptAction {
+	return func(c *fiber.Ctx, ctx context.Context, p promptRef) error {
+		if !h.linkPending(c, ctx, p) {
+			return h.promptPage(c, p, statusOf(domain.ErrPromptClosed), "")
 		}
-		return c.Redirect(p.action(""), fiber.StatusSeeOther)
-	case c.Method() == fiber.MethodPost:
-		code := formValue(c, "code")
-		if code == "" {
-			return h.promptPage(c, p, fiber.StatusBadRequest, "请输入验证码")
-		}
-		if _, err := h.eng.AnswerPrompt(ctx, p.tenant, p.account, p.id, p.openid, code); err != nil {
-			return h.promptPage(c, p, statusOf(err), h.userMessage(err))
-		}
-		return c.Redirect(p.action(""), fiber.StatusSeeOther)
+		return action(c, ctx, p)
 	}
+}
+
+// showPrompt is the prompt page.
+func (h *H5) showPrompt(c *fiber.Ctx, _ context.Context, p promptRef) error {
 	return h.promptPage(c, p, fiber.StatusOK, "")
+}
+
+// answerPrompt takes the code the person typed.
+func (h *H5) answerPrompt(c *fiber.Ctx, ctx context.Context, p promptRef) error {
+	code := formValue(c, "code")
+	if code == "" {
+		return h.promptPage(c, p, fiber.StatusBadRequest, "请输入验证码")
+	}
+	if _, err := h.eng.AnswerPrompt(ctx, p.tenant, p.account, p.id, p.openid, code); err != nil {
+		return h.promptPage(c, p, statusOf(err), h.userMessage(err))
+	}
+	return c.Redirect(p.action(""), fiber.StatusSeeOther)
+}
+
+// confirmPrompt is 认证完成 of a face prompt.
+func (h *H5) confirmPrompt(c *fiber.Ctx, ctx context.Context, p promptRef) error {
+	if _, err := h.eng.ConfirmCertification(ctx, p.tenant, p.account, p.openid); err != nil {
+		return h.promptPage(c, p, statusOf(err), h.userMessage(err))
+	}
+	return c.Redirect(p.action(""), fiber.StatusSeeOther)
 }
 
 // linkPending reports whether the prompt a login link answers still waits
