@@ -62,6 +62,12 @@ func startCluster(t testing.TB) *cluster {
 		for _, n := range c.nodes {
 			n.stop()
 		}
+		// A node built with -race reports a race in its log (and goes on).
+		for _, n := range c.nodes {
+			if n.racy() {
+				t.Errorf("%s: the race detector reported a data race (see its log)", n.name)
+			}
+		}
 		if t.Failed() {
 			for _, n := range c.nodes {
 				t.Log(n.logTail())

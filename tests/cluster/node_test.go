@@ -142,3 +142,14 @@ func do(req *http.Request, timeout time.Duration) (answer, error) {
 	_ = json.Unmarshal(b, &a.body)
 	return a, nil
 }
+
+// racy reports whether any of the node's logs holds a race report.
+func (n *node) racy() bool {
+	for i := 1; i <= n.starts; i++ {
+		b, _ := os.ReadFile(filepath.Join(n.dir, fmt.Sprintf("%s.%d.log", n.name, i)))
+		if strings.Contains(string(b), "WARNING: DATA RACE") {
+			return true
+		}
+	}
+	return false
+}
