@@ -2,6 +2,7 @@ package disthash
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,16 +18,17 @@ type Manager struct {
 	cluster           *clustering.Cluster
 	topologySub       *eventstream.Subscription
 	placementActor    *actor.PID
-	rdv               *clustering.Rendezvous
-	activationTimeout time.Duration // etaxd: was a fixed 5 s in Get
+	rdv               atomic.Pointer[clustering.Rendezvous] // etaxd: was a plain field, raced by Get
+	activationTimeout time.Duration                         // etaxd: was a fixed 5 s in Get
 }
 
 func newPartitionManager(c *clustering.Cluster, activationTimeout time.Duration) *Manager {
-	return &Manager{
+	pm := &Manager{
 		cluster:           c,
-		rdv:               clustering.NewRendezvous(),
 		activationTimeout: activationTimeout,
 	}
+	pm.rdv.Store(clustering.NewRendezvous())
+	return pm
 }
 
 func (pm *Manager) Start() {
@@ -68,13 +70,14 @@ func (pm *Manager) onClusterTopology(tplg *clustering.ClusterTopology) {
 		pm.cluster.Logger().Info("Got member", slog.Any("member", m))
 	}
 
-	pm.rdv = clustering.NewRendezvous()
-	pm.rdv.UpdateMembers(tplg.Members)
+	rdv := clustering.NewRendezvous()
+	rdv.UpdateMembers(tplg.Members)
+	pm.rdv.Store(rdv) // etaxd: built whole, then published (Get reads it from other goroutines)
 	pm.cluster.ActorSystem.Root.Send(pm.placementActor, tplg)
 }
 
 func (pm *Manager) Get(identity *clustering.ClusterIdentity) *actor.PID {
-	ownerAddress := pm.rdv.GetByClusterIdentity(identity)
+	ownerAddress := pm.rdv.Load().GetByClusterIdentity(identity)
 
 	if ownerAddress == "" {
 		return nil
