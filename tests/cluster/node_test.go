@@ -143,13 +143,19 @@ func do(req *http.Request, timeout time.Duration) (answer, error) {
 	return a, nil
 }
 
-// racy reports whether any of the node's logs holds a race report.
-func (n *node) racy() bool {
+// raceReport returns the first race report in the node's logs, "" when
+// there is none.
+func (n *node) raceReport() string {
 	for i := 1; i <= n.starts; i++ {
 		b, _ := os.ReadFile(filepath.Join(n.dir, fmt.Sprintf("%s.%d.log", n.name, i)))
-		if strings.Contains(string(b), "WARNING: DATA RACE") {
-			return true
+		s := string(b)
+		if at := strings.Index(s, "WARNING: DATA RACE"); at >= 0 {
+			s = s[at:]
+			if end := strings.Index(s, "=================="); end > 0 {
+				s = s[:end]
+			}
+			return s
 		}
 	}
-	return false
+	return ""
 }
