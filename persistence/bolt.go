@@ -74,10 +74,9 @@ type Bolt struct {
 	// Owned by the committer.
 	scratch     []opState
 	lastGroup   int // size of the previous group
-	prevGroup   int // size of the group before it
+	lastQueued  int // requests queued when the previous group was released
 	lastLatency time.Duration
-	lastMissed  bool // the last gather waited for writers that did not come
-	yieldBudget int  // see gather; groupYields but in benchmarks
+	yieldBudget int // see gather; groupYields but in benchmarks
 
 	// testHook, when set before the first write, is called by the committer
 	// at each hookPoint; tests block in it to shape groups.
