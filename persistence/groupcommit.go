@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -186,7 +185,7 @@ func (b *Bolt) prepareAudit(r *request, ev AuditEvent) error {
 		ev.Time = b.now()
 	}
 	ev.Seq = 0 // the key holds it
-	val, err := json.Marshal(ev)
+	val, err := appendAuditEvent(make([]byte, 0, 256), &ev)
 	if err != nil {
 		return err
 	}
