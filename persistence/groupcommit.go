@@ -388,6 +388,7 @@ func (b *Bolt) apply(group []*request) {
 	err := b.update(func(tx *bbolt.Tx) error {
 		ops = 0
 		kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
+		kv.FillPercent, audit.FillPercent = kvFill, auditFill
 		for _, r := range live {
 			r.err = nil
 			var n int
