@@ -47,9 +47,15 @@ fuzz:
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## bench: run the benchmarks (no tests) and print their results
+## bench: run the benchmarks (no tests), print their results, and end with
+## one line per performance target: BENCH <name> <measured> <target> <ok|short>
+## (the targets are listed in internal/benchreport/benchreport.go). The
+## benchmarks' output is kept in bin/bench.txt; make fails if they do.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+	@mkdir -p bin
+	@{ $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS) 2>&1; echo $$? > bin/bench.rc; } | tee bin/bench.txt
+	@$(GO) run ./internal/benchreport/cmd/benchreport -q < bin/bench.txt
+	@exit $$(cat bin/bench.rc)
 
 ## lint: go vet, and gofmt must have nothing to say
 lint: vet fmt-check

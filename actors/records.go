@@ -141,8 +141,12 @@ func encodeAccount(seal Sealer, tenant, id string, st *accountState, now time.Ti
 		}
 		rec.Channels[ch] = &channelRecord{SealedToken: s.sealed, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
 	}
-	return json.Marshal(rec)
+	return appendAccountRecord(make([]byte, 0, accountRecordSize), &rec)
 }
+
+// accountRecordSize is room for a typical encoded account record (a sealed
+// password and one or two sealed tokens), so encoding it allocates once.
+const accountRecordSize = 640
 
 func decodeAccount(seal Sealer, tenant, id string, b []byte) (*accountState, error) {
 	var rec accountRecord

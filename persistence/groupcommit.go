@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -186,7 +185,7 @@ func (b *Bolt) prepareAudit(r *request, ev AuditEvent) error {
 		ev.Time = b.now()
 	}
 	ev.Seq = 0 // the key holds it
-	val, err := json.Marshal(ev)
+	val, err := appendAuditEvent(make([]byte, 0, 256), &ev)
 	if err != nil {
 		return err
 	}
@@ -250,9 +249,10 @@ func (b *Bolt) run() {
 		group = append(group[:0], r)
 		open := b.gather(&group, &timer)
 		start := time.Now()
+		b.lastQueued = 0
 		b.apply(group)
 		b.lastLatency = time.Since(start)
-		b.prevGroup, b.lastGroup = b.lastGroup, len(group)
+		b.lastGroup = len(group)
 		clear(group) // drop references for the GC
 		if !open {
 			return
@@ -320,24 +320,29 @@ func (b *Bolt) gather(group *[]*request, timer **time.Timer) bool {
 	return true
 }
 
-// awaitCohort handles the case yielding cannot: concurrent writers that
-// split into two cohorts, each queuing while the other's transaction syncs,
-// so every group holds half of them. When the last two groups both had
-// several writers, it waits, at most half the last commit's latency, for
-// the group to reach their sum: the cohort just released comes back and the
-// two merge, doubling the writes per fsync. A wait that times out disables
-// the next one, so a load that shrank pays it at most every other commit.
-// It reports whether it took a request (call again) or not (commit now).
+// awaitCohort handles what yielding cannot: writers that come back only
+// after a round trip through their callers (an actor's mailbox, say), which
+// takes longer than a few yields. The writers due are those the last commit
+// released (lastGroup), each of which is likely to write again, plus those
+// that queued while it ran (lastQueued): when the group has fewer, it waits
+// for them, at most the last commit's latency (capped at maxCohortWait).
+// That wait is what makes concurrent writers share one fsync instead of
+// splitting into two cohorts, each queuing while the other's transaction
+// syncs, or into one group per round trip: waiting one commit's latency at
+// worst, it is repaid as soon as the group doubles. A wait that times out
+// commits what came, and the next target follows from that smaller group,
+// so a load that shrank pays it once. A lone writer (lastGroup 1, nothing
+// queued) never waits. It reports whether it took a request (call again) or
+// not (commit now).
 func (b *Bolt) awaitCohort(group *[]*request, timer **time.Timer) bool {
-	if b.lastGroup < 2 || b.prevGroup < 2 || b.lastMissed {
-		b.lastMissed = false
+	if b.lastGroup < 2 {
 		return false
 	}
-	target := min(b.opts.MaxBatch, b.lastGroup+b.prevGroup)
+	target := min(b.opts.MaxBatch, b.lastGroup+b.lastQueued)
 	if len(*group) >= target {
 		return false
 	}
-	wait := min(max(b.lastLatency/2, 50*time.Microsecond), 2*time.Millisecond)
+	wait := min(max(b.lastLatency, 50*time.Microsecond), maxCohortWait)
 	if *timer == nil {
 		*timer = time.NewTimer(wait)
 	} else {
@@ -352,12 +357,15 @@ func (b *Bolt) awaitCohort(group *[]*request, timer **time.Timer) bool {
 			}
 			*group = append(*group, r)
 		case <-(*timer).C:
-			b.lastMissed = true
 			return false
 		}
 	}
 	return false
 }
+
+// maxCohortWait bounds awaitCohort's wait, as bbolt's own Batch bounds its
+// own (MaxBatchDelay, 10 ms).
+const maxCohortWait = 5 * time.Millisecond
 
 // apply writes one group in one transaction and releases its callers.
 func (b *Bolt) apply(group []*request) {
@@ -380,6 +388,7 @@ func (b *Bolt) apply(group []*request) {
 	err := b.update(func(tx *bbolt.Tx) error {
 		ops = 0
 		kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
+		kv.FillPercent, audit.FillPercent = kvFill, auditFill
 		for _, r := range live {
 			r.err = nil
 			var n int
@@ -433,6 +442,9 @@ func (b *Bolt) apply(group []*request) {
 	}
 	b.statsMu.Unlock()
 
+	// Requests queued now come from writers outside this group: with the
+	// group's own, they are the next group awaitCohort waits for.
+	b.lastQueued = len(b.queue)
 	for _, r := range live {
 		close(r.done)
 	}
