@@ -26,8 +26,8 @@ func wireKeyring(t *testing.T, b byte) *persistence.Keyring {
 
 var secretType = reflect.TypeOf(domain.Secret{})
 
-// fill sets every settable field of v (recursively) to a non-zero value.
-func fill(t *testing.T, v reflect.Value, path string, n *int) {
+// fillWire sets every settable field of v (recursively) to a non-zero value.
+func fillWire(t *testing.T, v reflect.Value, path string, n *int) {
 	t.Helper()
 	*n++
 	switch {
@@ -53,19 +53,19 @@ func fill(t *testing.T, v reflect.Value, path string, n *int) {
 		v.SetUint(uint64(*n))
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
-		fill(t, p.Elem(), path, n)
+		fillWire(t, p.Elem(), path, n)
 		v.Set(p)
 	case reflect.Slice:
 		s := reflect.MakeSlice(v.Type(), 2, 2)
 		for i := 0; i < 2; i++ {
-			fill(t, s.Index(i), path+"[]", n)
+			fillWire(t, s.Index(i), path+"[]", n)
 		}
 		v.Set(s)
 	case reflect.Map:
 		m := reflect.MakeMap(v.Type())
 		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-		fill(t, k, path+"<k>", n)
-		fill(t, e, path+"<v>", n)
+		fillWire(t, k, path+"<k>", n)
+		fillWire(t, e, path+"<v>", n)
 		m.SetMapIndex(k, e)
 		v.Set(m)
 	case reflect.Struct:
@@ -75,7 +75,7 @@ func fill(t *testing.T, v reflect.Value, path string, n *int) {
 				t.Errorf("%s.%s is unexported: it would not cross to another node", path, f.Name)
 				continue
 			}
-			fill(t, v.Field(i), path+"."+f.Name, n)
+			fillWire(t, v.Field(i), path+"."+f.Name, n)
 		}
 	default:
 		t.Errorf("%s: a %s cannot cross to another node", path, v.Kind())
@@ -100,10 +100,10 @@ func TestEveryWireTypeCrossesWhole(t *testing.T) {
 			var v reflect.Value
 			if typ.Kind() == reflect.Pointer {
 				v = reflect.New(typ.Elem())
-				fill(t, v.Elem(), name, new(int))
+				fillWire(t, v.Elem(), name, new(int))
 			} else {
 				v = reflect.New(typ).Elem()
-				fill(t, v, name, new(int))
+				fillWire(t, v, name, new(int))
 			}
 			in := v.Interface()
 			frame, err := encodeRequest(k, "t1", in, time.Second)
