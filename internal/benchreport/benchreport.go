@@ -29,6 +29,7 @@ var Targets = []Target{
 	{Name: "session-hot-path", Benchmark: "BenchmarkRatioHotPath", Metric: "ratio", Bound: 0.7},
 	{Name: "api-sessions", Benchmark: "BenchmarkRatioAPISessions", Metric: "ratio", Bound: 0.6},
 	{Name: "api-sessions-p99", Benchmark: "BenchmarkRatioAPISessions", Metric: "p99-ratio", Bound: 2, AtMost: true},
+	{Name: "cluster-nonowner-sessions", Benchmark: "BenchmarkClusterSessions", Metric: "nonowner/owner", Bound: 0.5},
 }
 
 // Results maps a benchmark name (without the -GOMAXPROCS suffix) to its

@@ -20,6 +20,8 @@ PASS
 pkg: github.com/etaxd/etaxd/http
 BenchmarkRatioAPISessions-2 	       8	 1000 ns/op	 0.68 ratio	 2.5 p99-ratio	 12 p99-ours-ms
 ok  	github.com/etaxd/etaxd/http	12.3s
+pkg: github.com/etaxd/etaxd/tests/cluster
+BenchmarkClusterSessions-2 	       1	11705892785 ns/op	         0.9133 nonowner/owner	         0.9054 p99-nonowner/owner
 `
 
 func TestReport(t *testing.T) {
@@ -41,6 +43,7 @@ func TestReport(t *testing.T) {
 		"BENCH session-hot-path 0.750 >=0.7 ok",
 		"BENCH api-sessions 0.680 >=0.6 ok",
 		"BENCH api-sessions-p99 2.500 <=2 short",
+		"BENCH cluster-nonowner-sessions 0.913 >=0.5 ok",
 		"BENCH absent n/a >=1 short",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
