@@ -195,6 +195,11 @@ func TestValidateReportsEachField(t *testing.T) {
 			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
 		}},
+		{"nats.listen", func(o *Options) { // the ERPs' NATS listener would reach the cluster's state
+			o.TaxBureau.URL = "http://bureau:8081"
+			o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789"
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
+		}},
 		{"cluster.actor_listen", func(o *Options) { o.Cluster.ActorListen = "127.0.0.1:7000" }}, // no peers
 		{"cluster.actor_listen", func(o *Options) {
 			o.TaxBureau.URL = "http://bureau:8081"
