@@ -143,6 +143,11 @@ type Deps struct {
 	// sent as JSON; an error is answered as the catalogue says
 	// (ErrTenantNotFound: 404). Nil: the route answers for a single node.
 	Cluster func(ctx context.Context, tenant string) (any, error)
+	// ClusterCounters, in cluster mode, reports the cluster's counters for
+	// /metrics (etaxd_cluster_events_total by event) and, under
+	// "members_alive", the members this node counts alive
+	// (etaxd_cluster_members). Nil on a single node.
+	ClusterCounters func() map[string]int64
 	// OpsRoutes, when set, adds routes to the /ops group, behind the
 	// operator guard (opsapi.Register mounts the operator API there).
 	OpsRoutes func(ops fiber.Router)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,5 +79,35 @@ func TestOpsClusterAsksTheCluster(t *testing.T) {
 	}
 	if len(asked) != 3 || asked[0] != "" || asked[1] != "gone" {
 		t.Fatalf("asked %q", asked)
+	}
+}
+
+func TestClusterMetrics(t *testing.T) {
+	e := newEnv(t, func(d *Deps) {
+		d.ClusterCounters = func() map[string]int64 {
+			return map[string]int64{"drops": 2, "double_activations": 0, "remote_requests": 17, "members_alive": 3}
+		}
+	})
+	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	r.Header.Set("Authorization", "Bearer "+opToken)
+	res, err := e.app.Test(r, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	text := string(b)
+	for _, want := range []string{
+		`etaxd_cluster_events_total{event="drops"} 2`,
+		`etaxd_cluster_events_total{event="double_activations"} 0`,
+		`etaxd_cluster_events_total{event="remote_requests"} 17`,
+		"etaxd_cluster_members 3",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, `event="members_alive"`) {
+		t.Error("members_alive is a gauge, not an event")
 	}
 }

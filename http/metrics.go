@@ -139,13 +139,16 @@ var (
 	descPrompts    = prometheus.NewDesc("etaxd_prompts", "Prompts by state.", []string{"state"}, nil)
 	descBureau     = prometheus.NewDesc("etaxd_bureau_calls_total", "Tax-bureau calls by operation and outcome.", []string{"op", "outcome"}, nil)
 	descBureauTime = prometheus.NewDesc("etaxd_bureau_call_seconds", "Tax-bureau call latency by operation and outcome.", []string{"op", "outcome"}, nil)
+
+	descCluster        = prometheus.NewDesc("etaxd_cluster_events_total", "Cluster mode: membership changes, joins, leaves, drops, evictions, failed heartbeats, grain activations on this node, double activations, requests sent through the cluster.", []string{"event"}, nil)
+	descClusterMembers = prometheus.NewDesc("etaxd_cluster_members", "Cluster mode: the members this node counts alive.", nil, nil)
 )
 
 // pulledDescs are every metric pulled may collect; it collects a subset
 // when parts are missing.
 var pulledDescs = []*prometheus.Desc{descActivations, descActors, descPassivations, descSessionReqs, descBureauLogins,
 	descPromptsPub, descEngCommits, descStoreWrites, descStoreTxns, descStoreOps, descStoreAvg, descStoreLast, descStoreLat,
-	descQueue, descNATS, descPrompts, descBureau, descBureauTime}
+	descQueue, descNATS, descPrompts, descBureau, descBureauTime, descCluster, descClusterMembers}
 
 // Describe implements prometheus.Collector.
 func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
@@ -198,6 +201,21 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			gauge(d, float64(m[k]), k)
+		}
+	}
+	if p.d.ClusterCounters != nil {
+		m := p.d.ClusterCounters()
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k == "members_alive" {
+				gauge(descClusterMembers, float64(m[k]))
+				continue
+			}
+			counter(descCluster, float64(m[k]), k)
 		}
 	}
 	gauges(p.d.QueueDepths, descQueue)

@@ -143,3 +143,22 @@ func (s *stack) askActive(ctx context.Context, id string) []string {
 	}
 	return ids
 }
+
+// clusterCounters are the cluster's counters for /metrics.
+func (s *stack) clusterCounters() map[string]int64 {
+	snap := s.members.Snapshot()
+	_, started := s.engine.LocalTenants()
+	alive := int64(0)
+	for _, m := range snap.Members {
+		if m.Alive {
+			alive++
+		}
+	}
+	c := snap.Counters
+	return map[string]int64{
+		"membership_changes": int64(c.Changes), "joins": int64(c.Joins), "leaves": int64(c.Leaves),
+		"drops": int64(c.Drops), "evictions": int64(c.Evictions), "beats_failed": int64(c.BeatsFailed),
+		"activations": started, "double_activations": s.engine.DoubleActivations(),
+		"remote_requests": s.engine.ClusterAsks(), "members_alive": alive,
+	}
+}

@@ -332,6 +332,7 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	}
 	if s.members != nil {
 		d.Cluster = s.clusterStatus
+		d.ClusterCounters = s.clusterCounters
 		members := s.members
 		d.Checks = append(d.Checks, httpapi.ReadyCheck("cluster", members.Serving))
 	}
