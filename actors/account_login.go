@@ -110,15 +110,7 @@ func (a *accountActor) budget() (domain.PhoneBudget, uint64, error) {
 
 func (a *accountActor) onLoginDone(ctx actor.Context, m *loginDone) {
 	cmd := domain.LoginAnswered{Channel: m.channel, Nonce: m.nonce}
-	switch {
-	case m.err != nil:
-		cmd.Err = bureauError(m.err)
-	case m.res.Session != nil:
-		exp := m.res.Session.ExpiresAt
-		cmd.SessionExpires = &exp
-	case m.res.Challenge != nil:
-		cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = true, m.res.Challenge.ID, m.res.Challenge.PhoneMasked
-	}
+	cmd.Err, cmd.SessionExpires, cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = loginAnswer(m.res, m.err)
 	evs, _ := a.decide(cmd)
 	l := a.logins[m.channel]
 	if len(evs) == 0 || l == nil {
@@ -397,4 +389,20 @@ func (a *accountActor) failLogin(ctx actor.Context, l *login, err *domain.Error)
 	for _, r := range l.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
 	}
+}
+
+// loginAnswer maps the bureau's answer to a login (or to a resend) onto the
+// fields the machine's LoginAnswered and CodeResent share: the refusal, the
+// session's end, or the challenge.
+func loginAnswer(res taxbureau.LoginResult, err error) (refusal *domain.Error, expires *time.Time, challenged bool, challengeID, phone string) {
+	switch {
+	case err != nil:
+		return bureauError(err), nil, false, "", ""
+	case res.Session != nil:
+		exp := res.Session.ExpiresAt
+		return nil, &exp, false, "", ""
+	case res.Challenge != nil:
+		return nil, nil, true, res.Challenge.ID, res.Challenge.PhoneMasked
+	}
+	return nil, nil, false, "", ""
 }

@@ -243,15 +243,7 @@ func (a *accountActor) onResend(ctx actor.Context, m *resendCode) {
 // standing; a session completes the login.
 func (a *accountActor) onLoginResent(ctx actor.Context, m *loginResent) {
 	cmd := domain.CodeResent{Channel: m.channel, Nonce: m.nonce}
-	switch {
-	case m.err != nil:
-		cmd.Err = bureauError(m.err)
-	case m.res.Session != nil:
-		exp := m.res.Session.ExpiresAt
-		cmd.SessionExpires = &exp
-	case m.res.Challenge != nil:
-		cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = true, m.res.Challenge.ID, m.res.Challenge.PhoneMasked
-	}
+	cmd.Err, cmd.SessionExpires, cmd.Challenged, cmd.ChallengeID, cmd.PhoneMasked = loginAnswer(m.res, m.err)
 	evs, _ := a.decide(cmd)
 	l := a.logins[m.channel]
 	if len(evs) == 0 || l == nil {
