@@ -1,5 +1,8 @@
 // Package cluster tests etaxd's cluster mode from outside: three etaxd
 // processes and one etax-sim on 127.0.0.1, driven over HTTP, killed with
-// SIGKILL, paused with SIGSTOP. The test is cluster_test.go; this package
-// has no other code.
+// SIGKILL, paused with SIGSTOP (TestCluster), and measures failover and
+// the cost of a request through a node that does not host the tenant
+// (BenchmarkClusterFailover, BenchmarkClusterSessions). The package has no
+// other code. ETAXD_CLUSTER_RACE=1 builds the node binaries with the race
+// detector; a race reported in a node's log then fails the test.
 package cluster
