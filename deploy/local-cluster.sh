@@ -28,10 +28,13 @@ trap stop INT TERM EXIT
 
 bin/etax-sim --listen 127.0.0.1:8090 --test-endpoints >"$data/etax-sim.log" 2>&1 &
 pids+=($!)
+# node i's command line: the same for a restart after a kill.
+node() {
+	echo bin/etaxd serve --dev --demo --data "$data/n$1" --node-name "n$1" --listen "127.0.0.1:808$1" \
+		--cluster-listen "127.0.0.1:722$1" --cluster-peers "$peers" --taxbureau-url http://127.0.0.1:8090
+}
 for i in 1 2 3; do
-	bin/etaxd serve --dev --demo --data "$data/n$i" --node-name "n$i" --listen "127.0.0.1:808$i" \
-		--cluster-listen "127.0.0.1:722$i" --cluster-peers "$peers" \
-		--taxbureau-url http://127.0.0.1:8090 >"$data/n$i.log" 2>&1 &
+	$(node "$i") >"$data/n$i.log" 2>&1 &
 	pids+=($!)
 done
 
@@ -53,10 +56,11 @@ etaxd cluster of three nodes on this machine:
   a session through any node (the same on every node):
     bin/etaxd call --demo --server http://127.0.0.1:8082 --data $data/n2 POST /api/v1/sessions '{"tax_no":"91110000000000019B","business":"issue","action":"login"}'
 
-  try a failover: kill -9 the node that hosts the demo tenant (its pid is in
-  "ps aux | grep 'node-name nX'"), ask again through another node: it answers
-  within seconds. Start the killed node again with the same command line
-  (see this script) and it rejoins.
+  try a failover: kill -9 the node that hosts the demo tenant, e.g. for n1
+    pkill -9 -f 'node-name n1 '
+  and ask again through another node: it answers within seconds. Start the
+  killed node again (in another terminal) and it rejoins:
+    ETAXD_MASTER_KEYS="\$(cat $data/master.key)" $(node 1)
 
 Ctrl-C stops the cluster.
 TXT
