@@ -177,6 +177,8 @@ type deps struct {
 	pwFlows *attemptLimiter
 	// active lists the tenant grains running on this node (cluster mode).
 	active activeTenants
+	// clustered is set in cluster mode: the root then spawns no tenant.
+	clustered bool
 }
 
 // goroutines owns every goroutine the engine starts off its actors

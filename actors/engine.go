@@ -102,6 +102,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		total:  newAttemptLimiter(cfg.ActivationTotal, cfg.ActivationWindow, dp.Clock),
 		keys:   apiKeyCache{m: map[string]cachedKey{}, ttl: apiKeyTTL}}
 	if dp.Cluster != nil {
+		d.clustered = true
 		e.keys.ttl = clusterAPIKeyTTL
 		if e.cl, err = startCluster(d, sys, dp.Cluster); err != nil {
 			_ = sys.Root.PoisonFuture(root).Wait()

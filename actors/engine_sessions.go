@@ -100,11 +100,18 @@ func (e *Engine) PromptUndeliverable(tenant, accountID, promptID, reason string)
 		return
 	}
 	e.d.bg.Go(func(context.Context) {
+		msg := &reportUndeliverable{AccountID: accountID, PromptID: promptID, Reason: reason}
+		if e.cl != nil {
+			// The tenant lives on some node: ask its grain, never a local
+			// actor beside it.
+			_, _ = e.askCluster(tenant, msg, e.d.cfg.AskTimeout)
+			return
+		}
 		pid, err := e.tenantPID(tenant, e.d.cfg.AskTimeout, false)
 		if err != nil {
 			return
 		}
-		e.sys.Root.Send(pid, &reportUndeliverable{accountID: accountID, promptID: promptID, reason: reason})
+		e.sys.Root.Send(pid, msg)
 	})
 }
 

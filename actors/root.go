@@ -65,6 +65,12 @@ func (r *rootActor) tenant(ctx actor.Context, id string) *actor.PID {
 	if pid := r.tenants[id]; pid != nil {
 		return pid
 	}
+	if r.d.clustered {
+		// In cluster mode a tenant runs only as its grain (grain.go): a
+		// local actor beside it would be a second activation.
+		r.d.log.Error("cluster mode: the root was asked for a local tenant actor; refused", "tenant", id)
+		return nil
+	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newTenantActor(r.d, id) },
 		actor.WithSupervisor(supervisor()))
 	pid, err := ctx.SpawnNamed(props, "t-"+id)

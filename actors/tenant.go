@@ -99,7 +99,7 @@ type (
 		TaxNo, OpenID string
 		All           bool
 	} // reply []AccountView
-	reportUndeliverable struct{ accountID, promptID, reason string } // no reply
+	reportUndeliverable struct{ AccountID, PromptID, Reason string } // no reply (ok when asked, in cluster mode)
 	passivateAll        struct{}                                     // test hook: passivate idle accounts; reply int
 	// internal
 	passwordVerified struct {
@@ -423,9 +423,12 @@ func (t *tenantActor) handle(ctx actor.Context, msg any) {
 	case *listAccounts:
 		t.onList(ctx, m)
 	case *reportUndeliverable:
-		if t.refs[m.accountID] != nil {
-			t.d.log.Warn("prompt undeliverable", "tenant", t.id, "account", m.accountID, "prompt", m.promptID, "reason", m.reason)
-			t.d.audit(t.id, "system", "prompt.undeliverable", "account/"+m.accountID, domain.ErrPromptUndeliverable.With("", m.reason))
+		if t.refs[m.AccountID] != nil {
+			t.d.log.Warn("prompt undeliverable", "tenant", t.id, "account", m.AccountID, "prompt", m.PromptID, "reason", m.Reason)
+			t.d.audit(t.id, "system", "prompt.undeliverable", "account/"+m.AccountID, domain.ErrPromptUndeliverable.With("", m.Reason))
+		}
+		if ctx.Sender() != nil { // asked through the cluster
+			ctx.Respond(ok{})
 		}
 	case *passivateAll:
 		n := 0

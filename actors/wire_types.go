@@ -12,7 +12,7 @@ func init() {
 		&applyAdmin{}, &stepDown{}, &deleteAccount{}, &unlockAccount{}, &startReset{},
 		&updatePassword{}, &requestSession{}, &awaitRequest{}, &answerCode{}, &showPrompt{},
 		&recordSubscription{}, &startQRLogin{}, &pollQRLogin{}, &confirmCertification{},
-		&reportInvalid{}, &listAccounts{}, &passivateAll{},
+		&reportInvalid{}, &listAccounts{}, &passivateAll{}, &reportUndeliverable{},
 	)
 	// Their replies.
 	registerWire(
