@@ -79,7 +79,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		dp.Events = events.Discard{}
 	}
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
-		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(),
+		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(), clustered: dp.Cluster != nil,
 		pwFlows: newAttemptLimiter(cfg.PasswordFlowLimit, cfg.PasswordFlowWindow, dp.Clock)}
 	var err error
 	if d.linkKey, err = loadLinkKey(d); err != nil {
@@ -102,7 +102,6 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		total:  newAttemptLimiter(cfg.ActivationTotal, cfg.ActivationWindow, dp.Clock),
 		keys:   apiKeyCache{m: map[string]cachedKey{}, ttl: apiKeyTTL}}
 	if dp.Cluster != nil {
-		d.clustered = true
 		e.keys.ttl = clusterAPIKeyTTL
 		if e.cl, err = startCluster(d, sys, dp.Cluster); err != nil {
 			_ = sys.Root.PoisonFuture(root).Wait()
