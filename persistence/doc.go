@@ -93,13 +93,14 @@
 //	smsbudget/<region>/<person>         the account actors of one person, through Update
 //	pwguard/<hash>                      the flows, tenant and account actors that submit one person's password, through Update
 //	apikey/<id>                         Engine.CreateAPIKey and RevokeAPIKey, through Update
-//	meta/<name>                         the engine at start, create-once
+//	meta/<name>                         the engine at start, create-once; in cluster mode the node that seeds the demo (meta/demo) and the key check (meta/keycheck)
 //	webhook/<tenant>/<id>               events.Webhooks Register and Delete
 //	webhookdelivery/<tenant>/<id>       events.Webhooks' delivery workers, through Update
-//	ops/<name>                          nobody: read only (the readiness probe)
+//	ops/<name>                          cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)
 //
 // A key that several writers share (wxuser, smsbudget, pwguard, webhookdelivery) is
-// written with Update only: a read, a change, a compare-and-set, again from
+// written with Update only (a placement lease, written by whichever member
+// activates the tenant, with a compare-and-set on the revision it read): a read, a change, a compare-and-set, again from
 // the read when another writer won. "etaxd keys rotate" rewrites sealed
 // values under account/, apikey/, meta/ and webhook/, while no engine runs.
 //

@@ -41,7 +41,8 @@ const (
 	// state of a webhook.
 	PrefixWebhookDelivery = "webhookdelivery/"
 	// PrefixOps: ops/<name>, keys the operations endpoints read (the
-	// readiness probe reads ops/readyz-probe and writes nothing).
+	// readiness probe reads ops/readyz-probe and writes nothing) and, in
+	// cluster mode, the tenants' placement leases (ops/placement/<tenant>).
 	PrefixOps = "ops/"
 )
 
@@ -68,8 +69,8 @@ var KeyOwners = []KeyOwner{
 	{PrefixSMSBudget, "the account actors of one person, through Update", true},
 	{PrefixPasswordTries, "the flows, tenant and account actors that submit one person's password, through Update", true},
 	{PrefixAPIKey, "Engine.CreateAPIKey and RevokeAPIKey, through Update", false},
-	{PrefixMeta, "the engine at start, create-once", false},
+	{PrefixMeta, "the engine at start, create-once; in cluster mode the node that seeds the demo (meta/demo) and the key check (meta/keycheck)", false},
 	{PrefixWebhook, "events.Webhooks Register and Delete", false},
 	{PrefixWebhookDelivery, "events.Webhooks' delivery workers, through Update", true},
-	{PrefixOps, "nobody: read only (the readiness probe)", false},
+	{PrefixOps, "cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)", true},
 }
