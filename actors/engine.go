@@ -46,10 +46,10 @@ type Engine struct {
 	sys     *actor.ActorSystem
 	root    *actor.PID
 	tenants sync.Map // tenant id → *actor.PID
-	limiter *attemptLimiter
+	limiter rateLimiter
 	// byAddr and total limit wrong activation codes per client address and
-	// across etaxd.
-	byAddr, total *attemptLimiter
+	// across etaxd (across the cluster in cluster mode: sharedLimiter).
+	byAddr, total rateLimiter
 	keys          apiKeyCache
 	stop          sync.Once
 	// cl is cluster mode's state; nil on a single node.
@@ -103,6 +103,9 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		keys:   apiKeyCache{m: map[string]cachedKey{}, ttl: apiKeyTTL}}
 	if dp.Cluster != nil {
 		e.keys.ttl = clusterAPIKeyTTL
+		e.limiter = newSharedLimiter(d, "openid", cfg.ActivationLimit, cfg.ActivationWindow)
+		e.byAddr = newSharedLimiter(d, "addr", cfg.ActivationPerAddress, cfg.ActivationWindow)
+		e.total = newSharedLimiter(d, "total", cfg.ActivationTotal, cfg.ActivationWindow)
 		if e.cl, err = startCluster(d, sys, dp.Cluster); err != nil {
 			_ = sys.Root.PoisonFuture(root).Wait()
 			sys.Shutdown()

@@ -40,6 +40,9 @@ const (
 	// PrefixWebhookDelivery: webhookdelivery/<tenant>/<id>, the delivery
 	// state of a webhook.
 	PrefixWebhookDelivery = "webhookdelivery/"
+	// PrefixRateLimit: ratelimit/<limit>/<digest>, cluster mode's counts of
+	// wrong activation codes (per openid, per client address, in all).
+	PrefixRateLimit = "ratelimit/"
 	// PrefixOps: ops/<name>, keys the operations endpoints read (the
 	// readiness probe reads ops/readyz-probe and writes nothing) and, in
 	// cluster mode, the tenants' placement leases (ops/placement/<tenant>).
@@ -72,5 +75,6 @@ var KeyOwners = []KeyOwner{
 	{PrefixMeta, "the engine at start, create-once; in cluster mode the node that seeds the demo (meta/demo) and the key check (meta/keycheck)", false},
 	{PrefixWebhook, "events.Webhooks Register and Delete", false},
 	{PrefixWebhookDelivery, "events.Webhooks' delivery workers, through Update", true},
+	{PrefixRateLimit, "cluster mode's engines (wrong activation codes), through Update", true},
 	{PrefixOps, "cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)", true},
 }
