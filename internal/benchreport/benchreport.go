@@ -17,12 +17,14 @@ type Target struct {
 	Benchmark string  // the benchmark's name, sub-benchmarks with '/', without the -GOMAXPROCS suffix
 	Metric    string  // the unit given to b.ReportMetric
 	Bound     float64 // the target
-	AtMost    bool    // the metric must not exceed Bound (a latency ratio)
+	AtMost    bool    // the metric must not exceed Bound (a latency or a latency ratio)
 }
 
 // Targets are the targets `make bench` reports, in the order it reports
 // them. Each is a ratio against the raw building block measured in the
-// same run (see docs/PERFORMANCE.md).
+// same run, except code-to-last-waiter-p99: B1's promise, the milliseconds
+// from an SMS code's submission to the last of 1,000 waiting clients'
+// replies (see docs/PERFORMANCE.md).
 var Targets = []Target{
 	{Name: "durable-1-tenant", Benchmark: "BenchmarkRatioDurable/1-tenant", Metric: "ratio", Bound: 0.5},
 	{Name: "durable-16-tenants", Benchmark: "BenchmarkRatioDurable/16-tenants", Metric: "ratio", Bound: 0.5},
@@ -30,6 +32,7 @@ var Targets = []Target{
 	{Name: "api-sessions", Benchmark: "BenchmarkRatioAPISessions", Metric: "ratio", Bound: 0.6},
 	{Name: "api-sessions-p99", Benchmark: "BenchmarkRatioAPISessions", Metric: "p99-ratio", Bound: 2, AtMost: true},
 	{Name: "cluster-nonowner-sessions", Benchmark: "BenchmarkClusterSessions", Metric: "nonowner/owner", Bound: 0.5},
+	{Name: "code-to-last-waiter-p99", Benchmark: "BenchmarkB1CodeToLastWaiter", Metric: "code-to-last-ms-p99", Bound: 50, AtMost: true},
 }
 
 // Results maps a benchmark name (without the -GOMAXPROCS suffix) to its

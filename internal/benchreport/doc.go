@@ -4,7 +4,8 @@
 //	BENCH <name> <measured> <target> <ok|short>
 //
 // A target names a benchmark, the metric it reports with b.ReportMetric
-// (a ratio against the raw building block, measured in the same run) and
+// (mostly a ratio against the raw building block, measured in the same
+// run; B1's code-to-last-waiter target is a latency in milliseconds) and
 // the bound the metric must meet (Targets; adding a target is one line
 // there). When the benchmark ran several times (-count), the measured value
 // is the median; a target whose benchmark did not run is short, with "n/a"
