@@ -41,6 +41,10 @@ const demoWait = 2 * time.Minute
 
 func seedClusterDemo(ctx context.Context, st *stack, path string) (*demoFile, error) {
 	node, log := st.opts.Node(), st.log.With("component", "demo")
+	// Seed once the nodes of cluster.peers are members: a node joining
+	// meanwhile moves tenants, and the verification flows of the demo's
+	// accounts (actors of the tenant's node) would be lost with the move.
+	st.awaitPeers(ctx, demoWait/2)
 	deadline := time.Now().Add(demoWait)
 	for {
 		cd, rev, err := readClusterDemo(ctx, st)
@@ -91,7 +95,20 @@ func finishClusterDemo(ctx context.Context, st *stack, path string, cd *clusterD
 	if err := writeDemoFile(path, cd.Demo); err != nil {
 		return nil, err
 	}
-	df, err := seedDemo(ctx, st, path)
+	// seedDemo finishes a run cut short, so a failed attempt (a tenant that
+	// moved under it: busy, a flow gone) is simply made again.
+	var df *demoFile
+	var err error
+	for attempt := 1; ; attempt++ {
+		if df, err = seedDemo(ctx, st, path); err == nil || attempt == 3 || ctx.Err() != nil {
+			break
+		}
+		st.log.Warn("cluster demo: seeding failed; trying again", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -197,4 +214,30 @@ func demoLastCode(ctx context.Context, st *stack, phone string) (string, error) 
 		return "", nil
 	}
 	return sent[0].Code, nil // newest first
+}
+
+// awaitPeers waits, at most for d, until this node counts every node of
+// cluster.peers alive.
+func (st *stack) awaitPeers(ctx context.Context, d time.Duration) {
+	want := map[string]bool{st.opts.Cluster.Listen: true}
+	for _, p := range st.opts.Cluster.Peers {
+		want[p] = true
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		alive := 0
+		for _, m := range st.members.Snapshot().Members {
+			if m.Alive {
+				alive++
+			}
+		}
+		if alive >= len(want) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	st.log.Warn("cluster demo: not every node of cluster.peers has joined; seeding anyway", "want", len(want))
 }
