@@ -278,6 +278,12 @@ func (p *Provider) beat() (acked bool, evicted error) {
 			err = errors.Join(err, gerr)
 		case e.Revision() > p.rev && string(e.Value()) == string(p.value):
 			rev, err = e.Revision(), nil // an earlier Update was stored, its acknowledgement lost
+		case e.Revision() <= p.rev:
+			// A read no newer than our own last write: a stream leader that
+			// is not current yet (an election, a replica catching up). It
+			// proves nothing: this beat is not acknowledged, the next one
+			// asks again.
+			err = fmt.Errorf("membership: member key %s read at revision %d, ours is %d: stale read", p.self.ID, e.Revision(), p.rev)
 		default:
 			return false, fmt.Errorf("%w: member key %s holds revision %d not written by this node", ErrEvicted, p.self.ID, e.Revision())
 		}
