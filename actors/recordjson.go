@@ -4,12 +4,12 @@ package actors
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/internal/jsonenc"
 )
 
 // appendAccountRecord appends rec as JSON, byte for byte what
@@ -21,14 +21,14 @@ import (
 func appendAccountRecord(b []byte, rec *accountRecord) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, rec.ID)
+	b = jsonenc.AppendString(b, rec.ID)
 	b = append(b, `,"tenant":`...)
-	b = appendJSONString(b, rec.Tenant)
+	b = jsonenc.AppendString(b, rec.Tenant)
 	b = append(b, `,"password":`...)
 	b = appendJSONBytes(b, rec.SealedPassword)
 	if rec.PhoneMasked != "" {
 		b = append(b, `,"phone_masked":`...)
-		b = appendJSONString(b, rec.PhoneMasked)
+		b = jsonenc.AppendString(b, rec.PhoneMasked)
 	}
 	b = append(b, `,"lock":`...)
 	if b, err = appendLockState(b, &rec.Lock); err != nil {
@@ -45,7 +45,7 @@ func appendAccountRecord(b []byte, rec *accountRecord) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, string(ch))
+			b = jsonenc.AppendString(b, string(ch))
 			b = append(b, ':')
 			c := rec.Channels[ch]
 			if c == nil {
@@ -95,7 +95,7 @@ func appendLockState(b []byte, s *domain.LockState) ([]byte, error) {
 	b = append(b, '}')
 	if s.Lock != nil {
 		b = append(b, `,"lock":{"reason":`...)
-		b = appendJSONString(b, string(s.Lock.Reason))
+		b = jsonenc.AppendString(b, string(s.Lock.Reason))
 		b = append(b, `,"since":`...)
 		var err error
 		if b, err = appendJSONTime(b, s.Lock.Since); err != nil {
@@ -106,22 +106,6 @@ func appendLockState(b []byte, s *domain.LockState) ([]byte, error) {
 	b = append(b, `,"password_invalid":`...)
 	b = strconv.AppendBool(b, s.PasswordInvalid)
 	return append(b, '}'), nil
-}
-
-// appendJSONString appends s quoted. Plain ASCII, the usual content (ids,
-// channel names, masked phones), is copied; anything encoding/json would
-// escape or check (control bytes, quotes, backslashes, <, >, &, non-ASCII)
-// goes through encoding/json itself.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // appendJSONBytes appends p as encoding/json does: base64 in quotes, null

@@ -3,8 +3,9 @@
 package persistence
 
 import (
-	"encoding/json"
 	"strconv"
+
+	"github.com/etaxd/etaxd/internal/jsonenc"
 )
 
 // appendAuditEvent appends ev as JSON, byte for byte what
@@ -22,33 +23,18 @@ func appendAuditEvent(b []byte, ev *AuditEvent) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `","tenant":`...)
-	b = appendJSONString(b, ev.Tenant)
+	b = jsonenc.AppendString(b, ev.Tenant)
 	b = append(b, `,"actor":`...)
-	b = appendJSONString(b, ev.Actor)
+	b = jsonenc.AppendString(b, ev.Actor)
 	b = append(b, `,"action":`...)
-	b = appendJSONString(b, ev.Action)
+	b = jsonenc.AppendString(b, ev.Action)
 	b = append(b, `,"target":`...)
-	b = appendJSONString(b, ev.Target)
+	b = jsonenc.AppendString(b, ev.Target)
 	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, ev.Outcome)
+	b = jsonenc.AppendString(b, ev.Outcome)
 	if ev.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, ev.Detail)
+		b = jsonenc.AppendString(b, ev.Detail)
 	}
 	return append(b, '}'), nil
-}
-
-// appendJSONString appends s quoted. Plain ASCII is copied; anything
-// encoding/json would escape or check (control bytes, quotes, backslashes,
-// <, >, &, non-ASCII) goes through encoding/json itself.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
