@@ -853,7 +853,15 @@ func flowERPPrompt(t *testing.T, s *suite) {
 	}
 	reqID = str(m, "request_id")
 
-	me.status(me.open("/h5/dev/inbox", "inbox"), http.StatusOK, "dev inbox")
+	// The notifier hands the prompt to the dev inbox on its own goroutine:
+	// open the page again until it is there.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		me.status(me.open("/h5/dev/inbox", "inbox"), http.StatusOK, "dev inbox")
+		if w, ok := containsAll(me.pageText(), p.Username, bj.TaxNo, "详情"); !ok {
+			return fmt.Errorf("the dev inbox does not show %q yet", w)
+		}
+		return nil
+	})
 	me.on("开发收件箱")
 	me.see(p.Username, bj.TaxNo, "详情")
 	link, err := evaluate[string](me, `(() => { const a = [...document.querySelectorAll("a")].find(a => a.textContent.includes("详情")); return a ? a.getAttribute("href") : "" })()`)
