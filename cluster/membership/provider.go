@@ -38,6 +38,7 @@ type Provider struct {
 	watchEnded atomic.Bool
 	failures   int // consecutive failed beats
 	pushed     bool
+	pushedIDs  map[string]bool // ids of the member set last pushed to protoactor
 
 	hmu   sync.Mutex
 	hints map[string]bool // from the watch: id → key present (put) or gone (delete)

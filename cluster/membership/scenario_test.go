@@ -112,6 +112,20 @@ func (h *harness) dropped(name string, survivors []string) {
 			if slices.Contains(aliveNames(snap), name) {
 				return fmt.Errorf("%s still counts %s alive", s, name)
 			}
+			// Every departure of name that s remembers is blocked: its id
+			// left a member set s pushed to protoactor.
+			departed := 0
+			for _, m := range snap.Members {
+				if m.Name == name && (m.State == "dropped" || m.State == "left") {
+					departed++
+					if !slices.Contains(snap.Blocked, m.ID) {
+						return fmt.Errorf("%s lists %s (%s) %s but not blocked: %v", s, name, m.ID, m.State, snap.Blocked)
+					}
+				}
+			}
+			if departed == 0 {
+				return fmt.Errorf("%s does not list a departure of %s yet", s, name)
+			}
 		}
 		return nil
 	})

@@ -56,6 +56,11 @@ type view struct {
 	lastOf                            map[string]time.Time
 	recent                            []MemberStatus
 	counters                          Counters
+	// blocked are the ids that were in a member set pushed to protoactor
+	// and are not in a later one: protoactor's MemberList blocks exactly
+	// those for good. Kept here because reading protoactor's own block list
+	// is a data race (remote.BlockList reads its set without the lock).
+	blocked map[string]bool
 }
 
 // publish records one round in the view and pushes self + admitted peers
@@ -98,6 +103,27 @@ func (p *Provider) publish(left, joined, dropped []string) {
 	}
 	for _, r := range members {
 		set = append(set, r.member())
+	}
+	pushed := make(map[string]bool, len(set))
+	for _, m := range set {
+		pushed[m.Id] = true
+	}
+	var gone []string
+	for id := range p.pushedIDs {
+		if !pushed[id] {
+			gone = append(gone, id)
+		}
+	}
+	p.pushedIDs = pushed
+	if len(gone) > 0 {
+		p.mu.Lock()
+		if p.view.blocked == nil {
+			p.view.blocked = map[string]bool{}
+		}
+		for _, id := range gone {
+			p.view.blocked[id] = true
+		}
+		p.mu.Unlock()
 	}
 	p.c.MemberList.UpdateClusterTopology(set)
 	p.log.Info("membership: member set changed", "members", len(set), "joined", joined, "left", left, "dropped", dropped)
@@ -166,8 +192,12 @@ func (p *Provider) Snapshot() Snapshot {
 			State: "joining", Joined: r.Joined, LastHeartbeat: v.lastOf[r.ID]})
 	}
 	s.Members = append(s.Members, v.recent...)
-	c := p.c
+	s.Blocked = make([]string, 0, len(v.blocked))
+	for id := range v.blocked {
+		s.Blocked = append(s.Blocked, id)
+	}
 	p.mu.Unlock()
+	sort.Strings(s.Blocked)
 	rank := map[string]int{"member": 0, "joining": 1, "left": 2, "dropped": 2}
 	sort.SliceStable(s.Members, func(i, j int) bool {
 		a, b := s.Members[i], s.Members[j]
@@ -179,9 +209,5 @@ func (p *Provider) Snapshot() Snapshot {
 		}
 		return a.ID < b.ID
 	})
-	if c != nil && c.Remote != nil {
-		s.Blocked = c.GetBlockedMembers().ToSlice()
-		sort.Strings(s.Blocked)
-	}
 	return s
 }
