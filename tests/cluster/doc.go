@@ -4,5 +4,7 @@
 // the cost of a request through a node that does not host the tenant
 // (BenchmarkClusterFailover, BenchmarkClusterSessions). The package has no
 // other code. ETAXD_CLUSTER_RACE=1 builds the node binaries with the race
-// detector; a race reported in a node's log then fails the test.
+// detector; a race reported in a node's log with a frame of etaxd's code in
+// a racing access then fails the test, one entirely inside a library is
+// logged (raceInOurCode).
 package cluster
