@@ -173,8 +173,9 @@ type deps struct {
 	// waits for them.
 	bg *goroutines
 	// pwFlows counts the wrong password submissions of each WeChat user
-	// (see tryPassword).
-	pwFlows *attemptLimiter
+	// (see tryPassword): in memory on a single node, in the store in
+	// cluster mode.
+	pwFlows tokenLimiter
 	// active lists the tenant grains running on this node (cluster mode).
 	active activeTenants
 	// clustered is set in cluster mode: the root then spawns no tenant.

@@ -81,6 +81,10 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
 		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(), clustered: dp.Cluster != nil,
 		pwFlows: newAttemptLimiter(cfg.PasswordFlowLimit, cfg.PasswordFlowWindow, dp.Clock)}
+	if d.clustered {
+		// Every node counts a WeChat user's wrong passwords together.
+		d.pwFlows = newSharedLimiter(d, "pwflow", cfg.PasswordFlowLimit, cfg.PasswordFlowWindow)
+	}
 	var err error
 	if d.linkKey, err = loadLinkKey(d); err != nil {
 		return nil, fmt.Errorf("load link key: %w", err)

@@ -1,4 +1,4 @@
-// limiter_shared.go: cluster mode's rate limit of wrong activation codes, counted in the store.
+// limiter_shared.go: cluster mode's rate limits (wrong activation codes, a WeChat user's wrong passwords), counted in the store.
 
 package actors
 
@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
@@ -20,6 +21,14 @@ import (
 type rateLimiter interface {
 	wait(key string) time.Duration
 	add(key string)
+}
+
+// tokenLimiter counts an event only when it fits (take: its time, or the
+// wait and nothing counted) and can uncount it once it turned out not to
+// count (release). attemptLimiter and sharedLimiter are both.
+type tokenLimiter interface {
+	take(key string) (time.Time, time.Duration)
+	release(key string, at time.Time)
 }
 
 // sharedLimiter is a rateLimiter on the store: ratelimit/<name>/<digest of
@@ -71,17 +80,73 @@ func (l *sharedLimiter) add(k string) {
 	defer cancel()
 	_, err := persistence.Update(ctx, l.d.store, l.key(k), func(old persistence.Record) ([]byte, error) {
 		now := l.d.clk.Now()
-		times := append(l.rate.Recent(decodeTimes(old.Value), now), now)
-		if len(times) > l.rate.Limit {
-			times = times[len(times)-l.rate.Limit:]
-		}
-		ns := make([]int64, len(times))
-		for i, t := range times {
-			ns[i] = t.UnixNano()
-		}
-		return json.Marshal(ns)
+		return l.encode(append(l.rate.Recent(decodeTimes(old.Value), now), now)), nil
 	})
 	if err != nil {
 		l.d.log.Warn("rate limit: count an attempt", "limit", l.name, "err", err)
+	}
+}
+
+// encode keeps the last Limit times.
+func (l *sharedLimiter) encode(times []time.Time) []byte {
+	if len(times) > l.rate.Limit {
+		times = times[len(times)-l.rate.Limit:]
+	}
+	ns := make([]int64, len(times))
+	for i, t := range times {
+		ns[i] = t.UnixNano()
+	}
+	b, _ := json.Marshal(ns) // []int64 always encodes
+	return b
+}
+
+// errLimited and errNotCounted end an update without a write: the key is
+// at its limit (take), or holds no event at that time (release).
+var (
+	errLimited    = errors.New("rate limit reached")
+	errNotCounted = errors.New("no such event counted")
+)
+
+// take counts an event of k now if it fits, in one revision-checked
+// update, so two nodes never both take the last place. A store that does
+// not answer refuses for a second, like wait.
+func (l *sharedLimiter) take(k string) (time.Time, time.Duration) {
+	ctx, cancel := l.d.storeCtx()
+	defer cancel()
+	var now time.Time
+	var w time.Duration
+	_, err := persistence.Update(ctx, l.d.store, l.key(k), func(old persistence.Record) ([]byte, error) {
+		now = l.d.clk.Now()
+		recent := l.rate.Recent(decodeTimes(old.Value), now)
+		if w = l.rate.Wait(recent, now); w > 0 {
+			return nil, errLimited
+		}
+		return l.encode(append(recent, now)), nil
+	})
+	switch {
+	case err == nil:
+		return now, 0
+	case errors.Is(err, errLimited):
+		return time.Time{}, w
+	}
+	l.d.log.Warn("rate limit: the store did not answer; refusing for now", "limit", l.name, "err", err)
+	return time.Time{}, time.Second
+}
+
+// release uncounts the event of k taken at at. A failed write leaves it
+// counted until the window passes: the safe side.
+func (l *sharedLimiter) release(k string, at time.Time) {
+	ctx, cancel := l.d.storeCtx()
+	defer cancel()
+	_, err := persistence.Update(ctx, l.d.store, l.key(k), func(old persistence.Record) ([]byte, error) {
+		times := decodeTimes(old.Value)
+		i := slices.IndexFunc(times, at.Equal)
+		if i < 0 {
+			return nil, errNotCounted
+		}
+		return l.encode(slices.Delete(times, i, i+1)), nil
+	})
+	if err != nil && !errors.Is(err, errNotCounted) {
+		l.d.log.Warn("rate limit: uncount an attempt", "limit", l.name, "err", err)
 	}
 }

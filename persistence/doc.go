@@ -96,7 +96,7 @@
 //	meta/<name>                         the engine at start, create-once; in cluster mode the node that seeds the demo (meta/demo) and the key check (meta/keycheck)
 //	webhook/<tenant>/<id>               events.Webhooks Register and Delete
 //	webhookdelivery/<tenant>/<id>       events.Webhooks' delivery workers, through Update
-//	ratelimit/<limit>/<digest>          cluster mode's engines (wrong activation codes), through Update
+//	ratelimit/<limit>/<digest>          cluster mode's engines (wrong activation codes, a WeChat user's wrong passwords), through Update
 //	ops/<name>                          cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)
 //
 // A key that several writers share (wxuser, smsbudget, pwguard, ratelimit, webhookdelivery) is

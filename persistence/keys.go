@@ -41,7 +41,8 @@ const (
 	// state of a webhook.
 	PrefixWebhookDelivery = "webhookdelivery/"
 	// PrefixRateLimit: ratelimit/<limit>/<digest>, cluster mode's counts of
-	// wrong activation codes (per openid, per client address, in all).
+	// wrong activation codes (per openid, per client address, in all) and
+	// of a WeChat user's wrong passwords (pwflow).
 	PrefixRateLimit = "ratelimit/"
 	// PrefixOps: ops/<name>, keys the operations endpoints read (the
 	// readiness probe reads ops/readyz-probe and writes nothing) and, in
