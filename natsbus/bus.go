@@ -35,8 +35,10 @@ type EmbeddedOptions struct {
 	// API. Empty: the server does not listen at all and only this process
 	// connects to it (in-process).
 	Listen string
-	// User and Password, or Token, require clients (this process included)
-	// to authenticate. Meaningful with Listen; set one or the other.
+	// User and Password, or Token, are what the ERP clients of Listen
+	// present; set one or the other. Such a client may only use etaxd's
+	// NATS API and receive events (ERPPublish, ERPSubscribe). This process
+	// connects with a random token of its own (see clientAuth).
 	User     string
 	Password string
 	Token    string
@@ -129,10 +131,10 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 		SyncAlways:    !opts.RelaxedSync,
 		NoSigs:        true, // the process owns its signals
 		NoLog:         opts.Logger == nil,
-		Username:      opts.User,
-		Password:      opts.Password,
-		Authorization: opts.Token,
 	}
+	// Who may connect, once the server listens: ERPs with the configured
+	// credentials (restricted), and this process with an internal token.
+	auth := &clientAuth{erpToken: opts.Token, erpUser: opts.User, erpPass: opts.Password}
 	if opts.Cluster != nil {
 		if err := opts.Cluster.apply(so); err != nil {
 			return nil, err
@@ -143,20 +145,19 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 		if opts.Listen == "" {
 			// A routed server must listen: nats-server announces its client
 			// URL to its routes. Only this process connects to it (in
-			// process), with a token nobody else knows.
+			// process), with its internal token.
 			opts.Listen = "127.0.0.1:0"
-			if opts.Token == "" && opts.User == "" {
-				tok, err := randomToken()
-				if err != nil {
-					return nil, err
-				}
-				opts.Token, so.Authorization = tok, tok
-			}
 		}
 	}
 	if opts.Listen == "" {
 		so.DontListen = true
 	} else {
+		tok, err := randomToken()
+		if err != nil {
+			return nil, err
+		}
+		auth.internal = tok
+		so.CustomClientAuthentication = auth
 		host, port, err := net.SplitHostPort(opts.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("natsbus: NATS listen address %q: %w", opts.Listen, err)
@@ -191,11 +192,8 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	}
 	b := &Bus{ns: ns, replicas: replicas, log: log, closed: make(chan struct{})}
 	copts := []nats.Option{nats.InProcessServer(ns), nats.Name(opts.ServerName)}
-	switch {
-	case opts.Token != "":
-		copts = append(copts, nats.Token(opts.Token))
-	case opts.User != "":
-		copts = append(copts, nats.UserInfo(opts.User, opts.Password))
+	if auth.internal != "" {
+		copts = append(copts, nats.Token(auth.internal))
 	}
 	if err := b.connect("", copts); err != nil {
 		ns.Shutdown()

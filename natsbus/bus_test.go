@@ -1,10 +1,12 @@
 package natsbus
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestEmbeddedBusDoesNotListenByDefault(t *testing.T) {
@@ -56,15 +58,16 @@ func TestEmbeddedBusListensWithAuthAndExternalConnect(t *testing.T) {
 		t.Fatalf("external bus ready %v embedded %v", ext.Ready(), ext.Embedded())
 	}
 
-	// What the external client publishes, the in-process one receives.
-	sub, err := srv.Conn().SubscribeSync("hello")
+	// What the external client publishes on the API, the in-process one
+	// receives.
+	sub, err := srv.Conn().SubscribeSync("etaxd.api.v1.hello")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ext.Conn().Publish("hello", []byte("world")); err != nil {
+	if err := ext.Conn().Publish("etaxd.api.v1.hello", []byte("world")); err != nil {
 		t.Fatal(err)
 	}
 	m, err := sub.NextMsg(5 * time.Second)
@@ -129,5 +132,91 @@ func TestBackoff(t *testing.T) {
 		if got := Backoff(c.attempt, time.Second, time.Minute); got != c.want {
 			t.Errorf("Backoff(%d) = %s, want %s", c.attempt, got, c.want)
 		}
+	}
+}
+
+// TestERPClientIsRestricted: a client of the listener with the ERPs' token
+// may call the NATS API and read events, and nothing else: no JetStream
+// API (so no stream, consumer or bucket), no prompt or webhook subjects,
+// no cluster-internal subjects, no forged events; etaxd's own in-process
+// connection keeps every right.
+func TestERPClientIsRestricted(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "erp-token-0123456789", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := EnsureStream(t.Context(), srv.JetStream(), jetstream.StreamConfig{Name: "ETAXD_PROMPTS", Subjects: []string{"etaxd.prompts.>"}}); err != nil {
+		t.Fatalf("in-process connection: %v", err)
+	}
+	violations := make(chan error, 16)
+	nc, err := nats.Connect(srv.ClientURL(), nats.Token("erp-token-0123456789"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	// Allowed: a request to the API, answered by etaxd; events.
+	api, err := srv.Conn().Subscribe("etaxd.api.v1.sessions", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Unsubscribe()
+	_ = srv.Conn().Flush()
+	if m, err := nc.Request("etaxd.api.v1.sessions", []byte("{}"), 5*time.Second); err != nil || string(m.Data) != "ok" {
+		t.Fatalf("API request: %v %v", m, err)
+	}
+	ev, err := nc.SubscribeSync("etaxd.events.t1.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	if err := srv.Conn().Publish("etaxd.events.t1.session.ready", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ev.NextMsg(5 * time.Second); err != nil || string(m.Data) != "e" {
+		t.Fatalf("event: %v %v", m, err)
+	}
+
+	// Refused: the JetStream API answers nothing to it.
+	if _, err := nc.Request("$JS.API.STREAM.NAMES", nil, time.Second); err == nil {
+		t.Fatal("the ERP reached the JetStream API")
+	}
+	for _, subj := range []string{"etaxd.prompts.sms_code", "etaxd.events.t1.forged", "_ETAXD.cluster.active.x", "$KV.etaxd.account/1"} {
+		if err := nc.Publish(subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.Flush()
+		select {
+		case err := <-violations:
+			if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Fatalf("publish %s: %v", subj, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("publish to %s was not refused", subj)
+		}
+	}
+	for _, subj := range []string{"etaxd.prompts.>", "etaxd.webhooks.>", "$JS.>", ">"} {
+		if _, err := nc.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.Flush()
+		select {
+		case err := <-violations:
+			if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Fatalf("subscribe %s: %v", subj, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subscription to %s was not refused", subj)
+		}
+	}
+	// The stream holds nothing the ERP sent.
+	stream, err := srv.JetStream().Stream(t.Context(), "ETAXD_PROMPTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := stream.Info(t.Context()); err != nil || st.State.Msgs != 0 {
+		t.Fatalf("prompt stream: %+v %v", st, err)
 	}
 }
