@@ -125,12 +125,12 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 		log = slog.Default()
 	}
 	so := &server.Options{
-		ServerName:    opts.ServerName,
-		JetStream:     true,
-		StoreDir:      opts.StoreDir,
-		SyncAlways:    !opts.RelaxedSync,
-		NoSigs:        true, // the process owns its signals
-		NoLog:         opts.Logger == nil,
+		ServerName: opts.ServerName,
+		JetStream:  true,
+		StoreDir:   opts.StoreDir,
+		SyncAlways: !opts.RelaxedSync,
+		NoSigs:     true, // the process owns its signals
+		NoLog:      opts.Logger == nil,
 	}
 	// Who may connect, once the server listens: ERPs with the configured
 	// credentials (restricted), and this process with an internal token.
