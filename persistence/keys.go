@@ -76,6 +76,6 @@ var KeyOwners = []KeyOwner{
 	{PrefixMeta, "the engine at start, create-once; in cluster mode the node that seeds the demo (meta/demo) and the key check (meta/keycheck)", false},
 	{PrefixWebhook, "events.Webhooks Register and Delete", false},
 	{PrefixWebhookDelivery, "events.Webhooks' delivery workers, through Update", true},
-	{PrefixRateLimit, "cluster mode's engines (wrong activation codes), through Update", true},
+	{PrefixRateLimit, "cluster mode's engines (wrong activation codes, a WeChat user's wrong passwords), through Update", true},
 	{PrefixOps, "cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)", true},
 }
