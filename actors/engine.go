@@ -89,6 +89,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 	if d.linkKey, err = loadLinkKey(d); err != nil {
 		return nil, fmt.Errorf("load link key: %w", err)
 	}
+	sweepParkedFlows(d)
 	logger := dp.Logger.With("component", "protoactor")
 	sys := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }),

@@ -95,6 +95,7 @@ type (
 
 type flowActor struct {
 	d         *deps
+	tenant    string
 	spec      flowSpec
 	replyTo   *actor.PID
 	challenge taxbureau.Challenge
@@ -105,13 +106,20 @@ type flowActor struct {
 	personID  string
 	qr        *QRView   // add by 扫码登录
 	codeAt    time.Time // when the bureau last sent the flow a code (B3)
+	parked    bool          // its record is in the store (flow_park.go)
+	ttl       time.Duration // a resumed flow: what is left of its record's life
 }
 
 func (f *flowActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		ctx.SetReceiveTimeout(f.d.cfg.CodeTTL + time.Minute)
+		if f.ttl > 0 {
+			ctx.SetReceiveTimeout(f.ttl)
+		} else {
+			ctx.SetReceiveTimeout(f.d.cfg.CodeTTL + time.Minute)
+		}
 	case *actor.ReceiveTimeout:
+		f.unpark()
 		ctx.Send(ctx.Parent(), &flowEnded{id: f.spec.id})
 		ctx.Stop(ctx.Self())
 	case *flowStart:
@@ -289,6 +297,7 @@ func (f *flowActor) Receive(ctx actor.Context) {
 			e := bureauError(m.err)
 			if errors.Is(e, domain.ErrWrongCode) {
 				f.code = "" // back to the code page
+				f.park()
 			}
 			if errors.Is(e, domain.ErrWrongCode) || errors.Is(e, domain.ErrPasswordPolicy) || errors.Is(e, domain.ErrBureauUnavailable) {
 				ctx.Send(f.replyTo, e)
@@ -358,6 +367,7 @@ func (f *flowActor) checkRole(r domain.Role) *domain.Error {
 func (f *flowActor) awaitCode(ctx actor.Context) {
 	f.codeSent()
 	if !f.spec.loginType.Hosted() {
+		f.park()
 		ctx.Send(f.replyTo, f.codeReply())
 	} else {
 		// The hosting provider reads the code: the caller hears the outcome.
@@ -375,6 +385,7 @@ func (f *flowActor) acceptCode(ctx actor.Context, code string, replyTo *actor.PI
 	if f.spec.purpose == purposeReset {
 		f.busy = false
 		f.code = code
+		f.park()
 		ctx.Send(replyTo, &FlowReply{FlowID: f.spec.id, State: FlowAwaitingPassword})
 		return
 	}
@@ -387,12 +398,14 @@ func (f *flowActor) acceptCode(ctx actor.Context, code string, replyTo *actor.PI
 }
 
 func (f *flowActor) verified(ctx actor.Context, s *taxbureau.Session) {
+	f.unpark()
 	ctx.Send(ctx.Parent(), &flowVerified{spec: f.spec, personID: f.personID, role: f.role, session: s,
 		phone: f.challenge.PhoneMasked, replyTo: f.replyTo})
 	ctx.Stop(ctx.Self())
 }
 
 func (f *flowActor) end(ctx actor.Context, err *domain.Error) {
+	f.unpark()
 	if f.replyTo != nil {
 		ctx.Send(f.replyTo, err)
 	}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync"
@@ -851,5 +852,79 @@ func TestB3SMSIntervalSaysTheWait(t *testing.T) {
 	h.ok(err)
 	if r.State != RequestAwaitingUser {
 		t.Fatalf("after the wait: %+v", r)
+	}
+}
+
+// TestFlowsSurviveARestart: a flow waiting for its SMS code, and a reset
+// waiting for its new password, go on in a fresh engine on the same store
+// (what a tenant moving to another node amounts to): the code typed there
+// adds the account, the password typed there is set. The record holds no
+// secret in the clear and is gone once the flow ends; one past its expiry
+// is not resumed.
+func TestFlowsSurviveARestart(t *testing.T) {
+	h := newHarness(t)
+	h.link(wxAlice)
+	h.person("alice", phoneA, pwA, rel(h.bj, "11", domain.RoleLegalRep))
+	r, err := h.eng.AddAccount(h.ctx(), h.tenant, AddAccount{OpenID: wxAlice, TaxNo: h.bj, Business: "both",
+		Username: "alice", Password: domain.NewSecret(pwA)})
+	h.ok(err)
+	if r.State != FlowAwaitingCode {
+		t.Fatalf("reply = %+v", r)
+	}
+	rec, err := h.store.Get(h.ctx(), keyFlow(h.tenant, r.FlowID))
+	h.ok(err)
+	if bytes.Contains(rec.Value, []byte(pwA)) || bytes.Contains(rec.Value, []byte("alice")) {
+		t.Fatal("the parked flow holds the password or the login name in the clear")
+	}
+	h.restart()
+	// Another user cannot take it over by its id.
+	_, err = h.eng.SubmitFlowCode(h.ctx(), h.tenant, r.FlowID, wxBob, h.sim.LastCode(phoneA))
+	wantErr(t, err, domain.ErrNoChallenge)
+	_, err = h.eng.SubmitFlowCode(h.ctx(), h.tenant, r.FlowID, wxAlice, "000000")
+	wantErr(t, err, domain.ErrWrongCode)
+	done, err := h.eng.SubmitFlowCode(h.ctx(), h.tenant, r.FlowID, wxAlice, h.sim.LastCode(phoneA))
+	h.ok(err)
+	if done.State != FlowDone || done.AccountID == "" {
+		t.Fatalf("after the restart: %+v", done)
+	}
+	if _, err := h.store.Get(h.ctx(), keyFlow(h.tenant, r.FlowID)); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the ended flow's record: %v", err)
+	}
+	v := h.account(done.AccountID)
+	if v.Channels[domain.ChannelIssue].State != domain.StateLoggedIn {
+		t.Fatalf("resumed flow's account not logged in: %+v", v.Channels)
+	}
+
+	// F11 across two restarts: the code on one engine, the password on the next.
+	p, _ := h.sim.FindPerson("alice")
+	h.clk.Advance(4 * time.Minute)
+	rs, err := h.eng.StartPasswordReset(h.ctx(), h.tenant, done.AccountID, wxAlice, "201", p.IDNumber)
+	h.ok(err)
+	h.restart()
+	rs, err = h.eng.SubmitFlowCode(h.ctx(), h.tenant, rs.FlowID, wxAlice, h.sim.LastCode(phoneA))
+	h.ok(err)
+	if rs.State != FlowAwaitingPassword {
+		t.Fatalf("reset after a restart: %+v", rs)
+	}
+	h.restart()
+	rs, err = h.eng.CompleteReset(h.ctx(), h.tenant, rs.FlowID, wxAlice, domain.NewSecret("NewPass@2026"), domain.NewSecret("NewPass@2026"))
+	h.ok(err)
+	if rs.State != FlowDone || rs.Updated != 1 {
+		t.Fatalf("reset done after two restarts: %+v", rs)
+	}
+
+	// Past its expiry a parked flow is not resumed, and the record goes.
+	h.person("carol", phoneB, pwA, rel(h.bj, "11", domain.RoleInvoicer))
+	h.clk.Advance(4 * time.Minute)
+	r, err = h.eng.AddAccount(h.ctx(), h.tenant, AddAccount{OpenID: wxAlice, TaxNo: h.bj, Business: "issue",
+		Username: "carol", Password: domain.NewSecret(pwA)})
+	h.ok(err)
+	h.eng.Stop()
+	h.clk.Advance(h.cfg.withDefaults().CodeTTL + 2*time.Minute)
+	h.start()
+	_, err = h.eng.SubmitFlowCode(h.ctx(), h.tenant, r.FlowID, wxAlice, h.sim.LastCode(phoneB))
+	wantErr(t, err, domain.ErrNoChallenge)
+	if _, err := h.store.Get(h.ctx(), keyFlow(h.tenant, r.FlowID)); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("an expired flow's record: %v", err)
 	}
 }

@@ -49,7 +49,7 @@ func (e *Engine) ResendFlowCode(ctx context.Context, tenant, flowID, openid stri
 // onFlowResend refuses another person's flow outright: asking for a code
 // spends the owner's SMS budget.
 func (t *tenantActor) onFlowResend(ctx actor.Context, m *resendFlowCode) {
-	if t.flows[m.FlowID] != nil && t.flowOwners[m.FlowID] != m.OpenID {
+	if t.lookupFlow(ctx, m.FlowID) != nil && t.flowOwners[m.FlowID] != m.OpenID {
 		ctx.Respond(domain.ErrNotPermitted)
 		return
 	}
@@ -152,6 +152,7 @@ func (f *flowActor) onResent(ctx actor.Context, m *flowResent) {
 	}
 	f.challenge = *ch
 	f.codeSent()
+	f.park()
 	ctx.Send(m.replyTo, f.codeReply())
 }
 

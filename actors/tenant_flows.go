@@ -89,7 +89,7 @@ func (t *tenantActor) findRef(taxNo, username string) *accountRef {
 
 func (t *tenantActor) startFlow(ctx actor.Context, spec flowSpec) {
 	spec.id = newID("f")
-	props := actor.PropsFromProducer(func() actor.Actor { return &flowActor{d: t.d, spec: spec} })
+	props := actor.PropsFromProducer(func() actor.Actor { return &flowActor{d: t.d, tenant: t.id, spec: spec} })
 	pid, err := ctx.SpawnNamed(props, "f-"+spec.id)
 	if err != nil {
 		ctx.Respond(domain.ErrBusy.Wrap(err))
@@ -99,10 +99,20 @@ func (t *tenantActor) startFlow(ctx actor.Context, spec flowSpec) {
 	ctx.RequestWithCustomSender(pid, &flowStart{}, ctx.Sender())
 }
 
+// lookupFlow returns the flow flowID of this tenant, resumed from the
+// store when it waited for a person elsewhere (flow_park.go); nil when
+// there is none.
+func (t *tenantActor) lookupFlow(ctx actor.Context, flowID string) *actor.PID {
+	if pid := t.flows[flowID]; pid != nil {
+		return pid
+	}
+	return t.resumeFlow(ctx, flowID)
+}
+
 // toFlow hands msg to a flow of openid's: a flow id alone grants nothing to
 // another user.
 func (t *tenantActor) toFlow(ctx actor.Context, flowID, openid string, msg any) {
-	pid := t.flows[flowID]
+	pid := t.lookupFlow(ctx, flowID)
 	if pid == nil || t.flowOwners[flowID] != openid {
 		ctx.Respond(domain.ErrNoChallenge.With("验证已过期，请重新开始", "flow not found or expired"))
 		return

@@ -97,6 +97,7 @@
 //	webhook/<tenant>/<id>               events.Webhooks Register and Delete
 //	webhookdelivery/<tenant>/<id>       events.Webhooks' delivery workers, through Update
 //	ratelimit/<limit>/<digest>          cluster mode's engines (wrong activation codes, a WeChat user's wrong passwords), through Update
+//	flow/<tenant>/<flow>                the flow actor (the tenant actor resumes it, and deletes it once expired)
 //	ops/<name>                          cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)
 //
 // A key that several writers share (wxuser, smsbudget, pwguard, ratelimit, webhookdelivery) is

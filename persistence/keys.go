@@ -44,6 +44,10 @@ const (
 	// wrong activation codes (per openid, per client address, in all) and
 	// of a WeChat user's wrong passwords (pwflow).
 	PrefixRateLimit = "ratelimit/"
+	// PrefixFlow: flow/<tenant>/<flow>, a verification flow waiting for a
+	// person (SMS code, new password), sealed as a whole, so that another
+	// node (or a restarted etaxd) can resume it; deleted when it ends.
+	PrefixFlow = "flow/"
 	// PrefixOps: ops/<name>, keys the operations endpoints read (the
 	// readiness probe reads ops/readyz-probe and writes nothing) and, in
 	// cluster mode, the tenants' placement leases (ops/placement/<tenant>).
@@ -77,5 +81,6 @@ var KeyOwners = []KeyOwner{
 	{PrefixWebhook, "events.Webhooks Register and Delete", false},
 	{PrefixWebhookDelivery, "events.Webhooks' delivery workers, through Update", true},
 	{PrefixRateLimit, "cluster mode's engines (wrong activation codes, a WeChat user's wrong passwords), through Update", true},
+	{PrefixFlow, "the flow actor (the tenant actor resumes it, and deletes it once expired)", false},
 	{PrefixOps, "cluster mode's tenant grains (the placement leases ops/placement/<tenant>); else read only (the readiness probe)", true},
 }
