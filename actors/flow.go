@@ -104,8 +104,8 @@ type flowActor struct {
 	since     time.Time
 	role      domain.Role
 	personID  string
-	qr        *QRView   // add by 扫码登录
-	codeAt    time.Time // when the bureau last sent the flow a code (B3)
+	qr        *QRView       // add by 扫码登录
+	codeAt    time.Time     // when the bureau last sent the flow a code (B3)
 	parked    bool          // its record is in the store (flow_park.go)
 	ttl       time.Duration // a resumed flow: what is left of its record's life
 }
