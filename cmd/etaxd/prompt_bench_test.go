@@ -38,11 +38,11 @@ import (
 // it arrived and announced on got.
 type wechatHTTP struct {
 	srv *httptest.Server
-	got chan sentMessage
+	got chan wechatSent
 }
 
-// sentMessage is one template send the fake received.
-type sentMessage struct {
+// wechatSent is one template send the fake received.
+type wechatSent struct {
 	At          time.Time
 	ToUser      string `json:"touser"`
 	ClientMsgID string `json:"client_msg_id"`
@@ -50,7 +50,7 @@ type sentMessage struct {
 
 func newWeChatHTTP(b *testing.B) *wechatHTTP {
 	b.Helper()
-	f := &wechatHTTP{got: make(chan sentMessage, 1024)}
+	f := &wechatHTTP{got: make(chan wechatSent, 1024)}
 	var mu sync.Mutex
 	msgID := int64(0)
 	mux := http.NewServeMux()
@@ -59,7 +59,7 @@ func newWeChatHTTP(b *testing.B) *wechatHTTP {
 	})
 	mux.HandleFunc("POST /cgi-bin/message/template/send", func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
-		var m sentMessage
+		var m wechatSent
 		if r.URL.Query().Get("access_token") != "bench-access-token" || json.NewDecoder(r.Body).Decode(&m) != nil {
 			b.Errorf("fake WeChat: a template send without the token or a JSON body: %s", r.URL)
 			_, _ = io.WriteString(w, `{"errcode":40001,"errmsg":"invalid credential"}`)
@@ -123,24 +123,25 @@ type promptBench struct {
 	wx     *wechatHTTP
 	client *http.Client
 	tax    string
-	accts  []benchAccount
+	accts  []promptBenchAccount
 }
 
-// benchAccount is one account and the codes its person's phone has had
-// today (the simulator sends at most 20 per phone per region and day).
-type benchAccount struct {
+// promptBenchAccount is one account and the codes its person's phone has
+// had today (the simulator sends at most 20 per phone per region and day).
+type promptBenchAccount struct {
 	id, phone string
 	codes     int
 }
 
 const (
-	benchTenant = "pbench"
-	benchOpenID = "o_prompt_bench"
-	benchKeyID  = "pbench-key"
-	benchSecret = "prompt-bench-secret-0123456789abcdef"
-	// codesPerPhone is how many codes a person's phone takes before the
-	// next account (its own person) is used: under the simulator's 20.
-	codesPerPhone = 18
+	promptBenchTenant = "pbench"
+	promptBenchOpenID = "o_prompt_bench"
+	promptBenchKeyID  = "pbench-key"
+	promptBenchSecret = "prompt-bench-secret-0123456789abcdef"
+	// promptBenchCodesPerPhone is how many codes a person's phone takes
+	// before the next account (its own person) is used: under the
+	// simulator's 20.
+	promptBenchCodesPerPhone = 18
 )
 
 func newPromptBench(b *testing.B) *promptBench {
@@ -198,17 +199,17 @@ func newPromptBench(b *testing.B) *promptBench {
 
 	ctx := context.Background()
 	eng := p.st.engine
-	info, err := eng.CreateTenant(ctx, benchTenant, "提示基准", "")
+	info, err := eng.CreateTenant(ctx, promptBenchTenant, "提示基准", "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := eng.CreateAPIKey(ctx, benchTenant, benchKeyID, benchSecret); err != nil {
+	if _, err := eng.CreateAPIKey(ctx, promptBenchTenant, promptBenchKeyID, promptBenchSecret); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := eng.AddEnterprise(ctx, benchTenant, p.tax, "北京提示基准有限公司", "11"); err != nil {
+	if _, err := eng.AddEnterprise(ctx, promptBenchTenant, p.tax, "北京提示基准有限公司", "11"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := eng.LinkTenant(ctx, benchOpenID, info.ActivationCode); err != nil {
+	if _, err := eng.LinkTenant(ctx, promptBenchOpenID, info.ActivationCode); err != nil {
 		b.Fatal(err)
 	}
 	return p
@@ -226,15 +227,15 @@ func (p *promptBench) addAccount() {
 		Relations: []taxbureau.Relation{{TaxNo: p.tax, Region: "11", Role: domain.RoleLegalRep}}}); err != nil {
 		b.Fatal(err)
 	}
-	r, err := eng.AddAccount(ctx, benchTenant, actors.AddAccount{OpenID: benchOpenID, TaxNo: p.tax, Business: "issue",
+	r, err := eng.AddAccount(ctx, promptBenchTenant, actors.AddAccount{OpenID: promptBenchOpenID, TaxNo: p.tax, Business: "issue",
 		Username: user, Password: domain.NewSecret(pw), LoginType: string(domain.LoginManual)})
 	if err == nil && r.State == actors.FlowAwaitingCode {
-		r, err = eng.SubmitFlowCode(ctx, benchTenant, r.FlowID, benchOpenID, p.st.sim.LastCode(phone))
+		r, err = eng.SubmitFlowCode(ctx, promptBenchTenant, r.FlowID, promptBenchOpenID, p.st.sim.LastCode(phone))
 	}
 	if err != nil || r.State != actors.FlowDone {
 		b.Fatalf("add account %s: %+v %v", user, r, err)
 	}
-	accts, err := eng.Accounts(ctx, benchTenant, p.tax, benchOpenID)
+	accts, err := eng.Accounts(ctx, promptBenchTenant, p.tax, promptBenchOpenID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,27 +243,27 @@ func (p *promptBench) addAccount() {
 	if i < 0 {
 		b.Fatalf("account %s not listed", r.AccountID)
 	}
-	if accts[i].BoundOpenID != benchOpenID {
-		if err := eng.Bind(ctx, benchTenant, r.AccountID, benchOpenID); err != nil {
+	if accts[i].BoundOpenID != promptBenchOpenID {
+		if err := eng.Bind(ctx, promptBenchTenant, r.AccountID, promptBenchOpenID); err != nil {
 			b.Fatal(err)
 		}
 	}
-	p.accts = append(p.accts, benchAccount{id: r.AccountID, phone: phone, codes: 1})
+	p.accts = append(p.accts, promptBenchAccount{id: r.AccountID, phone: phone, codes: 1})
 }
 
 // account returns the account of the next round, logged out: its issue
 // session reported invalid, as a client does (B4).
-func (p *promptBench) account() *benchAccount {
-	if len(p.accts) == 0 || p.accts[len(p.accts)-1].codes >= codesPerPhone {
+func (p *promptBench) account() *promptBenchAccount {
+	if len(p.accts) == 0 || p.accts[len(p.accts)-1].codes >= promptBenchCodesPerPhone {
 		p.addAccount()
 	}
 	a := &p.accts[len(p.accts)-1]
 	ctx := context.Background()
-	r, err := p.st.engine.RequestSession(ctx, benchTenant, actors.SessionRequest{AccountID: a.id, Business: domain.ChannelIssue})
+	r, err := p.st.engine.RequestSession(ctx, promptBenchTenant, actors.SessionRequest{AccountID: a.id, Business: domain.ChannelIssue})
 	if err != nil || r.Session == nil {
 		p.b.Fatalf("logout %s: not logged in: %+v %v", a.id, r, err)
 	}
-	if err := p.st.engine.ReportInvalid(ctx, benchTenant, a.id, domain.ChannelIssue, r.Session.Token); err != nil {
+	if err := p.st.engine.ReportInvalid(ctx, promptBenchTenant, a.id, domain.ChannelIssue, r.Session.Token); err != nil {
 		p.b.Fatal(err)
 	}
 	return a
@@ -273,7 +274,7 @@ func (p *promptBench) post(accountID string) httpapi.SessionAnswer {
 	body, _ := json.Marshal(httpapi.SessionRequest{Business: "issue", Action: "login", AccountID: accountID})
 	req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v1/sessions", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	for k, v := range sign.Headers(benchKeyID, []byte(benchSecret), http.MethodPost, "/api/v1/sessions", body, time.Now()) {
+	for k, v := range sign.Headers(promptBenchKeyID, []byte(promptBenchSecret), http.MethodPost, "/api/v1/sessions", body, time.Now()) {
 		req.Header.Set(k, v)
 	}
 	res, err := p.client.Do(req)
@@ -305,18 +306,18 @@ func (p *promptBench) round(n int) (out, reply time.Duration) {
 	if ans.State != "awaiting_user" || ans.Prompt == nil || ans.Prompt.Kind != "sms_code" {
 		b.Fatalf("round %d: %+v, want awaiting_user with an SMS prompt", n, ans)
 	}
-	var m sentMessage
+	var m wechatSent
 	select {
 	case m = <-p.wx.got:
 	case <-time.After(30 * time.Second):
 		b.Fatalf("round %d: no template message for prompt %s within 30 s", n, ans.Prompt.ID)
 	}
 	out = m.At.Sub(t0)
-	if m.ClientMsgID != ans.Prompt.ID || m.ToUser != benchOpenID {
-		b.Fatalf("round %d: template message %+v, want prompt %s to %s", n, m, ans.Prompt.ID, benchOpenID)
+	if m.ClientMsgID != ans.Prompt.ID || m.ToUser != promptBenchOpenID {
+		b.Fatalf("round %d: template message %+v, want prompt %s to %s", n, m, ans.Prompt.ID, promptBenchOpenID)
 	}
 	a.codes++
-	r, err := p.st.engine.Answer(context.Background(), benchTenant, ans.RequestID, "", "", p.st.sim.LastCode(a.phone))
+	r, err := p.st.engine.Answer(context.Background(), promptBenchTenant, ans.RequestID, "", "", p.st.sim.LastCode(a.phone))
 	if err != nil || r.State != actors.RequestReady {
 		b.Fatalf("round %d: answer: %+v %v", n, r, err)
 	}
