@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,8 @@ import (
 	"github.com/etaxd/etaxd/internal/sign"
 	"github.com/etaxd/etaxd/internal/teststack"
 	"github.com/etaxd/etaxd/internal/teststack/base"
+	"github.com/etaxd/etaxd/internal/testutil"
+	"github.com/etaxd/etaxd/natsbus"
 	"github.com/etaxd/etaxd/taxbureau"
 )
 
@@ -106,11 +109,19 @@ func echoApp() *fiber.App {
 // throughputs, their ratio (target ≥ 0.6), and both p99 latencies with
 // their ratio (target ≤ 2).
 func BenchmarkRatioAPISessions(b *testing.B) {
+	env := newBenchAPI(b, 8)
+	ratioAPIvsEcho(b, env, Deps{Engine: env.eng, Logger: slog.New(slog.DiscardHandler), OperatorToken: "x"})
+}
+
+// ratioAPIvsEcho measures POST /api/v1/sessions of the API New(d) makes
+// for env's accounts against a bare Fiber echo (see
+// BenchmarkRatioAPISessions) and reports the metrics.
+func ratioAPIvsEcho(b *testing.B, env *benchAPI, d Deps) {
+	b.Helper()
 	// Short rounds, many of them: a burst of load from elsewhere on the
 	// machine then hits both sides alike.
 	const clients, perRound, pairs = 64, 2500, 8
-	env := newBenchAPI(b, 8)
-	ours := serve(b, New(Deps{Engine: env.eng, Logger: slog.New(slog.DiscardHandler), OperatorToken: "x"}))
+	ours := serve(b, New(d))
 	echo := serve(b, echoApp())
 	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
@@ -201,4 +212,83 @@ func p99(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)*99/100]
+}
+
+// BenchmarkRatioAPISessionsSharedNonces is BenchmarkRatioAPISessions with
+// the client API as a cluster node runs it: its nonces and idempotency
+// answers in the shared maps (SharedNonces, SharedIdempotency) on
+// natsbus.SharedKV buckets of an embedded NATS server with JetStream, file
+// storage, the buckets' names and max ages as cmd/etaxd opens them, and
+// the default nats.sync_always (the file store fsyncs every write: every
+// request's nonce). The server is one in-process node (R1): what is
+// measured is the shared map's round trip per request, not replication
+// between machines. Targets: ratio ≥ 0.6, p99-ratio ≤ 2.
+func BenchmarkRatioAPISessionsSharedNonces(b *testing.B) {
+	benchSharedNonces(b, startBus(b, natsbus.EmbeddedOptions{}))
+}
+
+// BenchmarkRatioAPISessionsSharedNoncesRelaxed is the same with
+// nats.sync_always false (the file store fsyncs every two minutes), for
+// comparison; no target.
+func BenchmarkRatioAPISessionsSharedNoncesRelaxed(b *testing.B) {
+	benchSharedNonces(b, startBus(b, natsbus.EmbeddedOptions{RelaxedSync: true}))
+}
+
+// BenchmarkRatioAPISessionsSharedNoncesR3 is the same on three routed
+// servers in this process, the buckets replicated three times as cluster
+// mode makes them, nats.sync_always on; the API uses the first server.
+// For comparison; no target.
+func BenchmarkRatioAPISessionsSharedNoncesR3(b *testing.B) {
+	const n = 3
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = testutil.FreeAddr(b)
+	}
+	buses := make([]*natsbus.Bus, n)
+	for i := range buses {
+		buses[i] = startBus(b, natsbus.EmbeddedOptions{ServerName: fmt.Sprintf("n%d", i+1), Replicas: n,
+			Logger:  slog.New(slog.DiscardHandler),
+			Cluster: &natsbus.RouteOptions{Listen: addrs[i], Routes: addrs, User: "etaxd", Password: "bench-route-secret-0123456789"}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, bus := range buses {
+		if err := bus.WaitMetaLeader(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchSharedNonces(b, buses[0])
+}
+
+// startBus starts an embedded NATS server with JetStream (file storage in
+// a directory of the benchmark) until the benchmark ends.
+func startBus(b *testing.B, o natsbus.EmbeddedOptions) *natsbus.Bus {
+	b.Helper()
+	o.StoreDir = filepath.Join(b.TempDir(), "nats")
+	bus, err := natsbus.StartEmbedded(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bus.Close() })
+	return bus
+}
+
+// benchSharedNonces runs ratioAPIvsEcho with the API's nonces and
+// idempotency answers in the shared buckets of bus, opened as cmd/etaxd
+// opens them.
+func benchSharedNonces(b *testing.B, bus *natsbus.Bus) {
+	env := newBenchAPI(b, 8)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nonces, err := bus.OpenSharedKV(ctx, natsbus.NoncesBucket, natsbus.NoncesMaxAge)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idem, err := bus.OpenSharedKV(ctx, natsbus.IdempotencyBucket, natsbus.IdempotencyMaxAge)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ratioAPIvsEcho(b, env, Deps{Engine: env.eng, Logger: log, OperatorToken: "x",
+		Nonces: NewSharedNonces(nonces), Idempotency: NewSharedIdempotency(idem, log)})
 }

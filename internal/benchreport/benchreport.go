@@ -24,7 +24,9 @@ type Target struct {
 // them. Each is a ratio against the raw building block measured in the
 // same run, except code-to-last-waiter-p99: B1's promise, the milliseconds
 // from an SMS code's submission to the last of 1,000 waiting clients'
-// replies (see docs/PERFORMANCE.md).
+// replies, and prompt-to-wechat-p99: the milliseconds from a client's
+// request to its prompt's template message reaching WeChat (see
+// docs/PERFORMANCE.md).
 var Targets = []Target{
 	{Name: "durable-1-tenant", Benchmark: "BenchmarkRatioDurable/1-tenant", Metric: "ratio", Bound: 0.5},
 	{Name: "durable-16-tenants", Benchmark: "BenchmarkRatioDurable/16-tenants", Metric: "ratio", Bound: 0.5},
@@ -33,6 +35,9 @@ var Targets = []Target{
 	{Name: "api-sessions-p99", Benchmark: "BenchmarkRatioAPISessions", Metric: "p99-ratio", Bound: 2, AtMost: true},
 	{Name: "cluster-nonowner-sessions", Benchmark: "BenchmarkClusterSessions", Metric: "nonowner/owner", Bound: 0.5},
 	{Name: "code-to-last-waiter-p99", Benchmark: "BenchmarkB1CodeToLastWaiter", Metric: "code-to-last-ms-p99", Bound: 50, AtMost: true},
+	{Name: "api-sessions-shared-nonces", Benchmark: "BenchmarkRatioAPISessionsSharedNonces", Metric: "ratio", Bound: 0.6},
+	{Name: "api-sessions-shared-nonces-p99", Benchmark: "BenchmarkRatioAPISessionsSharedNonces", Metric: "p99-ratio", Bound: 2, AtMost: true},
+	{Name: "prompt-to-wechat-p99", Benchmark: "BenchmarkPromptToWeChat", Metric: "prompt-out-ms-p99", Bound: 20, AtMost: true},
 }
 
 // Results maps a benchmark name (without the -GOMAXPROCS suffix) to its

@@ -48,6 +48,9 @@ func TestReport(t *testing.T) {
 		"BENCH api-sessions-p99 2.500 <=2 short",
 		"BENCH cluster-nonowner-sessions 0.913 >=0.5 ok",
 		"BENCH code-to-last-waiter-p99 12.250 <=50 ok", // median of three, one over the bound
+		"BENCH api-sessions-shared-nonces n/a >=0.6 short",
+		"BENCH api-sessions-shared-nonces-p99 n/a <=2 short",
+		"BENCH prompt-to-wechat-p99 n/a <=20 short",
 		"BENCH absent n/a >=1 short",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
