@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -123,4 +124,72 @@ func (b *Bus) externalClusterInfo() ClusterInfo {
 	}
 	return ClusterInfo{Server: b.nc.ConnectedServerName(), Cluster: b.nc.ConnectedClusterName(), Routes: []string{},
 		External: true, Connected: b.nc.ConnectedUrlRedacted(), Servers: servers}
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement".
+const errCodeNoPeers = 10005
+
+// WaitPlacement waits until JetStream can place a stream of replicas on
+// the servers, unless the stream named unless exists already: then the
+// servers' cluster was set up before, and a server that is down (which
+// makes a new R3 stream unplaceable) must not keep a node from starting.
+//
+// Right after a NATS cluster started, its meta leader answers (so
+// WaitJetStream returns) before it has heard from every server, and
+// creating a replicated stream then fails at once with "no suitable peers
+// for placement" (10005), which is not worth a node's start. WaitPlacement
+// creates and deletes a small probe stream of its own (file storage, a
+// private subject) until the creation succeeds, every 250 ms, until ctx
+// ends; then it returns the last refusal, whose description says why
+// (insufficient storage, a peer offline).
+func (b *Bus) WaitPlacement(ctx context.Context, replicas int, unless string, log *slog.Logger) error {
+	err := Attempt(ctx, func(ctx context.Context) error {
+		_, err := b.js.Stream(ctx, unless)
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("natsbus: look up stream %s: %w", unless, err)
+	}
+	tok, err := randomToken()
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.StreamConfig{Name: "ETAXD_PROBE_" + tok[:16], Subjects: []string{"_ETAXD.probe." + tok[:16]},
+		Storage: jetstream.FileStorage, Replicas: replicas, MaxMsgs: 1, MaxBytes: 1 << 10}
+	for n := 1; ; n++ {
+		err := Attempt(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil // an attempt that timed out had made it
+			}
+			return err
+		})
+		var api *jetstream.APIError
+		switch {
+		case err == nil:
+			if err := Attempt(ctx, func(ctx context.Context) error {
+				err := b.js.DeleteStream(ctx, cfg.Name)
+				if errors.Is(err, jetstream.ErrStreamNotFound) {
+					return nil
+				}
+				return err
+			}); err != nil {
+				return fmt.Errorf("natsbus: delete the placement probe %s: %w", cfg.Name, err)
+			}
+			return nil
+		case !errors.As(err, &api) || api.ErrorCode != errCodeNoPeers:
+			return fmt.Errorf("natsbus: place a stream of %d replicas: %w", replicas, err)
+		}
+		if n%20 == 1 && log != nil {
+			log.Info("natsbus: waiting until JetStream can place streams of this many replicas", "replicas", replicas, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsbus: place a stream of %d replicas: %w", replicas, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

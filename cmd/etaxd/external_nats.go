@@ -12,6 +12,7 @@ import (
 
 	"github.com/etaxd/etaxd/config"
 	"github.com/etaxd/etaxd/natsbus"
+	"github.com/etaxd/etaxd/persistence/kvstore"
 )
 
 // clusterPingInterval is how often a cluster node pings its external NATS
@@ -53,6 +54,11 @@ func (s *stack) connectExternalNATS(ctx context.Context) error {
 	s.log.Info("cluster: waiting for the external NATS cluster's JetStream meta leader",
 		"server", s.bus.Conn().ConnectedServerName(), "url", s.bus.Conn().ConnectedUrlRedacted())
 	if err := s.bus.WaitJetStream(ctx); err != nil {
+		return fmt.Errorf("cluster: external NATS %s: %w", strings.Join(urls, ","), err)
+	}
+	// A NATS cluster that has just started answers before it can place
+	// replicated streams: on a fresh one, wait until it can.
+	if err := s.bus.WaitPlacement(ctx, o.StreamReplicas(), "KV_"+kvstore.DefaultBucket, s.log); err != nil {
 		return fmt.Errorf("cluster: external NATS %s: %w", strings.Join(urls, ","), err)
 	}
 	return nil
