@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
@@ -200,5 +201,35 @@ func TestWaitJetStreamRefusesServersWithoutIt(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("WaitJetStream waited for the whole context")
+	}
+}
+
+// TestWaitPlacement: the probe stream is created and deleted (nothing is
+// left), a stream that exists already skips the probe, and a refusal that
+// is not "no suitable peers" returns at once.
+func TestWaitPlacement(t *testing.T) {
+	ns := startExternal(t, 0, true, nil)
+	b, err := Connect([]string{"nats://" + ns.Addr().String()}, ConnectOptions{User: "etaxd", Password: "p4ss word", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := testCtx(t)
+	if err := b.WaitPlacement(ctx, 1, "KV_none", quietLogger()); err != nil {
+		t.Fatalf("WaitPlacement on a fresh server: %v", err)
+	}
+	names := b.JetStream().StreamNames(ctx)
+	for n := range names.Name() {
+		t.Errorf("stream %s left behind", n)
+	}
+	// One server cannot hold 3 replicas: refused at once, not waited for.
+	if err := b.WaitPlacement(ctx, 3, "KV_none", quietLogger()); err == nil || ctx.Err() != nil {
+		t.Fatalf("3 replicas on one server: %v", err)
+	}
+	if err := EnsureStream(ctx, b.JetStream(), jetstream.StreamConfig{Name: "KV_there", Subjects: []string{"there"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitPlacement(ctx, 3, "KV_there", quietLogger()); err != nil {
+		t.Fatalf("the stream exists: %v", err)
 	}
 }
