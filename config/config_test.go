@@ -190,11 +190,42 @@ func TestValidateReportsEachField(t *testing.T) {
 			o.TaxBureau.URL = "http://bureau:8081"
 			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"127.0.0.1:6222", "b:6222"}}
 		}},
-		{"cluster.peers", func(o *Options) {
+		{"cluster.actor_listen", func(o *Options) { // external NATS: the actor address is cluster.listen
 			o.NATS.URLs = []string{"nats://a:4222"}
 			o.TaxBureau.URL = "http://bureau:8081"
-			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}, ActorListen: "127.0.0.1:7000"}
 		}},
+		{"cluster.listen", func(o *Options) { // external NATS: still a fixed address of its own
+			o.NATS.URLs = []string{"nats://a:4222"}
+			o.TaxBureau.URL = "http://bureau:8081"
+			o.Cluster = ClusterOptions{Peers: []string{"a:6222", "b:6222"}}
+		}},
+		{"nats.user", func(o *Options) { o.NATS.User = "etaxd" }}, // no URLs
+		{"nats.password", func(o *Options) { o.NATS.Password = "pass" }},
+		{"nats.creds_file", func(o *Options) { o.NATS.CredsFile = "/etc/etaxd/nats.creds" }},
+		{"nats.tls_ca_file", func(o *Options) { o.NATS.TLSCAFile = "/etc/etaxd/ca.pem" }},
+		{"nats.tls_cert_file", func(o *Options) { o.NATS.TLSCertFile = "/etc/etaxd/c.pem" }},
+		{"nats.tls_key_file", func(o *Options) { o.NATS.TLSKeyFile = "/etc/etaxd/k.pem" }},
+		{"nats.password", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.User = "etaxd" }},
+		{"nats.user", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Password = "pass" }},
+		{"nats.user", func(o *Options) {
+			o.NATS.URLs = []string{"nats://a:4222"}
+			o.NATS.User, o.NATS.Password = "et axd", "p"
+		}},
+		{"nats.password", func(o *Options) {
+			o.NATS.URLs = []string{"nats://a:4222"}
+			o.NATS.User, o.NATS.Password = "etaxd", "p\n"
+		}},
+		{"nats.token", func(o *Options) { o.NATS.URLs = []string{"nats://a:4222"}; o.NATS.Token = "tok en" }},
+		{"nats.user", func(o *Options) { // two kinds of credentials
+			o.NATS.URLs = []string{"nats://a:4222"}
+			o.NATS.User, o.NATS.Password, o.NATS.Token = "etaxd", "pass", "token"
+		}},
+		{"nats.token", func(o *Options) { o.NATS.URLs = []string{"nats://u:p@a:4222"}; o.NATS.Token = "token" }},
+		{"nats.creds_file", func(o *Options) { o.NATS.URLs = []string{"nats://u:p@a:4222"}; o.NATS.CredsFile = "x.creds" }},
+		{"nats.tls_key_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSCertFile = "c.pem" }},
+		{"nats.tls_cert_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSKeyFile = "k.pem" }},
+		{"nats.tls_ca_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSCAFile = "ca.pem " }},
 		{"nats.listen", func(o *Options) { // the ERPs' NATS listener would reach the cluster's state
 			o.TaxBureau.URL = "http://bureau:8081"
 			o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789"
@@ -670,5 +701,39 @@ func TestClusterOptions(t *testing.T) {
 	o.Cluster.Peers = append(o.Cluster.Peers, "127.0.0.1:6225", "127.0.0.1:6226")
 	if err := o.Validate(); err != nil || o.StreamReplicas() != 5 {
 		t.Fatalf("5 replicas on 5 nodes: %v, replicas %d", err, o.StreamReplicas())
+	}
+}
+
+// TestClusterOnExternalNATS: cluster mode with nats.urls is valid with
+// its credentials and TLS files, on any number of etaxd nodes (the NATS
+// cluster holds the replicas), still with 3 replicas by default.
+func TestClusterOnExternalNATS(t *testing.T) {
+	o := Default()
+	o.TaxBureau.URL = "http://127.0.0.1:8081"
+	o.NATS.URLs = []string{"tls://n1:4222", "tls://n2:4222", "tls://n3:4222"}
+	o.NATS.User, o.NATS.Password = "etaxd", "a password with spaces"
+	o.NATS.TLSCAFile, o.NATS.TLSCertFile, o.NATS.TLSKeyFile = "/etc/etaxd/ca.pem", "/etc/etaxd/c.pem", "/etc/etaxd/k.pem"
+	o.Cluster = ClusterOptions{Listen: "10.0.0.11:6223", Peers: []string{"10.0.0.11:6223", "10.0.0.12:6223"}}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("two nodes on an external NATS cluster: %v", err)
+	}
+	if o.StreamReplicas() != 3 {
+		t.Fatalf("replicas %d, want 3 in cluster mode", o.StreamReplicas())
+	}
+	o.Cluster.ActorListen = o.Cluster.Listen // the same address is what it means anyway
+	if err := o.Validate(); err != nil {
+		t.Fatalf("actor_listen = listen: %v", err)
+	}
+	o.NATS.User, o.NATS.Password, o.NATS.Token = "", "", "t"
+	if err := o.Validate(); err != nil {
+		t.Fatalf("a token: %v", err)
+	}
+	o.NATS.Token, o.NATS.CredsFile = "", "/etc/etaxd/nats.creds"
+	if err := o.Validate(); err != nil {
+		t.Fatalf("a creds file: %v", err)
+	}
+	o.NATS.CredsFile, o.NATS.URLs = "", []string{"nats://etaxd:pass@n1:4222"}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("user info in the URL: %v", err)
 	}
 }

@@ -31,7 +31,7 @@
 //
 // # Secrets
 //
-// OperatorToken, TaxBureau.Token and the user info of a NATS URL are
-// secrets. Options prints and logs itself redacted (String, GoString,
+// OperatorToken, TaxBureau.Token, NATS.Token, NATS.Password and the user
+// info of a NATS URL are secrets. Options prints and logs itself redacted (String, GoString,
 // LogValue), and no validation problem quotes a secret.
 package config

@@ -151,8 +151,26 @@ type NATSOptions struct {
 	// "" means the embedded server takes in-process connections only.
 	Listen string
 	// Token is the client token of the embedded server's listener, and of
-	// etaxd's own connections to it; required with Listen.
+	// etaxd's own connections to it; required with Listen. With URLs it is
+	// the token etaxd presents to the external servers. A secret.
 	Token string
+	// User and Password authenticate etaxd to the external servers (URLs);
+	// Password is a secret. Set at most one kind of credentials: User and
+	// Password, Token, CredsFile, or user info in the URLs.
+	User     string
+	Password string
+	// CredsFile is a .creds file (a user JWT and its NKey seed) for
+	// external servers run in operator (decentralised JWT) mode.
+	CredsFile string
+	// TLSCAFile is a PEM file of the CAs that sign the external servers'
+	// certificates; set, etaxd connects with TLS and verifies them against
+	// it (without it, a tls:// URL is verified against the system's CAs).
+	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and its key,
+	// for servers that verify their clients (tls { verify: true }); both or
+	// neither.
+	TLSCertFile string
+	TLSKeyFile  string
 	// SyncAlways fsyncs the embedded server's JetStream file store on every
 	// write. Off, the store syncs every two minutes: faster, but a power
 	// loss may lose what was acknowledged since (see README).
@@ -165,20 +183,35 @@ type NATSOptions struct {
 // Embedded reports whether etaxd runs its own NATS server (no URLs).
 func (n NATSOptions) Embedded() bool { return len(n.URLs) == 0 }
 
-// ClusterOptions join this node to a cluster of etaxd nodes: each embeds a
-// NATS server routed to the others (JetStream replicated), and the nodes
-// place tenants among themselves. The zero value is a single node.
+// ClusterOptions join this node to a cluster of etaxd nodes (Peers set),
+// in one of two shapes:
+//
+//   - embedded NATS (NATS.URLs empty): each node embeds a NATS server
+//     routed to the others' (JetStream replicated across the nodes); Listen
+//     and Peers are the servers' route addresses, ActorListen the actor
+//     remote's;
+//   - external NATS (NATS.URLs set): every node is a client of one NATS
+//     cluster run apart from etaxd, which holds the replicas; there are no
+//     routes, and Listen and Peers are the nodes' actor remote addresses
+//     (ActorListen stays empty).
+//
+// In both, the nodes place tenants among themselves. The zero value is a
+// single node.
+
 type ClusterOptions struct {
-	// Listen is this node's NATS route address (host:port) that the other
-	// nodes' Peers name; required in cluster mode.
+	// Listen is this node's address (host:port, a fixed port) that the
+	// other nodes' Peers name; required in cluster mode. With the embedded
+	// NATS it is the server's route address; with external NATS the actor
+	// remote's address.
 	Listen string
-	// Peers lists the route addresses of all nodes (host:port); this
+	// Peers lists the Listen addresses of all nodes (host:port); this
 	// node's own may be included. Cluster mode is on when it is set.
 	Peers []string
 	// ActorListen is the address (host:port) of this node's actor remote,
-	// which the other nodes send tenant messages to. "" means Listen's
-	// host on a port the system picks; the member record carries the one
-	// in use.
+	// which the other nodes send tenant messages to, with the embedded
+	// NATS. "" means Listen's host on a port the system picks; the member
+	// record carries the one in use. With external NATS the actor remote
+	// listens on Listen and ActorListen must be empty.
 	ActorListen string
 }
 
@@ -288,8 +321,9 @@ func Default() Options {
 // printed.
 const redacted = "[redacted]"
 
-// Redacted returns o with its secrets (OperatorToken, TaxBureau.Token, NATS.Token and
-// any user info in NATS.URLs) replaced by "[redacted]" when set.
+// Redacted returns o with its secrets (OperatorToken, TaxBureau.Token,
+// NATS.Token, NATS.Password and any user info in NATS.URLs) replaced by
+// "[redacted]" when set.
 func (o Options) Redacted() Options {
 	if o.OperatorToken != "" {
 		o.OperatorToken = redacted
@@ -299,6 +333,9 @@ func (o Options) Redacted() Options {
 	}
 	if o.NATS.Token != "" {
 		o.NATS.Token = redacted
+	}
+	if o.NATS.Password != "" {
+		o.NATS.Password = redacted
 	}
 	for _, p := range []*string{&o.WeChat.AppSecret, &o.WeChat.Token, &o.WeChat.EncodingAESKey} {
 		if *p != "" {

@@ -103,11 +103,12 @@ func TestNewOptionsFromEveryKindOfSource(t *testing.T) {
 // neither in the printed or logged options nor in a validation problem.
 func TestSecretsAreNeverPrinted(t *testing.T) {
 	const (
-		opToken  = "operator-secret-0123456789"
-		gwToken  = "gateway-secret-0123456789"
-		natsPass = "nats-secret-pass"
-		wxSecret = "wechat-app-secret-0123456789"
-		wxAES    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+		opToken   = "operator-secret-0123456789"
+		gwToken   = "gateway-secret-0123456789"
+		natsPass  = "nats-secret-pass"
+		natsPass2 = "nats-secret-password-2"
+		wxSecret  = "wechat-app-secret-0123456789"
+		wxAES     = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 	)
 	o := Default()
 	o.WeChat = WeChatOptions{AppID: "wx0123456789abcdef", AppSecret: wxSecret, Token: "wxtoken123", EncodingAESKey: wxAES, TemplateID: "tpl"}
@@ -115,11 +116,12 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 	o.TaxBureau.URL = "http://bureau:8081"
 	o.TaxBureau.Token = gwToken
 	o.NATS.URLs = []string{"nats://etaxd:" + natsPass + "@n1:4222", "nats://n2:4222"}
+	o.NATS.Password = natsPass2
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("options", "opts", o)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("options", "opts", o)
 	printed := fmt.Sprintf("%v %+v %#v %s", o, o, o, o) + logs.String()
-	for _, s := range []string{opToken, gwToken, natsPass, wxSecret, wxAES} {
+	for _, s := range []string{opToken, gwToken, natsPass, natsPass2, wxSecret, wxAES} {
 		if strings.Contains(printed, s) {
 			t.Errorf("a secret was printed: %q in\n%s", s, printed)
 		}
@@ -135,12 +137,13 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 	o.OperatorToken = "bad token " + opToken
 	o.TaxBureau.Token = "bad token " + gwToken
 	o.NATS.URLs = []string{"http://etaxd:" + natsPass + "@n1:4222"}
+	o.NATS.Password = natsPass2 + "\x00"
 	err := o.Validate()
 	keys := problemKeys(t, err)
-	if strings.Join(keys, ",") != "operator_token,nats.urls,taxbureau.token" {
+	if strings.Join(keys, ",") != "operator_token,nats.urls,nats.user,nats.password,nats.user,taxbureau.token" {
 		t.Fatalf("problems %v: %v", keys, err)
 	}
-	for _, s := range []string{opToken, gwToken, natsPass} {
+	for _, s := range []string{opToken, gwToken, natsPass, natsPass2} {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("a problem quotes a secret: %v", err)
 		}

@@ -123,9 +123,10 @@ func (o Options) Validate() error {
 			bad("nats.urls", "%v", err)
 		}
 	}
-	if o.NATS.Token != "" && o.NATS.Listen == "" {
-		bad("nats.token", "is for the embedded server's listener only, but nats.listen is empty")
+	if o.NATS.Token != "" && o.NATS.Listen == "" && o.NATS.Embedded() {
+		bad("nats.token", "is for the embedded server's listener (nats.listen) or for external servers (nats.urls), but both are empty")
 	}
+	validateExternalNATS(o, bad)
 	if o.NATS.Listen != "" {
 		if !o.NATS.Embedded() {
 			bad("nats.listen", "is for the embedded server only, but nats.urls names external servers")
@@ -340,9 +341,9 @@ func wechatKey(msg string) string {
 	return "wechat.app_id"
 }
 
-// validateCluster checks the cluster options: in cluster mode a route
-// address of its own, well-formed peers, enough nodes for the replicas, and
-// the embedded NATS servers that cluster.peers routes.
+// validateCluster checks the cluster options: in cluster mode an address of
+// its own, well-formed peers, and with the embedded NATS enough nodes for
+// the replicas; with external NATS (nats.urls) no separate actor address.
 func validateCluster(o Options, bad func(key, format string, args ...any)) {
 	c := o.Cluster
 	if !c.Enabled() {
@@ -353,9 +354,6 @@ func validateCluster(o Options, bad func(key, format string, args ...any)) {
 			bad("cluster.actor_listen", "is for cluster mode, but cluster.peers is empty")
 		}
 		return
-	}
-	if !o.NATS.Embedded() {
-		bad("cluster.peers", "routes etaxd's embedded NATS servers to each other; it cannot be combined with nats.urls")
 	}
 	if o.NATS.Listen != "" {
 		// The listener's clients would reach every stream of the routed
@@ -384,6 +382,15 @@ func validateCluster(o Options, bad func(key, format string, args ...any)) {
 	nodes := len(seen)
 	if !seen[c.Listen] {
 		nodes++
+	}
+	if !o.NATS.Embedded() {
+		// The external NATS cluster holds the replicas, not the etaxd
+		// nodes: their number is not bound by nats.replicas, and the actor
+		// remote listens on cluster.listen itself.
+		if c.ActorListen != "" && c.ActorListen != c.Listen {
+			bad("cluster.actor_listen", "must be empty with nats.urls: the actor remote then listens on cluster.listen (%s), the address cluster.peers names", c.Listen)
+		}
+		return
 	}
 	if r := o.StreamReplicas(); nodes < r {
 		bad("cluster.peers", "names %d node(s) with this one; %d replicas need at least %d nodes", nodes, r, r)

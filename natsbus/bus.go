@@ -73,6 +73,17 @@ type ConnectOptions struct {
 	Password  string
 	Token     string
 	CredsFile string
+	// TLSCAFile, TLSCertFile and TLSKeyFile are PEM files: the CAs that
+	// sign the servers' certificates (set: TLS, verified against them),
+	// and a client certificate with its key for servers that verify
+	// their clients. See external.go.
+	TLSCAFile   string
+	TLSCertFile string
+	TLSKeyFile  string
+	// PingInterval is how often the client pings the server; a server
+	// that stops answering is left after two unanswered pings. Default
+	// nats.go's (2 minutes).
+	PingInterval time.Duration
 	// Replicas is the replica count of etaxd's streams and consumers;
 	// default 1. Use 3 on a three-node cluster.
 	Replicas int
@@ -246,6 +257,7 @@ func Connect(urls []string, opts ConnectOptions) (*Bus, error) {
 	case opts.CredsFile != "":
 		copts = append(copts, nats.UserCredentials(opts.CredsFile))
 	}
+	copts = append(copts, opts.externalOptions()...)
 	url := urls[0]
 	for _, u := range urls[1:] {
 		url += "," + u

@@ -130,6 +130,11 @@ type ClusterInfo struct {
 	Routes     []string `json:"routes"`
 	MetaLeader string   `json:"meta_leader,omitempty"`
 	MetaPeers  []Peer   `json:"meta_peers,omitempty"`
+	// External, Connected and Servers describe a connection to external
+	// servers (see externalClusterInfo).
+	External  bool     `json:"external,omitempty"`
+	Connected string   `json:"connected,omitempty"`
+	Servers   []string `json:"servers,omitempty"`
 }
 
 // Peer is one server of JetStream's meta group or of a stream's group.
@@ -141,11 +146,11 @@ type Peer struct {
 	Active  float64 `json:"active_seconds_ago,omitempty"`
 }
 
-// ClusterInfo reports the embedded server's routes and meta group; empty
-// (but for Server) on a single node or with external servers.
+// ClusterInfo reports the embedded server's routes and meta group, or
+// with external servers what the connection knows of them.
 func (b *Bus) ClusterInfo() ClusterInfo {
 	if b.ns == nil {
-		return ClusterInfo{Server: b.nc.ConnectedServerName(), Routes: []string{}}
+		return b.externalClusterInfo()
 	}
 	ci := ClusterInfo{Server: b.ns.Name(), Cluster: b.ns.ClusterName(), Routes: []string{}}
 	if rz, err := b.ns.Routez(nil); err == nil {

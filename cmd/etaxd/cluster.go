@@ -33,28 +33,20 @@ const (
 	actorSecretLabel = "actor-remote"
 )
 
-// openClusterStore starts the routed NATS server, waits for JetStream's
-// meta leader and opens the store on the cluster's KV bucket (R3), then
-// checks that this node's keys open the cluster's data.
+// openClusterStore starts the routed NATS server (or, with nats.urls,
+// connects to the external NATS cluster), waits for JetStream's meta
+// leader and opens the store on the cluster's KV bucket (R3), then checks
+// that this node's keys open the cluster's data.
 func (s *stack) openClusterStore() error {
 	o := s.opts
-	pass, err := s.keys.Derive(routeSecretLabel)
-	if err != nil {
-		return fmt.Errorf("cluster: route password: %w", err)
-	}
-	s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
-		Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.StreamReplicas(), ServerName: o.Node(),
-		Logger:  s.log.With("component", "nats"),
-		Cluster: &natsbus.RouteOptions{Listen: o.Cluster.Listen, Routes: o.Cluster.Peers, User: "etaxd", Password: pass}})
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterStartTimeout)
 	defer cancel()
-	s.log.Info("cluster: waiting for a JetStream meta leader (a quorum of the nodes in cluster.peers)",
-		"peers", len(o.Cluster.Peers), "route", o.Cluster.Listen)
-	if err := s.bus.WaitMetaLeader(ctx); err != nil {
-		return fmt.Errorf("cluster: %w", err)
+	if o.NATS.Embedded() {
+		if err := s.startRoutedNATS(ctx); err != nil {
+			return err
+		}
+	} else if err := s.connectExternalNATS(ctx); err != nil {
+		return err
 	}
 	kv, err := kvstore.New(ctx, s.bus.JetStream(), kvstore.Options{Replicas: o.StreamReplicas(), ReadyTimeout: clusterStartTimeout})
 	if err != nil {
@@ -75,6 +67,29 @@ func (s *stack) openClusterStore() error {
 	return nil
 }
 
+// startRoutedNATS starts the embedded NATS server routed to the other
+// nodes' and waits for JetStream's meta leader.
+func (s *stack) startRoutedNATS(ctx context.Context) error {
+	o := s.opts
+	pass, err := s.keys.Derive(routeSecretLabel)
+	if err != nil {
+		return fmt.Errorf("cluster: route password: %w", err)
+	}
+	s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
+		Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.StreamReplicas(), ServerName: o.Node(),
+		Logger:  s.log.With("component", "nats"),
+		Cluster: &natsbus.RouteOptions{Listen: o.Cluster.Listen, Routes: o.Cluster.Peers, User: "etaxd", Password: pass}})
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	s.log.Info("cluster: waiting for a JetStream meta leader (a quorum of the nodes in cluster.peers)",
+		"peers", len(o.Cluster.Peers), "route", o.Cluster.Listen)
+	if err := s.bus.WaitMetaLeader(ctx); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
 // clusterDeps joins the engine to the cluster: membership on a KV bucket
 // of the routed NATS, placement by consistent hashing (the patched
 // disthash), and the actor remote in mutual TLS.
@@ -88,7 +103,13 @@ func (s *stack) clusterDeps() (*actors.ClusterDeps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	host, port, err := actorAddress(o.Cluster.ActorListen, o.Cluster.Listen)
+	actorListen := o.Cluster.ActorListen
+	if !o.NATS.Embedded() {
+		// No routes: cluster.listen, the address cluster.peers names, is
+		// the actor remote's.
+		actorListen = o.Cluster.Listen
+	}
+	host, port, err := actorAddress(actorListen, o.Cluster.Listen)
 	if err != nil {
 		return nil, err
 	}

@@ -66,11 +66,21 @@ func printCluster(w io.Writer, b []byte) error {
 			Lagging      []string
 		}
 		Tenant *struct{ ID, Node string }
+		NATS   struct {
+			Server, Cluster, Connected string
+			External                   bool
+			Servers                    []string
+		}
 	}
 	if err := decodeAnswer(b, &doc); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "node %s (%s)\n\n", doc.Node, doc.Mode)
+	fmt.Fprintf(w, "node %s (%s)\n", doc.Node, doc.Mode)
+	if n := doc.NATS; n.External {
+		fmt.Fprintf(w, "external NATS cluster %s: connected to %s at %s; servers %s\n", n.Cluster, n.Server, n.Connected,
+			strings.Join(n.Servers, ","))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tALIVE\tSTATE\tADDRESS\tJOINED\tLAST_HEARTBEAT\tTENANTS")
 	for _, m := range doc.Members {

@@ -142,8 +142,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 		s.bus, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: o.NATSStoreDir(), RelaxedSync: !o.NATS.SyncAlways,
 			Listen: o.NATS.Listen, Token: o.NATS.Token, Replicas: o.NATS.Replicas, ServerName: o.Node(), Logger: log.With("component", "nats")})
 	default:
-		s.bus, err = natsbus.Connect(o.NATS.URLs, natsbus.ConnectOptions{Replicas: o.NATS.Replicas, Name: o.Node(),
-			Logger: log.With("component", "nats")})
+		s.bus, err = natsbus.Connect(o.NATS.URLs, externalNATSOptions(o, log))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)

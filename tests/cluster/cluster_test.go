@@ -30,6 +30,8 @@ type cluster struct {
 	nodes []*node
 	sim   string
 	erp   caller
+	// rounds counts the calls of writers: each round's tenant ids are new.
+	rounds int
 }
 
 // startCluster builds the binaries and starts etax-sim and three etaxd
@@ -382,6 +384,8 @@ func (c *cluster) writers(nodes []*node) (*int64, func() []string) {
 		wg    sync.WaitGroup
 		done  = make(chan struct{})
 	)
+	c.rounds++
+	round := c.rounds
 	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
@@ -392,7 +396,7 @@ func (c *cluster) writers(nodes []*node) (*int64, func() []string) {
 					return
 				default:
 				}
-				id := fmt.Sprintf("w%d-%d", i, seq)
+				id := fmt.Sprintf("w%d-%d-%d", round, i, seq)
 				a, err := caller{}.send(n.http, "POST", "/ops/v1/tenants", map[string]any{"id": id, "name": "写入 " + id}, false, 10*time.Second)
 				if err != nil || a.status != 201 {
 					time.Sleep(100 * time.Millisecond) // not a retry of this id: the node may be down
