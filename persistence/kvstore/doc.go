@@ -130,6 +130,14 @@
 // persistence.MaxValueLen with its headers (ErrPayloadTooSmall; 1 MiB + 8
 // KiB at least, the servers' default is 1 MiB).
 //
+// # Latency
+//
+// Latency returns the store's histograms (persistence.Latencies): every
+// Commit, CommitAudited and AppendAudit by the records it writes (one: a
+// single publish; several: an atomic batch) and every Get, each the whole
+// call as its caller waits — retries and the quorum's acknowledgement
+// included — whatever its outcome.
+//
 // # Limits
 //
 //   - MaxOps (999) ops and 64 MiB of keys and values per Commit.

@@ -88,12 +88,25 @@ type Store struct {
 	closed bool
 	calls  sync.WaitGroup
 
+	// lat measures commits and reads (Latency).
+	lat persistence.Latencies
+
 	// testHookRefused, when set before the first write, is called each
 	// time a publish wrote nothing and is sent again.
 	testHookRefused func()
 }
 
-var _ persistence.Store = (*Store)(nil)
+var (
+	_ persistence.Store           = (*Store)(nil)
+	_ persistence.LatencyReporter = (*Store)(nil)
+)
+
+// Latency returns the store's latency histograms since it opened: every
+// Commit, CommitAudited and AppendAudit call by the records it writes (one:
+// a single publish; several: an atomic batch), and every Get, each the
+// whole call as its caller waits for it (retries and the wait for the
+// acknowledgement included), whatever its outcome.
+func (s *Store) Latency() persistence.LatencySnapshot { return s.lat.Snapshot() }
 
 // New opens the store on js: it waits for a JetStream meta leader, then
 // creates the bucket or updates its configuration, retrying each attempt
@@ -283,6 +296,7 @@ func (s *Store) Close() error {
 
 // Get returns the record at key; see persistence.Store.
 func (s *Store) Get(ctx context.Context, key string) (persistence.Record, error) {
+	defer s.lat.ObserveRead(time.Now())
 	if err := ctx.Err(); err != nil {
 		return persistence.Record{}, err
 	}
