@@ -75,6 +75,21 @@ type BureauStat struct {
 	Buckets map[float64]uint64
 }
 
+// StoreLatency is one latency histogram of the store, cumulative since
+// it opened, for /metrics (etaxd_store_commit_seconds,
+// etaxd_store_read_seconds).
+type StoreLatency struct {
+	Store string // "kv" (JetStream KV, cluster mode) or "bbolt"
+	Op    string // "commit" or "read"
+	Kind  string // of a commit: "single" (one record) or "batch" (several)
+	Count uint64
+	// Seconds is the total time of these calls.
+	Seconds float64
+	// Buckets are cumulative counts of calls that took at most the key
+	// (seconds).
+	Buckets map[float64]uint64
+}
+
 // Deps are the parts the app is built from. Every field is optional: the
 // zero Deps serves /healthz, and /readyz says why it is not ready.
 type Deps struct {
@@ -133,6 +148,9 @@ type Deps struct {
 	NATSPending func() map[string]int64
 	// BureauStats reports the tax-bureau client's calls for /metrics.
 	BureauStats func() []BureauStat
+	// StoreLatency reports the store's commit and read latency for
+	// /metrics; nil reports none.
+	StoreLatency func() []StoreLatency
 
 	// DevInbox, set only in dev mode, serves GET /dev/inbox?openid=: the
 	// prompts the dev notifier kept for a WeChat user. It answers this

@@ -133,6 +133,8 @@ var (
 	descStoreAvg    = prometheus.NewDesc("etaxd_store_batch_size_avg", "Mean writes per committed transaction.", nil, nil)
 	descStoreLast   = prometheus.NewDesc("etaxd_store_batch_size_last", "Writes in the last committed transaction.", nil, nil)
 	descStoreLat    = prometheus.NewDesc("etaxd_store_commit_latency_seconds", "Commit latency, fsync included: the last and the maximum.", []string{"which"}, nil)
+	descStoreCommit = prometheus.NewDesc("etaxd_store_commit_seconds", "Store commit latency as the caller waits for it, by store (kv, bbolt) and kind (single: one record; batch: several, one transaction or atomic batch).", []string{"store", "kind"}, nil)
+	descStoreRead   = prometheus.NewDesc("etaxd_store_read_seconds", "Store read (Get) latency as the caller waits for it, by store (kv, bbolt).", []string{"store"}, nil)
 
 	descQueue      = prometheus.NewDesc("etaxd_queue_depth", "Depth of a named queue.", []string{"queue"}, nil)
 	descNATS       = prometheus.NewDesc("etaxd_nats_pending", "Messages pending for a JetStream consumer.", []string{"consumer"}, nil)
@@ -148,6 +150,7 @@ var (
 // when parts are missing.
 var pulledDescs = []*prometheus.Desc{descActivations, descActors, descPassivations, descSessionReqs, descBureauLogins,
 	descPromptsPub, descEngCommits, descStoreWrites, descStoreTxns, descStoreOps, descStoreAvg, descStoreLast, descStoreLat,
+	descStoreCommit, descStoreRead,
 	descQueue, descNATS, descPrompts, descBureau, descBureauTime, descCluster, descClusterMembers}
 
 // Describe implements prometheus.Collector.
@@ -188,6 +191,16 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 		gauge(descStoreLast, float64(s.LastBatch))
 		gauge(descStoreLat, s.LastCommitLatency.Seconds(), "last")
 		gauge(descStoreLat, s.MaxCommitLatency.Seconds(), "max")
+	}
+	if p.d.StoreLatency != nil {
+		for _, l := range p.d.StoreLatency() {
+			switch l.Op {
+			case "commit":
+				ch <- prometheus.MustNewConstHistogram(descStoreCommit, l.Count, l.Seconds, l.Buckets, l.Store, l.Kind)
+			case "read":
+				ch <- prometheus.MustNewConstHistogram(descStoreRead, l.Count, l.Seconds, l.Buckets, l.Store)
+			}
+		}
 	}
 	gauges := func(f func() map[string]int64, d *prometheus.Desc) {
 		if f == nil {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 )
 
 // RouteOptions join the embedded server to a NATS cluster of etaxd nodes:
@@ -42,7 +44,8 @@ const ClusterMaxPayload = 2 << 20
 // ErrNoMetaLeader is returned by WaitMetaLeader when JetStream found no
 // meta leader in time: fewer than a quorum of the cluster's servers are
 // reachable.
-var ErrNoMetaLeader = errors.New("natsbus: no JetStream meta leader (is a quorum of the cluster's nodes up and routed?)")
+// It is jsutil.ErrNoMetaLeader.
+var ErrNoMetaLeader = jsutil.ErrNoMetaLeader
 
 // apply sets the route part of so.
 func (r *RouteOptions) apply(so *server.Options) error {
@@ -89,37 +92,19 @@ func splitHostPort(addr string) (string, int, error) {
 // WaitMetaLeader waits until JetStream answers an account info request,
 // which it does only once the cluster has elected its meta leader: before
 // that, JetStream API requests get no reply at all and each would wait out
-// its whole deadline. It polls with short attempts until ctx ends.
+// its whole deadline. It polls with short probes until ctx ends
+// (jsutil.WaitMetaLeader, through the bus's JetStream handle: it works with
+// external servers too).
 func (b *Bus) WaitMetaLeader(ctx context.Context) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		_, err := b.js.AccountInfo(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrNoMetaLeader, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return jsutil.WaitMetaLeader(ctx, b.js)
 }
 
 // CreateKV creates or updates a key-value bucket with short, retried
-// attempts. Several nodes creating the same replicated bucket at once can
-// all hang until their deadline; a retry then takes milliseconds.
+// attempts (jsutil.CreateKV). Several nodes creating the same replicated
+// bucket at once can all hang until their deadline; a retry then takes
+// milliseconds.
 func (b *Bus) CreateKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	var kv jetstream.KeyValue
-	err := Attempt(ctx, func(ctx context.Context) error {
-		var err error
-		kv, err = b.js.CreateOrUpdateKeyValue(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: create bucket %s: %w", cfg.Bucket, err)
-	}
-	return kv, nil
+	return jsutil.CreateKV(ctx, b.js, cfg)
 }
 
 // ClusterInfo describes the NATS side of a cluster for the operators'

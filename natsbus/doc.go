@@ -5,6 +5,14 @@
 // EnsureStreamExists), the consumer worker pool (Runner), back-off,
 // subject-token checks and rate-limited warnings.
 //
+// The JetStream start-up routine — wait for the meta leader
+// (Bus.WaitMetaLeader), create streams, buckets and consumers in short
+// attempts retried only while they fail transiently (Attempt, EnsureStream,
+// Bus.CreateKV) — lives in the subpackage natsbus/jsutil, which imports
+// nats.go only: cluster/membership and persistence/kvstore use it without
+// importing natsbus and its embedded nats-server. The names here are thin
+// wrappers of it.
+//
 // Packages prompts and events build their streams and consumers on a Bus;
 // docs/NATS.md describes them.
 //

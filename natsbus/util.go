@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 )
 
 // ValidToken reports whether s can be one token of a NATS subject (and, as
@@ -23,85 +24,37 @@ func ValidToken(s string) bool {
 }
 
 // Backoff returns the delay before attempt+1 after attempt failures
-// (attempt ≥ 1): base, 2·base, 4·base, … capped at max.
+// (attempt ≥ 1): base, 2·base, 4·base, … capped at max (jsutil.Backoff).
 func Backoff(attempt int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
+	return jsutil.Backoff(attempt, base, max)
 }
 
 // AttemptTimeout bounds one attempt of a JetStream management call made
 // through Attempt.
-const AttemptTimeout = time.Second
+const AttemptTimeout = jsutil.AttemptTimeout
 
 // Attempt runs f with short attempts (AttemptTimeout each) until it
 // succeeds, fails for good, or ctx ends, and returns f's last error.
 // Several nodes of a cluster creating the same replicated stream or
 // consumer at once can all wait out their whole deadline; a new attempt
 // then takes milliseconds. Only such transient failures are tried again
-// (see transient); a refusal (a conflicting configuration) returns at once.
-// f must be idempotent (create-or-update).
+// (jsutil.Transient); a refusal (a conflicting configuration) returns at
+// once. f must be idempotent (create-or-update). It is jsutil.Attempt.
 func Attempt(ctx context.Context, f func(context.Context) error) error {
-	for n := 1; ; n++ {
-		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
-		err := f(actx)
-		cancel()
-		if err == nil || !transient(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(Backoff(n, 50*time.Millisecond, 500*time.Millisecond)):
-		}
-	}
+	return jsutil.Attempt(ctx, f)
 }
 
-// transient reports whether err is a JetStream call that got no answer in
-// time or an answer that says to try again (503: no meta leader, no
-// quorum, a peer not current), rather than a refusal.
-func transient(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
-		return true
-	}
-	var api *jetstream.APIError
-	if errors.As(err, &api) {
-		return api.Code == 503 || api.Code == 408
-	}
-	return false
-}
-
-// EnsureStream creates the stream, or updates it to cfg when it exists.
+// EnsureStream creates the stream, or updates it to cfg when it exists
+// (jsutil.EnsureStream).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	err := Attempt(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateStream(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("natsbus: create or update stream %s: %w", cfg.Name, err)
-	}
-	return nil
+	_, err := jsutil.EnsureStream(ctx, js, cfg)
+	return err
 }
 
 // EnsureStreamExists creates the stream with cfg unless it exists, leaving
-// an existing stream's configuration to its owner.
+// an existing stream's configuration to its owner (jsutil.EnsureStreamExists).
 func EnsureStreamExists(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	return Attempt(ctx, func(ctx context.Context) error {
-		_, err := js.Stream(ctx, cfg.Name)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("natsbus: look up stream %s: %w", cfg.Name, err)
-		}
-		_, err = js.CreateStream(ctx, cfg)
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("natsbus: create stream %s: %w", cfg.Name, err)
-		}
-		return nil
-	})
+	return jsutil.EnsureStreamExists(ctx, js, cfg)
 }
 
 // RateLog logs a repeated warning at most once per interval, with the
@@ -146,13 +99,7 @@ func PermanentPublishError(err error) bool {
 }
 
 // EnsureConsumer creates the durable consumer on stream, or updates it to
-// cfg when it exists, with short attempts (see Attempt).
+// cfg when it exists, with short attempts (jsutil.EnsureConsumer).
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	var cons jetstream.Consumer
-	err := Attempt(ctx, func(ctx context.Context) error {
-		var err error
-		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
-		return err
-	})
-	return cons, err
+	return jsutil.EnsureConsumer(ctx, js, stream, cfg)
 }

@@ -173,6 +173,15 @@
 // value sealed under it remains. Random 96-bit nonces bound one key to about
 // 2^32 seals; rotating yearly keeps far below that.
 //
+// # Latency
+//
+// Latencies counts a store's commits (one record: Single; several: Batch)
+// and reads (Get) in fixed histograms (LatencyBuckets), each the whole call
+// as its caller waits for it, whatever its outcome. persistence/kvstore
+// measures itself; Timed wraps a store that does not (Bolt) to measure it
+// the same way. A store with figures is a LatencyReporter; /metrics shows
+// them as etaxd_store_commit_seconds and etaxd_store_read_seconds.
+//
 // # Concurrency
 //
 // Bolt and Keyring are safe for concurrent use. One writer per key is the

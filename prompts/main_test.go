@@ -3,7 +3,6 @@ package prompts
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/etaxd/etaxd/natsbus"
+	"github.com/etaxd/etaxd/natsbus/natsbustest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind: a
@@ -23,29 +22,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// quietLogger discards everything.
-func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// startBus starts an embedded bus (natsbus.StartEmbedded) on dir, closed
-// at cleanup unless the test closed it (Bus.Close runs once). It is the
-// one way these tests start NATS.
-func startBus(t testing.TB, dir string) *natsbus.Bus {
-	t.Helper()
-	b, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: dir, Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("start embedded NATS: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
-
-// testCtx returns a context that ends with the test (or after a minute).
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+// The bus helpers shared with the other packages on natsbus.
+var (
+	quietLogger = natsbustest.QuietLogger
+	startBus    = natsbustest.StartBus
+	testCtx     = natsbustest.Context
+)
 
 // prompt returns a prompt for openid.
 func prompt(id, openid string) Prompt {

@@ -2,40 +2,18 @@ package membership
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 )
 
-// attempt is the timeout of one JetStream call while starting: a call made
-// before a meta leader exists, or three nodes creating the same new R3
-// bucket at once, hang until their deadline and a retry takes milliseconds.
-const attempt = time.Second
-
-// waitMetaLeader polls AccountInfo until JetStream answers: JetStream API
-// calls made before a meta leader exists get no reply at all.
-func waitMetaLeader(ctx context.Context, js jetstream.JetStream, clk clock.Clock) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, attempt/2)
-		_, err := js.AccountInfo(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrNoMetaLeader, err)
-		}
-		if actx.Err() == nil { // failed fast (no responders): do not spin
-			if waitErr := pause(ctx, clk, attempt/10); waitErr != nil {
-				return fmt.Errorf("%w: %w", ErrNoMetaLeader, err)
-			}
-		}
-	}
-}
+// attempt is the timeout of one attempt to write the first member record
+// (Provider.create), as jsutil's attempts of the bucket's creation.
+const attempt = jsutil.AttemptTimeout
 
 // streamConfig is the stream of a KV bucket as nats.go's CreateKeyValue
 // makes it (history 1), except AllowDirect: false. With direct get any
@@ -63,35 +41,17 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 }
 
 // openBucket waits for a meta leader, creates (or updates) the member
-// bucket's stream with 1 s attempts, retried, and binds the KV to it.
-// Every node may run it at once.
+// bucket's stream and binds the KV to it, in 1 s attempts retried while
+// they fail transiently (jsutil). Every node may run it at once.
 func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
-	if err := waitMetaLeader(ctx, js, cfg.Clock); err != nil {
-		return nil, err
+	if err := jsutil.WaitMetaLeader(ctx, js); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMetaLeader, err)
 	}
-	scfg := streamConfig(cfg)
-	for {
-		actx, cancel := context.WithTimeout(ctx, attempt)
-		_, err := js.CreateOrUpdateStream(actx, scfg)
-		var kv jetstream.KeyValue
-		if err == nil {
-			kv, err = js.KeyValue(actx, cfg.Bucket)
-		}
-		cancel()
-		if err == nil {
-			return kv, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBucket, cfg.Bucket, err)
-		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code == 400 && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBucket, cfg.Bucket, err) // a config the server refuses: retrying will not help
-		}
-		if err := pause(ctx, cfg.Clock, attempt/10); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBucket, cfg.Bucket, err)
-		}
+	kv, err := jsutil.EnsureKVStream(ctx, js, cfg.Bucket, streamConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBucket, cfg.Bucket, err)
 	}
+	return kv, nil
 }
 
 // pause waits d on clk or until ctx ends.

@@ -64,10 +64,12 @@
 //
 //   - JetStream API calls before a meta leader exists get no reply
 //     (nats-server jetstream_api.go:1560): New polls AccountInfo with
-//     500 ms attempts first.
+//     500 ms probes first (jsutil.WaitMetaLeader).
 //   - Several nodes creating the same new R3 bucket at once hang until
 //     their deadline (nats.go issue 949): the stream is created with 1 s
-//     attempts, retried.
+//     attempts, retried while they fail transiently
+//     (jsutil.EnsureKVStream, the start-up routine natsbus and
+//     persistence/kvstore use too).
 //   - CreateKeyValue forces AllowDirect (nats.go jetstream/kv.go:687), so a
 //     paused replica answers, or stalls, liveness reads: the bucket's stream
 //     (KV_<bucket>) is created by hand with AllowDirect false, then bound

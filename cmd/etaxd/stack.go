@@ -113,7 +113,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 			}
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		s.store = s.bolt
+		s.store = persistence.Timed(s.bolt) // measured for /metrics (storelatency.go)
 	}
 
 	var sms taxbureau.SMSProvider
@@ -284,7 +284,7 @@ func (s *stack) Close() error {
 func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 	engine, log := s.engine, s.log
 	d := httpapi.Deps{
-		Engine: engine, Store: actors.NewStoreProbe(s.store), Ready: ready,
+		Engine: engine, Store: actors.NewStoreProbe(s.probedStore()), Ready: ready, StoreLatency: s.storeLatency,
 		Checks: []httpapi.Check{{Name: "nats", Fn: func(context.Context) error {
 			if !s.bus.Ready() {
 				return errors.New("nats not connected")

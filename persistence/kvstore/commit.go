@@ -52,17 +52,20 @@ type chain struct {
 // Commit applies ops atomically; see persistence.Store and the package
 // documentation for how.
 func (s *Store) Commit(ctx context.Context, ops ...persistence.Op) ([]uint64, error) {
+	defer s.lat.ObserveCommit(len(ops), time.Now())
 	return s.commit(ctx, nil, ops)
 }
 
 // CommitAudited is Commit plus ev appended to the audit log in the same
 // atomic batch, only when the commit succeeds.
 func (s *Store) CommitAudited(ctx context.Context, ev persistence.AuditEvent, ops ...persistence.Op) ([]uint64, error) {
+	defer s.lat.ObserveCommit(len(ops)+1, time.Now())
 	return s.commit(ctx, &ev, ops)
 }
 
 // AppendAudit durably appends ev to the audit log; see persistence.Store.
 func (s *Store) AppendAudit(ctx context.Context, ev persistence.AuditEvent) error {
+	defer s.lat.ObserveCommit(1, time.Now())
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -121,10 +121,22 @@
 // stream or updates its configuration, one attempt per AttemptTimeout (1 s)
 // for at most ReadyTimeout (30 s): several nodes creating one new
 // replicated stream at once can all hang, and a retry then succeeds in
-// milliseconds. It then waits until the new stream answers a read. New
+// milliseconds; only transient failures are tried again, a refused
+// configuration is final. This is the start-up routine of package
+// natsbus/jsutil, which natsbus and cluster/membership use too (kvstore
+// imports jsutil, not natsbus and its embedded server). It then waits
+// until the new stream answers a read. New
 // refuses a connection whose max_payload cannot carry a value of
 // persistence.MaxValueLen with its headers (ErrPayloadTooSmall; 1 MiB + 8
 // KiB at least, the servers' default is 1 MiB).
+//
+// # Latency
+//
+// Latency returns the store's histograms (persistence.Latencies): every
+// Commit, CommitAudited and AppendAudit by the records it writes (one: a
+// single publish; several: an atomic batch) and every Get, each the whole
+// call as its caller waits — retries and the quorum's acknowledgement
+// included — whatever its outcome.
 //
 // # Limits
 //

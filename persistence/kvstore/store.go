@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/etaxd/etaxd/internal/clock"
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -87,12 +88,25 @@ type Store struct {
 	closed bool
 	calls  sync.WaitGroup
 
+	// lat measures commits and reads (Latency).
+	lat persistence.Latencies
+
 	// testHookRefused, when set before the first write, is called each
 	// time a publish wrote nothing and is sent again.
 	testHookRefused func()
 }
 
-var _ persistence.Store = (*Store)(nil)
+var (
+	_ persistence.Store           = (*Store)(nil)
+	_ persistence.LatencyReporter = (*Store)(nil)
+)
+
+// Latency returns the store's latency histograms since it opened: every
+// Commit, CommitAudited and AppendAudit call by the records it writes (one:
+// a single publish; several: an atomic batch), and every Get, each the
+// whole call as its caller waits for it (retries and the wait for the
+// acknowledgement included), whatever its outcome.
+func (s *Store) Latency() persistence.LatencySnapshot { return s.lat.Snapshot() }
 
 // New opens the store on js: it waits for a JetStream meta leader, then
 // creates the bucket or updates its configuration, retrying each attempt
@@ -162,44 +176,31 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 }
 
 // nats-server's error codes of a cluster that cannot answer for a moment
-// (nats.go names no constant for them).
+// (nats.go names no constant for them); a publish refused with one wrote
+// nothing and is sent again.
 const (
 	errCodeClusterNotAvail  jetstream.ErrorCode = 10008
 	errCodeClusterNotLeader jetstream.ErrorCode = 10009
 )
 
 // transient reports whether err may go away on its own in a moment: the
-// stream or its leader is not reachable yet (a stream just created, a
-// leader election under way).
+// answers jsutil.Transient names (no answer in time, no responders, a
+// cluster that cannot answer yet), and a stream just created that does
+// not answer yet on every server ("stream not found").
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode {
-		case jetstream.JSErrCodeStreamNotFound, errCodeClusterNotAvail, errCodeClusterNotLeader:
-			return true
-		}
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
+		return true
 	}
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound) ||
-		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+	return jsutil.Transient(err) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // retry calls fn, each call bounded by attempt, until it returns nil or an
 // error that is not transient, or ctx ends; it returns fn's last error.
 // Only idempotent calls, or calls that failed without writing, are retried.
 func retry(ctx context.Context, attempt time.Duration, fn func(context.Context) error) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, attempt)
-		err := fn(actx)
-		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return jsutil.Attempts{Timeout: attempt, Transient: transient,
+		Pause: func(int) time.Duration { return 20 * time.Millisecond }}.Do(ctx, fn)
 }
 
 // validBucket reports whether name is a valid KV bucket name.
@@ -213,32 +214,20 @@ func validBucket(name string) bool {
 	return name != ""
 }
 
-// waitMetaLeader polls AccountInfo until it answers: JetStream API calls
-// made before a meta leader exists get no reply and hang until their
-// deadline.
+// attempts is the start-up policy: jsutil's, one attempt per
+// AttemptTimeout.
+func (s *Store) attempts() jsutil.Attempts {
+	return jsutil.Attempts{Timeout: s.opts.AttemptTimeout}
+}
+
+// waitMetaLeader waits for a JetStream meta leader (jsutil.WaitMetaLeader):
+// JetStream API calls made before one exists get no reply and hang until
+// their deadline.
 func (s *Store) waitMetaLeader(ctx context.Context) error {
-	var last error
-	for {
-		actx, cancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
-		_, err := s.js.AccountInfo(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			return fmt.Errorf("kvstore: no JetStream meta leader: %w (last attempt: %v)", ctx.Err(), last)
-		}
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			// An answer that is an error (JetStream disabled, for one) does
-			// not improve with time, but a cluster still forming answers
-			// "no meta leader" for a while: wait a little and try again.
-			select {
-			case <-ctx.Done():
-			case <-time.After(s.opts.AttemptTimeout / 4):
-			}
-		}
+	if err := s.attempts().WaitMetaLeader(ctx, s.js); err != nil {
+		return fmt.Errorf("kvstore: %w", err)
 	}
+	return nil
 }
 
 // streamConfig is the bucket's stream: the configuration nats.go gives a KV
@@ -264,35 +253,18 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 }
 
 // createBucket creates the bucket's stream or brings its configuration up
-// to date, one attempt per AttemptTimeout: several nodes creating one new
-// replicated stream at once can all hang until their deadline, and a retry
-// then succeeds in milliseconds.
+// to date, one attempt per AttemptTimeout (jsutil.Attempts.EnsureStream):
+// several nodes creating one new replicated stream at once can all hang
+// until their deadline, and a retry then succeeds in milliseconds. A
+// refused configuration (an existing stream that cannot take these
+// settings) is final.
 func (s *Store) createBucket(ctx context.Context) error {
-	cfg := s.streamConfig()
-	var last error
-	for {
-		actx, cancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
-		st, err := s.js.CreateOrUpdateStream(actx, cfg)
-		cancel()
-		if err == nil {
-			s.stream = st
-			return nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			return fmt.Errorf("kvstore: create bucket %s: %w (last attempt: %v)", s.opts.Bucket, ctx.Err(), last)
-		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code == 400 {
-			// A refused configuration (an existing stream that cannot take
-			// these settings) is final.
-			return fmt.Errorf("kvstore: create bucket %s: %w", s.opts.Bucket, err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(s.opts.AttemptTimeout / 4):
-		}
+	st, err := s.attempts().EnsureStream(ctx, s.js, s.streamConfig())
+	if err != nil {
+		return fmt.Errorf("kvstore: create bucket %s: %w", s.opts.Bucket, err)
 	}
+	s.stream = st
+	return nil
 }
 
 // enter registers a call; it fails with ErrClosed after Close. The caller
@@ -324,6 +296,7 @@ func (s *Store) Close() error {
 
 // Get returns the record at key; see persistence.Store.
 func (s *Store) Get(ctx context.Context, key string) (persistence.Record, error) {
+	defer s.lat.ObserveRead(time.Now())
 	if err := ctx.Err(); err != nil {
 		return persistence.Record{}, err
 	}
