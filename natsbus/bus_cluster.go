@@ -94,9 +94,10 @@ func splitHostPort(addr string) (string, int, error) {
 // that, JetStream API requests get no reply at all and each would wait out
 // its whole deadline. It polls with short probes until ctx ends
 // (jsutil.WaitMetaLeader, through the bus's JetStream handle: it works with
-// external servers too).
+// external servers too). An account without JetStream fails at once with
+// ErrNoJetStream.
 func (b *Bus) WaitMetaLeader(ctx context.Context) error {
-	return jsutil.WaitMetaLeader(ctx, b.js)
+	return jsutil.Attempts{NoJetStreamGrace: noJetStreamGrace}.WaitMetaLeader(ctx, b.js)
 }
 
 // CreateKV creates or updates a key-value bucket with short, retried

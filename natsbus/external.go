@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 )
 
 // External NATS servers (nats.urls): the TLS and ping settings of the
@@ -66,49 +68,13 @@ func unreachable(err error) bool {
 	return errors.As(err, &dns)
 }
 
-// ErrNoJetStream is returned by WaitJetStream when the servers say that
-// this connection's account has no JetStream.
-var ErrNoJetStream = errors.New("natsbus: the NATS account has no JetStream (enable jetstream on the servers and for the account etaxd connects as)")
+// ErrNoJetStream is returned by WaitMetaLeader when the servers say that
+// the account etaxd connects as has no JetStream.
+var ErrNoJetStream = jsutil.ErrNoJetStream
 
-// noJetStreamGrace (a variable for the tests) is how long WaitJetStream keeps asking while the
-// servers answer "JetStream not enabled" (no server of the cluster has
-// JetStream yet), before it calls that final.
-var noJetStreamGrace = 5 * time.Second
-
-// WaitJetStream waits until JetStream answers an account info request
-// ($JS.API.INFO) over the connection: it does so once the servers' cluster
-// has elected its meta leader (before that, JetStream API requests get no
-// reply at all). It polls with 500 ms attempts until ctx ends, and works
-// for external servers as for the embedded one. An account without
-// JetStream fails at once (ErrNoJetStream), as does "JetStream not
-// enabled" answered for noJetStreamGrace.
-func (b *Bus) WaitJetStream(ctx context.Context) error {
-	var notEnabledSince time.Time
-	for {
-		actx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		_, err := b.js.AccountInfo(actx)
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-			return fmt.Errorf("%w: %v", ErrNoJetStream, err)
-		case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
-			if notEnabledSince.IsZero() {
-				notEnabledSince = time.Now()
-			} else if time.Since(notEnabledSince) >= noJetStreamGrace {
-				return fmt.Errorf("%w: %v", ErrNoJetStream, err)
-			}
-		default:
-			notEnabledSince = time.Time{}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrNoMetaLeader, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
+// noJetStreamGrace (a variable for the tests) is how long WaitMetaLeader
+// keeps asking while the servers answer "JetStream not enabled".
+var noJetStreamGrace = jsutil.NoJetStreamGrace
 
 // externalClusterInfo is ClusterInfo for a connection to external
 // servers: the server it is connected to (name, cluster, URL without
@@ -135,7 +101,7 @@ const errCodeNoPeers = 10005
 // makes a new R3 stream unplaceable) must not keep a node from starting.
 //
 // Right after a NATS cluster started, its meta leader answers (so
-// WaitJetStream returns) before it has heard from every server, and
+// WaitMetaLeader returns) before it has heard from every server, and
 // creating a replicated stream then fails at once with "no suitable peers
 // for placement" (10005), which is not worth a node's start. WaitPlacement
 // creates and deletes a small probe stream of its own (file storage, a

@@ -119,7 +119,7 @@ func TestConnectExternalWithTLSAndPassword(t *testing.T) {
 		t.Fatalf("connect with TLS and password: %v", err)
 	}
 	defer b.Close()
-	if err := b.WaitJetStream(testCtx(t)); err != nil {
+	if err := b.WaitMetaLeader(testCtx(t)); err != nil {
 		t.Fatalf("JetStream: %v", err)
 	}
 	ci := b.ClusterInfo()
@@ -178,14 +178,14 @@ func TestConnectUntilWaitsForTheServers(t *testing.T) {
 		t.Fatalf("ConnectUntil: %v", err)
 	}
 	defer b.Close()
-	if err := b.WaitJetStream(testCtx(t)); err != nil {
+	if err := b.WaitMetaLeader(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// TestWaitJetStreamRefusesServersWithoutIt: servers without JetStream are
+// TestWaitMetaLeaderRefusesServersWithoutIt: servers without JetStream are
 // reported as such, not waited for until the start timeout ends.
-func TestWaitJetStreamRefusesServersWithoutIt(t *testing.T) {
+func TestWaitMetaLeaderRefusesServersWithoutIt(t *testing.T) {
 	defer func(g time.Duration) { noJetStreamGrace = g }(noJetStreamGrace)
 	noJetStreamGrace = 300 * time.Millisecond
 	ns := startExternal(t, 0, false, nil)
@@ -196,11 +196,11 @@ func TestWaitJetStreamRefusesServersWithoutIt(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := b.WaitJetStream(ctx); !errors.Is(err, ErrNoJetStream) {
-		t.Fatalf("WaitJetStream = %v, want ErrNoJetStream", err)
+	if err := b.WaitMetaLeader(ctx); !errors.Is(err, ErrNoJetStream) {
+		t.Fatalf("WaitMetaLeader = %v, want ErrNoJetStream", err)
 	}
 	if ctx.Err() != nil {
-		t.Fatal("WaitJetStream waited for the whole context")
+		t.Fatal("WaitMetaLeader waited for the whole context")
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *stack) connectExternalNATS(ctx context.Context) error {
 	}
 	s.log.Info("cluster: waiting for the external NATS cluster's JetStream meta leader",
 		"server", s.bus.Conn().ConnectedServerName(), "url", s.bus.Conn().ConnectedUrlRedacted())
-	if err := s.bus.WaitJetStream(ctx); err != nil {
+	if err := s.bus.WaitMetaLeader(ctx); err != nil {
 		return fmt.Errorf("cluster: external NATS %s: %w", strings.Join(urls, ","), err)
 	}
 	// A NATS cluster that has just started answers before it can place

@@ -18,6 +18,15 @@ const AttemptTimeout = time.Second
 // reachable.
 var ErrNoMetaLeader = errors.New("natsbus: no JetStream meta leader (is a quorum of the cluster's nodes up and routed?)")
 
+// ErrNoJetStream is returned by WaitMetaLeader when the servers say that
+// the account etaxd connects as has no JetStream: waiting cannot help.
+var ErrNoJetStream = errors.New("natsbus: the NATS account has no JetStream (enable jetstream on the servers and for the account etaxd connects as)")
+
+// NoJetStreamGrace is how long WaitMetaLeader keeps asking while the
+// servers answer "JetStream not enabled" (a server still starting its
+// JetStream says so briefly), when Attempts.NoJetStreamGrace is zero.
+const NoJetStreamGrace = 5 * time.Second
+
 // nats-server's error code of a cluster member that cannot handle a request
 // for a moment (status 500; nats.go names no constant for it). Its
 // companion "JetStream system temporarily unavailable" (10008) is a 503.
@@ -61,6 +70,8 @@ type Attempts struct {
 	// Pause is the wait after the n-th failed attempt (n ≥ 1). Nil means
 	// Backoff(n, 50ms, 500ms).
 	Pause func(n int) time.Duration
+	// NoJetStreamGrace: see the constant. Zero means NoJetStreamGrace.
+	NoJetStreamGrace time.Duration
 }
 
 func (a Attempts) timeout() time.Duration {
@@ -119,13 +130,29 @@ func Attempt(ctx context.Context, f func(context.Context) error) error {
 // last probe's error once ctx ends.
 func (a Attempts) WaitMetaLeader(ctx context.Context, js jetstream.JetStream) error {
 	probe := a.timeout() / 2
+	grace := a.NoJetStreamGrace
+	if grace <= 0 {
+		grace = NoJetStreamGrace
+	}
+	var notEnabledSince time.Time
 	for {
 		actx, cancel := context.WithTimeout(ctx, probe)
 		_, err := js.AccountInfo(actx)
 		fast := actx.Err() == nil
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+			return fmt.Errorf("%w: %w", ErrNoJetStream, err)
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+			if notEnabledSince.IsZero() {
+				notEnabledSince = time.Now()
+			} else if time.Since(notEnabledSince) >= grace {
+				return fmt.Errorf("%w: %w", ErrNoJetStream, err)
+			}
+		default:
+			notEnabledSince = time.Time{}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", ErrNoMetaLeader, err)
