@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // KeyCheckKey is the store key of the master-key canary: a fixed text
@@ -37,7 +38,19 @@ var ErrKeyMismatch = errors.New("persistence: the master keys cannot open this s
 // CheckKeys works on any Store; call it at start, before anything is read
 // or sealed.
 func CheckKeys(ctx context.Context, s Store, keys *Keyring) error {
-	for range MaxUpdateAttempts {
+	pause := 20 * time.Millisecond
+	for i := range MaxUpdateAttempts {
+		if i > 0 {
+			// A replica that lags (nodes starting together on a
+			// replicated store) can answer "not found" for a canary another
+			// node wrote: give it time rather than asking again at once.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("persistence: key check: %w", ctx.Err())
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 500*time.Millisecond)
+		}
 		rec, err := s.Get(ctx, KeyCheckKey)
 		if errors.Is(err, ErrNotFound) {
 			sealed, err := keys.Seal(keyCheckText, KeyCheckKey)
