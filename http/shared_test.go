@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/etaxd/etaxd/natsbus"
 )
 
@@ -21,7 +23,7 @@ func sharedKV(t *testing.T) *natsbus.SharedKV {
 	t.Cleanup(func() { _ = b.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := b.OpenSharedKV(ctx, "test_shared", time.Hour)
+	kv, err := b.OpenSharedKV(ctx, "test_shared", time.Hour, jetstream.FileStorage)
 	if err != nil {
 		t.Fatal(err)
 	}

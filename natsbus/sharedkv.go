@@ -16,19 +16,43 @@ import (
 // reaches. Entries live the bucket's MaxAge. Safe for concurrent use.
 type SharedKV struct{ kv jetstream.KeyValue }
 
-// Buckets of the shared maps and how long they keep an entry.
+// Buckets of the shared maps, how long they keep an entry and where.
+//
+// The nonces live in memory, replicated like every bucket (R3 in cluster
+// mode): a file-backed bucket fsyncs each nonce on its own (nats-server
+// stores a stream's messages one at a time with sync_always), which held
+// the signed API to about a tenth of its throughput. In memory a nonce
+// survives any one node's death (its replicas hold it) and is forgotten
+// only when every node stops at once, which is what a single node's
+// in-memory nonce cache does on each restart; the signature's ±5 min
+// window still bounds what a replay can reach. The idempotency answers
+// must outlive a restart of the whole cluster (24 h): they are on file.
 const (
-	NoncesBucket      = "etaxd_nonces"
-	NoncesMaxAge      = 15 * time.Minute // beyond a signature's ±5 min window
-	IdempotencyBucket = "etaxd_idempotency"
-	IdempotencyMaxAge = 24*time.Hour + time.Hour
+	NoncesBucket       = "etaxd_nonces"
+	NoncesMaxAge       = 15 * time.Minute // beyond a signature's ±5 min window
+	NoncesStorage      = jetstream.MemoryStorage
+	IdempotencyBucket  = "etaxd_idempotency"
+	IdempotencyMaxAge  = 24*time.Hour + time.Hour
+	IdempotencyStorage = jetstream.FileStorage
 )
 
 // OpenSharedKV creates (or opens) the bucket with the bus's replicas and
-// returns the map on it.
-func (b *Bus) OpenSharedKV(ctx context.Context, bucket string, maxAge time.Duration) (*SharedKV, error) {
-	kv, err := b.CreateKV(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, TTL: maxAge,
-		Storage: jetstream.FileStorage, Replicas: b.replicas})
+// the given storage, and returns the map on it. A bucket found with the
+// other storage (a cluster started by an earlier version) is made again:
+// JetStream cannot change a stream's storage, and these maps hold only
+// entries that expire within a day.
+func (b *Bus) OpenSharedKV(ctx context.Context, bucket string, maxAge time.Duration, storage jetstream.StorageType) (*SharedKV, error) {
+	cfg := jetstream.KeyValueConfig{Bucket: bucket, History: 1, TTL: maxAge, Storage: storage, Replicas: b.replicas}
+	if old, err := b.js.KeyValue(ctx, bucket); err == nil {
+		st, err := old.Status(ctx)
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); err == nil && ok && bs.StreamInfo().Config.Storage != storage {
+			b.log.Warn("natsbus: shared bucket has another storage; making it again", "bucket", bucket, "storage", storage.String())
+			if err := b.js.DeleteKeyValue(ctx, bucket); err != nil {
+				return nil, fmt.Errorf("natsbus: remake bucket %s: %w", bucket, err)
+			}
+		}
+	}
+	kv, err := b.CreateKV(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,14 @@ package natsbus
 import (
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestSharedKV(t *testing.T) {
 	b := startBus(t, t.TempDir())
 	ctx := testCtx(t)
-	kv, err := b.OpenSharedKV(ctx, "probe_shared", time.Minute)
+	kv, err := b.OpenSharedKV(ctx, "probe_shared", time.Minute, jetstream.MemoryStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,5 +41,43 @@ func TestSharedKV(t *testing.T) {
 	}
 	if _, _, found, err := kv.Get(ctx, "never"); err != nil || found {
 		t.Fatalf("absent key: %v %v", found, err)
+	}
+}
+
+// TestSharedKVRemadeWithAnotherStorage: a bucket a previous version made
+// on file is made again in memory (JetStream cannot change a stream's
+// storage), and works; opened again with the same storage it keeps its
+// entries.
+func TestSharedKVRemadeWithAnotherStorage(t *testing.T) {
+	b := startBus(t, t.TempDir())
+	ctx := testCtx(t)
+	kv, err := b.OpenSharedKV(ctx, "probe_storage", time.Minute, jetstream.FileStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	storage := func() jetstream.StorageType {
+		s, err := b.JetStream().Stream(ctx, "KV_probe_storage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Storage
+	}
+	if kv, err = b.OpenSharedKV(ctx, "probe_storage", time.Minute, jetstream.FileStorage); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := kv.Get(ctx, "k"); err != nil || !found {
+		t.Fatalf("reopened with the same storage: found %v, %v", found, err)
+	}
+	if kv, err = b.OpenSharedKV(ctx, "probe_storage", time.Minute, jetstream.MemoryStorage); err != nil {
+		t.Fatalf("reopened in memory: %v", err)
+	}
+	if got := storage(); got != jetstream.MemoryStorage {
+		t.Fatalf("storage %v, want memory", got)
+	}
+	if created, err := kv.Create(ctx, "k", []byte("v2")); err != nil || !created {
+		t.Fatalf("create in the remade bucket: %v %v", created, err)
 	}
 }

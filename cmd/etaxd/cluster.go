@@ -58,10 +58,10 @@ func (s *stack) openClusterStore() error {
 	}
 	// The client API's nonces and idempotency answers, shared: a replay or
 	// a retry is recognised on any node.
-	if s.nonces, err = s.bus.OpenSharedKV(ctx, natsbus.NoncesBucket, natsbus.NoncesMaxAge); err != nil {
+	if s.nonces, err = s.bus.OpenSharedKV(ctx, natsbus.NoncesBucket, natsbus.NoncesMaxAge, natsbus.NoncesStorage); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if s.idempotency, err = s.bus.OpenSharedKV(ctx, natsbus.IdempotencyBucket, natsbus.IdempotencyMaxAge); err != nil {
+	if s.idempotency, err = s.bus.OpenSharedKV(ctx, natsbus.IdempotencyBucket, natsbus.IdempotencyMaxAge, natsbus.IdempotencyStorage); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
