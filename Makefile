@@ -58,7 +58,7 @@ bench:
 	@exit $$(cat bin/bench.rc)
 
 ## bench-scale: a real etaxd on 1,000,000 registered accounts (internal/scale;
-## not part of test or bench, ~15 min on 2 cores, a few GiB of disk under
+## not part of test or bench; 5-10 min on 2 cores, 2 GiB of disk under
 ## bin/): readiness, RSS at 0/10k/100k active, cold activations, then the
 ## BENCH lines of benchreport.ScaleTargets. Output kept in bin/bench-scale.txt.
 bench-scale:

@@ -588,7 +588,10 @@ func (r *Result) BenchLine() string {
 		metrics = append(metrics, struct {
 			v    float64
 			unit string
-		}{mib(m.RSS), unit})
+		}{mib(m.RSS), unit}, struct {
+			v    float64
+			unit string
+		}{mib(m.RSSAnon), strings.Replace(unit, "rss-", "rss-anon-", 1)})
 	}
 	all := append(slices.Clone(r.ColdFirst), r.ColdLater...)
 	metrics = append(metrics, []struct {
