@@ -6,7 +6,7 @@ GO      ?= go
 PKGS    ?= ./...
 VERSION ?= dev
 
-.PHONY: run cluster sim test race fuzz bench lint vet fmt-check fmt build install clean
+.PHONY: run cluster sim test race fuzz bench bench-scale lint vet fmt-check fmt build install clean
 
 ## run: build bin/etaxd and start it in dev mode (this machine only) on
 ## ./data with the demo tenant (see data/demo.json); etaxd's own default is
@@ -56,6 +56,16 @@ bench:
 	@{ $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS) 2>&1; echo $$? > bin/bench.rc; } | tee bin/bench.txt
 	@$(GO) run ./internal/benchreport/cmd/benchreport -q < bin/bench.txt
 	@exit $$(cat bin/bench.rc)
+
+## bench-scale: a real etaxd on 1,000,000 registered accounts (internal/scale;
+## not part of test or bench; 5-10 min on 2 cores, 2 GiB of disk under
+## bin/): readiness, RSS at 0/10k/100k active, cold activations, then the
+## BENCH lines of benchreport.ScaleTargets. Output kept in bin/bench-scale.txt.
+bench-scale:
+	@mkdir -p bin
+	$(GO) build -tags etaxdscale -o bin/etaxd-scale ./cmd/etaxd
+	@{ $(GO) run ./internal/scale/cmd/scale -etaxd bin/etaxd-scale $(SCALEFLAGS) 2>&1; echo $$? > bin/bench-scale.rc; } | tee bin/bench-scale.txt
+	@exit $$(cat bin/bench-scale.rc)
 
 ## lint: go vet, and gofmt must have nothing to say
 lint: vet fmt-check

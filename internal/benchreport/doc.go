@@ -10,7 +10,9 @@
 // there). When the benchmark ran several times (-count), the measured value
 // is the median; a target whose benchmark did not run is short, with "n/a"
 // measured. `make bench` pipes its benchmarks through cmd/benchreport.
+// ScaleTargets are `make bench-scale`'s: internal/scale prints its figures
+// as one Go-benchmark-format line and reports them with Parse and Report.
 //
 // Concurrency: Parse and Report are pure functions of their arguments; the
-// package holds no state but the Targets table, which is read only.
+// package holds no state but the Targets and ScaleTargets tables, which are read only.
 package benchreport
