@@ -114,12 +114,19 @@ func (b *Bolt) commit(ctx context.Context, ev *AuditEvent, ops []Op) ([]uint64, 
 		return nil, fmt.Errorf("commit: %w: %d ops of %d bytes in all (limit %d)", ErrValueTooLarge, len(ops), size, maxCommitBytes)
 	}
 
-	// Encode in the caller's goroutine, so the committer only copies pointers.
+	// Encode in the caller's goroutine, so the committer only copies
+	// pointers. The keys and values, the event's included, share one
+	// allocation (arena).
 	r := &request{done: make(chan struct{}), ops: ops}
+	var arena []byte
 	if ev != nil {
-		if err := b.prepareAudit(r, *ev); err != nil {
+		arena = make([]byte, 0, size+auditRoom(ev))
+		var err error
+		if arena, err = b.prepareAudit(r, ev, arena); err != nil {
 			return nil, fmt.Errorf("commit audit: %w", err)
 		}
+	} else {
+		arena = make([]byte, 0, size)
 	}
 	if len(ops) == 1 {
 		r.prep, r.revs = r.prep1[:], r.revs1[:]
@@ -127,7 +134,6 @@ func (b *Bolt) commit(ctx context.Context, ev *AuditEvent, ops []Op) ([]uint64, 
 		r.prep, r.revs = make([]prepared, len(ops)), make([]uint64, len(ops))
 	}
 	prep := r.prep
-	arena := make([]byte, 0, size)
 	for i := range ops {
 		op := &ops[i]
 		start := len(arena)
@@ -160,7 +166,7 @@ func (b *Bolt) AppendAudit(ctx context.Context, ev AuditEvent) error {
 		return ErrClosed
 	}
 	r := &request{done: make(chan struct{})}
-	if err := b.prepareAudit(r, ev); err != nil {
+	if _, err := b.prepareAudit(r, &ev, make([]byte, 0, auditRoom(&ev))); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	if err := b.submit(ctx, r); err != nil {
@@ -176,26 +182,41 @@ func (b *Bolt) CommitAudited(ctx context.Context, ev AuditEvent, ops ...Op) ([]u
 	return b.commit(ctx, &ev, ops)
 }
 
-// prepareAudit encodes ev into r's audit key and value.
-func (b *Bolt) prepareAudit(r *request, ev AuditEvent) error {
+// prepareAudit appends ev's audit key and JSON to buf, points r's
+// auditKey and auditVal at them, and returns buf. ev is not changed.
+func (b *Bolt) prepareAudit(r *request, ev *AuditEvent, buf []byte) ([]byte, error) {
 	if err := checkTenant(ev.Tenant); err != nil {
-		return err
+		return buf, err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = b.now()
+	e := *ev
+	if e.Time.IsZero() {
+		e.Time = b.now()
 	}
-	ev.Seq = 0 // the key holds it
-	val, err := appendAuditEvent(make([]byte, 0, 256), &ev)
+	e.Seq = 0 // the key holds it
+	start := len(buf)
+	buf = append(buf, e.Tenant...)
+	buf = append(buf, 0)
+	buf = binary.BigEndian.AppendUint64(buf, auditTimeKey(e.Time))
+	buf = append(buf, make([]byte, 8)...) // seq, set by the committer
+	key := buf[start:len(buf):len(buf)]
+	start = len(buf)
+	buf, err := appendAuditEvent(buf, &e)
 	if err != nil {
-		return err
+		return buf, err
 	}
+	val := buf[start:len(buf):len(buf)]
 	if len(val) > MaxValueLen {
-		return fmt.Errorf("%w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
+		return buf, fmt.Errorf("%w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
 	}
-	key := auditSeek(ev.Tenant, ev.Time)
-	r.auditKey = append(key, make([]byte, 8)...) // seq, set by the committer
-	r.auditVal = val
-	return nil
+	r.auditKey, r.auditVal = key, val
+	return buf, nil
+}
+
+// auditRoom is about the size of ev's audit key and JSON: the JSON's names
+// and time, and its strings unescaped.
+func auditRoom(ev *AuditEvent) int {
+	return 2*len(ev.Tenant) + 1 + auditSuffixLen + 128 +
+		len(ev.Actor) + len(ev.Action) + len(ev.Target) + len(ev.Outcome) + len(ev.Detail)
 }
 
 // submit queues r and waits for its outcome. It returns ErrClosed or
