@@ -129,6 +129,10 @@ type BoltStats struct {
 	LastCommitLatency time.Duration
 	// MaxCommitLatency is the longest transaction so far.
 	MaxCommitLatency time.Duration
+	// CommitTime is the time spent in committed transactions, fsyncs
+	// included: over a span, its share of the span is how busy the
+	// committer was.
+	CommitTime time.Duration
 }
 
 // boltCounters is what the committer counts; Stats derives BoltStats.

@@ -499,6 +499,7 @@ func (b *Bolt) apply(group []*request) {
 		s.batched += writes
 		s.LastBatch = int(writes)
 		s.LastCommitLatency = latency
+		s.CommitTime += latency
 		if latency > s.MaxCommitLatency {
 			s.MaxCommitLatency = latency
 		}
