@@ -92,6 +92,9 @@ type accountActor struct {
 	closed recentPrompts // how the last prompts ended, for the prompt page
 	reqs   map[string]*clientRequest
 	qrs    map[string]domain.Channel
+
+	// Names built from tenant and ref.ID (namesFor); see key.
+	namesFor, recKey, auditTarget string
 }
 
 func newAccountActor(d *deps, tenant string, ref accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
@@ -101,7 +104,24 @@ func newAccountActor(d *deps, tenant string, ref accountRef, snap *atomic.Pointe
 	}
 }
 
-func (a *accountActor) key() string { return keyAccount(a.tenant, a.ref.ID) }
+// key is the account's record key. It and target are built once per
+// activation (for the ref's ID they were built for), not on every change.
+func (a *accountActor) key() string {
+	a.names()
+	return a.recKey
+}
+
+// target is the account as an audit event's target.
+func (a *accountActor) target() string {
+	a.names()
+	return a.auditTarget
+}
+
+func (a *accountActor) names() {
+	if a.namesFor != a.ref.ID || a.recKey == "" {
+		a.namesFor, a.recKey, a.auditTarget = a.ref.ID, keyAccount(a.tenant, a.ref.ID), "account/"+a.ref.ID
+	}
+}
 
 func (a *accountActor) load() error {
 	ctx, cancel := a.d.storeCtx()
@@ -175,7 +195,7 @@ func (a *accountActor) saveAudited(who, action string, outcome error) error {
 // another activation wrote.
 func (a *accountActor) commit(st *accountState, who, action string, outcome error) error {
 	now := a.d.clk.Now()
-	b, err := encodeAccount(a.d.seal, a.tenant, a.ref.ID, st, now)
+	b, err := encodeAccountAt(a.d.seal, a.key(), a.tenant, a.ref.ID, st, now)
 	if err != nil {
 		return domain.ErrInternal.Wrap(err)
 	}
@@ -184,7 +204,7 @@ func (a *accountActor) commit(st *accountState, who, action string, outcome erro
 	op := persistence.Op{Key: a.key(), Value: b, Expected: a.rev}
 	var revs []uint64
 	if action != "" {
-		revs, err = a.d.store.CommitAudited(ctx, a.d.event(a.tenant, who, action, "account/"+a.ref.ID, outcome), op)
+		revs, err = a.d.store.CommitAudited(ctx, a.d.event(a.tenant, who, action, a.target(), outcome), op)
 	} else {
 		revs, err = a.d.store.Commit(ctx, op)
 	}

@@ -16,11 +16,17 @@ func (a *accountActor) machine() domain.Machine {
 
 // storedCore is the stored part of st as the machine sees it: sessions with
 // a token, the lock state, the phone, the last code and the certification.
+// The machine never writes to the maps it is given (it copies them), so a
+// map stays nil until it has an entry: most changes (an unlock, a counted
+// failure) are of accounts without a session, and allocate none.
 func storedCore(st *accountState) domain.Account {
 	s := domain.Account{Lock: st.lock, PhoneMasked: st.phoneMasked, LastCodeAt: st.lastCodeAt,
-		CertifiedUntil: st.certifiedUntil, Sessions: make(map[domain.Channel]time.Time, len(st.sessions))}
+		CertifiedUntil: st.certifiedUntil}
 	for ch, se := range st.sessions {
 		if !se.token.IsZero() {
+			if s.Sessions == nil {
+				s.Sessions = make(map[domain.Channel]time.Time, len(st.sessions))
+			}
 			s.Sessions[ch] = se.expiresAt
 		}
 	}
@@ -32,7 +38,9 @@ func storedCore(st *accountState) domain.Account {
 func (a *accountActor) core() domain.Account {
 	s := storedCore(a.st)
 	s.Seq = a.seq
-	s.Logins = make(map[domain.Channel]domain.PendingLogin, len(a.logins))
+	if len(a.logins) > 0 {
+		s.Logins = make(map[domain.Channel]domain.PendingLogin, len(a.logins))
+	}
 	for ch, l := range a.logins {
 		s.Logins[ch] = domain.PendingLogin{Nonce: l.nonce, Stage: l.stage, ChallengeID: l.challengeID, Started: l.started,
 			Resending: l.resending}

@@ -110,7 +110,12 @@ type session struct {
 func (s session) alive(now time.Time) bool { return !s.token.IsZero() && now.Before(s.expiresAt) }
 
 func encodeAccount(seal Sealer, tenant, id string, st *accountState, now time.Time) ([]byte, error) {
-	aad := keyAccount(tenant, id)
+	return encodeAccountAt(seal, keyAccount(tenant, id), tenant, id, st, now)
+}
+
+// encodeAccountAt is encodeAccount given the record key (keyAccount(tenant,
+// id)), which is the secrets' associated data.
+func encodeAccountAt(seal Sealer, aad, tenant, id string, st *accountState, now time.Time) ([]byte, error) {
 	// Sealed values are cached: a state change that keeps the secrets (most
 	// of them) costs no encryption.
 	if st.sealedPassword == nil {

@@ -107,6 +107,7 @@ func BenchmarkBoltCommitAudited64(b *testing.B) {
 		keys[w] = fmt.Sprintf("account/T%d/A%d", w%8, w)
 	}
 	b.ReportAllocs()
+	st0, tx0 := s.db.Stats(), s.Stats().Transactions
 	runWriters(b, benchWriters, func(w, _ int) error {
 		ev := AuditEvent{Tenant: fmt.Sprintf("T%d", w%8), Actor: "system", Action: "account.unlock", Target: keys[w], Outcome: "ok"}
 		r, err := s.CommitAudited(ctx, ev, Op{Key: keys[w], Value: value, Expected: revs[w]})
@@ -116,6 +117,11 @@ func BenchmarkBoltCommitAudited64(b *testing.B) {
 		return err
 	})
 	b.ReportMetric(s.Stats().AvgBatch, "writes/txn")
+	// Pages written per transaction (bbolt counts one write per page).
+	st := s.db.Stats()
+	if n := s.Stats().Transactions - tx0; n > 0 {
+		b.ReportMetric(float64(st.TxStats.GetWrite()-st0.TxStats.GetWrite())/float64(n), "pages/txn")
+	}
 }
 
 // BenchmarkRawBoltBatch64 is the yardstick: bbolt's own db.Batch from 64

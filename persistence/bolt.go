@@ -3,6 +3,7 @@ package persistence
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,11 @@ type Bolt struct {
 	lastQueued  int // requests queued when the previous group was released
 	lastLatency time.Duration
 	yieldBudget int // see gather; groupYields but in benchmarks
+	logged      int // events in the audit log, not yet in the index
+
+	// loggedAny mirrors logged > 0 for readers: Audit asks the committer
+	// to index the log only when it holds something.
+	loggedAny atomic.Bool
 
 	// testHook, when set before the first write, is called by the committer
 	// at each hookPoint; tests block in it to shape groups.
@@ -123,6 +129,10 @@ type BoltStats struct {
 	LastCommitLatency time.Duration
 	// MaxCommitLatency is the longest transaction so far.
 	MaxCommitLatency time.Duration
+	// CommitTime is the time spent in committed transactions, fsyncs
+	// included: over a span, its share of the span is how busy the
+	// committer was.
+	CommitTime time.Duration
 }
 
 // boltCounters is what the committer counts; Stats derives BoltStats.
@@ -165,7 +175,16 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
 	}
+	var logged int
+	if err := db.View(func(tx *bbolt.Tx) error {
+		logged = tx.Bucket(bucketAuditLog).Stats().KeyN
+		return nil
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("persistence: open %s: %w", path, err)
+	}
 	b := &Bolt{
+		logged:  logged,
 		db:      db,
 		path:    path,
 		opts:    opts,
@@ -184,8 +203,15 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 func initLayout(db *bbolt.DB) error {
 	return db.Update(func(tx *bbolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
-			if f := meta.Get(keyFormat); string(f) != formatVersion {
-				return fmt.Errorf("unsupported file format %q (this build reads %q)", f, formatVersion)
+			switch f := meta.Get(keyFormat); string(f) {
+			case formatVersion:
+			case formatV1:
+				// The same layout without the audit log (created below).
+				if err := meta.Put(keyFormat, []byte(formatVersion)); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("unsupported file format %q (this build reads %q and %q)", f, formatVersion, formatV1)
 			}
 		} else {
 			foreign := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
@@ -202,7 +228,7 @@ func initLayout(db *bbolt.DB) error {
 				return err
 			}
 		}
-		for _, name := range [][]byte{bucketKV, bucketTomb, bucketAudit} {
+		for _, name := range [][]byte{bucketKV, bucketTomb, bucketAudit, bucketAuditLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -300,10 +326,17 @@ func (b *Bolt) Scan(ctx context.Context, prefix string, fn func(Record) error) e
 
 // Audit calls fn for the tenant's events with from <= Time < to, oldest
 // first; see Store.Audit. Keys are ordered by time within a tenant, so the
-// cost is that of the events in range.
+// cost is that of the events in range. When the audit log holds events
+// (see layout.go), Audit first has the committer move them into the index,
+// which costs one transaction of the group commit; it then reads the index.
 func (b *Bolt) Audit(ctx context.Context, tenant string, from, to time.Time, fn func(AuditEvent) error) error {
 	if err := checkTenant(tenant); err != nil {
 		return fmt.Errorf("audit: %w", err)
+	}
+	if b.loggedAny.Load() {
+		if err := b.indexAudit(ctx); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
 	}
 	prefix := auditPrefix(tenant)
 	var end []byte // first key past the range
@@ -419,8 +452,8 @@ func (b *Bolt) Check() error {
 	for err := range tx.Check() {
 		errs = append(errs, err)
 	}
-	kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
-	if kv == nil || tomb == nil || audit == nil {
+	kv, tomb, audit, auditLog := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit), tx.Bucket(bucketAuditLog)
+	if kv == nil || tomb == nil || audit == nil || auditLog == nil {
 		return errors.Join(append(errs, errors.New("persistence: check: a bucket is missing"))...)
 	}
 	_ = kv.ForEach(func(k, v []byte) error {
@@ -455,6 +488,27 @@ func (b *Bolt) Check() error {
 			errs = append(errs, fmt.Errorf("persistence: check: audit seq %d outside 1..%d", seq, maxSeq))
 		case !json.Valid(v):
 			errs = append(errs, fmt.Errorf("persistence: check: audit event %d is not JSON", seq))
+		}
+		return nil
+	})
+	_ = auditLog.ForEach(func(k, v []byte) error {
+		key, val, ok := splitLogged(v)
+		var seq uint64
+		if ok && len(k) == 8 {
+			seq = binary.BigEndian.Uint64(k)
+			i := bytes.IndexByte(key, 0)
+			s, good := auditKeySeq(key[:i+1], key)
+			ok = good && s == seq
+		}
+		switch {
+		case !ok || len(k) != 8:
+			errs = append(errs, fmt.Errorf("persistence: check: malformed audit log entry %x", k))
+		case seq == 0 || seq > maxSeq:
+			errs = append(errs, fmt.Errorf("persistence: check: logged audit seq %d outside 1..%d", seq, maxSeq))
+		case !json.Valid(val):
+			errs = append(errs, fmt.Errorf("persistence: check: logged audit event %d is not JSON", seq))
+		case audit.Get(key) != nil:
+			errs = append(errs, fmt.Errorf("persistence: check: audit event %d is both logged and indexed", seq))
 		}
 		return nil
 	})

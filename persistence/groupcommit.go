@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -49,9 +50,15 @@ type request struct {
 	prep1 [1]prepared
 	revs1 [1]uint64
 
-	// An AppendAudit: the key (whose last 8 bytes get the seq) and JSON.
-	auditKey []byte
-	auditVal []byte
+	// An audit event (AppendAudit, CommitAudited): the seq (8 bytes, set
+	// by the committer), then the audit key (whose last 8 bytes get the
+	// seq too) and the JSON, contiguous: auditLogged is key ‖ JSON, the
+	// audit log's value.
+	auditSeq    []byte
+	auditLogged []byte
+
+	// indexAudit asks the committer to move the audit log into the index.
+	indexAudit bool
 
 	revs []uint64
 	err  error
@@ -114,12 +121,19 @@ func (b *Bolt) commit(ctx context.Context, ev *AuditEvent, ops []Op) ([]uint64, 
 		return nil, fmt.Errorf("commit: %w: %d ops of %d bytes in all (limit %d)", ErrValueTooLarge, len(ops), size, maxCommitBytes)
 	}
 
-	// Encode in the caller's goroutine, so the committer only copies pointers.
+	// Encode in the caller's goroutine, so the committer only copies
+	// pointers. The keys and values, the event's included, share one
+	// allocation (arena).
 	r := &request{done: make(chan struct{}), ops: ops}
+	var arena []byte
 	if ev != nil {
-		if err := b.prepareAudit(r, *ev); err != nil {
+		arena = make([]byte, 0, size+auditRoom(ev))
+		var err error
+		if arena, err = b.prepareAudit(r, ev, arena); err != nil {
 			return nil, fmt.Errorf("commit audit: %w", err)
 		}
+	} else {
+		arena = make([]byte, 0, size)
 	}
 	if len(ops) == 1 {
 		r.prep, r.revs = r.prep1[:], r.revs1[:]
@@ -127,7 +141,6 @@ func (b *Bolt) commit(ctx context.Context, ev *AuditEvent, ops []Op) ([]uint64, 
 		r.prep, r.revs = make([]prepared, len(ops)), make([]uint64, len(ops))
 	}
 	prep := r.prep
-	arena := make([]byte, 0, size)
 	for i := range ops {
 		op := &ops[i]
 		start := len(arena)
@@ -160,7 +173,7 @@ func (b *Bolt) AppendAudit(ctx context.Context, ev AuditEvent) error {
 		return ErrClosed
 	}
 	r := &request{done: make(chan struct{})}
-	if err := b.prepareAudit(r, ev); err != nil {
+	if _, err := b.prepareAudit(r, &ev, make([]byte, 0, auditRoom(&ev))); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	if err := b.submit(ctx, r); err != nil {
@@ -176,26 +189,54 @@ func (b *Bolt) CommitAudited(ctx context.Context, ev AuditEvent, ops ...Op) ([]u
 	return b.commit(ctx, &ev, ops)
 }
 
-// prepareAudit encodes ev into r's audit key and value.
-func (b *Bolt) prepareAudit(r *request, ev AuditEvent) error {
+// prepareAudit appends ev's audit key and JSON to buf, points r's
+// auditKey and auditVal at them, and returns buf. ev is not changed.
+func (b *Bolt) prepareAudit(r *request, ev *AuditEvent, buf []byte) ([]byte, error) {
 	if err := checkTenant(ev.Tenant); err != nil {
-		return err
+		return buf, err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = b.now()
+	e := *ev
+	if e.Time.IsZero() {
+		e.Time = b.now()
 	}
-	ev.Seq = 0 // the key holds it
-	val, err := appendAuditEvent(make([]byte, 0, 256), &ev)
+	e.Seq = 0 // the key holds it
+	start := len(buf)
+	buf = append(buf, make([]byte, 8)...) // seq, set by the committer
+	buf = append(buf, e.Tenant...)
+	buf = append(buf, 0)
+	buf = binary.BigEndian.AppendUint64(buf, auditTimeKey(e.Time))
+	buf = append(buf, make([]byte, 8)...) // seq again, the key's last bytes
+	jsonStart := len(buf)
+	buf, err := appendAuditEvent(buf, &e)
 	if err != nil {
+		return buf, err
+	}
+	if n := len(buf) - jsonStart; n > MaxValueLen {
+		return buf, fmt.Errorf("%w: event of %d bytes (limit %d)", ErrValueTooLarge, n, MaxValueLen)
+	}
+	r.auditSeq = buf[start : start+8 : start+8]
+	r.auditLogged = buf[start+8 : len(buf) : len(buf)]
+	return buf, nil
+}
+
+// indexAudit has the committer move the audit log into the index, so that
+// a read of the index sees every event appended before it.
+func (b *Bolt) indexAudit(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(val) > MaxValueLen {
-		return fmt.Errorf("%w: event of %d bytes (limit %d)", ErrValueTooLarge, len(val), MaxValueLen)
+	r := &request{done: make(chan struct{}), indexAudit: true}
+	if err := b.submit(ctx, r); err != nil {
+		return err
 	}
-	key := auditSeek(ev.Tenant, ev.Time)
-	r.auditKey = append(key, make([]byte, 8)...) // seq, set by the committer
-	r.auditVal = val
-	return nil
+	return r.err
+}
+
+// auditRoom is about the size of ev's audit key and JSON: the JSON's names
+// and time, and its strings unescaped.
+func auditRoom(ev *AuditEvent) int {
+	return 8 + 2*len(ev.Tenant) + 1 + auditSuffixLen + 128 +
+		len(ev.Actor) + len(ev.Action) + len(ev.Target) + len(ev.Outcome) + len(ev.Detail)
 }
 
 // submit queues r and waits for its outcome. It returns ErrClosed or
@@ -385,34 +426,56 @@ func (b *Bolt) apply(group []*request) {
 
 	start := time.Now()
 	var ops uint64
+	logged := b.logged // after the transaction
 	err := b.update(func(tx *bbolt.Tx) error {
-		ops = 0
+		ops, logged = 0, b.logged
 		kv, tomb, audit := tx.Bucket(bucketKV), tx.Bucket(bucketTomb), tx.Bucket(bucketAudit)
-		kv.FillPercent, audit.FillPercent = kvFill, auditFill
+		auditLog := tx.Bucket(bucketAuditLog)
+		kv.FillPercent, audit.FillPercent, auditLog.FillPercent = kvFill, auditFill, 1
+		index := false
 		for _, r := range live {
 			r.err = nil
+			index = index || r.indexAudit
 			var n int
 			var err error
 			if len(r.ops) > 0 {
 				n, err = b.applyCommit(kv, tomb, r)
 			}
-			if err == nil && r.err == nil && r.auditKey != nil {
+			if err == nil && r.err == nil && r.auditLogged != nil {
 				var m int
-				m, err = applyAudit(audit, r)
+				m, err = applyAudit(audit, auditLog, r)
 				n += m
+				logged += m
 			}
 			if err != nil {
 				return err
 			}
 			ops += uint64(n)
 		}
+		if (index && logged > 0) || logged >= auditIndexBatch {
+			if err := indexAuditLog(tx); err != nil {
+				return err
+			}
+			logged = 0
+		}
 		return nil
 	})
 	latency := time.Since(start)
+	if err == nil {
+		b.logged = logged
+		b.loggedAny.Store(logged > 0)
+	}
 
-	var ok, conflicts uint64
+	var ok, conflicts, writes uint64
 	for _, r := range live {
+		if !r.indexAudit {
+			writes++ // not a write of its own
+		}
 		switch {
+		case r.indexAudit:
+			if err != nil {
+				r.err = fmt.Errorf("persistence: commit: %w", err)
+			}
 		case err != nil:
 			// Nothing of the group was written.
 			r.revs, r.err = nil, fmt.Errorf("persistence: commit: %w", err)
@@ -426,16 +489,17 @@ func (b *Bolt) apply(group []*request) {
 	b.statsMu.Lock()
 	s := &b.stats
 	if err != nil {
-		s.Failed += uint64(len(live))
+		s.Failed += writes
 		ops = 0
 	} else {
 		s.Transactions++
 		s.Commits += ok
 		s.Refused += conflicts
 		s.Ops += ops
-		s.batched += uint64(len(live))
-		s.LastBatch = len(live)
+		s.batched += writes
+		s.LastBatch = int(writes)
 		s.LastCommitLatency = latency
+		s.CommitTime += latency
 		if latency > s.MaxCommitLatency {
 			s.MaxCommitLatency = latency
 		}
@@ -575,15 +639,43 @@ func readKeyState(kv, tomb *bbolt.Bucket, key []byte) (keyState, error) {
 	return keyState{}, nil
 }
 
-// applyAudit appends r's audit event, numbering it from the bucket sequence.
-func applyAudit(audit *bbolt.Bucket, r *request) (int, error) {
+// applyAudit appends r's audit event to the audit log, numbering it from
+// the audit bucket's sequence.
+func applyAudit(audit, auditLog *bbolt.Bucket, r *request) (int, error) {
 	seq, err := audit.NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("audit sequence: %w", err)
 	}
-	binary.BigEndian.PutUint64(r.auditKey[len(r.auditKey)-8:], seq)
-	if err := audit.Put(r.auditKey, r.auditVal); err != nil {
+	binary.BigEndian.PutUint64(r.auditSeq, seq)
+	i := bytes.IndexByte(r.auditLogged, 0) + 1 + auditSuffixLen
+	binary.BigEndian.PutUint64(r.auditLogged[i-8:i], seq)
+	if err := auditLog.Put(r.auditSeq, r.auditLogged); err != nil {
 		return 0, fmt.Errorf("audit append: %w", err)
 	}
 	return 1, nil
+}
+
+// indexAuditLog moves every event of the audit log into the audit index,
+// and empties the log.
+func indexAuditLog(tx *bbolt.Tx) error {
+	audit, auditLog := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditLog)
+	// The values stay valid until the transaction ends (bbolt copies them
+	// out of the file's map before it remaps), the log's deletion included.
+	err := auditLog.ForEach(func(k, v []byte) error {
+		key, val, ok := splitLogged(v)
+		if !ok {
+			return fmt.Errorf("corrupt audit log entry %x", k)
+		}
+		return audit.Put(key, val)
+	})
+	if err != nil {
+		return fmt.Errorf("audit index: %w", err)
+	}
+	if err := tx.DeleteBucket(bucketAuditLog); err != nil {
+		return fmt.Errorf("audit index: %w", err)
+	}
+	if _, err := tx.CreateBucket(bucketAuditLog); err != nil {
+		return fmt.Errorf("audit index: %w", err)
+	}
+	return nil
 }

@@ -12,27 +12,59 @@ import (
 // The bbolt file layout. Every change to it bumps formatVersion; OpenBolt
 // refuses a file written in a format it does not know.
 //
-//	meta   "format" → formatVersion
-//	kv     key → revision (8 bytes, big-endian) ‖ value
-//	tomb   key → last revision (8 bytes, big-endian) of a deleted key
-//	audit  tenant ‖ 0x00 ‖ time (8 bytes) ‖ seq (8 bytes) → JSON AuditEvent
+//	meta      "format" → formatVersion
+//	kv        key → revision (8 bytes, big-endian) ‖ value
+//	tomb      key → last revision (8 bytes, big-endian) of a deleted key
+//	audit     tenant ‖ 0x00 ‖ time (8 bytes) ‖ seq (8 bytes) → JSON AuditEvent
+//	auditlog  seq (8 bytes) → audit key ‖ JSON AuditEvent
 //
 // The audit time is the event's Unix nanoseconds with the sign bit flipped,
 // big-endian, so byte order is time order (before 1970 included); times
 // outside what UnixNano can hold are clamped in the key only. The seq comes
 // from the audit bucket's NextSequence, so it is unique in the file and breaks
 // ties between events of the same nanosecond in append order.
+//
+// An event is first appended to auditlog, in seq order, so that a
+// transaction's events fill the last pages of one B-tree instead of one
+// insertion point per tenant in audit; the committer moves the log into
+// audit (its key is the value's prefix, up to and including the 16 bytes
+// after the first NUL) once it holds auditIndexBatch events, and before
+// every Audit read. An event is in exactly one of the two.
+//
+// Format etaxd-bolt-1 had no auditlog, and is otherwise the same: OpenBolt
+// upgrades such a file by creating the bucket and rewriting the marker.
 var (
-	bucketMeta  = []byte("meta")
-	bucketKV    = []byte("kv")
-	bucketTomb  = []byte("tomb")
-	bucketAudit = []byte("audit")
+	bucketMeta     = []byte("meta")
+	bucketKV       = []byte("kv")
+	bucketTomb     = []byte("tomb")
+	bucketAudit    = []byte("audit")
+	bucketAuditLog = []byte("auditlog")
 
 	keyFormat = []byte("format")
 )
 
-// formatVersion names the layout above.
-const formatVersion = "etaxd-bolt-1"
+// formatVersion names the layout above; formatV1 the one before it.
+const (
+	formatVersion = "etaxd-bolt-2"
+	formatV1      = "etaxd-bolt-1"
+)
+
+// auditIndexBatch is how many logged events the committer lets accumulate
+// before it moves them into the audit index, in the transaction of the
+// group that reaches it: 16 groups of 64 changes. A larger batch spends
+// fewer pages per event on the index but makes that one transaction longer.
+const auditIndexBatch = 1024
+
+// splitLogged splits an auditlog value into its audit key and JSON, and
+// reports whether it is well formed.
+func splitLogged(v []byte) (key, val []byte, ok bool) {
+	i := bytes.IndexByte(v, 0)
+	if i < 0 || len(v) < i+1+auditSuffixLen {
+		return nil, nil, false
+	}
+	n := i + 1 + auditSuffixLen
+	return v[:n:n], v[n:], true
+}
 
 // revLen is the size of the revision prefix of a kv value and of a tomb value.
 const revLen = 8
