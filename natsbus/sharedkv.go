@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus/jsutil"
 )
 
 // SharedKV is a key-value map on a JetStream KV bucket that every node of
@@ -43,13 +45,37 @@ const (
 // entries that expire within a day.
 func (b *Bus) OpenSharedKV(ctx context.Context, bucket string, maxAge time.Duration, storage jetstream.StorageType) (*SharedKV, error) {
 	cfg := jetstream.KeyValueConfig{Bucket: bucket, History: 1, TTL: maxAge, Storage: storage, Replicas: b.replicas}
-	if old, err := b.js.KeyValue(ctx, bucket); err == nil {
-		st, err := old.Status(ctx)
-		if bs, ok := st.(*jetstream.KeyValueBucketStatus); err == nil && ok && bs.StreamInfo().Config.Storage != storage {
-			b.log.Warn("natsbus: shared bucket has another storage; making it again", "bucket", bucket, "storage", storage.String())
-			if err := b.js.DeleteKeyValue(ctx, bucket); err != nil {
-				return nil, fmt.Errorf("natsbus: remake bucket %s: %w", bucket, err)
+	// Every JetStream call in attempts: on a cluster just formed, a request
+	// about a stream whose leader is not elected yet gets no answer at all,
+	// and one call on ctx alone would wait out the whole start-up.
+	stream := "KV_" + bucket
+	var other bool // the bucket exists with the other storage
+	err := jsutil.Attempt(ctx, func(actx context.Context) error {
+		s, err := b.js.Stream(actx, stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			other = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		other = s.CachedInfo().Config.Storage != storage
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: look up bucket %s: %w", bucket, err)
+	}
+	if other {
+		b.log.Warn("natsbus: shared bucket has another storage; making it again", "bucket", bucket, "storage", storage.String())
+		err := jsutil.Attempt(ctx, func(actx context.Context) error {
+			err := b.js.DeleteStream(actx, stream)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil // another node came first
 			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: remake bucket %s: %w", bucket, err)
 		}
 	}
 	kv, err := b.CreateKV(ctx, cfg)
