@@ -679,3 +679,42 @@ func indexAuditLog(tx *bbolt.Tx) error {
 	}
 	return nil
 }
+
+// appendAuditInOrder appends evs as AppendAudit does, in their order: all
+// are queued by this one goroutine before it waits for any, so the
+// committer takes them in order (and many to a transaction), and events of
+// equal time keep their order in the log. It returns the first failure;
+// events queued before ctx ended are still written.
+func (b *Bolt) appendAuditInOrder(ctx context.Context, evs []AuditEvent) error {
+	reqs := make([]*request, 0, len(evs))
+	var qerr error
+	b.mu.RLock()
+	for i := range evs {
+		if b.closed.Load() {
+			qerr = ErrClosed
+			break
+		}
+		r := &request{done: make(chan struct{})}
+		if _, err := b.prepareAudit(r, &evs[i], make([]byte, 0, auditRoom(&evs[i]))); err != nil {
+			qerr = fmt.Errorf("append audit: %w", err)
+			break
+		}
+		select {
+		case b.queue <- r:
+			reqs = append(reqs, r)
+		case <-ctx.Done():
+			qerr = ctx.Err()
+		}
+		if qerr != nil {
+			break
+		}
+	}
+	b.mu.RUnlock()
+	for _, r := range reqs {
+		<-r.done
+		if r.err != nil && qerr == nil {
+			qerr = r.err
+		}
+	}
+	return qerr
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store, opts ...Option
 	t.Run("AuditPages", s.testAuditPages)
 	t.Run("CommitAudited", s.testCommitAudited)
 	t.Run("CommitAuditedMultiKey", s.testCommitAuditedMultiKey)
+	t.Run("DumpRestore", s.testDumpRestore)
 }
 
 type suite struct {
