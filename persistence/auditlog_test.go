@@ -93,3 +93,30 @@ func TestBoltAuditLog(t *testing.T) {
 		t.Fatalf("Stats.Commits = %d, want %d (Audit's indexing is no write)", st.Commits, 5+auditIndexBatch)
 	}
 }
+
+// TestBoltAuditLogAfterReopen: events still in the log (not yet indexed)
+// when the store was closed are read by the first Audit after it is
+// opened again, before any write.
+func TestBoltAuditLogAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTest(t, BoltOptions{})
+	for i := range 3 {
+		if err := b.AppendAudit(ctx, AuditEvent{Tenant: "t1", Actor: "cli", Action: fmt.Sprintf("a%d", i), Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openAt(t, path, BoltOptions{})
+	if logged, indexed := auditCounts(t, b); logged != 3 || indexed != 0 {
+		t.Fatalf("reopened: %d logged, %d indexed; want 3, 0", logged, indexed)
+	}
+	n := 0
+	if err := b.Audit(ctx, "t1", time.Time{}, time.Time{}, func(AuditEvent) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("Audit after a reopen read %d events, want 3", n)
+	}
+}

@@ -194,6 +194,9 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 
 		yieldBudget: groupYields,
 	}
+	// Events logged and not yet indexed when the file was closed: the
+	// first Audit must index them, as it does those logged since.
+	b.loggedAny.Store(logged > 0)
 	go b.run()
 	return b, nil
 }
