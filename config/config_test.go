@@ -226,11 +226,6 @@ func TestValidateReportsEachField(t *testing.T) {
 		{"nats.tls_key_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSCertFile = "c.pem" }},
 		{"nats.tls_cert_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSKeyFile = "k.pem" }},
 		{"nats.tls_ca_file", func(o *Options) { o.NATS.URLs = []string{"tls://a:4222"}; o.NATS.TLSCAFile = "ca.pem " }},
-		{"nats.listen", func(o *Options) { // the ERPs' NATS listener would reach the cluster's state
-			o.TaxBureau.URL = "http://bureau:8081"
-			o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789"
-			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
-		}},
 		{"cluster.actor_listen", func(o *Options) { o.Cluster.ActorListen = "127.0.0.1:7000" }}, // no peers
 		{"cluster.actor_listen", func(o *Options) {
 			o.TaxBureau.URL = "http://bureau:8081"
@@ -279,6 +274,11 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 			o.NATS.SyncAlways = false
 		}},
 		{"nats client port", func(o *Options) { o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789" }},
+		{"nats client port in cluster mode", func(o *Options) { // ERPs on a node's embedded server, restricted
+			o.TaxBureau.URL = "http://bureau:8081"
+			o.NATS.Listen, o.NATS.Token = "127.0.0.1:4222", "nats-token-0123456789"
+			o.Cluster = ClusterOptions{Listen: "127.0.0.1:6222", Peers: []string{"a:6222", "b:6222"}}
+		}},
 		{"gateway", func(o *Options) {
 			o.TaxBureau.URL = "https://bureau.example.com/gw"
 			o.TaxBureau.Token = "0123456789abcdef"

@@ -355,11 +355,6 @@ func validateCluster(o Options, bad func(key, format string, args ...any)) {
 		}
 		return
 	}
-	if o.NATS.Listen != "" {
-		// The listener's clients would reach every stream of the routed
-		// servers, the cluster's state among them.
-		bad("nats.listen", "is not available in cluster mode: its clients would reach the cluster's state streams (use the HTTP API)")
-	}
 	if o.TaxBureau.InProcess() {
 		bad("taxbureau.url", "must name a gateway in cluster mode (e.g. one etax-sim for all nodes): an in-process simulator would be another bureau on every node")
 	}

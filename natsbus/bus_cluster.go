@@ -63,7 +63,9 @@ func (r *RouteOptions) apply(so *server.Options) error {
 	if name == "" {
 		name = "etaxd"
 	}
-	so.Cluster = server.ClusterOpts{Name: name, Host: host, Port: port, Username: r.User, Password: r.Password}
+	// NoAdvertise: a client learns no other server's client URL (a
+	// node's is a loopback port of its own process, or its ERPs' port).
+	so.Cluster = server.ClusterOpts{Name: name, Host: host, Port: port, Username: r.User, Password: r.Password, NoAdvertise: true}
 	for _, a := range r.Routes {
 		if a == r.Listen {
 			continue

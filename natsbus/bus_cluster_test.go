@@ -13,7 +13,8 @@ import (
 
 // startRouted starts n embedded servers routed to each other, as n etaxd
 // nodes in cluster mode would (in one process: nats-server allows it).
-func startRouted(t *testing.T, n int, password string) ([]*Bus, []string) {
+// tweak, when not nil, changes node i's options before it starts.
+func startRouted(t *testing.T, n int, password string, tweak ...func(i int, o *EmbeddedOptions)) ([]*Bus, []string) {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -21,9 +22,13 @@ func startRouted(t *testing.T, n int, password string) ([]*Bus, []string) {
 	}
 	buses := make([]*Bus, n)
 	for i := range buses {
-		b, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i+1), Replicas: 3,
+		o := EmbeddedOptions{StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i+1), Replicas: 3,
 			Logger:  quietLogger(),
-			Cluster: &RouteOptions{Listen: addrs[i], Routes: addrs, User: "etaxd", Password: password}})
+			Cluster: &RouteOptions{Listen: addrs[i], Routes: addrs, User: "etaxd", Password: password}}
+		for _, f := range tweak {
+			f(i, &o)
+		}
+		b, err := StartEmbedded(o)
 		if err != nil {
 			t.Fatalf("node %d: %v", i+1, err)
 		}

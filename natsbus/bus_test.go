@@ -1,12 +1,16 @@
 package natsbus
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 func TestEmbeddedBusDoesNotListenByDefault(t *testing.T) {
@@ -146,7 +150,33 @@ func TestERPClientIsRestricted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	if err := EnsureStream(t.Context(), srv.JetStream(), jetstream.StreamConfig{Name: "ETAXD_PROMPTS", Subjects: []string{"etaxd.prompts.>"}}); err != nil {
+	checkERPRestricted(t, srv, srv)
+}
+
+// The same on a node of a cluster (routed servers, nats.listen on the
+// first): the ERP's request crosses the routes to the node that answers
+// it, its events come back across them, and the restrictions hold.
+func TestERPClientIsRestrictedOnARoutedServer(t *testing.T) {
+	buses, _ := startRouted(t, 3, "route-secret-0123456789", func(i int, o *EmbeddedOptions) {
+		if i == 0 {
+			o.Listen, o.Token = "127.0.0.1:0", "erp-token-0123456789"
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := buses[0].WaitMetaLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkERPRestricted(t, buses[0], buses[1])
+}
+
+// checkERPRestricted connects to srv's client port with the ERP token; the
+// API is answered and the events published by etaxd's connection on node.
+func checkERPRestricted(t *testing.T, srv, node *Bus) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := EnsureStream(ctx, node.JetStream(), jetstream.StreamConfig{Name: "ETAXD_PROMPTS", Subjects: []string{"etaxd.prompts.>"}, Replicas: node.replicas}); err != nil {
 		t.Fatalf("in-process connection: %v", err)
 	}
 	violations := make(chan error, 16)
@@ -158,26 +188,42 @@ func TestERPClientIsRestricted(t *testing.T) {
 	defer nc.Close()
 
 	// Allowed: a request to the API, answered by etaxd; events.
-	api, err := srv.Conn().Subscribe("etaxd.api.v1.sessions", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	api, err := node.Conn().Subscribe("etaxd.api.v1.sessions", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer api.Unsubscribe()
-	_ = srv.Conn().Flush()
-	if m, err := nc.Request("etaxd.api.v1.sessions", []byte("{}"), 5*time.Second); err != nil || string(m.Data) != "ok" {
-		t.Fatalf("API request: %v %v", m, err)
-	}
+	_ = node.Conn().Flush()
+	// On routed servers the subscription's interest reaches the ERP's
+	// server a moment later: until then a request has no responders.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err := nc.Request("etaxd.api.v1.sessions", []byte("{}"), time.Second)
+		if err != nil {
+			return err
+		}
+		if string(m.Data) != "ok" {
+			return fmt.Errorf("API reply %q", m.Data)
+		}
+		return nil
+	})
 	ev, err := nc.SubscribeSync("etaxd.events.t1.>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = nc.Flush()
-	if err := srv.Conn().Publish("etaxd.events.t1.session.ready", []byte("e")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := ev.NextMsg(5 * time.Second); err != nil || string(m.Data) != "e" {
-		t.Fatalf("event: %v %v", m, err)
-	}
+	testutil.Eventually(t, 10*time.Second, func() error { // the same for the ERP's subscription
+		if err := node.Conn().Publish("etaxd.events.t1.session.ready", []byte("e")); err != nil {
+			return err
+		}
+		m, err := ev.NextMsg(200 * time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if string(m.Data) != "e" {
+			return fmt.Errorf("event %q", m.Data)
+		}
+		return nil
+	})
 
 	// Refused: the JetStream API answers nothing to it.
 	if _, err := nc.Request("$JS.API.STREAM.NAMES", nil, time.Second); err == nil {
@@ -212,11 +258,11 @@ func TestERPClientIsRestricted(t *testing.T) {
 		}
 	}
 	// The stream holds nothing the ERP sent.
-	stream, err := srv.JetStream().Stream(t.Context(), "ETAXD_PROMPTS")
+	stream, err := node.JetStream().Stream(ctx, "ETAXD_PROMPTS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := stream.Info(t.Context()); err != nil || st.State.Msgs != 0 {
+	if st, err := stream.Info(ctx); err != nil || st.State.Msgs != 0 {
 		t.Fatalf("prompt stream: %+v %v", st, err)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/etaxd/etaxd/internal/sign"
 	"github.com/etaxd/etaxd/internal/testutil"
 )
@@ -63,6 +65,11 @@ func startCluster(t testing.TB) *cluster {
 		n.args = []string{"serve", "--dev", "--demo", "--data", filepath.Join(dir, n.name), "--listen", n.http,
 			"--node-name", n.name, "--cluster-listen", n.route, "--cluster-peers", strings.Join(routes, ","),
 			"--taxbureau-url", "http://" + c.sim, "--log-level", "warn", "--sms-per-account-interval", "0s"}
+		if n.name == "n3" { // ERPs may use the NATS API on a node's own server
+			n.natsAddr = testutil.FreeAddr(t)
+			n.args = append(n.args, "--nats-listen", n.natsAddr)
+			n.env = append(slices.Clone(n.env), "ETAXD_NATS_TOKEN="+natsERPToken)
+		}
 		n.start()
 	}
 	t.Cleanup(func() {
@@ -234,6 +241,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("an ERP's day across nodes", func(t *testing.T) { c.erpDay(t, n1, n2, n3, taxNo) })
 	t.Run("a replayed request to another node is refused", func(t *testing.T) { c.replay(t, n1, n2) })
+	t.Run("an ERP on a node's NATS port", func(t *testing.T) { c.natsERP(t, n3, taxNo) })
 
 	// Writers stream acknowledged changes at every node while the node
 	// that hosts the demo tenant dies.
@@ -371,6 +379,56 @@ func (c *cluster) replay(t *testing.T, first, second *node) {
 	errBody, _ := b.body["error"].(map[string]any)
 	if b.status != 401 || errBody["code"] != "nonce_reused" {
 		t.Fatalf("the replay to %s: %d %s", second.name, b.status, b.raw)
+	}
+}
+
+// natsERPToken is the token of n3's NATS client port (nats.token).
+const natsERPToken = "erp-nats-token-0123456789"
+
+// natsERP asks for the demo's session over NATS request/reply on n's
+// client port (served by whichever node's queue subscriber gets it, sent
+// on to the tenant's node), and checks that the ERP's token reaches
+// nothing but the API: not JetStream, not the cluster's state.
+func (c *cluster) natsERP(t *testing.T, n *node, taxNo string) {
+	violations := make(chan error, 4)
+	nc, err := nats.Connect("nats://"+n.natsAddr, nats.Token(natsERPToken),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	subject := "etaxd.api.v1.sessions"
+	raw := []byte(`{"tax_no":"` + taxNo + `","business":"issue"}`)
+	m := nats.NewMsg(subject)
+	m.Data = raw
+	for k, v := range sign.Headers(c.erp.key, c.erp.secret, "NATS", subject, raw, time.Now()) {
+		m.Header.Set(k, v)
+	}
+	reply, err := nc.RequestMsg(m, 30*time.Second)
+	if err != nil {
+		t.Fatalf("NATS API request on %s: %v", n.name, err)
+	}
+	var body struct {
+		Status int    `json:"status"`
+		State  string `json:"state"`
+	}
+	if err := json.Unmarshal(reply.Data, &body); err != nil || body.Status != 200 || body.State != "ready" {
+		t.Fatalf("NATS API reply: %v %s", err, reply.Data)
+	}
+	if _, err := nc.Request("$JS.API.STREAM.NAMES", nil, time.Second); err == nil {
+		t.Fatal("the ERP's token reached the JetStream API")
+	}
+	if err := nc.Publish("$KV.etaxd.tenant/demo", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-violations:
+		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Fatalf("publish to the state bucket: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a publish to the state bucket was not refused")
 	}
 }
 

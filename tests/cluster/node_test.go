@@ -25,6 +25,7 @@ type node struct {
 	name, dir string
 	http      string // 127.0.0.1:port of its HTTP API
 	route     string // its NATS route address
+	natsAddr  string // its NATS client port for ERPs (nats.listen), when it has one
 	bin       string
 	args, env []string
 	cmd       *exec.Cmd
