@@ -252,6 +252,7 @@ func matrixRows() []matrixRoute {
 		{route: "DELETE /ops/v1/apikeys/:id", method: "DELETE", path: "/ops/v1/apikeys/nosuch",
 			dev: thisMachine(notFound), prod: opsProd(notFound)},
 		{route: "GET /ops/v1/tenants/:id/audit", method: "GET", path: "/ops/v1/tenants/demo/audit", dev: thisMachine(ok), prod: opsProd(ok)},
+		{route: "GET /ops/v1/store/dump", method: "GET", path: "/ops/v1/store/dump", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "GET /ops/v1/tenants/:id/enterprises", method: "GET", path: "/ops/v1/tenants/demo/enterprises", dev: thisMachine(ok), prod: opsProd(ok)},
 		{route: "POST /ops/v1/tenants/:id/enterprises", method: "POST", path: "/ops/v1/tenants/nosuch/enterprises",
 			body: `{"tax_no":"{tax}","name":"x","region":"44"}`, dev: thisMachine(notFound), prod: opsProd(notFound)},

@@ -33,6 +33,7 @@ Usage:
 Operators (clients of a running etaxd: --server, --token or <data>/operator.token; see "etaxd COMMAND -h"):
   etaxd status                                 node, uptime, readiness and counters
   etaxd cluster status [--tenant ID]           the cluster's members, NATS, where a tenant lives
+  etaxd cluster dump -o FILE                   the whole store, for store restore on a single node
   etaxd tenant create|list|rotate-code         tenants and their activation codes
   etaxd enterprise add|list                    a tenant's enterprises (纳税人)
   etaxd apikey create|list|revoke              the API keys of a tenant's clients
@@ -42,6 +43,7 @@ Operators (clients of a running etaxd: --server, --token or <data>/operator.toke
 Offline (stop etaxd first):
   etaxd keys init                              create the master key file (mode 0600) for production
   etaxd keys rotate                            new master key version; re-encrypt every secret
+  etaxd store restore FILE                     a new store from a cluster dump (back to a single node)
 
 Developers:
   etaxd call METHOD PATH [BODY]                send a signed client-API request (--demo: the demo key)
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusCmd(ctx, rest, stdout, stderr)
 	case "cluster":
 		return clusterCmd(ctx, rest, stdout, stderr)
+	case "store":
+		return storeCmd(ctx, rest, stdout, stderr)
 	case "tenant":
 		return tenantCmd(ctx, rest, stdout, stderr)
 	case "enterprise":

@@ -14,11 +14,15 @@ import (
 )
 
 const clusterUsage = `Usage: etaxd cluster status [--tenant ID] [--json]
+       etaxd cluster dump -o FILE
 
 Prints GET /ops/cluster of a running etaxd: this node, every member (alive,
 joined, last heartbeat, the tenants active there), blocked member ids, the
 NATS servers, each stream's leader and lagging replicas, and with --tenant
 the node where that tenant lives.
+
+dump writes the whole store of the node's cluster (GET /ops/v1/store/dump) to
+FILE, for "etaxd store restore" on a single node.
 `
 
 // clusterCmd is "etaxd cluster status".
@@ -45,6 +49,7 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				},
 			}.exec(ctx, args, stderr)
 		},
+		"dump": func(args []string) int { return clusterDump(ctx, args, stdout, stderr) },
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -14,12 +15,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/http/opsapi"
+	"github.com/etaxd/etaxd/persistence"
 )
 
 const testOperatorToken = "operator-token-for-tests-0123"
@@ -52,6 +55,10 @@ func startOpsServer(t *testing.T) (string, *stack) {
 	opsapi.Register(ops, st.engine)
 	opsapi.RegisterProvisioning(ops, st.engine)
 	opsapi.RegisterImport(ops, st.engine, opsapi.WithLogger(slog.New(slog.DiscardHandler)))
+	opsapi.RegisterDump(ops, func(ctx context.Context, w io.Writer) error {
+		_, err := persistence.Dump(ctx, st.store, w, time.Now())
+		return err
+	}, opsapi.WithLogger(slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(adaptor.FiberApp(app))
 	t.Cleanup(srv.Close)
 	return srv.URL, st

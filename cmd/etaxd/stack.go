@@ -114,6 +114,15 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		s.store = persistence.Timed(s.bolt) // measured for /metrics (storelatency.go)
+		// As a cluster node does: keys that cannot open this store's
+		// data (another key file, a store restored from elsewhere) stop
+		// the start here, with a clear message, not at the first secret.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = persistence.CheckKeys(ctx, s.store, s.keys)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: these master keys (%s or the key file) are not the ones this store was sealed with", err, o.KeysEnv)
+		}
 	}
 
 	var sms taxbureau.SMSProvider
@@ -299,6 +308,10 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			opsapi.Register(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
 			opsapi.RegisterProvisioning(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
 			opsapi.RegisterImport(ops, engine, opsapi.WithLogger(log.With("component", "ops")))
+			opsapi.RegisterDump(ops, func(ctx context.Context, w io.Writer) error {
+				_, err := persistence.Dump(ctx, s.store, w, time.Now())
+				return err
+			}, opsapi.WithLogger(log.With("component", "ops")))
 		},
 		QueueDepths: func() map[string]int64 {
 			return map[string]int64{"prompts.publishing": s.queue.Stats().Pending, "events.publishing": s.events.Stats().Pending}

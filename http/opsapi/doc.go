@@ -19,6 +19,8 @@
 //	POST   /v1/tenants/{id}/import       body: a CSV or XLSX file; ?dry_run=&skip_invalid=&format=ndjson|csv
 //	                                     200 (422: invalid rows, nothing written) streaming each row's result
 //	                                     (RegisterImport; see package importer and docs/IMPORT.md)
+//	GET    /v1/store/dump                200 the whole store as JSON lines (RegisterDump; persistence.Dump),
+//	                                     for etaxd cluster dump and etaxd store restore (docs/CLUSTER.md)
 //
 // An activation code and an API key secret are in a response once, when
 // they are made: the store keeps the code hashed and the secret sealed, and
