@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +109,30 @@ func TestDumpThenRestore(t *testing.T) {
 	if err != nil || tenant != "acme" || string(sec) != secret[1] {
 		t.Fatalf("the restored API key's secret does not open: tenant %q, %v", tenant, err)
 	}
+}
+
+// TestSingleNodeRefusesOtherKeys: a single node started on a store with
+// master keys that did not seal it stops at once, naming the cause; with
+// its own keys it starts again.
+func TestSingleNodeRefusesOtherKeys(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	closeStack(t, openTestStack(t, dir, nil)) // the first start writes the canary
+	keyFile := filepath.Join(dir, "master.keys")
+	own, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, 0, "keys", "init", "--data", dir) // other keys where the store's were
+	_, err = openStack(testOptions(dir), slog.New(slog.DiscardHandler))
+	if !errors.Is(err, persistence.ErrKeyMismatch) || !strings.Contains(err.Error(), "not the ones this store was sealed with") {
+		t.Fatalf("start with other keys: %v", err)
+	}
+	if err := os.WriteFile(keyFile, own, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closeStack(t, openTestStack(t, dir, nil))
 }
