@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -312,6 +313,49 @@ func TestCluster(t *testing.T) {
 	}
 	if counted != 0 || doubles.Load() != 0 {
 		t.Fatalf("double activations: %d counted by the leases, %d seen on two nodes at once", counted, doubles.Load())
+	}
+
+	t.Run("back to a single node", func(t *testing.T) { c.backToSingle(t, n2, ids, taxNo) })
+}
+
+// backToSingle dumps the cluster's store through from (etaxd cluster
+// dump), stops the cluster, restores the dump into a new data directory
+// (etaxd store restore) and starts a single node there: every tenant
+// acknowledged during the kill is there, and the demo's account has its
+// session, the same token as the cluster gave.
+func (c *cluster) backToSingle(t *testing.T, from *node, ids []string, taxNo string) {
+	body := map[string]any{"tax_no": taxNo, "business": "issue"}
+	a, err := c.erp.send(from.http, "POST", "/api/v1/sessions", body, true, 30*time.Second)
+	if err != nil || a.status != 200 {
+		t.Fatalf("the demo's session on %s: %v %d %s", from.name, err, a.status, a.raw)
+	}
+	token := a.body["session"].(map[string]any)["token"]
+	dump := filepath.Join(from.dir, "cluster.dump")
+	run := func(args ...string) string {
+		cmd := exec.Command(from.bin, args...)
+		cmd.Env = append(os.Environ(), from.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("etaxd %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Log(strings.TrimSpace(run("cluster", "dump", "--server", "http://"+from.http, "-o", dump)))
+	for _, n := range c.nodes {
+		n.stop()
+	}
+	single := &node{t: t, name: "single", dir: from.dir, bin: from.bin, env: from.env, http: testutil.FreeAddr(t)}
+	data := filepath.Join(from.dir, "single")
+	t.Log(strings.TrimSpace(run("store", "restore", dump, "--data", data)))
+	single.args = []string{"serve", "--dev", "--data", data, "--listen", single.http, "--node-name", "single",
+		"--taxbureau-url", "http://" + c.sim, "--log-level", "warn"}
+	c.nodes = append(c.nodes, single) // stopped and checked at cleanup with the others
+	single.start()
+	testutil.WaitReady(t, "http://"+single.http+"/readyz", time.Minute)
+	c.allThere(t, single, ids)
+	a, err = c.erp.send(single.http, "POST", "/api/v1/sessions", body, true, 30*time.Second)
+	if err != nil || a.status != 200 || a.body["session"].(map[string]any)["token"] != token {
+		t.Fatalf("the demo's session on the single node: %v %d %s", err, a.status, a.raw)
 	}
 }
 
