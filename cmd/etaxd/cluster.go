@@ -87,6 +87,13 @@ func (s *stack) startRoutedNATS(ctx context.Context) error {
 	if err := s.bus.WaitMetaLeader(ctx); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	// A meta leader needs a quorum; the first start's streams need every
+	// replica's server: wait for them rather than fail on "no suitable
+	// peers" (a node started alone waits for the others). Once the state
+	// stream exists, a node starts with a quorum.
+	if err := s.bus.WaitPlacement(ctx, o.StreamReplicas(), "KV_"+kvstore.DefaultBucket, s.log); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	return nil
 }
 

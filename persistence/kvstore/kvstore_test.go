@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/etaxd/etaxd/internal/testutil"
 	"github.com/etaxd/etaxd/persistence"
 )
 
@@ -281,4 +282,77 @@ func TestBatchesBeyondTheInflightLimit(t *testing.T) {
 	if _, err := s.Get(ctx, "x"); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("the uncommitted batch was stored: %v", err)
 	}
+}
+
+// TestQuorumLost: with two of three servers down the bucket has no
+// quorum. A multi-key audited commit then fails with an error within its
+// deadline (never acknowledged, never half-done); once the servers are
+// back, the store has either all of it or none of it, and takes writes
+// again.
+func TestQuorumLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3-server cluster takes seconds to form")
+	}
+	servers := startClusterServers(t, 3)
+	ctx := context.Background()
+	js := connect(t, servers[0].ClientURL())
+	var s *Store
+	testutil.Eventually(t, time.Minute, func() error { // until the meta leader knows all three servers
+		var err error
+		s, err = New(ctx, js, Options{Bucket: "quorum", Replicas: 3, RequestTimeout: 2 * time.Second})
+		return err
+	})
+	t.Cleanup(func() { _ = s.Close() })
+	revs, err := s.Commit(ctx, persistence.Op{Key: "a", Value: []byte("1")}, persistence.Op{Key: "b", Value: []byte("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range servers[1:] {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
+	ev := persistence.AuditEvent{Tenant: "t1", Actor: "cli", Action: "quorum.lost", Target: "x", Outcome: "ok"}
+	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	_, err = s.CommitAudited(cctx, ev,
+		persistence.Op{Key: "a", Value: []byte("2"), Expected: revs[0]}, persistence.Op{Key: "b", Value: []byte("2"), Expected: revs[1]})
+	cancel()
+	if err == nil {
+		t.Fatal("a commit without a quorum was acknowledged")
+	}
+	if errors.Is(err, persistence.ErrRevisionMismatch) {
+		t.Fatalf("a commit without a quorum failed as a conflict: %v", err)
+	}
+	t.Logf("commit without a quorum: %v", err)
+
+	for _, ns := range servers[1:] {
+		ns.restart()
+	}
+	// Back: both keys as they were, or both as the failed commit would
+	// have had them (it may have reached the log before the ack was lost).
+	var a, b persistence.Record
+	testutil.Eventually(t, time.Minute, func() error {
+		var err error
+		if a, err = s.Get(ctx, "a"); err != nil {
+			return err
+		}
+		b, err = s.Get(ctx, "b")
+		return err
+	})
+	if string(a.Value) != string(b.Value) {
+		t.Fatalf("half a commit: a=%q b=%q", a.Value, b.Value)
+	}
+	events := 0
+	if err := s.Audit(ctx, "t1", time.Time{}, time.Time{}, func(persistence.AuditEvent) error { events++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if (string(a.Value) == "2") != (events == 1) {
+		t.Fatalf("the commit's keys say %q but its audit event is there %d times", a.Value, events)
+	}
+	testutil.Eventually(t, time.Minute, func() error {
+		_, err := s.Commit(ctx, persistence.Op{Key: "a", Value: []byte("3"), Expected: a.Revision})
+		if errors.Is(err, persistence.ErrRevisionMismatch) {
+			t.Fatalf("after the servers came back: %v", err)
+		}
+		return err
+	})
 }

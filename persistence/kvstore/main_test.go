@@ -92,33 +92,77 @@ func openStore(t testing.TB, js jetstream.JetStream, opts Options) *Store {
 // each with routes to every other, and returns their client URLs.
 func startCluster(t testing.TB, n int) []string {
 	t.Helper()
+	var urls []string
+	for _, ns := range startClusterServers(t, n) {
+		urls = append(urls, ns.ClientURL())
+	}
+	return urls
+}
+
+// clusterServer is one server of startClusterServers, with what it takes
+// to start it again on its own store (restart).
+type clusterServer struct {
+	*server.Server
+	t    testing.TB
+	opts server.Options
+}
+
+// restart starts a server that was shut down again, with its options (the
+// same ports, store and routes), and waits until it takes connections.
+func (c *clusterServer) restart() {
+	c.t.Helper()
+	o := c.opts
+	ns, err := server.NewServer(&o)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	go ns.Start()
+	c.t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(20 * time.Second) {
+		c.t.Fatal("nats-server not ready after its restart")
+	}
+	c.Server = ns
+}
+
+// startClusterServers starts n routed servers with JetStream in this
+// process, each with routes to every other, on fixed ports.
+func startClusterServers(t testing.TB, n int) []*clusterServer {
+	t.Helper()
 	addrs := make([]string, n)
 	routes := make([]*url.URL, n)
 	for i := range n {
 		addrs[i] = testutil.FreeAddr(t)
 		routes[i] = &url.URL{Scheme: "nats", Host: addrs[i]}
 	}
-	servers := make([]*server.Server, n)
+	servers := make([]*clusterServer, n)
 	for i := range n {
 		_, port, err := net.SplitHostPort(addrs[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		p, _ := strconv.Atoi(port)
-		servers[i] = newServer(t, func(o *server.Options) {
+		client := testutil.FreeAddr(t) // fixed: a restart keeps the clients' URL
+		_, cport, _ := net.SplitHostPort(client)
+		cp, _ := strconv.Atoi(cport)
+		var opts server.Options
+		ns := newServer(t, func(o *server.Options) {
 			o.ServerName = fmt.Sprintf("n%d", i)
+			o.Port = cp
 			o.Cluster = server.ClusterOpts{Name: "etaxd-test", Host: "127.0.0.1", Port: p}
 			o.Routes = routes
+			opts = *o
 		})
+		servers[i] = &clusterServer{Server: ns, t: t, opts: opts}
 	}
-	var urls []string
 	for _, ns := range servers {
 		if !ns.ReadyForConnections(20 * time.Second) {
 			t.Fatal("nats-server not ready")
 		}
-		urls = append(urls, ns.ClientURL())
 	}
-	return urls
+	return servers
 }
 
 var _ persistence.Store = (*Store)(nil)

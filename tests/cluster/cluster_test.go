@@ -38,8 +38,10 @@ type cluster struct {
 }
 
 // startCluster builds the binaries and starts etax-sim and three etaxd
-// nodes in dev mode with the demo, on 127.0.0.1.
-func startCluster(t testing.TB) *cluster {
+// nodes in dev mode with the demo, on 127.0.0.1. With lastLater, the last
+// node starts that long after the others, which wait for it (a first
+// start's streams need all three servers) and must not give up.
+func startCluster(t testing.TB, lastLater ...time.Duration) *cluster {
 	dir := t.TempDir()
 	// ETAXD_CLUSTER_RACE=1 builds the nodes with the race detector (a
 	// race in etaxd's code in any node's log then fails the test). Off by default: four
@@ -61,17 +63,6 @@ func startCluster(t testing.TB) *cluster {
 			http: testutil.FreeAddr(t), route: testutil.FreeAddr(t)}
 		routes = append(routes, n.route)
 		c.nodes = append(c.nodes, n)
-	}
-	for _, n := range c.nodes {
-		n.args = []string{"serve", "--dev", "--demo", "--data", filepath.Join(dir, n.name), "--listen", n.http,
-			"--node-name", n.name, "--cluster-listen", n.route, "--cluster-peers", strings.Join(routes, ","),
-			"--taxbureau-url", "http://" + c.sim, "--log-level", "warn", "--sms-per-account-interval", "0s"}
-		if n.name == "n3" { // ERPs may use the NATS API on a node's own server
-			n.natsAddr = testutil.FreeAddr(t)
-			n.args = append(n.args, "--nats-listen", n.natsAddr)
-			n.env = append(slices.Clone(n.env), "ETAXD_NATS_TOKEN="+natsERPToken)
-		}
-		n.start()
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -95,6 +86,27 @@ func startCluster(t testing.TB) *cluster {
 			}
 		}
 	})
+	for _, n := range c.nodes {
+		n.args = []string{"serve", "--dev", "--demo", "--data", filepath.Join(dir, n.name), "--listen", n.http,
+			"--node-name", n.name, "--cluster-listen", n.route, "--cluster-peers", strings.Join(routes, ","),
+			"--taxbureau-url", "http://" + c.sim, "--log-level", "warn", "--sms-per-account-interval", "0s"}
+		if n.name == "n3" { // ERPs may use the NATS API on a node's own server
+			n.natsAddr = testutil.FreeAddr(t)
+			n.args = append(n.args, "--nats-listen", n.natsAddr)
+			n.env = append(slices.Clone(n.env), "ETAXD_NATS_TOKEN="+natsERPToken)
+		}
+		if n == c.nodes[len(c.nodes)-1] && len(lastLater) > 0 {
+			time.Sleep(lastLater[0]) // not a retry: the others start alone for that long
+			for _, m := range c.nodes[:len(c.nodes)-1] {
+				select {
+				case <-m.exited:
+					t.Fatalf("%s exited (code %d) while the last node had not started:\n%s", m.name, m.exitCode, m.logTail())
+				default:
+				}
+			}
+		}
+		n.start()
+	}
 	return c
 }
 
@@ -224,7 +236,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes and kills some: not in -short")
 	}
-	c := startCluster(t)
+	c := startCluster(t, 5*time.Second) // in any order: n3 comes 5 s after the others
 	for _, n := range c.nodes {
 		testutil.WaitReady(t, "http://"+n.http+"/readyz", 3*time.Minute)
 	}
