@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/etaxd/etaxd/config"
@@ -88,30 +87,16 @@ func (c *client) download(ctx context.Context, path, out string, complete func(t
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return 0, errorOf(resp.StatusCode, b)
 	}
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
-	if err != nil {
-		return 0, err
-	}
-	name := f.Name()
-	tail := &tailWriter{max: 4096}
-	n, err := io.Copy(io.MultiWriter(f, tail), resp.Body)
-	if err == nil {
-		err = complete(tail.b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, out)
-	}
-	if err != nil {
-		_ = os.Remove(name)
-		return 0, err
-	}
-	return n, nil
+	var n int64
+	err = writeAtomic(out, func(w io.Writer) error {
+		tail := &tailWriter{max: 4096}
+		var err error
+		if n, err = io.Copy(io.MultiWriter(w, tail), resp.Body); err != nil {
+			return err
+		}
+		return complete(tail.b)
+	})
+	return n, err
 }
 
 // tailWriter keeps the last max bytes written to it.

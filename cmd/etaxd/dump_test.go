@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,4 +137,23 @@ func TestSingleNodeRefusesOtherKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeStack(t, openTestStack(t, dir, nil))
+}
+
+// TestClusterDumpRefusesACutShortDump: a dump whose stream stops before
+// its end line (the node failed midway) leaves no file.
+func TestClusterDumpRefusesACutShortDump(t *testing.T) {
+	clearEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"etaxd_dump":1,"time":"2026-12-04T00:00:00Z"}` + "\n" + `{"key":"tenant/t1","value":"e30="}` + "\n"))
+	}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "cut.dump")
+	_, errOut := cli(t, 1, "cluster", "dump", "--server", srv.URL, "--token", testOperatorToken, "-o", out)
+	if !strings.Contains(errOut, "stopped before its end") {
+		t.Fatalf("cluster dump said: %s", errOut)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	if len(entries) != 0 {
+		t.Fatalf("a cut-short dump left %v", entries)
+	}
 }

@@ -493,6 +493,15 @@ func printRaw(w io.Writer, b []byte, err error) error {
 // writeFileAtomic writes b to path (mode 0600) through a temporary file in
 // the same directory, so that a failure leaves no half-written file.
 func writeFileAtomic(path string, b []byte) error {
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeAtomic is writeFileAtomic with what write writes: the file appears
+// at path, mode 0600, only when write returned nil and it is synced.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -500,7 +509,7 @@ func writeFileAtomic(path string, b []byte) error {
 	name := f.Name()
 	err = f.Chmod(0o600)
 	if err == nil {
-		_, err = f.Write(b)
+		err = write(f)
 	}
 	if err == nil {
 		err = f.Sync()
