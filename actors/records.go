@@ -66,6 +66,11 @@ type accountRef struct {
 	// WeChat cannot deliver to them; prompts go as login links (F16).
 	Unreachable bool      `json:"unreachable,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// rev is the entry's revision in the store (0: not stored yet); not
+	// part of the stored entry. The tenant sets it when it stores the
+	// entry, before anyone else sees it; an entry is never changed after
+	// that (a change is a new entry).
+	rev uint64
 }
 
 // accountRecord is the account actor's persisted state. Secrets are sealed

@@ -127,7 +127,6 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *deleteAccount) {
 			return
 		}
 		delete(t.refs, id)
-		delete(t.refRevs, id)
 		if next != nil {
 			t.rec, t.rev = next, revs[0]
 		}
