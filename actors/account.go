@@ -4,7 +4,6 @@ package actors
 
 import (
 	"errors"
-	"maps"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -165,14 +164,10 @@ func (a *accountActor) change(who, action string, outcome error, mutate func(*ac
 	return nil
 }
 
-// clone returns a copy of st that a change may modify: the sessions map is
-// copied; secrets are immutable values.
+// clone returns a copy of st that a change may modify: the session set and
+// the secrets are immutable values, shared.
 func (st *accountState) clone() *accountState {
 	c := *st
-	c.sessions = maps.Clone(st.sessions)
-	if c.sessions == nil {
-		c.sessions = map[domain.Channel]session{}
-	}
 	return &c
 }
 

@@ -58,7 +58,8 @@ func (a *accountActor) joinCert(ctx actor.Context, r *clientRequest) error {
 	}
 	a.track(evs)
 	c := a.cert
-	c.token, c.requests = a.st.sessions[r.channel].token.Reveal(), []*clientRequest{r}
+	se, _ := a.st.sessions.get(r.channel)
+	c.token, c.requests = se.token.Reveal(), []*clientRequest{r}
 	tok, nonce := c.token, c.nonce
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(cx context.Context) any {
 		fc, err := a.d.gw.StartCertification(cx, tok)

@@ -333,7 +333,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	evs, err := a.decide(domain.SessionObtained{Channel: ch, ExpiresAt: s.ExpiresAt, ViaQR: viaQR})
 	if err == nil {
 		err = a.commitEvents("system", "login.ok", nil, evs, func(st *accountState) {
-			st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
+			st.sessions = st.sessions.with(ch, session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt})
 		})
 	}
 	if err != nil {
