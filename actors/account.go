@@ -71,7 +71,7 @@ type (
 		extra []persistence.Op
 	}
 	// setRef updates the tenant's entry (binding), no reply.
-	setRef struct{ ref accountRef }
+	setRef struct{ ref *accountRef }
 )
 
 // ok is the reply of commands that return nothing.
@@ -81,11 +81,16 @@ type accountActor struct {
 	snap   *atomic.Pointer[snapshot]
 	d      *deps
 	tenant string
-	ref    accountRef
-	st     *accountState
-	rev    uint64
-	gone   bool // the record is missing: deleted
-	seq    uint64
+	// ref is the tenant's index entry, shared with the tenant: an entry
+	// is never written once in the index (a change is a new entry, sent
+	// in a setRef).
+	ref  *accountRef
+	st   *accountState
+	rev  uint64
+	gone bool // the record is missing: deleted
+	seq  uint64
+	// logins, reqs and qrs are nil while empty (most active accounts
+	// have nothing in progress): made by their first entry.
 	logins map[domain.Channel]*login
 	cert   *certOp
 	closed recentPrompts // how the last prompts ended, for the prompt page
@@ -96,11 +101,16 @@ type accountActor struct {
 	namesFor, recKey, auditTarget string
 }
 
-func newAccountActor(d *deps, tenant string, ref accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
-	return &accountActor{
-		d: d, tenant: tenant, ref: ref, snap: snap,
-		logins: map[domain.Channel]*login{}, reqs: map[string]*clientRequest{}, qrs: map[string]domain.Channel{},
+func newAccountActor(d *deps, tenant string, ref *accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
+	return &accountActor{d: d, tenant: tenant, ref: ref, snap: snap}
+}
+
+// addRequest keeps r by its id.
+func (a *accountActor) addRequest(r *clientRequest) {
+	if a.reqs == nil {
+		a.reqs = map[string]*clientRequest{}
 	}
+	a.reqs[r.id] = r
 }
 
 // key is the account's record key. It and target are built once per
@@ -364,6 +374,9 @@ func (a *accountActor) purge() {
 			delete(a.reqs, id)
 		}
 	}
+	if len(a.reqs) == 0 {
+		a.reqs = nil // a map keeps the room of its past entries
+	}
 }
 
 func (a *accountActor) sendTo(ctx actor.Context, pid *actor.PID, v any) {
@@ -401,7 +414,7 @@ func (a *accountActor) onErase(ctx actor.Context, m *eraseAccount) {
 			a.finish(ctx, r, failed(r.id, a.ref.ID, domain.ErrAccountDeleted))
 		}
 	}
-	a.logins, a.cert, a.reqs, a.qrs = map[domain.Channel]*login{}, nil, map[string]*clientRequest{}, map[string]domain.Channel{}
+	a.logins, a.cert, a.reqs, a.qrs = nil, nil, nil, nil
 	a.st = nil
 	a.gone = true
 	a.snap.Store(nil)

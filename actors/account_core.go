@@ -67,6 +67,9 @@ func (a *accountActor) track(evs []domain.Event) {
 		l := a.logins[ch]
 		if l == nil {
 			l = &login{channel: ch}
+			if a.logins == nil {
+				a.logins = map[domain.Channel]*login{}
+			}
 			a.logins[ch] = l
 		}
 		l.nonce, l.stage, l.challengeID, l.started, l.resending = pl.Nonce, pl.Stage, pl.ChallengeID, pl.Started, pl.Resending

@@ -124,7 +124,7 @@ func (a *accountActor) onSession(ctx actor.Context, m *serveSession) {
 			ctx.Respond(domain.AsError(err))
 			return
 		}
-		a.reqs[req.id] = req
+		a.addRequest(req)
 		a.answerFirst(ctx, req)
 		return
 	}
@@ -134,7 +134,7 @@ func (a *accountActor) onSession(ctx actor.Context, m *serveSession) {
 		return
 	}
 	l.requests = append(l.requests, req)
-	a.reqs[req.id] = req
+	a.addRequest(req)
 	a.answerFirst(ctx, req)
 }
 
@@ -265,7 +265,7 @@ func (a *accountActor) checkSession(ctx actor.Context, ch domain.Channel, action
 	if s := ctx.Sender(); s != nil {
 		req.first = append(req.first, s)
 	}
-	a.reqs[req.id] = req
+	a.addRequest(req)
 	id, tok := req.id, ready.Session.Token
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(c context.Context) any {
 		st, err := a.d.gw.CheckSession(c, tok)

@@ -176,7 +176,7 @@ func (t *tenantActor) reload(ctx actor.Context) {
 	}
 	for id, pid := range t.children {
 		if r := t.refs[id]; r != nil {
-			ctx.Send(pid, &setRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: r})
 		}
 	}
 }
@@ -250,7 +250,7 @@ func (r *tenantRecord) clone() *tenantRecord {
 func (t *tenantActor) tellRefs(ctx actor.Context, refs []*accountRef) {
 	for _, r := range refs {
 		if pid := t.children[r.ID]; pid != nil {
-			ctx.Send(pid, &setRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: r})
 		}
 	}
 }

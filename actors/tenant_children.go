@@ -39,13 +39,12 @@ func (t *tenantActor) sendAccount(ctx actor.Context, accountID string, msg any, 
 			}
 			return
 		}
-		r := *ref
 		snap := t.snaps[accountID]
 		if snap == nil {
 			snap = &atomic.Pointer[snapshot]{}
 			t.snaps[accountID] = snap
 		}
-		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, r, snap) },
+		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, ref, snap) },
 			actor.WithSupervisor(supervisor()))
 		var err error
 		pid, err = ctx.SpawnNamed(props, "a-"+accountID)

@@ -157,6 +157,6 @@ func (a *accountActor) view() *AccountView {
 			f.sessionEnds[ch] = s.expiresAt
 		}
 	}
-	v := buildView(&a.ref, "", nil, f, now)
+	v := buildView(a.ref, "", nil, f, now)
 	return &v
 }
