@@ -93,7 +93,7 @@ type accountActor struct {
 	// have nothing in progress): made by their first entry.
 	logins map[domain.Channel]*login
 	cert   *certOp
-	closed recentPrompts // how the last prompts ended, for the prompt page
+	closed *recentPrompts // how the last prompts ended, for the prompt page; nil before the first
 	reqs   map[string]*clientRequest
 	qrs    map[string]domain.Channel
 

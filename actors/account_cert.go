@@ -138,7 +138,7 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 			c.timer.Stop()
 		}
 		a.cert = nil
-		a.closed.add(c.prompt, "", nil)
+		a.closePrompt(c.prompt, "", nil)
 		var first *SessionReply
 		for _, r := range c.requests {
 			reply := a.ready(r.channel, ActionLogin, r.id)
@@ -174,7 +174,7 @@ func (a *accountActor) failCert(ctx actor.Context, err *domain.Error) {
 		c.timer.Stop()
 	}
 	a.cert = nil
-	a.closed.add(c.prompt, "", err)
+	a.closePrompt(c.prompt, "", err)
 	for _, r := range c.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
 	}
