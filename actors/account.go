@@ -4,7 +4,6 @@ package actors
 
 import (
 	"errors"
-	"maps"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -72,7 +71,7 @@ type (
 		extra []persistence.Op
 	}
 	// setRef updates the tenant's entry (binding), no reply.
-	setRef struct{ ref accountRef }
+	setRef struct{ ref *accountRef }
 )
 
 // ok is the reply of commands that return nothing.
@@ -82,14 +81,19 @@ type accountActor struct {
 	snap   *atomic.Pointer[snapshot]
 	d      *deps
 	tenant string
-	ref    accountRef
-	st     *accountState
-	rev    uint64
-	gone   bool // the record is missing: deleted
-	seq    uint64
+	// ref is the tenant's index entry, shared with the tenant: an entry
+	// is never written once in the index (a change is a new entry, sent
+	// in a setRef).
+	ref  *accountRef
+	st   *accountState
+	rev  uint64
+	gone bool // the record is missing: deleted
+	seq  uint64
+	// logins, reqs and qrs are nil while empty (most active accounts
+	// have nothing in progress): made by their first entry.
 	logins map[domain.Channel]*login
 	cert   *certOp
-	closed recentPrompts // how the last prompts ended, for the prompt page
+	closed *recentPrompts // how the last prompts ended, for the prompt page; nil before the first
 	reqs   map[string]*clientRequest
 	qrs    map[string]domain.Channel
 
@@ -97,11 +101,16 @@ type accountActor struct {
 	namesFor, recKey, auditTarget string
 }
 
-func newAccountActor(d *deps, tenant string, ref accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
-	return &accountActor{
-		d: d, tenant: tenant, ref: ref, snap: snap,
-		logins: map[domain.Channel]*login{}, reqs: map[string]*clientRequest{}, qrs: map[string]domain.Channel{},
+func newAccountActor(d *deps, tenant string, ref *accountRef, snap *atomic.Pointer[snapshot]) actor.Actor {
+	return &accountActor{d: d, tenant: tenant, ref: ref, snap: snap}
+}
+
+// addRequest keeps r by its id.
+func (a *accountActor) addRequest(r *clientRequest) {
+	if a.reqs == nil {
+		a.reqs = map[string]*clientRequest{}
 	}
+	a.reqs[r.id] = r
 }
 
 // key is the account's record key. It and target are built once per
@@ -165,14 +174,10 @@ func (a *accountActor) change(who, action string, outcome error, mutate func(*ac
 	return nil
 }
 
-// clone returns a copy of st that a change may modify: the sessions map is
-// copied; secrets are immutable values.
+// clone returns a copy of st that a change may modify: the session set and
+// the secrets are immutable values, shared.
 func (st *accountState) clone() *accountState {
 	c := *st
-	c.sessions = maps.Clone(st.sessions)
-	if c.sessions == nil {
-		c.sessions = map[domain.Channel]session{}
-	}
 	return &c
 }
 
@@ -369,6 +374,9 @@ func (a *accountActor) purge() {
 			delete(a.reqs, id)
 		}
 	}
+	if len(a.reqs) == 0 {
+		a.reqs = nil // a map keeps the room of its past entries
+	}
 }
 
 func (a *accountActor) sendTo(ctx actor.Context, pid *actor.PID, v any) {
@@ -406,7 +414,7 @@ func (a *accountActor) onErase(ctx actor.Context, m *eraseAccount) {
 			a.finish(ctx, r, failed(r.id, a.ref.ID, domain.ErrAccountDeleted))
 		}
 	}
-	a.logins, a.cert, a.reqs, a.qrs = map[domain.Channel]*login{}, nil, map[string]*clientRequest{}, map[string]domain.Channel{}
+	a.logins, a.cert, a.reqs, a.qrs = nil, nil, nil, nil
 	a.st = nil
 	a.gone = true
 	a.snap.Store(nil)

@@ -58,7 +58,8 @@ func (a *accountActor) joinCert(ctx actor.Context, r *clientRequest) error {
 	}
 	a.track(evs)
 	c := a.cert
-	c.token, c.requests = a.st.sessions[r.channel].token.Reveal(), []*clientRequest{r}
+	se, _ := a.st.sessions.get(r.channel)
+	c.token, c.requests = se.token.Reveal(), []*clientRequest{r}
 	tok, nonce := c.token, c.nonce
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(cx context.Context) any {
 		fc, err := a.d.gw.StartCertification(cx, tok)
@@ -137,7 +138,7 @@ func (a *accountActor) onCertPolled(ctx actor.Context, m *certPolled) {
 			c.timer.Stop()
 		}
 		a.cert = nil
-		a.closed.add(c.prompt, "", nil)
+		a.closePrompt(c.prompt, "", nil)
 		var first *SessionReply
 		for _, r := range c.requests {
 			reply := a.ready(r.channel, ActionLogin, r.id)
@@ -173,7 +174,7 @@ func (a *accountActor) failCert(ctx actor.Context, err *domain.Error) {
 		c.timer.Stop()
 	}
 	a.cert = nil
-	a.closed.add(c.prompt, "", err)
+	a.closePrompt(c.prompt, "", err)
 	for _, r := range c.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))
 	}

@@ -22,10 +22,10 @@ func (a *accountActor) machine() domain.Machine {
 func storedCore(st *accountState) domain.Account {
 	s := domain.Account{Lock: st.lock, PhoneMasked: st.phoneMasked, LastCodeAt: st.lastCodeAt,
 		CertifiedUntil: st.certifiedUntil}
-	for ch, se := range st.sessions {
+	for ch, se := range st.sessions.all() {
 		if !se.token.IsZero() {
 			if s.Sessions == nil {
-				s.Sessions = make(map[domain.Channel]time.Time, len(st.sessions))
+				s.Sessions = make(map[domain.Channel]time.Time, st.sessions.len())
 			}
 			s.Sessions[ch] = se.expiresAt
 		}
@@ -67,6 +67,9 @@ func (a *accountActor) track(evs []domain.Event) {
 		l := a.logins[ch]
 		if l == nil {
 			l = &login{channel: ch}
+			if a.logins == nil {
+				a.logins = map[domain.Channel]*login{}
+			}
 			a.logins[ch] = l
 		}
 		l.nonce, l.stage, l.challengeID, l.started, l.resending = pl.Nonce, pl.Stage, pl.ChallengeID, pl.Started, pl.Resending
@@ -91,7 +94,7 @@ func (a *accountActor) commitEvents(who, action string, outcome error, evs []dom
 		st.lock, st.phoneMasked, st.lastCodeAt, st.certifiedUntil = next.Lock, next.PhoneMasked, next.LastCodeAt, next.CertifiedUntil
 		for ch := range before.Sessions {
 			if _, has := next.Sessions[ch]; !has {
-				delete(st.sessions, ch)
+				st.sessions = st.sessions.without(ch)
 			}
 		}
 		if extra != nil {

@@ -333,7 +333,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	evs, err := a.decide(domain.SessionObtained{Channel: ch, ExpiresAt: s.ExpiresAt, ViaQR: viaQR})
 	if err == nil {
 		err = a.commitEvents("system", "login.ok", nil, evs, func(st *accountState) {
-			st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
+			st.sessions = st.sessions.with(ch, session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt})
 		})
 	}
 	if err != nil {
@@ -348,7 +348,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 	var reqs []*clientRequest
 	if l != nil {
 		reqs = l.requests
-		a.closed.add(l.prompt, ch, nil)
+		a.closePrompt(l.prompt, ch, nil)
 		delete(a.logins, ch)
 	} else if other := a.logins[ch]; other != nil {
 		// A QR login completed a channel that was waiting for a code.
@@ -356,7 +356,7 @@ func (a *accountActor) completeLogin(ctx actor.Context, l *login, s taxbureau.Se
 			other.timer.Stop()
 		}
 		reqs = other.requests
-		a.closed.add(other.prompt, ch, nil)
+		a.closePrompt(other.prompt, ch, nil)
 		delete(a.logins, ch)
 	}
 	var first *SessionReply
@@ -384,7 +384,7 @@ func (a *accountActor) failLogin(ctx actor.Context, l *login, err *domain.Error)
 	if l.timer != nil {
 		l.timer.Stop()
 	}
-	a.closed.add(l.prompt, l.channel, err)
+	a.closePrompt(l.prompt, l.channel, err)
 	delete(a.logins, l.channel)
 	for _, r := range l.requests {
 		a.finish(ctx, r, failed(r.id, a.ref.ID, err))

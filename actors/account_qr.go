@@ -51,6 +51,9 @@ func (a *accountActor) onQRStarted(ctx actor.Context, m *qrStarted) {
 		a.sendTo(ctx, m.replyTo, bureauError(m.err))
 		return
 	}
+	if a.qrs == nil {
+		a.qrs = map[string]domain.Channel{}
+	}
 	a.qrs[m.qr.ID] = m.channel
 	a.sendTo(ctx, m.replyTo, &QRView{QRID: m.qr.ID, App: QRApp(m.app), Content: m.qr.Content, State: QRWaiting, ExpiresAt: m.qr.ExpiresAt})
 }

@@ -18,7 +18,7 @@ import (
 // it to answer "the session of a logged-in account" without a second hop.
 // The actor stays the only writer of the state.
 type snapshot struct {
-	sessions       map[domain.Channel]session
+	sessions       sessionSet // shared with the state it was taken of: never written
 	certifiedUntil time.Time
 }
 
@@ -27,7 +27,7 @@ func (s *snapshot) ready(accountID string, ch domain.Channel, action Action, now
 	if s == nil {
 		return nil
 	}
-	se, has := s.sessions[ch]
+	se, has := s.sessions.get(ch)
 	if !has || !se.alive(now) {
 		return nil
 	}
@@ -54,19 +54,15 @@ func (a *accountActor) publishSnapshot() {
 	if cur := a.snap.Load(); cur != nil && cur.certifiedUntil.Equal(a.st.certifiedUntil) && sameSessions(cur.sessions, a.st.sessions) {
 		return
 	}
-	ss := make(map[domain.Channel]session, len(a.st.sessions))
-	for k, v := range a.st.sessions {
-		ss[k] = v
-	}
-	a.snap.Store(&snapshot{sessions: ss, certifiedUntil: a.st.certifiedUntil})
+	a.snap.Store(&snapshot{sessions: a.st.sessions, certifiedUntil: a.st.certifiedUntil})
 }
 
-func sameSessions(a, b map[domain.Channel]session) bool {
-	if len(a) != len(b) {
+func sameSessions(a, b sessionSet) bool {
+	if a.len() != b.len() {
 		return false
 	}
-	for k, v := range a {
-		w, has := b[k]
+	for k, v := range a.all() {
+		w, has := b.get(k)
 		if !has || !w.expiresAt.Equal(v.expiresAt) || w.token.Reveal() != v.token.Reveal() {
 			return false
 		}
@@ -128,7 +124,7 @@ func (a *accountActor) onSession(ctx actor.Context, m *serveSession) {
 			ctx.Respond(domain.AsError(err))
 			return
 		}
-		a.reqs[req.id] = req
+		a.addRequest(req)
 		a.answerFirst(ctx, req)
 		return
 	}
@@ -138,7 +134,7 @@ func (a *accountActor) onSession(ctx actor.Context, m *serveSession) {
 		return
 	}
 	l.requests = append(l.requests, req)
-	a.reqs[req.id] = req
+	a.addRequest(req)
 	a.answerFirst(ctx, req)
 }
 
@@ -239,13 +235,13 @@ func (a *accountActor) onInvalid(ctx actor.Context, m *dropInvalidSession) {
 // commits that with its audit event (action by who) and tells clients
 // (session.lost with reason). A session that was replaced meanwhile stays.
 func (a *accountActor) dropSession(ch domain.Channel, tok, who, action, reason string) error {
-	s, stored := a.st.sessions[ch]
+	s, stored := a.st.sessions.get(ch)
 	if evs, _ := a.decide(domain.DropSession{Channel: ch, Current: stored && s.token.Reveal() == tok}); len(evs) == 0 {
 		return nil
 	}
-	delete(a.st.sessions, ch)
+	a.st.sessions = a.st.sessions.without(ch)
 	if err := a.saveAudited(who, action, nil); err != nil {
-		a.st.sessions[ch] = s
+		a.st.sessions = a.st.sessions.with(ch, s)
 		return err
 	}
 	a.d.emit(events.Event{Type: events.EventSessionLost, Tenant: a.tenant, Account: a.ref.ID, TaxNo: a.ref.TaxNo,
@@ -269,7 +265,7 @@ func (a *accountActor) checkSession(ctx actor.Context, ch domain.Channel, action
 	if s := ctx.Sender(); s != nil {
 		req.first = append(req.first, s)
 	}
-	a.reqs[req.id] = req
+	a.addRequest(req)
 	id, tok := req.id, ready.Session.Token
 	a.d.goAsync(ctx, a.d.cfg.GatewayTimeout, func(c context.Context) any {
 		st, err := a.d.gw.CheckSession(c, tok)

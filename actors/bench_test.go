@@ -270,8 +270,8 @@ func seedAccounts(b *testing.B, st *persistence.Bolt, keys *persistence.Keyring,
 			ids[i] = id
 			ref := accountRef{ID: id, TaxNo: tax, Region: "44", Username: fmt.Sprintf("user%06d", i), PersonID: fmt.Sprintf("P%06d", i),
 				Role: domain.RoleInvoicer, Business: domain.BusinessIssue, LoginType: domain.LoginManual, CreatedAt: now}
-			s := &accountState{password: domain.NewSecret(pwA), phoneMasked: "138****0000", sessions: map[domain.Channel]session{
-				domain.ChannelIssue: {token: domain.NewSecret("tok-" + id), obtainedAt: now, expiresAt: now.Add(3 * time.Hour)}}}
+			s := &accountState{password: domain.NewSecret(pwA), phoneMasked: "138****0000", sessions: sessionSet{}.with(
+				domain.ChannelIssue, session{token: domain.NewSecret("tok-" + id), obtainedAt: now, expiresAt: now.Add(3 * time.Hour)})}
 			v, err := encodeAccount(keys, tenant, id, s, now)
 			if err != nil {
 				b.Fatal(err)

@@ -193,7 +193,7 @@ func readAccounts(t *testing.T, st persistence.Store, keys *persistence.Keyring)
 		a := fixtureAccount{Key: r.Key, Password: s.password.Reveal(), PhoneMasked: s.phoneMasked, Lock: s.lock,
 			CertifiedUntil: s.certifiedUntil, LastCodeAt: s.lastCodeAt,
 			Channels: map[domain.Channel]fixtureChannel{}, Logged: map[domain.Channel]bool{}}
-		for ch, ss := range s.sessions {
+		for ch, ss := range s.sessions.all() {
 			a.Channels[ch] = fixtureChannel{Token: ss.token.Reveal(), ObtainedAt: ss.obtainedAt, ExpiresAt: ss.expiresAt}
 			a.Logged[ch] = ss.alive(base.T0)
 		}

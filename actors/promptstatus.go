@@ -62,16 +62,28 @@ type promptEnd struct {
 	err     *domain.Error
 }
 
-func (r *recentPrompts) add(p *PromptView, ch domain.Channel, err *domain.Error) {
+// closePrompt remembers how prompt p (nil: none) ended.
+func (a *accountActor) closePrompt(p *PromptView, ch domain.Channel, err *domain.Error) {
 	if p == nil {
 		return
 	}
+	if a.closed == nil {
+		a.closed = &recentPrompts{} // 456 bytes, which most active accounts never need
+	}
+	a.closed.add(p, ch, err)
+}
+
+func (r *recentPrompts) add(p *PromptView, ch domain.Channel, err *domain.Error) {
 	r.ids[r.next] = p.ID
 	r.ends[r.next] = promptEnd{kind: p.Kind, channel: ch, err: err}
 	r.next = (r.next + 1) % recentPromptsKept
 }
 
+// find returns how prompt id ended, if r (which may be nil) remembers it.
 func (r *recentPrompts) find(id string) (promptEnd, bool) {
+	if r == nil {
+		return promptEnd{}, false
+	}
 	for i, v := range r.ids {
 		if v == id && id != "" {
 			return r.ends[i], true

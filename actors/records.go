@@ -5,6 +5,7 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
@@ -66,6 +67,11 @@ type accountRef struct {
 	// WeChat cannot deliver to them; prompts go as login links (F16).
 	Unreachable bool      `json:"unreachable,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// rev is the entry's revision in the store (0: not stored yet); not
+	// part of the stored entry. The tenant sets it when it stores the
+	// entry, before anyone else sees it; an entry is never changed after
+	// that (a change is a new entry).
+	rev uint64
 }
 
 // accountRecord is the account actor's persisted state. Secrets are sealed
@@ -95,9 +101,70 @@ type accountState struct {
 	sealedPassword []byte // password sealed, cached; nil after a change
 	phoneMasked    string
 	lock           domain.LockState
-	sessions       map[domain.Channel]session
+	sessions       sessionSet
 	certifiedUntil time.Time
 	lastCodeAt     time.Time
+}
+
+// sessionSet is an account's sessions, at most one per channel: most
+// accounts have one, some two. It is a value that is never written once
+// made — with and without return a new set — so a state and its clone,
+// and the snapshot published to other goroutines, share one without
+// copying it. (A map per state and one per snapshot cost 1.9 KiB per
+// active account.)
+type sessionSet struct{ list []channelSession }
+
+type channelSession struct {
+	ch domain.Channel
+	session
+}
+
+// get returns the channel's session and whether there is one.
+func (s sessionSet) get(ch domain.Channel) (session, bool) {
+	for _, e := range s.list {
+		if e.ch == ch {
+			return e.session, true
+		}
+	}
+	return session{}, false
+}
+
+func (s sessionSet) len() int { return len(s.list) }
+
+// all yields the sessions, each channel once.
+func (s sessionSet) all() iter.Seq2[domain.Channel, session] {
+	return func(yield func(domain.Channel, session) bool) {
+		for _, e := range s.list {
+			if !yield(e.ch, e.session) {
+				return
+			}
+		}
+	}
+}
+
+// with returns the set with the channel's session se, replaced if it had one.
+func (s sessionSet) with(ch domain.Channel, se session) sessionSet {
+	list := make([]channelSession, 0, len(s.list)+1)
+	for _, e := range s.list {
+		if e.ch != ch {
+			list = append(list, e)
+		}
+	}
+	return sessionSet{list: append(list, channelSession{ch: ch, session: se})}
+}
+
+// without returns the set without the channel's session.
+func (s sessionSet) without(ch domain.Channel) sessionSet {
+	if _, has := s.get(ch); !has {
+		return s
+	}
+	var list []channelSession
+	for _, e := range s.list {
+		if e.ch != ch {
+			list = append(list, e)
+		}
+	}
+	return sessionSet{list: list}
 }
 
 type session struct {
@@ -129,7 +196,7 @@ func encodeAccountAt(seal Sealer, aad, tenant, id string, st *accountState, now 
 		ID: id, Tenant: tenant, SealedPassword: st.sealedPassword, PhoneMasked: st.phoneMasked,
 		Lock: st.lock, CertifiedUntil: st.certifiedUntil, LastCodeAt: st.lastCodeAt, UpdatedAt: now,
 	}
-	for ch, s := range st.sessions {
+	for ch, s := range st.sessions.all() {
 		if s.token.IsZero() {
 			continue
 		}
@@ -139,7 +206,7 @@ func encodeAccountAt(seal Sealer, aad, tenant, id string, st *accountState, now 
 				return nil, fmt.Errorf("seal token: %w", err)
 			}
 			s.sealed = tok
-			st.sessions[ch] = s
+			st.sessions = st.sessions.with(ch, s)
 		}
 		if rec.Channels == nil {
 			rec.Channels = map[domain.Channel]*channelRecord{}
@@ -165,14 +232,14 @@ func decodeAccount(seal Sealer, tenant, id string, b []byte) (*accountState, err
 	}
 	st := &accountState{
 		password: domain.NewSecret(string(pw)), sealedPassword: rec.SealedPassword, phoneMasked: rec.PhoneMasked, lock: rec.Lock,
-		sessions: map[domain.Channel]session{}, certifiedUntil: rec.CertifiedUntil, lastCodeAt: rec.LastCodeAt,
+		certifiedUntil: rec.CertifiedUntil, lastCodeAt: rec.LastCodeAt,
 	}
 	for ch, c := range rec.Channels {
 		tok, err := seal.Open(c.SealedToken, aad+"#"+string(ch))
 		if err != nil {
 			return nil, fmt.Errorf("open token of %s: %w", id, err)
 		}
-		st.sessions[ch] = session{sealed: c.SealedToken, token: domain.NewSecret(string(tok)), obtainedAt: c.ObtainedAt, expiresAt: c.ExpiresAt}
+		st.sessions = st.sessions.with(ch, session{sealed: c.SealedToken, token: domain.NewSecret(string(tok)), obtainedAt: c.ObtainedAt, expiresAt: c.ExpiresAt})
 	}
 	return st, nil
 }

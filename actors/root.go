@@ -29,11 +29,13 @@ type rootActor struct {
 
 // supervisor restarts a failing child up to 10 times a minute; a restarted
 // actor rebuilds its state from the store in Started.
-func supervisor() actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
-		return actor.RestartDirective
-	})
-}
+func supervisor() actor.SupervisorStrategy { return restartStrategy }
+
+// restartStrategy is shared by every actor: a one-for-one strategy keeps
+// no state of its own (the restart counts are each child's).
+var restartStrategy = actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
+	return actor.RestartDirective
+})
 
 func (r *rootActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {

@@ -52,14 +52,14 @@ func SeedAccountWrite(seal Sealer, tenant string, a SeedAccount, now time.Time) 
 	}
 	ref := &accountRef{ID: a.ID, TaxNo: a.TaxNo, Region: a.Region, Username: a.Username, PersonID: a.PersonID,
 		Role: a.Role, Business: a.Business, LoginType: a.LoginType, CreatedAt: now}
-	st := &accountState{password: domain.NewSecret(a.Password), phoneMasked: a.PhoneMasked, sessions: map[domain.Channel]session{},
+	st := &accountState{password: domain.NewSecret(a.Password), phoneMasked: a.PhoneMasked,
 		lock: domain.LockState{Hosted: a.LoginType.Hosted()}}
 	if s := a.Session; s != nil {
 		ch := s.Channel
 		if ch == "" {
 			ch = domain.ChannelIssue
 		}
-		st.sessions[ch] = session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt}
+		st.sessions = st.sessions.with(ch, session{token: domain.NewSecret(s.Token), obtainedAt: s.ObtainedAt, expiresAt: s.ExpiresAt})
 	}
 	if a.PhoneMasked != "" {
 		st.lastCodeAt = now

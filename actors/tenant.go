@@ -114,8 +114,7 @@ type tenantActor struct {
 	id       string
 	rec      *tenantRecord
 	rev      uint64
-	refs     map[string]*accountRef
-	refRevs  map[string]uint64
+	refs     map[string]*accountRef // by account id; each entry carries its revision
 	children map[string]*actor.PID
 	stopping map[string][]buffered
 	flows    map[string]*actor.PID
@@ -149,7 +148,7 @@ func (t *tenantActor) load() error {
 	defer cancel()
 	r, err := t.d.store.Get(ctx, keyTenant(t.id))
 	if errors.Is(err, persistence.ErrNotFound) {
-		t.rec, t.refs, t.refRevs = nil, map[string]*accountRef{}, map[string]uint64{}
+		t.rec, t.refs = nil, map[string]*accountRef{}
 		return nil
 	}
 	if err != nil {
@@ -159,19 +158,11 @@ func (t *tenantActor) load() error {
 	if err := jsonUnmarshal(r.Value, &rec); err != nil {
 		return err
 	}
-	refs, refRevs := map[string]*accountRef{}, map[string]uint64{}
-	err = t.d.store.Scan(ctx, prefixAccountRefs(t.id), func(r persistence.Record) error {
-		var ref accountRef
-		if err := jsonUnmarshal(r.Value, &ref); err != nil {
-			return err
-		}
-		refs[ref.ID], refRevs[ref.ID] = &ref, r.Revision
-		return nil
-	})
-	if err != nil {
+	idx := newIndexLoader()
+	if err := t.d.store.Scan(ctx, prefixAccountRefs(t.id), idx.add); err != nil {
 		return err
 	}
-	t.rec, t.rev, t.refs, t.refRevs = &rec, r.Revision, refs, refRevs
+	t.rec, t.rev, t.refs = &rec, r.Revision, idx.refs
 	return nil
 }
 
@@ -185,7 +176,7 @@ func (t *tenantActor) reload(ctx actor.Context) {
 	}
 	for id, pid := range t.children {
 		if r := t.refs[id]; r != nil {
-			ctx.Send(pid, &setRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: r})
 		}
 	}
 }
@@ -202,7 +193,11 @@ func (t *tenantActor) commit(ctx actor.Context, ev persistence.AuditEvent, next 
 		ops = append(ops, persistence.Op{Key: keyTenant(t.id), Value: jsonMarshal(next), Expected: t.rev})
 	}
 	for _, r := range refs {
-		ops = append(ops, persistence.Op{Key: keyAccountRef(t.id, r.ID), Value: jsonMarshal(r), Expected: t.refRevs[r.ID]})
+		var expected uint64
+		if cur := t.refs[r.ID]; cur != nil {
+			expected = cur.rev
+		}
+		ops = append(ops, persistence.Op{Key: keyAccountRef(t.id, r.ID), Value: jsonMarshal(r), Expected: expected})
 	}
 	ops = append(ops, extra...)
 	c, cancel := t.d.storeCtx()
@@ -219,7 +214,8 @@ func (t *tenantActor) commit(ctx actor.Context, ev persistence.AuditEvent, next 
 		i++
 	}
 	for _, r := range refs {
-		t.refs[r.ID], t.refRevs[r.ID] = r, revs[i]
+		r.rev = revs[i]
+		t.refs[r.ID] = r
 		i++
 	}
 	t.d.stats.commits.Add(1)
@@ -254,7 +250,7 @@ func (r *tenantRecord) clone() *tenantRecord {
 func (t *tenantActor) tellRefs(ctx actor.Context, refs []*accountRef) {
 	for _, r := range refs {
 		if pid := t.children[r.ID]; pid != nil {
-			ctx.Send(pid, &setRef{ref: *r})
+			ctx.Send(pid, &setRef{ref: r})
 		}
 	}
 }

@@ -19,6 +19,13 @@ type buffered struct {
 	sender *actor.PID
 }
 
+// accountMailbox makes an account actor's mailbox: lock-free queues, which
+// take a few bytes while empty, where the default one's user queue is a
+// ring of 10 slots (about 230 bytes) from the start. An account gets few
+// messages (the tenant answers most requests from its snapshot); there are
+// many accounts.
+var accountMailbox = actor.UnboundedLockfree()
+
 // forward sends msg to the account's actor, spawning it on demand, with
 // the current sender as the reply address.
 func (t *tenantActor) forward(ctx actor.Context, accountID string, msg any) {
@@ -39,14 +46,13 @@ func (t *tenantActor) sendAccount(ctx actor.Context, accountID string, msg any, 
 			}
 			return
 		}
-		r := *ref
 		snap := t.snaps[accountID]
 		if snap == nil {
 			snap = &atomic.Pointer[snapshot]{}
 			t.snaps[accountID] = snap
 		}
-		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, r, snap) },
-			actor.WithSupervisor(supervisor()))
+		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, ref, snap) },
+			actor.WithSupervisor(supervisor()), actor.WithMailbox(accountMailbox))
 		var err error
 		pid, err = ctx.SpawnNamed(props, "a-"+accountID)
 		if err != nil {
@@ -127,7 +133,6 @@ func (t *tenantActor) onDelete(ctx actor.Context, m *deleteAccount) {
 			return
 		}
 		delete(t.refs, id)
-		delete(t.refRevs, id)
 		if next != nil {
 			t.rec, t.rev = next, revs[0]
 		}

@@ -187,14 +187,14 @@ func (t *tenantActor) createAccount(ctx actor.Context, m *flowVerified) (string,
 	now := t.d.clk.Now()
 	ref := &accountRef{ID: newID("a"), TaxNo: s.taxNo, Region: s.region, Username: s.username, PersonID: m.personID,
 		Role: m.role, Business: s.business, LoginType: s.loginType, CreatedAt: now}
-	st := &accountState{password: s.password, phoneMasked: m.phone, sessions: map[domain.Channel]session{},
+	st := &accountState{password: s.password, phoneMasked: m.phone,
 		lock: domain.LockState{Hosted: s.loginType.Hosted()}}
 	if m.session != nil {
 		ch := m.session.Channel
 		if ch == "" {
 			ch = domain.ChannelIssue
 		}
-		st.sessions[ch] = session{token: domain.NewSecret(m.session.Token), obtainedAt: m.session.ObtainedAt, expiresAt: m.session.ExpiresAt}
+		st.sessions = st.sessions.with(ch, session{token: domain.NewSecret(m.session.Token), obtainedAt: m.session.ObtainedAt, expiresAt: m.session.ExpiresAt})
 	}
 	if m.phone != "" {
 		st.lastCodeAt = now

@@ -152,11 +152,11 @@ func (a *accountActor) view() *AccountView {
 	now := a.d.clk.Now()
 	f := &viewFacts{phoneMasked: a.st.phoneMasked, lock: a.st.lock, sessionEnds: map[domain.Channel]time.Time{},
 		certifiedUntil: a.st.certifiedUntil, logins: a.logins, smsRemaining: a.d.smsRemaining(a.ref.Region, a.ref.PersonID, now)}
-	for ch, s := range a.st.sessions {
+	for ch, s := range a.st.sessions.all() {
 		if !s.token.IsZero() {
 			f.sessionEnds[ch] = s.expiresAt
 		}
 	}
-	v := buildView(&a.ref, "", nil, f, now)
+	v := buildView(a.ref, "", nil, f, now)
 	return &v
 }
