@@ -172,6 +172,8 @@ type deps struct {
 	// bg owns the goroutines started off the actors: Stop cancels and
 	// waits for them.
 	bg *goroutines
+	// workers runs the actors' mailboxes (see workers).
+	workers *workers
 	// pwFlows counts the wrong password submissions of each WeChat user
 	// (see tryPassword): in memory on a single node, in the store in
 	// cluster mode.

@@ -79,7 +79,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		dp.Events = events.Discard{}
 	}
 	d := &deps{cfg: cfg, store: dp.Store, seal: dp.Sealer, gw: dp.Gateway, sms: dp.SMS, pub: dp.Prompts, ev: dp.Events,
-		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(), clustered: dp.Cluster != nil,
+		clk: dp.Clock, log: dp.Logger, stats: &Stats{}, bg: newGoroutines(), workers: newWorkers(mailboxThroughput, maxIdleWorkers), clustered: dp.Cluster != nil,
 		pwFlows: newAttemptLimiter(cfg.PasswordFlowLimit, cfg.PasswordFlowWindow, dp.Clock)}
 	if d.clustered {
 		// Every node counts a WeChat user's wrong passwords together.
@@ -97,7 +97,7 @@ func Start(cfg Config, dp Deps) (*Engine, error) {
 		actor.WithDeadLetterThrottleCount(3),
 		actor.WithDeadLetterThrottleInterval(time.Minute),
 	)
-	props := actor.PropsFromProducer(func() actor.Actor { return &rootActor{d: d} }, actor.WithSupervisor(supervisor()))
+	props := actor.PropsFromProducer(func() actor.Actor { return &rootActor{d: d} }, actor.WithSupervisor(supervisor()), d.dispatch())
 	root, err := sys.Root.SpawnNamed(props, "etaxd")
 	if err != nil {
 		return nil, fmt.Errorf("spawn root: %w", err)
@@ -132,10 +132,12 @@ func (e *Engine) Stop() {
 			// tenants, its grains stop, and the actor system with them.
 			e.cl.c.Shutdown(true)
 			e.d.bg.stop()
+			e.d.workers.stop()
 			return
 		}
 		e.d.bg.stop()
 		e.sys.Shutdown()
+		e.d.workers.stop()
 	})
 }
 

@@ -164,7 +164,7 @@ func (g *tenantGrain) Receive(ctx actor.Context) {
 	case *cluster.ClusterInit:
 		g.id = m.Identity.Identity
 		props := actor.PropsFromProducer(func() actor.Actor { return newTenantActor(g.d, g.id) },
-			actor.WithSupervisor(supervisor()))
+			actor.WithSupervisor(supervisor()), g.d.dispatch())
 		pid, err := ctx.SpawnNamed(props, "t")
 		if err != nil {
 			g.d.log.Error("spawn tenant", "tenant", g.id, "err", err)

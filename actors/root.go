@@ -74,7 +74,7 @@ func (r *rootActor) tenant(ctx actor.Context, id string) *actor.PID {
 		return nil
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newTenantActor(r.d, id) },
-		actor.WithSupervisor(supervisor()))
+		actor.WithSupervisor(supervisor()), r.d.dispatch())
 	pid, err := ctx.SpawnNamed(props, "t-"+id)
 	if err != nil {
 		r.d.log.Error("spawn tenant", "tenant", id, "err", err)

@@ -52,7 +52,7 @@ func (t *tenantActor) sendAccount(ctx actor.Context, accountID string, msg any, 
 			t.snaps[accountID] = snap
 		}
 		props := actor.PropsFromProducer(func() actor.Actor { return newAccountActor(t.d, t.id, ref, snap) },
-			actor.WithSupervisor(supervisor()), actor.WithMailbox(accountMailbox))
+			actor.WithSupervisor(supervisor()), actor.WithMailbox(accountMailbox), t.d.dispatch())
 		var err error
 		pid, err = ctx.SpawnNamed(props, "a-"+accountID)
 		if err != nil {
