@@ -1,5 +1,5 @@
 // Package scale is `make bench-scale`: a million registered accounts in a
-// real etaxd (docs/PERFORMANCE.md, "(b) A real million").
+// real etaxd (docs/PERFORMANCE.md, "(d) A real million").
 //
 // Setup (setup.go), in the benchmark's own process:
 //

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/etaxd/etaxd/actors"
 	"github.com/etaxd/etaxd/internal/benchreport"
 	"github.com/etaxd/etaxd/internal/clock"
@@ -49,7 +51,13 @@ type Config struct {
 	// Workers activate the accounts beyond the timed samples concurrently.
 	Workers int
 	Seed    uint64 // of the random order accounts are activated in
-	Out     io.Writer
+	// ColdCache drops the store file's pages from the page cache before
+	// etaxd starts on it (posix_fadvise DONTNEED on that file only), as
+	// after a host's restart: the file was just written, so otherwise all
+	// of it is cached, and the kernel maps cached neighbours of every page
+	// etaxd faults in ("fault-around"), which VmRSS counts.
+	ColdCache bool
+	Out       io.Writer
 }
 
 // Memory is the process's memory at one stage, after debug.FreeOSMemory
@@ -125,6 +133,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, err
 	}
 	logf("setup done in %s: %d accounts, store %.1f MiB", res.SeedTime.Round(time.Second), c.Plan.Accounts, mib(res.StoreBytes))
+	if c.ColdCache {
+		if err := dropFromCache(filepath.Join(dir, "etaxd.db")); err != nil {
+			return nil, err
+		}
+		logf("the store file's pages dropped from the page cache (-cold-cache)")
+	}
 
 	p, err = startEtaxd(ctx, c.Etaxd, dir, filepath.Join(c.Dir, "etaxd-million.log"))
 	if err != nil {
@@ -651,4 +665,21 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  warm request (active account)     p50 %s p99 %s (%d, interleaved with the cold ones)\n", pct(r.Warm, 50), pct(r.Warm, 99), len(r.Warm))
 	fmt.Fprintf(w, "  untimed activations, concurrent   %.0f/s\n", r.BulkRate)
 	fmt.Fprintln(w, r.BenchLine())
+}
+
+// dropFromCache syncs the file at path and asks the kernel to drop its
+// pages from the page cache.
+func dropFromCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("scale: drop %s from the page cache: %w", path, err)
+	}
+	return nil
 }

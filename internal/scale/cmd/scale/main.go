@@ -33,6 +33,7 @@ func main() {
 	tenants := flag.Int("tenants", 4, "tenants")
 	enterprises := flag.Int("enterprises", 5, "enterprises per tenant")
 	samples := flag.Int("cold-samples", 10_000, "cold activations timed one at a time, at each of two points")
+	coldCache := flag.Bool("cold-cache", false, "drop the store file from the page cache before etaxd starts on it (as after a host's restart)")
 	workers := flag.Int("workers", 8, "concurrent clients of the untimed activations")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the activation order")
 	strict := flag.Bool("strict", false, "exit 1 when a target is short")
@@ -67,7 +68,7 @@ func main() {
 	fmt.Printf("bench-scale: %d accounts, %d tenants × %d enterprises; %s, GOMAXPROCS %d on %d CPUs, host %s; work dir %s; seed %d\n",
 		*accounts, *tenants, *enterprises, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), host, work, *seed)
 	res, err := scale.Run(ctx, scale.Config{Etaxd: *etaxd, Dir: work, Plan: scale.Plan{Tenants: *tenants, Enterprises: *enterprises, Accounts: *accounts},
-		ColdSamples: *samples, Active: active, Workers: *workers, Seed: *seed, Out: os.Stdout})
+		ColdSamples: *samples, Active: active, Workers: *workers, Seed: *seed, ColdCache: *coldCache, Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		if !*keep {
