@@ -18,9 +18,12 @@
 // /readyz answering 200; its VmRSS (/proc/<pid>/status) after it collected
 // its garbage, at each stage; cold activations through the signed client
 // API (POST /api/v1/sessions of an idle account); the store file's size.
-// The etaxd binary is built with -tags etaxdscale, which adds one thing
-// only: on SIGUSR1 it runs debug.FreeOSMemory and says so on stderr
-// (cmd/etaxd/memhook_scale.go).
+// With Config.ColdCache (-cold-cache) the store file's pages are dropped
+// from the page cache before etaxd starts, as after a host's restart. The
+// etaxd binary is built with -tags etaxdscale, which adds one thing only:
+// on SIGUSR1 it runs debug.FreeOSMemory and says so on stderr (with
+// ETAXD_SCALE_HEAPPROFILE set, it also writes a heap profile;
+// cmd/etaxd/memhook_scale.go).
 //
 // The results end with Go-benchmark-format lines (BenchmarkScaleMillion)
 // and their BENCH lines for benchreport.ScaleTargets.
