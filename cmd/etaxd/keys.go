@@ -179,6 +179,11 @@ func rotate(ctx context.Context, name string, opts config.Options, store persist
 		}
 	}
 	n, err := actors.Reseal(ctx, store, keys)
+	if err == nil {
+		// The key canary too, so that a start without the older
+		// versions opens it.
+		err = persistence.ResealKeyCheck(ctx, store, keys)
+	}
 	if err != nil {
 		return failure(stderr, name, fmt.Errorf("re-encryption stopped after %d record%s: %w; every key version is kept, so nothing "+
 			"is lost: fix the cause and run etaxd keys rotate --reseal-only", n, plural(n), err))

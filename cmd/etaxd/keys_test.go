@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -74,6 +75,29 @@ func TestKeysRotate(t *testing.T) {
 	out, _ = cli(t, 0, "keys", "rotate", "--data", dir, "--reseal-only")
 	if m := resealedLine.FindStringSubmatch(out); m == nil || m[1] != "0" || strings.Contains(out, "added") {
 		t.Errorf("a second reseal printed:\n%s", out)
+	}
+	// Nothing needs v1 now, the store's key canary included: etaxd starts
+	// with v2 alone (then v1 goes back, for the checks below).
+	withV1, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onlyV2 []string
+	for _, l := range strings.Split(string(withV1), "\n") {
+		if !strings.HasPrefix(l, "v1:") {
+			onlyV2 = append(onlyV2, l)
+		}
+	}
+	if err := os.WriteFile(keyFile, []byte(strings.Join(onlyV2, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := openStack(testOptions(dir), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("start with v2 alone after the rotation: %v", err)
+	} else {
+		closeStack(t, st)
+	}
+	if err := os.WriteFile(keyFile, withV1, 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	// etaxd starts again with v1 and v2, and nothing needs v1 any more.
