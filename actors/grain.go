@@ -409,28 +409,55 @@ func (e *Engine) TenantAddress(tenant string) (string, error) {
 // off the actor (a store call must not block its receive).
 func placementKey(tenant string) string { return persistence.PrefixOps + "placement/" + tenant }
 
+// leaseHandover is how long a starting grain waits for the previous
+// owner, alive, to drop the lease before it counts a double activation.
+const leaseHandover = 3 * time.Second
+
 func (g *tenantGrain) takeLease() {
 	if g.cd == nil || g.cd.Member == nil || g.cd.Alive == nil {
 		return
 	}
 	d, id, self, alive := g.d, g.id, g.cd.Member(), g.cd.Alive
 	d.bg.Go(func(ctx context.Context) {
-		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
-		defer cancel()
 		key := placementKey(id)
 		var rev uint64
-		rec, err := d.store.Get(sctx, key)
-		switch {
-		case err == nil:
-			rev = rec.Revision
-			if holder := string(rec.Value); holder != self && alive(holder) {
-				d.active.doubles.Add(1)
-				d.log.Error("cluster: tenant activated while another live member holds it", "tenant", id, "holder", holder)
+		// A tenant that moves because a member joined is handed over:
+		// the old owner stops its grain when it sees the new topology and
+		// then drops the lease, which can come a moment after this grain
+		// started. Only a lease still held by a live member after
+		// leaseHandover is a double activation.
+		deadline := time.Now().Add(leaseHandover)
+		for {
+			gctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+			rec, err := d.store.Get(gctx, key)
+			cancel()
+			if errors.Is(err, persistence.ErrNotFound) {
+				rev = 0
+				break
 			}
-		case !errors.Is(err, persistence.ErrNotFound):
-			d.log.Warn("cluster: read the placement lease", "tenant", id, "err", err)
-			return
+			if err != nil {
+				d.log.Warn("cluster: read the placement lease", "tenant", id, "err", err)
+				return
+			}
+			rev = rec.Revision
+			holder := string(rec.Value)
+			if holder == self || !alive(holder) {
+				break
+			}
+			if time.Now().After(deadline) {
+				d.active.doubles.Add(1)
+				d.log.Error("cluster: tenant activated while another live member holds it", "tenant", id, "holder", holder,
+					"waited", leaseHandover)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		defer cancel()
 		if _, err := persistence.Put(sctx, d.store, key, []byte(self), rev); err != nil && !errors.Is(err, persistence.ErrRevisionMismatch) {
 			d.log.Warn("cluster: write the placement lease", "tenant", id, "err", err)
 		}

@@ -293,7 +293,7 @@ func TestQuorumLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-server cluster takes seconds to form")
 	}
-	servers := startClusterServers(t, 3)
+	servers := startClusterServers(t, 3, true)
 	ctx := context.Background()
 	js := connect(t, servers[0].ClientURL())
 	var s *Store

@@ -93,7 +93,7 @@ func openStore(t testing.TB, js jetstream.JetStream, opts Options) *Store {
 func startCluster(t testing.TB, n int) []string {
 	t.Helper()
 	var urls []string
-	for _, ns := range startClusterServers(t, n) {
+	for _, ns := range startClusterServers(t, n, false) {
 		urls = append(urls, ns.ClientURL())
 	}
 	return urls
@@ -128,8 +128,10 @@ func (c *clusterServer) restart() {
 }
 
 // startClusterServers starts n routed servers with JetStream in this
-// process, each with routes to every other, on fixed ports.
-func startClusterServers(t testing.TB, n int) []*clusterServer {
+// process, each with routes to every other; with fixedClients, their
+// client ports are fixed too (a restart keeps the clients' URL), else the
+// kernel picks them as each server binds.
+func startClusterServers(t testing.TB, n int, fixedClients bool) []*clusterServer {
 	t.Helper()
 	addrs := make([]string, n)
 	routes := make([]*url.URL, n)
@@ -144,9 +146,11 @@ func startClusterServers(t testing.TB, n int) []*clusterServer {
 			t.Fatal(err)
 		}
 		p, _ := strconv.Atoi(port)
-		client := testutil.FreeAddr(t) // fixed: a restart keeps the clients' URL
-		_, cport, _ := net.SplitHostPort(client)
-		cp, _ := strconv.Atoi(cport)
+		cp := server.RANDOM_PORT
+		if fixedClients {
+			_, cport, _ := net.SplitHostPort(testutil.FreeAddr(t))
+			cp, _ = strconv.Atoi(cport)
+		}
 		var opts server.Options
 		ns := newServer(t, func(o *server.Options) {
 			o.ServerName = fmt.Sprintf("n%d", i)
