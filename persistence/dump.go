@@ -191,3 +191,31 @@ func Restore(ctx context.Context, b *Bolt, r io.Reader) (DumpStats, error) {
 		}
 	}
 }
+
+// appendAuditInOrder appends evs as AppendAudit does, in their order: all
+// are queued by this one goroutine before it waits for any, so the
+// committer takes them in order (and many to a transaction), and events of
+// equal time keep their order in the log. It returns the first failure;
+// events queued before it are still written.
+func (b *Bolt) appendAuditInOrder(ctx context.Context, evs []AuditEvent) error {
+	reqs := make([]*request, 0, len(evs))
+	var err error
+	for i := range evs {
+		r := &request{done: make(chan struct{})}
+		if _, err = b.prepareAudit(r, &evs[i], make([]byte, 0, auditRoom(&evs[i]))); err != nil {
+			err = fmt.Errorf("append audit: %w", err)
+			break
+		}
+		if err = b.enqueue(ctx, r); err != nil {
+			break
+		}
+		reqs = append(reqs, r)
+	}
+	for _, r := range reqs {
+		<-r.done
+		if r.err != nil && err == nil {
+			err = r.err
+		}
+	}
+	return err
+}

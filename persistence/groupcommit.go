@@ -243,21 +243,8 @@ func auditRoom(ev *AuditEvent) int {
 // ctx.Err() when r was not taken (nothing written); otherwise nil, and r.err
 // holds the outcome.
 func (b *Bolt) submit(ctx context.Context, r *request) error {
-	// The read lock keeps Close from closing the queue under a sender; Close
-	// takes the write lock, so every sender already past the check has
-	// queued its request before the committer drains the queue and stops.
-	b.mu.RLock()
-	if b.closed.Load() {
-		b.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case b.queue <- r:
-		b.mu.RUnlock()
-	case <-ctx.Done():
-		b.mu.RUnlock()
-		b.cancelled.Add(1)
-		return ctx.Err()
+	if err := b.enqueue(ctx, r); err != nil {
+		return err
 	}
 	select {
 	case <-r.done:
@@ -270,6 +257,26 @@ func (b *Bolt) submit(ctx context.Context, r *request) error {
 		// Taken: the outcome is decided by the transaction under way.
 		<-r.done
 		return nil
+	}
+}
+
+// enqueue queues r for the committer, unless the store is closed or ctx
+// ends first. The read lock keeps Close from closing the queue under a
+// sender; Close takes the write lock, so every sender already past the
+// check has queued its request before the committer drains the queue and
+// stops.
+func (b *Bolt) enqueue(ctx context.Context, r *request) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case b.queue <- r:
+		return nil
+	case <-ctx.Done():
+		b.cancelled.Add(1)
+		return ctx.Err()
 	}
 }
 
@@ -678,43 +685,4 @@ func indexAuditLog(tx *bbolt.Tx) error {
 		return fmt.Errorf("audit index: %w", err)
 	}
 	return nil
-}
-
-// appendAuditInOrder appends evs as AppendAudit does, in their order: all
-// are queued by this one goroutine before it waits for any, so the
-// committer takes them in order (and many to a transaction), and events of
-// equal time keep their order in the log. It returns the first failure;
-// events queued before ctx ended are still written.
-func (b *Bolt) appendAuditInOrder(ctx context.Context, evs []AuditEvent) error {
-	reqs := make([]*request, 0, len(evs))
-	var qerr error
-	b.mu.RLock()
-	for i := range evs {
-		if b.closed.Load() {
-			qerr = ErrClosed
-			break
-		}
-		r := &request{done: make(chan struct{})}
-		if _, err := b.prepareAudit(r, &evs[i], make([]byte, 0, auditRoom(&evs[i]))); err != nil {
-			qerr = fmt.Errorf("append audit: %w", err)
-			break
-		}
-		select {
-		case b.queue <- r:
-			reqs = append(reqs, r)
-		case <-ctx.Done():
-			qerr = ctx.Err()
-		}
-		if qerr != nil {
-			break
-		}
-	}
-	b.mu.RUnlock()
-	for _, r := range reqs {
-		<-r.done
-		if r.err != nil && qerr == nil {
-			qerr = r.err
-		}
-	}
-	return qerr
 }
