@@ -97,6 +97,7 @@ func TestDefaultIsValid(t *testing.T) {
 		{"SimTestEndpoints", o.SimTestEndpoints(), false},
 		{"DevInbox", o.DevInbox(), false},
 		{"Webhooks.AllowPrivate", o.Webhooks.AllowPrivate, false},
+		{"Store.KeepReadPages", o.Store.KeepReadPages, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

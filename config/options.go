@@ -99,12 +99,24 @@ type Options struct {
 	// Webhooks holds the client webhooks' options.
 	Webhooks WebhookOptions
 
+	// Store tunes the single node's bbolt store.
+	Store StoreOptions
+
 	// Cluster makes this node one of several etaxd nodes serving as one
 	// (see ClusterOptions); zero means a single node.
 	Cluster ClusterOptions
 
 	// Sim holds the in-process tax-bureau simulator's knobs.
 	Sim SimOptions
+}
+
+// StoreOptions tune the single node's bbolt file (a cluster node keeps its
+// state in JetStream and ignores them).
+type StoreOptions struct {
+	// KeepReadPages leaves the file's pages that reads touched mapped into
+	// the process, as bbolt does; false (the default) gives them back
+	// (persistence.BoltOptions.KeepReadPages).
+	KeepReadPages bool
 }
 
 // WebhookOptions are the client webhooks' settings.

@@ -14,7 +14,7 @@ import (
 // auditCounts returns how many events the audit log and the audit index hold.
 func auditCounts(t *testing.T, b *Bolt) (logged, indexed int) {
 	t.Helper()
-	if err := b.view(func(tx *bbolt.Tx) error {
+	if err := b.view(func(tx *bbolt.Tx, _ *touched) error {
 		logged = tx.Bucket(bucketAuditLog).Stats().KeyN
 		indexed = tx.Bucket(bucketAudit).Stats().KeyN
 		return nil

@@ -39,6 +39,11 @@ type BoltOptions struct {
 	// Clock dates audit events appended without a time. Nil means the real
 	// clock (clock.Real).
 	Clock clock.Clock
+	// KeepReadPages leaves the pages of the file that reads touched mapped
+	// into the process, as bbolt does. By default (false) reads give them
+	// back (mapped.go): they stay in the page cache but leave the process's
+	// resident set, and at most about 32 MiB of the file stays mapped.
+	KeepReadPages bool
 }
 
 // groupYields bounds how many times the committer yields the processor to
@@ -99,6 +104,11 @@ type Bolt struct {
 	// testHook, when set before the first write, is called by the committer
 	// at each hookPoint; tests block in it to shape groups.
 	testHook func(hookPoint)
+
+	// countedWins counts the windows of the map that reads touched since
+	// the last sweep of the whole map (mapped.go).
+	countedWins atomic.Int64
+	sweepEvery  int64 // sweepEvery; tests set less
 
 	cancelled atomic.Uint64
 	statsMu   sync.Mutex
@@ -193,6 +203,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		stopped: make(chan struct{}),
 
 		yieldBudget: groupYields,
+		sweepEvery:  sweepEvery,
 	}
 	// Events logged and not yet indexed when the file was closed: the
 	// first Audit must index them, as it does those logged since.
@@ -266,12 +277,17 @@ func (b *Bolt) Close() error {
 }
 
 // view runs fn in a read-only transaction, mapping a closed database to
-// ErrClosed.
-func (b *Bolt) view(fn func(*bbolt.Tx) error) error {
+// ErrClosed. fn counts in t what it read of the file's map, which is given
+// back when a sweep is due (mapped.go).
+func (b *Bolt) view(fn func(tx *bbolt.Tx, t *touched) error) error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	err := b.db.View(fn)
+	err := b.db.View(func(tx *bbolt.Tx) error {
+		t := touchedIn(b.db, tx, b.opts.KeepReadPages, &b.countedWins, b.sweepEvery)
+		defer t.release()
+		return fn(tx, &t)
+	})
 	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
@@ -287,9 +303,10 @@ func (b *Bolt) Get(ctx context.Context, key string) (Record, error) {
 		return Record{}, fmt.Errorf("get: %w", err)
 	}
 	rec := Record{Key: key}
-	err := b.view(func(tx *bbolt.Tx) error {
+	err := b.view(func(tx *bbolt.Tx, t *touched) error {
 		k := []byte(key)
 		v := tx.Bucket(bucketKV).Get(k)
+		t.count(v)
 		if v == nil {
 			return fmt.Errorf("%w: %s", ErrNotFound, shortKey(key))
 		}
@@ -374,13 +391,23 @@ func walk[T any](ctx context.Context, b *Bolt, bucket, seek, prefix []byte,
 	take func(k, v []byte) (item T, keep, stop bool, err error), fn func(T) error) error {
 	var after []byte // last key visited; the next page starts past it
 	page := make([]T, 0, readPage)
+	var windows int64 // of the map, counted (mapped.go)
+	defer func() {
+		if windows >= scanSweep {
+			_ = b.view(func(_ *bbolt.Tx, t *touched) error { t.sweep = true; return nil })
+		} else if windows > 0 {
+			b.countedWins.Add(windows)
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		page = page[:0]
 		more := false
-		err := b.view(func(tx *bbolt.Tx) error {
+		err := b.view(func(tx *bbolt.Tx, t *touched) error {
+			t.scan = true
+			defer func() { windows += t.windows }()
 			c := tx.Bucket(bucket).Cursor()
 			var k, v []byte
 			if after == nil {
@@ -393,6 +420,8 @@ func walk[T any](ctx context.Context, b *Bolt, bucket, seek, prefix []byte,
 					more = true
 					return nil
 				}
+				t.count(k)
+				t.count(v)
 				item, keep, stop, err := take(k, v)
 				if err != nil || stop {
 					return err

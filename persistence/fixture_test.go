@@ -122,7 +122,7 @@ func TestBoltFixtureV1Format(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := openAt(t, path, BoltOptions{})
-	if err := b.view(func(tx *bbolt.Tx) error {
+	if err := b.view(func(tx *bbolt.Tx, _ *touched) error {
 		if f := tx.Bucket(bucketMeta).Get(keyFormat); string(f) != formatVersion {
 			return fmt.Errorf("format %q after the upgrade", f)
 		}

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ func main() {
 	coldCache := flag.Bool("cold-cache", false, "drop the store file from the page cache before etaxd starts on it (as after a host's restart)")
 	workers := flag.Int("workers", 8, "concurrent clients of the untimed activations")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the activation order")
+	serveArgs := flag.String("serve-args", "", "more arguments for etaxd serve, separated by spaces (e.g. --store-keep-read-pages)")
 	strict := flag.Bool("strict", false, "exit 1 when a target is short")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -68,7 +70,7 @@ func main() {
 	fmt.Printf("bench-scale: %d accounts, %d tenants × %d enterprises; %s, GOMAXPROCS %d on %d CPUs, host %s; work dir %s; seed %d\n",
 		*accounts, *tenants, *enterprises, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), host, work, *seed)
 	res, err := scale.Run(ctx, scale.Config{Etaxd: *etaxd, Dir: work, Plan: scale.Plan{Tenants: *tenants, Enterprises: *enterprises, Accounts: *accounts},
-		ColdSamples: *samples, Active: active, Workers: *workers, Seed: *seed, ColdCache: *coldCache, Out: os.Stdout})
+		ColdSamples: *samples, Active: active, Workers: *workers, Seed: *seed, ColdCache: *coldCache, ServeArgs: strings.Fields(*serveArgs), Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		if !*keep {
