@@ -473,7 +473,7 @@ func newMatrixFixture(t *testing.T, dev bool) *matrixFixture {
 		ln.Close()
 		t.Fatal(err)
 	}
-	app, err := newApp(st, st.httpDeps(func() bool { return true }, time.Now()), slog.New(slog.DiscardHandler))
+	app, err := newApp(st, st.httpDeps(context.Background(), func() bool { return true }, time.Now()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		ln.Close()
 		_ = st.Close()

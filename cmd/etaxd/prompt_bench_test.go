@@ -179,7 +179,7 @@ func newPromptBench(b *testing.B) *promptBench {
 		_ = p.st.Close()
 		b.Fatal("the stack has no WeChat client")
 	}
-	app, err := newApp(p.st, p.st.httpDeps(func() bool { return true }, time.Now()), log)
+	app, err := newApp(p.st, p.st.httpDeps(context.Background(), func() bool { return true }, time.Now()), log)
 	if err != nil {
 		ln.Close()
 		_ = p.st.Close()

@@ -280,7 +280,7 @@ func devApp(t *testing.T, tune func(*stack)) (*fiber.App, string) {
 	if tune != nil {
 		tune(st)
 	}
-	app, err := newApp(st, st.httpDeps(func() bool { return true }, time.Now()), slog.New(slog.DiscardHandler))
+	app, err := newApp(st, st.httpDeps(context.Background(), func() bool { return true }, time.Now()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	var ready atomic.Bool
-	deps := st.httpDeps(ready.Load, started)
+	deps := st.httpDeps(ctx, ready.Load, started)
 	app, err := newApp(st, deps, log)
 	if err != nil {
 		ln.Close()

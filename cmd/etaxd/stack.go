@@ -106,7 +106,7 @@ func openStack(o config.Options, log *slog.Logger) (_ *stack, err error) {
 			return nil, err
 		}
 	} else {
-		s.bolt, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{Clock: s.clock})
+		s.bolt, err = persistence.OpenBolt(o.DBPath(), persistence.BoltOptions{Clock: s.clock, KeepReadPages: o.Store.KeepReadPages})
 		if err != nil {
 			if errors.Is(err, persistence.ErrLocked) {
 				return nil, fmt.Errorf("open store: %w (is another etaxd using %s?)", err, o.DataDir)
@@ -289,8 +289,9 @@ func (s *stack) Close() error {
 
 // httpDeps is what the HTTP and NATS APIs are built from: the engine, the
 // store, the operator token, the webhooks, the operator API, the dev inbox
-// in dev mode, and what /readyz, /ops/status and /metrics read.
-func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
+// in dev mode, and what /readyz, /ops/status and /metrics read. Work that
+// outlives its request (a store dump's stream) ends when ctx does.
+func (s *stack) httpDeps(ctx context.Context, ready func() bool, started time.Time) httpapi.Deps {
 	engine, log := s.engine, s.log
 	d := httpapi.Deps{
 		Engine: engine, Store: actors.NewStoreProbe(s.probedStore()), Ready: ready, StoreLatency: s.storeLatency,
@@ -311,7 +312,7 @@ func (s *stack) httpDeps(ready func() bool, started time.Time) httpapi.Deps {
 			opsapi.RegisterDump(ops, func(ctx context.Context, w io.Writer) error {
 				_, err := persistence.Dump(ctx, s.store, w, time.Now())
 				return err
-			}, opsapi.WithLogger(log.With("component", "ops")))
+			}, opsapi.WithLogger(log.With("component", "ops")), opsapi.WithBaseContext(ctx))
 		},
 		QueueDepths: func() map[string]int64 {
 			return map[string]int64{"prompts.publishing": s.queue.Stats().Pending, "events.publishing": s.events.Stats().Pending}

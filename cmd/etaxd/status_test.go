@@ -16,7 +16,7 @@ import (
 // nothing is left publishing or queued.
 func TestPromptStatesWired(t *testing.T) {
 	st := openTestStack(t, t.TempDir(), nil)
-	d := st.httpDeps(func() bool { return true }, time.Now())
+	d := st.httpDeps(context.Background(), func() bool { return true }, time.Now())
 	if d.PromptStates == nil {
 		t.Fatal("httpDeps sets no PromptStates: /ops/status has no prompts section and etaxd_prompts no series")
 	}

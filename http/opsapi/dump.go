@@ -25,7 +25,7 @@ const dumpTimeout = 2 * time.Hour
 // others (the /ops group's token). A failure midway ends the stream
 // without its end line, which restore refuses; the cause goes to the log.
 func RegisterDump(r fiber.Router, dump DumpFunc, opts ...Option) {
-	a := &api{log: slog.Default(), now: time.Now}
+	a := &api{log: slog.Default(), now: time.Now, base: context.Background()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -37,7 +37,7 @@ func RegisterDump(r fiber.Router, dump DumpFunc, opts ...Option) {
 		// The stream writer runs once the headers are out, after the
 		// handler returned: it must not touch the Fiber context.
 		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-			ctx, cancel := context.WithTimeout(context.Background(), dumpTimeout)
+			ctx, cancel := context.WithTimeout(a.base, dumpTimeout)
 			defer cancel()
 			start := time.Now()
 			err := dump(ctx, w)

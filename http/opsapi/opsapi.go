@@ -66,6 +66,18 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithBaseContext sets the context of work that outlives its request, the
+// dump's stream (nil or not set: context.Background()): when ctx ends (the
+// server is shutting down), a dump still streaming ends with it, cut short
+// without its end line, which the reader then refuses.
+func WithBaseContext(ctx context.Context) Option {
+	return func(a *api) {
+		if ctx != nil {
+			a.base = ctx
+		}
+	}
+}
+
 // Register adds the ops API's routes to r (see the package doc). r is
 // normally the operator-token-guarded /ops group.
 func Register(r fiber.Router, e Engine, opts ...Option) {
@@ -83,9 +95,10 @@ func Register(r fiber.Router, e Engine, opts ...Option) {
 }
 
 type api struct {
-	e   Engine
-	log *slog.Logger
-	now func() time.Time
+	e    Engine
+	log  *slog.Logger
+	now  func() time.Time
+	base context.Context // of work that outlives its request (the dump's stream)
 }
 
 // Tenant is a tenant in a response; ActivationCode only when it was just
