@@ -31,9 +31,10 @@ test: lint
 
 # FUZZ lists the fuzz targets `make fuzz` runs, as package:Target: every
 # JSON body of the client and operator APIs (HTTP and NATS), the signature
-# check, the simulator's server and the WeChat callback (XML and JSON,
+# check, the session request's direct reading against encoding/json, the
+# simulator's server and the WeChat callback (XML and JSON,
 # plain and safe mode). Their seed corpora run with every `go test` too.
-FUZZ     ?= ./http:FuzzBodies ./http:FuzzSignature ./http/opsapi:FuzzBodies ./taxbureau:FuzzServer ./wechat:FuzzCallback
+FUZZ     ?= ./http:FuzzBodies ./http:FuzzSignature ./http:FuzzSessionRequestDecode ./http/opsapi:FuzzBodies ./taxbureau:FuzzServer ./wechat:FuzzCallback
 FUZZTIME ?= 10s
 
 ## fuzz: run each fuzz target in FUZZ for FUZZTIME (10s; e.g. FUZZTIME=5m).

@@ -145,3 +145,30 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSessionRequestDecode: decodeSessionRequest reads every body as
+// decodeStrict does — the same request, or an error where decodeStrict
+// gives one (its direct reading of the usual body never takes one that
+// decodeStrict refuses, nor reads it otherwise).
+func FuzzSessionRequestDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"business":"issue","account_id":"acc_1"}`,
+		` {"tax_no":"91310000MA1K000001","business":"receive","action":"login"} `,
+		`{"business":"issue","Business":"receive"}`,
+		`{"business":"issue","extra":"x"}`,
+		`{"business":"is\u0073ue"}`,
+		`{"business":null}`,
+		`{"account_id":"中文"}`,
+		`{} {}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := decodeSessionRequest(body)
+		var want SessionRequest
+		werr := decodeStrict(body, &want)
+		if (err == nil) != (werr == nil) || err == nil && got != want {
+			t.Fatalf("%q: decodeSessionRequest %+v, %v; decodeStrict %+v, %v", body, got, err, want, werr)
+		}
+	})
+}
