@@ -334,6 +334,9 @@ func sessionAnswer(log *reqLog, r *actors.SessionReply) result {
 		_, d := publicError(log, err)
 		out.Error = &d
 	}
+	if b, ok := out.appendJSON(make([]byte, 0, 256)); ok {
+		return result{status: status, body: b}
+	}
 	return answer(status, out)
 }
 
