@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/etaxd/etaxd/domain"
@@ -19,6 +20,29 @@ import (
 // encodes its record, and reflection was a fifth of the CPU of a change;
 // the format, and so every reader of it, is unchanged.
 func appendAccountRecord(b []byte, rec *accountRecord) ([]byte, error) {
+	chans := make([]chanEntry, 0, len(rec.Channels))
+	for ch, c := range rec.Channels {
+		if c == nil {
+			chans = append(chans, chanEntry{ch: ch, null: true})
+		} else {
+			chans = append(chans, chanEntry{ch: ch, rec: *c})
+		}
+	}
+	return appendAccountRecordChans(b, rec, chans)
+}
+
+// chanEntry is one of a record's channels, for appendAccountRecordChans.
+type chanEntry struct {
+	ch   domain.Channel
+	rec  channelRecord
+	null bool // written null, as encoding/json writes a nil *channelRecord
+}
+
+// appendAccountRecordChans is appendAccountRecord with the channels given
+// as chans (in any order; sorted here) instead of rec.Channels, which it
+// does not read: encodeAccountAt so encodes a change without the map and
+// an entry allocated per channel, on every change of a logged-in account.
+func appendAccountRecordChans(b []byte, rec *accountRecord, chans []chanEntry) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
 	b = jsonenc.AppendString(b, rec.ID)
@@ -34,21 +58,18 @@ func appendAccountRecord(b []byte, rec *accountRecord) ([]byte, error) {
 	if b, err = appendLockState(b, &rec.Lock); err != nil {
 		return nil, err
 	}
-	if len(rec.Channels) > 0 {
+	if len(chans) > 0 {
 		b = append(b, `,"channels":{`...)
-		chans := make([]domain.Channel, 0, len(rec.Channels))
-		for ch := range rec.Channels {
-			chans = append(chans, ch)
-		}
-		slices.Sort(chans) // encoding/json sorts map keys
-		for i, ch := range chans {
+		// encoding/json sorts map keys
+		slices.SortFunc(chans, func(x, y chanEntry) int { return strings.Compare(string(x.ch), string(y.ch)) })
+		for i, e := range chans {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonenc.AppendString(b, string(ch))
+			b = jsonenc.AppendString(b, string(e.ch))
 			b = append(b, ':')
-			c := rec.Channels[ch]
-			if c == nil {
+			c := &e.rec
+			if e.null {
 				b = append(b, "null"...)
 				continue
 			}

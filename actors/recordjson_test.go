@@ -1,11 +1,15 @@
 package actors
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/etaxd/etaxd/domain"
+	"github.com/etaxd/etaxd/persistence"
 )
 
 // TestAccountRecordJSON: the hand-written encoding of the account record is
@@ -110,5 +114,55 @@ func fill(r *rand.Rand, v reflect.Value) {
 		}
 	default:
 		panic("fill: kind " + v.Kind().String() + " of " + v.Type().String())
+	}
+}
+
+// TestEncodeAccountAtIsEncodingJSONs: a change's encoding, which hands the
+// channels to the encoder without rec.Channels' map, writes what
+// encoding/json writes of the same record with the map, for no session,
+// one, and two given in either order.
+func TestEncodeAccountAtIsEncodingJSONs(t *testing.T) {
+	keys, err := persistence.NewKeyring(map[uint32][]byte{1: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 8, 8, 0, 0, 123, time.FixedZone("", 8*3600))
+	mk := func(ch domain.Channel, tok string) channelSession {
+		return channelSession{ch: ch, session: session{token: domain.NewSecret(tok), obtainedAt: at, expiresAt: at.Add(time.Hour)}}
+	}
+	for name, list := range map[string][]channelSession{
+		"none":              nil,
+		"issue":             {mk(domain.ChannelIssue, "t-issue")},
+		"issue, receive":    {mk(domain.ChannelIssue, "t-issue"), mk(domain.ChannelReceive, "t-recv")},
+		"receive, issue":    {mk(domain.ChannelReceive, "t-recv"), mk(domain.ChannelIssue, "t-issue")},
+		"a session emptied": {{ch: domain.ChannelIssue}, mk(domain.ChannelReceive, "t-recv")},
+	} {
+		st := &accountState{password: domain.NewSecret("pw"), phoneMasked: "139****0002", sessions: sessionSet{list: list},
+			certifiedUntil: at, lastCodeAt: at}
+		got, err := encodeAccountAt(keys, "account/t1/a1", "t1", "a1", st, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := accountRecord{ID: "a1", Tenant: "t1", SealedPassword: st.sealedPassword, PhoneMasked: st.phoneMasked,
+			Lock: st.lock, CertifiedUntil: at, LastCodeAt: at, UpdatedAt: at}
+		for ch, s := range st.sessions.all() {
+			if s.token.IsZero() {
+				continue
+			}
+			if s.sealed == nil {
+				t.Fatalf("%s: the %s token was not sealed and cached", name, ch)
+			}
+			if rec.Channels == nil {
+				rec.Channels = map[domain.Channel]*channelRecord{}
+			}
+			rec.Channels[ch] = &channelRecord{SealedToken: s.sealed, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
+		}
+		want, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
 	}
 }

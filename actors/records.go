@@ -196,6 +196,10 @@ func encodeAccountAt(seal Sealer, aad, tenant, id string, st *accountState, now 
 		ID: id, Tenant: tenant, SealedPassword: st.sealedPassword, PhoneMasked: st.phoneMasked,
 		Lock: st.lock, CertifiedUntil: st.certifiedUntil, LastCodeAt: st.lastCodeAt, UpdatedAt: now,
 	}
+	// The channels on the stack, not in rec.Channels' map: this runs on
+	// every change (appendAccountRecordChans).
+	var entries [2]chanEntry
+	chans := entries[:0]
 	for ch, s := range st.sessions.all() {
 		if s.token.IsZero() {
 			continue
@@ -208,12 +212,9 @@ func encodeAccountAt(seal Sealer, aad, tenant, id string, st *accountState, now 
 			s.sealed = tok
 			st.sessions = st.sessions.with(ch, s)
 		}
-		if rec.Channels == nil {
-			rec.Channels = map[domain.Channel]*channelRecord{}
-		}
-		rec.Channels[ch] = &channelRecord{SealedToken: s.sealed, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}
+		chans = append(chans, chanEntry{ch: ch, rec: channelRecord{SealedToken: s.sealed, ObtainedAt: s.obtainedAt, ExpiresAt: s.expiresAt}})
 	}
-	return appendAccountRecord(make([]byte, 0, accountRecordSize), &rec)
+	return appendAccountRecordChans(make([]byte, 0, accountRecordSize), &rec, chans)
 }
 
 // accountRecordSize is room for a typical encoded account record (a sealed
