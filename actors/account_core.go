@@ -3,8 +3,6 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/events"
 )
@@ -16,18 +14,14 @@ func (a *accountActor) machine() domain.Machine {
 
 // storedCore is the stored part of st as the machine sees it: sessions with
 // a token, the lock state, the phone, the last code and the certification.
-// The machine never writes to the maps it is given (it copies them), so a
-// map stays nil until it has an entry: most changes (an unlock, a counted
-// failure) are of accounts without a session, and allocate none.
+// The sessions are a value (domain.Sessions): building them allocates
+// nothing, and the machine's changes to them never reach st.
 func storedCore(st *accountState) domain.Account {
 	s := domain.Account{Lock: st.lock, PhoneMasked: st.phoneMasked, LastCodeAt: st.lastCodeAt,
 		CertifiedUntil: st.certifiedUntil}
 	for ch, se := range st.sessions.all() {
 		if !se.token.IsZero() {
-			if s.Sessions == nil {
-				s.Sessions = make(map[domain.Channel]time.Time, st.sessions.len())
-			}
-			s.Sessions[ch] = se.expiresAt
+			s.Sessions = s.Sessions.With(ch, se.expiresAt)
 		}
 	}
 	return s
@@ -92,8 +86,8 @@ func (a *accountActor) commitEvents(who, action string, outcome error, evs []dom
 		before := storedCore(st)
 		next := m.ApplyAll(before, evs)
 		st.lock, st.phoneMasked, st.lastCodeAt, st.certifiedUntil = next.Lock, next.PhoneMasked, next.LastCodeAt, next.CertifiedUntil
-		for ch := range before.Sessions {
-			if _, has := next.Sessions[ch]; !has {
+		for ch := range before.Sessions.All() {
+			if _, has := next.Sessions.Get(ch); !has {
 				st.sessions = st.sessions.without(ch)
 			}
 		}

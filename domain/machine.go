@@ -50,7 +50,7 @@ type Account struct {
 	Lock           LockState
 	PhoneMasked    string
 	LastCodeAt     time.Time
-	Sessions       map[Channel]time.Time // expiry of each channel's stored session
+	Sessions       Sessions // expiry of each channel's stored session
 	CertifiedUntil time.Time
 	Logins         map[Channel]PendingLogin
 	Cert           *PendingCert
@@ -59,7 +59,7 @@ type Account struct {
 
 // LoggedIn reports whether the channel has a session alive at now.
 func (s Account) LoggedIn(ch Channel, now time.Time) bool {
-	exp, has := s.Sessions[ch]
+	exp, has := s.Sessions.Get(ch)
 	return has && now.Before(exp)
 }
 
@@ -423,7 +423,7 @@ func (m Machine) Decide(s Account, c Command, now time.Time) ([]Event, error) {
 		}
 		return []Event{CertFailed{Err: ErrQRExpired}}, nil
 	case DropSession:
-		if _, has := s.Sessions[c.Channel]; !has || !c.Current {
+		if _, has := s.Sessions.Get(c.Channel); !has || !c.Current {
 			return nil, nil
 		}
 		return []Event{SessionDropped{Channel: c.Channel}}, nil
@@ -491,7 +491,7 @@ func (m Machine) Apply(s Account, e Event) Account {
 		s.Logins = without(s.Logins, e.Channel)
 	case LoggedIn:
 		s.Logins = without(s.Logins, e.Channel)
-		s.Sessions = with(s.Sessions, e.Channel, e.ExpiresAt)
+		s.Sessions = s.Sessions.With(e.Channel, e.ExpiresAt)
 		if e.ViaQR {
 			// A QR scan proves nothing about the stored password: B2's
 			// mark stays, the code counters reset.
@@ -501,7 +501,7 @@ func (m Machine) Apply(s Account, e Event) Account {
 		}
 	case SessionDropped, CertSessionLost:
 		ch := channelOf(e)
-		s.Sessions = without(s.Sessions, ch)
+		s.Sessions = s.Sessions.Without(ch)
 		if _, lost := e.(CertSessionLost); lost {
 			s.Cert = nil
 		}

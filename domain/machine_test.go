@@ -40,7 +40,7 @@ func resending(ch Channel) func(*Account) {
 }
 
 func loggedIn(ch Channel, until time.Time) func(*Account) {
-	return func(s *Account) { s.Sessions = map[Channel]time.Time{ch: until} }
+	return func(s *Account) { s.Sessions = Sessions{}.With(ch, until) }
 }
 
 func certPending(id string, polling bool) func(*Account) {
@@ -241,7 +241,7 @@ func TestApply(t *testing.T) {
 			acct(loggedIn(ChannelIssue, exp), func(s *Account) { s.Logins = map[Channel]PendingLogin{} })},
 		{"logged in by QR keeps B2", acct(refused, counters(Counters{WrongCode: 1})), LoggedIn{Channel: ChannelIssue, ExpiresAt: exp, ViaQR: true},
 			acct(refused, loggedIn(ChannelIssue, exp))},
-		{"session dropped", acct(loggedIn(ChannelIssue, exp)), SessionDropped{Channel: ChannelIssue}, acct(loggedIn(ChannelIssue, exp), func(s *Account) { s.Sessions = map[Channel]time.Time{} })},
+		{"session dropped", acct(loggedIn(ChannelIssue, exp)), SessionDropped{Channel: ChannelIssue}, acct(loggedIn(ChannelIssue, exp), func(s *Account) { s.Sessions = Sessions{} })},
 		{"cert started", acct(), CertStarted{Channel: ChannelIssue, Nonce: 8}, Account{Seq: 8, Cert: &PendingCert{Nonce: 8, Channel: ChannelIssue}}},
 		{"cert challenged", acct(certPending("", false)), CertChallenged{ID: "f"}, acct(certPending("f", false))},
 		{"cert polling", acct(certPending("f", false)), CertPolling{}, acct(certPending("f", true))},
@@ -249,7 +249,7 @@ func TestApply(t *testing.T) {
 		{"certified", acct(certPending("f", true)), Certified{Until: exp}, acct(func(s *Account) { s.CertifiedUntil = exp })},
 		{"cert failed", acct(certPending("f", true)), CertFailed{Err: ErrQRExpired}, acct()},
 		{"cert session lost", acct(certPending("f", false), loggedIn(ChannelIssue, exp)), CertSessionLost{Channel: ChannelIssue},
-			acct(func(s *Account) { s.Sessions = map[Channel]time.Time{} })},
+			acct(func(s *Account) { s.Sessions = Sessions{} })},
 		{"resend started", acct(pending(ChannelIssue, LoginChallenge)), ResendStarted{Channel: ChannelIssue}, acct(resending(ChannelIssue))},
 		{"resend failed keeps the challenge", acct(resending(ChannelIssue)), ResendFailed{Channel: ChannelIssue, Err: ErrBureauUnavailable},
 			acct(pending(ChannelIssue, LoginChallenge))},
@@ -333,12 +333,6 @@ func clone(s Account) Account {
 		c.Logins = map[Channel]PendingLogin{}
 		for k, v := range s.Logins {
 			c.Logins[k] = v
-		}
-	}
-	if s.Sessions != nil {
-		c.Sessions = map[Channel]time.Time{}
-		for k, v := range s.Sessions {
-			c.Sessions[k] = v
 		}
 	}
 	if s.Cert != nil {
