@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -182,7 +183,22 @@ type deps struct {
 	active activeTenants
 	// clustered is set in cluster mode: the root then spawns no tenant.
 	clustered bool
+	// storeDeadline is the context storeCtx hands out (a *storeDeadline).
+	storeDeadline atomic.Pointer[storeDeadline]
 }
+
+// storeDeadline is a context with a deadline that storeCtx shares between
+// the store calls of a short while.
+type storeDeadline struct {
+	ctx      context.Context
+	deadline time.Time
+}
+
+// storeCtxSlack is how much earlier than StoreTimeout from its start a
+// store call's deadline may be (a tenth of StoreTimeout when that is less): storeCtx makes a new context at most this
+// often, instead of a context and a timer for every call (one per state
+// change: 3.7 % of the CPU of a durable change in a profile).
+const storeCtxSlack = 100 * time.Millisecond
 
 // goroutines owns every goroutine the engine starts off its actors
 // (gateway calls, notifier callbacks): Stop cancels their context and waits
@@ -225,9 +241,24 @@ func (g *goroutines) stop() {
 	g.wg.Wait()
 }
 
+// storeCtx bounds a store call made inside an actor: its context ends
+// StoreTimeout after now, or up to storeCtxSlack earlier. The cancel function is for the caller's defer; the
+// context is shared, so it does nothing, and the context's own timer
+// releases it at the deadline.
 func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+	now := time.Now()
+	slack := min(storeCtxSlack, d.cfg.StoreTimeout/10)
+	if sd := d.storeDeadline.Load(); sd != nil && sd.deadline.Sub(now) > d.cfg.StoreTimeout-slack {
+		return sd.ctx, noCancel
+	}
+	deadline := now.Add(d.cfg.StoreTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	_ = cancel // the timer cancels it at the deadline
+	d.storeDeadline.Store(&storeDeadline{ctx: ctx, deadline: deadline})
+	return ctx, noCancel
 }
+
+func noCancel() {}
 
 // event builds an audit event; outcome is "ok" or the error's code.
 func (d *deps) event(tenant, who, action, target string, err error) persistence.AuditEvent {
