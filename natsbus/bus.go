@@ -199,7 +199,16 @@ func StartEmbedded(opts EmbeddedOptions) (*Bus, error) {
 	if !ns.ReadyForConnections(opts.ReadyTimeout) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return nil, fmt.Errorf("%w after %s (store %s)", ErrNotReady, opts.ReadyTimeout, opts.StoreDir)
+		// nats-server keeps waiting when a listener failed: the usual
+		// cause is a port that another program holds (its log says which).
+		where := ""
+		if opts.Listen != "" {
+			where += ", client address " + opts.Listen
+		}
+		if opts.Cluster != nil {
+			where += ", route address " + opts.Cluster.Listen
+		}
+		return nil, fmt.Errorf("%w after %s (store %s%s: is a port in use?)", ErrNotReady, opts.ReadyTimeout, opts.StoreDir, where)
 	}
 	b := &Bus{ns: ns, replicas: replicas, log: log, closed: make(chan struct{})}
 	copts := []nats.Option{nats.InProcessServer(ns), nats.Name(opts.ServerName)}

@@ -2,7 +2,10 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,28 +17,55 @@ import (
 // startRouted starts n embedded servers routed to each other, as n etaxd
 // nodes in cluster mode would (in one process: nats-server allows it).
 // tweak, when not nil, changes node i's options before it starts.
+//
+// The route ports are free ports picked before the servers start: another
+// program (a parallel test package, an outgoing connection's ephemeral
+// port) may take one in between, and that server then never gets ready.
+// So a set with a node not ready is closed and started again on new
+// ports, up to three times; each node may take 30 s to get ready (the
+// default 10 s is short on a CI machine running every package at once).
 func startRouted(t *testing.T, n int, password string, tweak ...func(i int, o *EmbeddedOptions)) ([]*Bus, []string) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		buses, addrs, err := tryRouted(t, n, password, tweak)
+		if err == nil {
+			for _, b := range buses {
+				t.Cleanup(func() { _ = b.Close() })
+			}
+			return buses, addrs
+		}
+		if !errors.Is(err, ErrNotReady) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; again on other ports", attempt, err)
+	}
+}
+
+// tryRouted is one attempt of startRouted: the servers all started, or
+// none left running and the first error.
+func tryRouted(t *testing.T, n int, password string, tweak []func(i int, o *EmbeddedOptions)) ([]*Bus, []string, error) {
 	addrs := make([]string, n)
 	for i := range addrs {
 		addrs[i] = testutil.FreeAddr(t)
 	}
-	buses := make([]*Bus, n)
-	for i := range buses {
+	buses := make([]*Bus, 0, n)
+	for i := range n {
 		o := EmbeddedOptions{StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i+1), Replicas: 3,
-			Logger:  quietLogger(),
+			Logger: quietLogger(), ReadyTimeout: 30 * time.Second,
 			Cluster: &RouteOptions{Listen: addrs[i], Routes: addrs, User: "etaxd", Password: password}}
 		for _, f := range tweak {
 			f(i, &o)
 		}
 		b, err := StartEmbedded(o)
 		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
+			for _, started := range buses {
+				_ = started.Close()
+			}
+			return nil, nil, fmt.Errorf("node %d: %w", i+1, err)
 		}
-		t.Cleanup(func() { _ = b.Close() })
-		buses[i] = b
+		buses = append(buses, b)
 	}
-	return buses, addrs
+	return buses, addrs, nil
 }
 
 func TestRoutedServersReplicateABucket(t *testing.T) {
@@ -155,5 +185,22 @@ func TestRouteOptionsAreChecked(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+// TestRoutePortInUse: a node whose route port another program holds is
+// refused after ReadyTimeout with ErrNotReady, naming the address.
+func TestRoutePortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	_, err = StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), ServerName: "n1", Replicas: 3, Logger: quietLogger(),
+		ReadyTimeout: 500 * time.Millisecond,
+		Cluster:      &RouteOptions{Listen: addr, Routes: []string{addr}, User: "etaxd", Password: "route-secret-0123456789"}})
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "route address "+addr) {
+		t.Fatalf("StartEmbedded on a held route port: %v", err)
 	}
 }
