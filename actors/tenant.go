@@ -449,11 +449,26 @@ func (t *tenantActor) onCreate(ctx actor.Context, m *createTenant) {
 	t.rev = 0
 	_, err := t.commit(ctx, t.event("cli", "tenant.create", "tenant/"+t.id), next, nil,
 		persistence.Op{Key: keyActivation(next.ActivationHash), Value: []byte(t.id)})
+	if errors.Is(err, persistence.ErrRevisionMismatch) && t.activationTaken(next.ActivationHash) {
+		// An operator's own code (CreateTenant's), already another
+		// tenant's: nothing was written.
+		ctx.Respond(domain.ErrActivationCodeTaken)
+		return
+	}
 	if err != nil {
 		ctx.Respond(domain.AsError(err))
 		return
 	}
 	ctx.Respond(&TenantInfo{ID: t.id, Name: m.Name, ActivationCode: m.Code})
+}
+
+// activationTaken reports whether the activation code hash is stored (as
+// another tenant's: a create refused on it wrote nothing).
+func (t *tenantActor) activationTaken(hash string) bool {
+	c, cancel := t.d.storeCtx()
+	defer cancel()
+	_, err := t.d.store.Get(c, keyActivation(hash))
+	return err == nil
 }
 
 func (t *tenantActor) onRotate(ctx actor.Context, m *rotateCode) {

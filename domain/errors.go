@@ -119,6 +119,7 @@ var (
 	ErrPromptUndeliverable = newErr(KindConflict, "prompt_undeliverable", "登录通知无法送达绑定的微信用户", "the prompt could not be delivered")
 	ErrAPIKeyNotFound      = newErr(KindUnauthenticated, "api_key_not_found", "API密钥不存在或已吊销", "API key unknown or revoked")
 	ErrActivationCode      = newErr(KindRejected, "activation_code_wrong", "激活码不正确，请核对后重新输入", "wrong activation code")
+	ErrActivationCodeTaken = newErr(KindConflict, "activation_code_taken", "该激活码不可用，请换一个", "the activation code is taken: choose another")
 	ErrActivationRateLimit = newErr(KindRateLimited, "activation_rate_limited", "激活码输入错误次数过多，请10分钟后再试", "too many wrong activation codes, try again later")
 	ErrAlreadyLinked       = newErr(KindConflict, "tenant_already_linked", "您已关联该租户", "this WeChat user already linked the tenant")
 	ErrNotLinked           = newErr(KindForbidden, "tenant_not_linked", "您尚未关联该租户，请先输入激活码添加关联租户", "this WeChat user has not linked the tenant")

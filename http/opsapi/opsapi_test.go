@@ -142,6 +142,7 @@ func TestTenants(t *testing.T) {
 		code                     string
 	}{
 		{"id in use", "POST", "/ops/v1/tenants", `{"id":"acme","name":"Again"}`, 409, "tenant_exists"},
+		{"activation code of another tenant", "POST", "/ops/v1/tenants", `{"id":"other","name":"Other","activation_code":"ACME-2026"}`, 409, "activation_code_taken"},
 		{"no name", "POST", "/ops/v1/tenants", `{"id":"x1"}`, 400, "invalid_input"},
 		{"bad id", "POST", "/ops/v1/tenants", `{"id":"Not Valid","name":"x"}`, 400, "invalid_input"},
 		{"short code", "POST", "/ops/v1/tenants", `{"name":"x","activation_code":"12"}`, 400, "invalid_input"},

@@ -38,6 +38,7 @@ var statusRows = []statusRow{
 	{"enterprise_exists", 409, "", 409, 409, 400, 422},
 	{"tenant_not_found", 404, "", 404, 404, 404, 422},
 	{"tenant_exists", 409, "", 409, 409, 400, 422},
+	{"activation_code_taken", 409, "", 409, 409, 400, 422},
 	{"prompt_closed", 410, "", 400, 429, 400, 422},
 	{"prompt_undeliverable", 409, "", 400, 429, 400, 422},
 	{"api_key_not_found", 401, "", 404, 404, 404, 422},
