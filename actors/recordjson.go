@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/etaxd/etaxd/domain"
 	"github.com/etaxd/etaxd/internal/jsonenc"
@@ -76,11 +75,11 @@ func appendAccountRecordChans(b []byte, rec *accountRecord, chans []chanEntry) (
 			b = append(b, `{"token":`...)
 			b = appendJSONBytes(b, c.SealedToken)
 			b = append(b, `,"obtained_at":`...)
-			if b, err = appendJSONTime(b, c.ObtainedAt); err != nil {
+			if b, err = jsonenc.AppendTime(b, c.ObtainedAt); err != nil {
 				return nil, err
 			}
 			b = append(b, `,"expires_at":`...)
-			if b, err = appendJSONTime(b, c.ExpiresAt); err != nil {
+			if b, err = jsonenc.AppendTime(b, c.ExpiresAt); err != nil {
 				return nil, err
 			}
 			b = append(b, '}')
@@ -89,15 +88,15 @@ func appendAccountRecordChans(b []byte, rec *accountRecord, chans []chanEntry) (
 	}
 	// omitempty does not omit a struct: zero times are written too.
 	b = append(b, `,"certified_until":`...)
-	if b, err = appendJSONTime(b, rec.CertifiedUntil); err != nil {
+	if b, err = jsonenc.AppendTime(b, rec.CertifiedUntil); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"last_code_at":`...)
-	if b, err = appendJSONTime(b, rec.LastCodeAt); err != nil {
+	if b, err = jsonenc.AppendTime(b, rec.LastCodeAt); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"updated_at":`...)
-	if b, err = appendJSONTime(b, rec.UpdatedAt); err != nil {
+	if b, err = jsonenc.AppendTime(b, rec.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return append(b, '}'), nil
@@ -119,7 +118,7 @@ func appendLockState(b []byte, s *domain.LockState) ([]byte, error) {
 		b = jsonenc.AppendString(b, string(s.Lock.Reason))
 		b = append(b, `,"since":`...)
 		var err error
-		if b, err = appendJSONTime(b, s.Lock.Since); err != nil {
+		if b, err = jsonenc.AppendTime(b, s.Lock.Since); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')
@@ -138,15 +137,4 @@ func appendJSONBytes(b, p []byte) []byte {
 	b = append(b, '"')
 	b = base64.StdEncoding.AppendEncode(b, p)
 	return append(b, '"')
-}
-
-// appendJSONTime appends t as time.Time.MarshalJSON does (RFC 3339 with
-// nanoseconds, quoted), failing as it does on a year outside 0-9999.
-func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
-	b = append(b, '"')
-	b, err := t.AppendText(b)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '"'), nil
 }

@@ -67,9 +67,6 @@ func (a *SessionAnswer) appendJSON(b []byte) ([]byte, bool) {
 // nanoseconds), or reports false where that fails (a year outside
 // 0-9999), keeping ok false once it was.
 func appendTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
-	out, err := t.AppendText(append(b, '"'))
-	if err != nil {
-		return b, false
-	}
-	return append(out, '"'), ok
+	b, err := jsonenc.AppendTime(b, t)
+	return b, ok && err == nil
 }

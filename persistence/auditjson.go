@@ -17,12 +17,12 @@ import (
 func appendAuditEvent(b []byte, ev *AuditEvent) ([]byte, error) {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
-	b = append(b, `,"time":"`...)
-	b, err := ev.Time.AppendText(b)
+	b = append(b, `,"time":`...)
+	b, err := jsonenc.AppendTime(b, ev.Time)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `","tenant":`...)
+	b = append(b, `,"tenant":`...)
 	b = jsonenc.AppendString(b, ev.Tenant)
 	b = append(b, `,"actor":`...)
 	b = jsonenc.AppendString(b, ev.Actor)

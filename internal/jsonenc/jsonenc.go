@@ -5,7 +5,10 @@
 // concurrent use.
 package jsonenc
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // AppendString appends s quoted, byte for byte as encoding/json does.
 // Plain ASCII, the usual content (ids, channel names, masked phones), is
@@ -22,4 +25,15 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// AppendTime appends t as time.Time.MarshalJSON does (RFC 3339 with
+// nanoseconds, quoted), failing as it does on a year outside 0-9999; on
+// failure it returns b as given.
+func AppendTime(b []byte, t time.Time) ([]byte, error) {
+	out, err := t.AppendText(append(b, '"'))
+	if err != nil {
+		return b, err
+	}
+	return append(out, '"'), nil
 }
