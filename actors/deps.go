@@ -195,9 +195,10 @@ type storeDeadline struct {
 }
 
 // storeCtxSlack is how much earlier than StoreTimeout from its start a
-// store call's deadline may be (a tenth of StoreTimeout when that is less): storeCtx makes a new context at most this
-// often, instead of a context and a timer for every call (one per state
-// change: 3.7 % of the CPU of a durable change in a profile).
+// store call's deadline may be (a tenth of StoreTimeout when that is
+// less): storeCtx makes a new context at most this often, instead of a
+// context and a timer for every call (one per state change: 3.7 % of the
+// CPU of a durable change in a profile).
 const storeCtxSlack = 100 * time.Millisecond
 
 // goroutines owns every goroutine the engine starts off its actors
@@ -242,9 +243,9 @@ func (g *goroutines) stop() {
 }
 
 // storeCtx bounds a store call made inside an actor: its context ends
-// StoreTimeout after now, or up to storeCtxSlack earlier. The cancel function is for the caller's defer; the
-// context is shared, so it does nothing, and the context's own timer
-// releases it at the deadline.
+// StoreTimeout after now, or up to storeCtxSlack earlier. The cancel
+// function is for the caller's defer; the context is shared, so it does
+// nothing, and the context's own timer releases it at the deadline.
 func (d *deps) storeCtx() (context.Context, context.CancelFunc) {
 	now := time.Now()
 	slack := min(storeCtxSlack, d.cfg.StoreTimeout/10)

@@ -55,17 +55,6 @@ func (s Sessions) Without(ch Channel) Sessions {
 	return s
 }
 
-// Len is the number of sessions.
-func (s Sessions) Len() int {
-	n := 0
-	for _, h := range s.has {
-		if h {
-			n++
-		}
-	}
-	return n
-}
-
 // All yields each session, ChannelIssue's first.
 func (s Sessions) All() iter.Seq2[Channel, time.Time] {
 	return func(yield func(Channel, time.Time) bool) {

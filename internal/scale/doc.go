@@ -14,8 +14,8 @@
 //     group commit makes large transactions.
 //
 // Measurement (measure.go; the process itself in proc.go): a real
-// `etaxd serve --dev` process on that data directory, on 127.0.0.1 and a free port; the time from its start to
-// /readyz answering 200; its VmRSS (/proc/<pid>/status) after it collected
+// `etaxd serve --dev` process on that data directory, on 127.0.0.1 and a
+// free port; the time from its start to /readyz answering 200; its VmRSS (/proc/<pid>/status) after it collected
 // its garbage, at each stage; cold activations through the signed client
 // API (POST /api/v1/sessions of an idle account); the store file's size.
 // With Config.ColdCache (-cold-cache) the store file's pages are dropped
