@@ -23,10 +23,14 @@ run: build
 cluster: build
 	@set -m; deploy/local-cluster.sh
 
-## test: vet, the gofmt check, every test with the race detector, then the
-## fuzz targets of the JSON bodies and the WeChat callback, briefly
-test: lint
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+# BROWSER is the browser suite: its driver (chromedp) runs without the race
+# detector, the etaxd it drives is built with it (tests/browser/doc.go).
+BROWSER := github.com/etaxd/etaxd/tests/browser
+
+## test: vet, the gofmt check, every test with the race detector (the
+## browser suite's driver without it), then the fuzz targets of the JSON
+## bodies and the WeChat callback, briefly
+test: lint race
 	$(MAKE) fuzz
 
 # FUZZ lists the fuzz targets `make fuzz` runs, as package:Target: every
@@ -55,9 +59,11 @@ fuzz:
 		done; \
 	done
 
-## race: every test with the race detector, without the lint step
+## race: every test with the race detector (the browser suite's driver
+## without it), without the lint step
 race:
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -vx '$(BROWSER)')
+	@if $(GO) list $(PKGS) | grep -qx '$(BROWSER)'; then echo "$(GO) test -count=1 -timeout 20m $(BROWSER)"; $(GO) test -count=1 -timeout 20m $(BROWSER); fi
 
 ## bench: run the benchmarks (no tests), print their results, and end with
 ## one line per performance target: BENCH <name> <measured> <target> <ok|short>

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,6 +31,9 @@ func BuildBinary(t testing.TB, dir, pkg string, race bool) string {
 	}
 	return bin
 }
+
+// raceBanner starts each report of the race detector.
+const raceBanner = "WARNING: DATA RACE"
 
 // FreeAddr returns a 127.0.0.1 address with a port free a moment ago.
 func FreeAddr(t testing.TB) string {
@@ -71,8 +75,13 @@ func StartProcess(t testing.TB, dir, bin string, env []string, args ...string) {
 			<-done
 		}
 		f.Close()
+		b, _ := os.ReadFile(logPath)
+		// A binary built with -race reports a race on its stderr and goes
+		// on: that fails the test here, with the report.
+		if i := bytes.Index(b, []byte(raceBanner)); i >= 0 {
+			t.Errorf("%s: the race detector found a data race:\n%s", filepath.Base(bin), b[i:min(len(b), i+12000)])
+		}
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
 			if len(b) > 6000 {
 				b = b[len(b)-6000:]
 			}

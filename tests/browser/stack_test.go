@@ -53,11 +53,14 @@ type stack struct {
 	seq  atomic.Int64 // makes usernames, phones, ids and tax numbers unique
 }
 
-// startStack builds etaxd and runs `etaxd serve --demo` until the test ends.
+// startStack builds etaxd with the race detector and runs `etaxd serve
+// --demo` until the test ends; a race it reports fails the test
+// (testutil.StartProcess). The suite itself, which is chromedp's driving
+// of Chromium, runs without it in make test: see the package doc.
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	bin := testutil.BuildBinary(t, dir, "cmd/etaxd", raceEnabled)
+	bin := testutil.BuildBinary(t, dir, "cmd/etaxd", true)
 	addr := testutil.FreeAddr(t)
 	data := filepath.Join(dir, "data")
 	testutil.StartProcess(t, dir, bin, []string{
