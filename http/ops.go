@@ -188,10 +188,14 @@ type Status struct {
 	Queues      map[string]int64 `json:"queues,omitempty"`
 	NATSPending map[string]int64 `json:"nats_pending,omitempty"`
 	Prompts     map[string]int64 `json:"prompts,omitempty"`
-	// Caches are the sizes of the API's in-memory nonce and idempotency
-	// stores, when they are the in-memory ones.
+	// Caches are the sizes of the API's nonce and idempotency stores that
+	// know theirs: the in-memory ones, and the nonces a cluster node holds
+	// from the nonce log.
 	Caches map[string]int `json:"caches,omitempty"`
 }
+
+// sized is a store that knows how many entries it holds.
+type sized interface{ Len() int }
 
 // StoreStatus is actors.StoreStats as JSON, latencies in milliseconds.
 type StoreStatus struct {
@@ -237,10 +241,10 @@ func (h *handlers) status(c *fiber.Ctx) error {
 		s.Prompts = h.d.PromptStates()
 	}
 	s.Caches = map[string]int{}
-	if n, ok := h.api.nonces.(*MemoryNonces); ok {
+	if n, ok := h.api.nonces.(sized); ok {
 		s.Caches["nonces"] = n.Len()
 	}
-	if m, ok := h.api.idem.(*MemoryIdempotency); ok {
+	if m, ok := h.api.idem.(sized); ok {
 		s.Caches["idempotency"] = m.Len()
 	}
 	return c.JSON(s)

@@ -14,8 +14,8 @@ import (
 
 // SharedKV is a key-value map every node of a cluster reads and writes
 // alike (natsbus.SharedKV keeps it in a replicated JetStream KV bucket).
-// Keys are what SharedNonces and SharedIdempotency make of theirs: hex
-// digests. Implementations are safe for concurrent use.
+// Keys are what SharedIdempotency makes of its own: hex digests. (The
+// cluster's nonces are in natsbus.NonceLog, a NonceCache of its own.) Implementations are safe for concurrent use.
 type SharedKV interface {
 	// Create stores value under key unless the key holds a value;
 	// created reports which.
@@ -44,26 +44,6 @@ func sharedKey(kind string, parts ...string) string {
 		h.Write([]byte(p))
 	}
 	return kind + "_" + hex.EncodeToString(h.Sum(nil))
-}
-
-// SharedNonces is a NonceCache on a SharedKV: a nonce used on one node is
-// refused on every other. The map must keep entries at least as long as a
-// signature's validity (the bucket's max age); until is not stored.
-type SharedNonces struct{ kv SharedKV }
-
-// NewSharedNonces returns the nonce cache on kv.
-func NewSharedNonces(kv SharedKV) *SharedNonces { return &SharedNonces{kv: kv} }
-
-// Use implements NonceCache: the first Create of the nonce wins. An error
-// of the map refuses the request (fresh false with the error).
-func (n *SharedNonces) Use(keyID, nonce string, _, _ time.Time) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
-	created, err := n.kv.Create(ctx, sharedKey("n", keyID, nonce), []byte{1})
-	if err != nil {
-		return false, fmt.Errorf("httpapi: shared nonces: %w", err)
-	}
-	return created, nil
 }
 
 // SharedIdempotency is an Idempotency on a SharedKV: an Idempotency-Key

@@ -229,7 +229,7 @@ func checkERPRestricted(t *testing.T, srv, node *Bus) {
 	if _, err := nc.Request("$JS.API.STREAM.NAMES", nil, time.Second); err == nil {
 		t.Fatal("the ERP reached the JetStream API")
 	}
-	for _, subj := range []string{"etaxd.prompts.sms_code", "etaxd.events.t1.forged", "_ETAXD.cluster.active.x", "$KV.etaxd.account/1"} {
+	for _, subj := range []string{"etaxd.prompts.sms_code", "etaxd.events.t1.forged", "_ETAXD.cluster.active.x", "_ETAXD.nonces.x", "$KV.etaxd.account/1"} {
 		if err := nc.Publish(subj, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func checkERPRestricted(t *testing.T, srv, node *Bus) {
 			t.Fatalf("publish to %s was not refused", subj)
 		}
 	}
-	for _, subj := range []string{"etaxd.prompts.>", "etaxd.webhooks.>", "$JS.>", ">"} {
+	for _, subj := range []string{"etaxd.prompts.>", "etaxd.webhooks.>", "_ETAXD.nonces.>", "$JS.>", ">"} {
 		if _, err := nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}

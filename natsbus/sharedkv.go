@@ -115,12 +115,8 @@ func (s *SharedKV) Update(ctx context.Context, key string, value []byte, rev uin
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, jetstream.ErrKeyExists):
+	case errors.Is(err, jetstream.ErrKeyExists), wrongLastSequence(err):
 		return false, nil // "wrong last sequence": another writer came first
-	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-		return false, nil
 	}
 	return false, fmt.Errorf("natsbus: shared update: %w", err)
 }

@@ -8,7 +8,20 @@ import (
 )
 
 func TestSharedKV(t *testing.T) {
-	b := startBus(t, t.TempDir())
+	checkSharedKV(t, startBus(t, t.TempDir()))
+}
+
+// TestSharedKVReplicated: the same on three routed servers, the bucket
+// replicated three times. A replicated stream refuses a stale Update or a
+// Create of a held key with another error code (10164, without the
+// sequence) than a single server (10071); both are "another writer came
+// first", not a failure.
+func TestSharedKVReplicated(t *testing.T) {
+	buses, _ := startRouted(t, 3, "route-secret")
+	checkSharedKV(t, buses[1])
+}
+
+func checkSharedKV(t *testing.T, b *Bus) {
 	ctx := testCtx(t)
 	kv, err := b.OpenSharedKV(ctx, "probe_shared", time.Minute, jetstream.MemoryStorage)
 	if err != nil {

@@ -57,8 +57,9 @@ func (s *stack) openClusterStore() error {
 		return fmt.Errorf("cluster: %w: every node needs the same master keys (%s or the key file)", err, o.KeysEnv)
 	}
 	// The client API's nonces and idempotency answers, shared: a replay or
-	// a retry is recognised on any node.
-	if s.nonces, err = s.bus.OpenSharedKV(ctx, natsbus.NoncesBucket, natsbus.NoncesMaxAge, natsbus.NoncesStorage); err != nil {
+	// a retry is recognised on any node. The node is not ready before it
+	// has followed the nonce log up to its state at start.
+	if s.nonces, err = s.bus.OpenNonceLog(ctx, 0); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	if s.idempotency, err = s.bus.OpenSharedKV(ctx, natsbus.IdempotencyBucket, natsbus.IdempotencyMaxAge, natsbus.IdempotencyStorage); err != nil {

@@ -52,9 +52,10 @@ type stack struct {
 	members *membership.Provider
 	// activeSub answers the other nodes' question for this node's tenants.
 	activeSub *nats.Subscription
-	// nonces and idempotency are the client API's shared maps in cluster
-	// mode (nil: in memory).
-	nonces, idempotency *natsbus.SharedKV
+	// nonces and idempotency are the client API's shared nonces and
+	// idempotency answers in cluster mode (nil: in memory).
+	nonces      *natsbus.NonceLog
+	idempotency *natsbus.SharedKV
 
 	// sim and sms are set with the in-process simulator; client otherwise.
 	sim    *taxbureau.Simulator
@@ -266,6 +267,10 @@ func (s *stack) Close() error {
 		_ = s.events.Close(ctx)
 		s.events = nil
 	}
+	if s.nonces != nil {
+		s.nonces.Close()
+		s.nonces = nil
+	}
 	var err error
 	if s.store != nil && s.bolt == nil {
 		// The cluster's store sits on the bus: close it first.
@@ -340,7 +345,7 @@ func (s *stack) httpDeps(ctx context.Context, ready func() bool, started time.Ti
 		d.Webhooks = actors.NewWebhookRegistry(s.hooks)
 	}
 	if s.nonces != nil {
-		d.Nonces = httpapi.NewSharedNonces(s.nonces)
+		d.Nonces = s.nonces
 		d.Idempotency = httpapi.NewSharedIdempotency(s.idempotency, log.With("component", "http"))
 	}
 	if s.members != nil {

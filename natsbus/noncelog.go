@@ -1,0 +1,493 @@
+package natsbus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/etaxd/etaxd/natsbus/jsutil"
+)
+
+// The nonce log's stream. One subject per API key (a digest of the key id),
+// so that writers of different keys never conflict; messages are batches of
+// nonces. It lives in memory, replicated like every stream of the bus (R3 in
+// cluster mode): a nonce survives any one node's death and is forgotten only
+// when every server stops at once, which is what a single node's in-memory
+// nonce cache does at each restart; the signature's ±5 min window bounds
+// what a replay can reach then. Messages live NonceLogMaxAge, beyond any
+// nonce's window. The stream has no byte limit of its own: JetStream
+// reserves such a limit in each server's memory store up front (a server
+// with a smaller max_memory_store could not place it). Its size follows
+// the nodes' capacity (24 bytes a nonce and a message's overhead a batch),
+// and a server out of memory store refuses the append, so the request is
+// refused (busy) and no live nonce is forgotten.
+const (
+	NonceLogStream   = "ETAXD_NONCES"
+	NonceLogSubjects = "_ETAXD.nonces.>"
+	NonceLogMaxAge   = 15 * time.Minute
+	// DefaultNonceLogCapacity bounds the nonces a node remembers (about
+	// 48 bytes each: some 200 MiB at the bound); it holds ten minutes of
+	// 7,000 signed requests a second across the cluster.
+	DefaultNonceLogCapacity = 1 << 22
+)
+
+// nonceGeneration is how often the remembered nonces rotate between two
+// generations: an entry stays at least this long, which covers every
+// nonce a signature check lets through (until ≤ now + 2 × the ±5 min skew).
+const nonceGeneration = 10 * time.Minute
+
+// nonceLogTimeout bounds one Use: the batch's writes and the waits for
+// another node's batches.
+const nonceLogTimeout = 2 * time.Second
+
+// nonceRecord is the size of one nonce in a batch: its digest and the Unix
+// second until which it is remembered.
+const (
+	nonceDigestLen = 16
+	nonceRecord    = nonceDigestLen + 8
+	nonceBatchV1   = 1 // the first byte of a batch
+)
+
+// ErrNonceLogFull is returned by Use when the node remembers as many live
+// nonces as its capacity: the request must be refused, not let through
+// unchecked.
+var ErrNonceLogFull = errors.New("natsbus: nonce log full")
+
+// NonceLog is the client API's nonce cache shared by the nodes of a
+// cluster (it satisfies httpapi.NonceCache): a nonce accepted by any node is
+// refused by every node while its signature is fresh.
+//
+// Every node follows the whole log (an ordered consumer) and keeps its
+// nonces in memory. A node accepts nonces by appending a batch to its key's
+// subject on the condition that the subject's last message is the last one
+// it has seen (Nats-Expected-Last-Subject-Sequence): JetStream's stream
+// leader checks that, so of two nodes that would accept the same nonce the
+// second one's append is refused; it then waits until it has seen the
+// first one's batch, drops what is used, and appends again. A nonce's Use
+// returns true only after its batch is stored.
+//
+// Concurrent uses of one key share one append: while a batch is being
+// written, the next uses queue and go out together in the following one
+// (one JetStream write per batch, not per request).
+type NonceLog struct {
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	cc       jetstream.ConsumeContext
+	log      *slog.Logger
+	warn     RateLog
+	capacity int
+
+	mu      sync.Mutex
+	keys    map[string]*nonceKey // by subject
+	seen    nonceSet
+	applied uint64        // the stream sequence of the last message followed
+	moved   chan struct{} // closed (and replaced) when applied moves
+	closed  bool
+}
+
+// nonceKey is one API key's subject: its last message seen here and the
+// uses waiting for their batch.
+type nonceKey struct {
+	subject  string
+	last     uint64 // every message of subject up to last is in seen
+	pending  []*nonceUse
+	flushing bool
+}
+
+// nonceUse is one Use waiting for its batch.
+type nonceUse struct {
+	digest [nonceDigestLen]byte
+	until  int64
+	now    int64 // the caller's clock, Unix seconds
+	fresh  bool
+	err    error
+	done   chan struct{}
+}
+
+// OpenNonceLog creates (or updates) the nonce log's stream with the bus's
+// replicas, starts following it, and returns once the node has seen every
+// batch stored when it opened (ctx bounds that). capacity bounds the
+// nonces remembered (0: DefaultNonceLogCapacity). Close stops it.
+func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error) {
+	if capacity <= 0 {
+		capacity = DefaultNonceLogCapacity
+	}
+	cfg := jetstream.StreamConfig{
+		Name:        NonceLogStream,
+		Description: "etaxd: the client API's used nonces, in batches, one subject per API key",
+		Subjects:    []string{NonceLogSubjects},
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    b.replicas,
+		MaxAge:      NonceLogMaxAge,
+		Discard:     jetstream.DiscardNew,
+		AllowDirect: true,
+	}
+	stream, err := jsutil.EnsureStream(ctx, b.js, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: nonce log stream: %w", err)
+	}
+	var last uint64
+	err = jsutil.Attempt(ctx, func(actx context.Context) error {
+		info, err := stream.Info(actx)
+		if err != nil {
+			return err
+		}
+		last = info.State.LastSeq
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: nonce log state: %w", err)
+	}
+	n := &NonceLog{js: b.js, stream: stream, log: b.log, capacity: capacity,
+		keys: map[string]*nonceKey{}, seen: newNonceSet(), moved: make(chan struct{})}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{NonceLogSubjects},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: follow the nonce log: %w", err)
+	}
+	n.cc, err = cons.Consume(n.follow, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		n.warn.Warn(n.log, "natsbus: following the nonce log", "err", err)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: follow the nonce log: %w", err)
+	}
+	if err := n.waitApplied(ctx, last); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("natsbus: catch up with the nonce log (%d messages): %w", last, err)
+	}
+	return n, nil
+}
+
+// Close stops following the log; a Use after it fails.
+func (n *NonceLog) Close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.cc.Stop()
+	<-n.cc.Closed()
+}
+
+// Len returns how many nonces the node holds (live or not yet dropped).
+func (n *NonceLog) Len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.seen.cur) + len(n.seen.prev)
+}
+
+// Use implements httpapi.NonceCache: it reports whether keyID's nonce was
+// unused on every node, and records it as used until until. An error (the
+// log unreachable, full, or slower than nonceLogTimeout) refuses the
+// request.
+func (n *NonceLog) Use(keyID, nonce string, until, now time.Time) (bool, error) {
+	d := nonceDigest(keyID, nonce)
+	u := &nonceUse{digest: d, until: until.Unix(), now: now.Unix(), done: make(chan struct{})}
+	n.mu.Lock()
+	switch {
+	case n.closed:
+		n.mu.Unlock()
+		return false, errors.New("natsbus: nonce log closed")
+	case n.seen.has(d, now.Unix()):
+		n.mu.Unlock()
+		return false, nil
+	case !n.seen.room(n.capacity, now.Unix()):
+		n.mu.Unlock()
+		return false, ErrNonceLogFull
+	}
+	k := n.key(nonceSubject(keyID))
+	k.pending = append(k.pending, u)
+	if !k.flushing {
+		k.flushing = true
+		go n.flush(k)
+	}
+	n.mu.Unlock()
+	<-u.done
+	return u.fresh, u.err
+}
+
+// key returns subject's state, made on first use. n.mu is held.
+func (n *NonceLog) key(subject string) *nonceKey {
+	k := n.keys[subject]
+	if k == nil {
+		k = &nonceKey{subject: subject}
+		n.keys[subject] = k
+	}
+	return k
+}
+
+// flush writes k's queued uses, a batch at a time, until none is queued.
+func (n *NonceLog) flush(k *nonceKey) {
+	for {
+		n.mu.Lock()
+		batch := k.pending
+		k.pending = nil
+		if len(batch) == 0 {
+			k.flushing = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		n.write(k, batch)
+	}
+}
+
+// write appends the batch to k's subject and answers each of its uses.
+func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
+	deadline := time.Now().Add(nonceLogTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	buf := make([]byte, 0, 1+len(batch)*nonceRecord)
+	var after *uint64 // the subject's last message, as the stream said after a refusal
+	for {
+		// Drop what is used meanwhile (by another node, or twice in the
+		// batch), then append the rest after k's last message.
+		n.mu.Lock()
+		fresh := batch[:0]
+		for _, u := range batch {
+			if n.seen.has(u.digest, u.now) || inBatch(fresh, u.digest) {
+				u.answer(false, nil)
+				continue
+			}
+			fresh = append(fresh, u)
+		}
+		batch = fresh
+		expected := k.last
+		if after != nil {
+			expected = *after
+		}
+		n.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		buf = append(buf[:0], nonceBatchV1)
+		for _, u := range batch {
+			buf = append(buf, u.digest[:]...)
+			buf = binary.BigEndian.AppendUint64(buf, uint64(u.until))
+		}
+		ack, err := n.js.PublishMsg(ctx, &nats.Msg{Subject: k.subject, Data: buf},
+			jetstream.WithExpectLastSequencePerSubject(expected))
+		if err == nil {
+			n.mu.Lock()
+			for _, u := range batch {
+				n.seen.add(u.digest, u.until, u.now)
+			}
+			k.last = max(k.last, ack.Sequence)
+			n.mu.Unlock()
+			for _, u := range batch {
+				u.answer(true, nil)
+			}
+			return
+		}
+		if !wrongLastSequence(err) {
+			n.fail(batch, fmt.Errorf("natsbus: nonce log append: %w", err))
+			return
+		}
+		// Another node appended to the key first, or the key's last
+		// message expired: wait until the subject is followed here up to
+		// its last message, then append after that one without what the
+		// other batches used.
+		last, err := n.catchUp(ctx, k)
+		if err != nil {
+			n.fail(batch, fmt.Errorf("natsbus: nonce log catch-up: %w", err))
+			return
+		}
+		after = &last
+	}
+}
+
+// catchUp returns the stream sequence of the last message of k's subject (0
+// when it has none: every one expired) once k is followed up to it. Every
+// message up to k.last is in seen, so when that last is below k.last (the
+// later ones expired) there is nothing to wait for, and an append after it
+// is as safe as one after k.last.
+func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
+	var last uint64
+	m, err := n.stream.GetLastMsgForSubject(ctx, k.subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		last = m.Sequence
+	}
+	for {
+		n.mu.Lock()
+		if k.last >= last {
+			n.mu.Unlock()
+			return last, nil
+		}
+		moved := n.moved
+		n.mu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// waitApplied waits until the log is followed up to stream sequence seq.
+func (n *NonceLog) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		n.mu.Lock()
+		if n.applied >= seq {
+			n.mu.Unlock()
+			return nil
+		}
+		moved := n.moved
+		n.mu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// follow takes one batch of the log, from any node, into memory.
+func (n *NonceLog) follow(msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		n.log.Warn("natsbus: nonce log message without metadata", "err", err)
+		return
+	}
+	data := msg.Data()
+	ok := len(data) >= 1 && data[0] == nonceBatchV1 && (len(data)-1)%nonceRecord == 0
+	now := time.Now().Unix()
+	n.mu.Lock()
+	if ok {
+		for r := data[1:]; len(r) > 0; r = r[nonceRecord:] {
+			var d [nonceDigestLen]byte
+			copy(d[:], r)
+			n.seen.add(d, int64(binary.BigEndian.Uint64(r[nonceDigestLen:])), now)
+		}
+	}
+	k := n.key(msg.Subject())
+	k.last = max(k.last, meta.Sequence.Stream)
+	n.applied = max(n.applied, meta.Sequence.Stream)
+	close(n.moved)
+	n.moved = make(chan struct{})
+	n.mu.Unlock()
+	if !ok {
+		n.log.Warn("natsbus: nonce log message is not a batch of nonces; skipped", "subject", msg.Subject(), "bytes", len(data))
+	}
+}
+
+func (n *NonceLog) fail(batch []*nonceUse, err error) {
+	for _, u := range batch {
+		u.answer(false, err)
+	}
+}
+
+func (u *nonceUse) answer(fresh bool, err error) {
+	u.fresh, u.err = fresh, err
+	close(u.done)
+}
+
+func inBatch(batch []*nonceUse, d [nonceDigestLen]byte) bool {
+	for _, u := range batch {
+		if u.digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// wrongLastSequence reports whether err is JetStream's refusal of an
+// append whose expected last sequence of the subject is not the last: code
+// 10071 from a stream of one replica, 10164 (without the sequence) from a
+// replicated one.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// nonceDigest stands for keyID's nonce in the log and in memory.
+func nonceDigest(keyID, nonce string) [nonceDigestLen]byte {
+	h := sha256.New()
+	h.Write([]byte(keyID))
+	h.Write([]byte{0})
+	h.Write([]byte(nonce))
+	var sum [sha256.Size]byte
+	var d [nonceDigestLen]byte
+	copy(d[:], h.Sum(sum[:0]))
+	return d
+}
+
+// nonceSubject is keyID's subject in the log: a digest, so that any key id
+// makes a valid subject token and the subject does not show it.
+func nonceSubject(keyID string) string {
+	sum := sha256.Sum256([]byte("etaxd nonce subject\x00" + keyID))
+	return "_ETAXD.nonces." + hex.EncodeToString(sum[:12])
+}
+
+// nonceSet is the nonces a node remembers, each with the Unix second until
+// which it counts as used, in two generations that rotate every
+// nonceGeneration: an entry stays at least that long.
+type nonceSet struct {
+	gen       int64
+	cur, prev map[[nonceDigestLen]byte]int64
+}
+
+func newNonceSet() nonceSet {
+	return nonceSet{cur: map[[nonceDigestLen]byte]int64{}, prev: map[[nonceDigestLen]byte]int64{}}
+}
+
+func (s *nonceSet) rotate(now int64) {
+	gen := now / int64(nonceGeneration/time.Second)
+	switch {
+	case gen <= s.gen: // the same period, or the clock stepped back: keep all
+	case gen == s.gen+1:
+		s.prev, s.cur = s.cur, make(map[[nonceDigestLen]byte]int64, len(s.cur))
+	default: // the first use, or a jump: both generations are old
+		clear(s.prev)
+		clear(s.cur)
+	}
+	s.gen = max(s.gen, gen)
+}
+
+func (s *nonceSet) has(d [nonceDigestLen]byte, now int64) bool {
+	s.rotate(now)
+	if u, ok := s.cur[d]; ok && u >= now {
+		return true
+	}
+	u, ok := s.prev[d]
+	return ok && u >= now
+}
+
+// add remembers d until until; an entry already past is not kept.
+func (s *nonceSet) add(d [nonceDigestLen]byte, until, now int64) {
+	s.rotate(now)
+	if until < now {
+		return
+	}
+	s.cur[d] = max(s.cur[d], until)
+}
+
+// room reports whether another entry fits in capacity, dropping expired
+// entries when the set is at its bound.
+func (s *nonceSet) room(capacity int, now int64) bool {
+	if len(s.cur)+len(s.prev) < capacity {
+		return true
+	}
+	maps := [2]map[[nonceDigestLen]byte]int64{s.prev, s.cur}
+	for _, m := range maps {
+		for d, u := range m {
+			if u < now {
+				delete(m, d)
+			}
+		}
+	}
+	return len(s.cur)+len(s.prev) < capacity
+}
