@@ -90,6 +90,7 @@ type NonceLog struct {
 	keys    map[string]*nonceKey // by subject
 	seen    nonceSet
 	applied uint64        // the stream sequence of the last message followed
+	atEnd   bool          // the log was followed to its end once
 	moved   chan struct{} // closed (and replaced) when applied moves
 	closed  bool
 }
@@ -135,18 +136,6 @@ func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: nonce log stream: %w", err)
 	}
-	var last uint64
-	err = jsutil.Attempt(ctx, func(actx context.Context) error {
-		info, err := stream.Info(actx)
-		if err != nil {
-			return err
-		}
-		last = info.State.LastSeq
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: nonce log state: %w", err)
-	}
 	n := &NonceLog{js: b.js, stream: stream, log: b.log, capacity: capacity,
 		keys: map[string]*nonceKey{}, seen: newNonceSet(), moved: make(chan struct{})}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -162,11 +151,56 @@ func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: follow the nonce log: %w", err)
 	}
-	if err := n.waitApplied(ctx, last); err != nil {
+	if err := n.waitFollowed(ctx); err != nil {
 		n.Close()
-		return nil, fmt.Errorf("natsbus: catch up with the nonce log (%d messages): %w", last, err)
+		return nil, fmt.Errorf("natsbus: catch up with the nonce log: %w", err)
 	}
 	return n, nil
+}
+
+// followPoll is how often waitFollowed asks the stream where it ends.
+const followPoll = 250 * time.Millisecond
+
+// waitFollowed waits until the node has followed the log to its end: a
+// followed message had none after it, or the stream's last message is
+// followed, or the stream holds no message (those it held expired before
+// they reached this node).
+func (n *NonceLog) waitFollowed(ctx context.Context) error {
+	tick := time.NewTicker(followPoll)
+	defer tick.Stop()
+	check := true
+	for {
+		if check {
+			var info *jetstream.StreamInfo
+			err := jsutil.Attempt(ctx, func(actx context.Context) error {
+				var err error
+				info, err = n.stream.Info(actx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			n.mu.Lock()
+			if info.State.Msgs == 0 || info.State.LastSeq <= n.applied {
+				n.atEnd = true
+			}
+			n.mu.Unlock()
+		}
+		n.mu.Lock()
+		atEnd, moved := n.atEnd, n.moved
+		n.mu.Unlock()
+		if atEnd {
+			return nil
+		}
+		select {
+		case <-moved:
+			check = false
+		case <-tick.C:
+			check = true
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Close stops following the log; a Use after it fails.
@@ -336,24 +370,6 @@ func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
 	}
 }
 
-// waitApplied waits until the log is followed up to stream sequence seq.
-func (n *NonceLog) waitApplied(ctx context.Context, seq uint64) error {
-	for {
-		n.mu.Lock()
-		if n.applied >= seq {
-			n.mu.Unlock()
-			return nil
-		}
-		moved := n.moved
-		n.mu.Unlock()
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // follow takes one batch of the log, from any node, into memory.
 func (n *NonceLog) follow(msg jetstream.Msg) {
 	meta, err := msg.Metadata()
@@ -375,6 +391,9 @@ func (n *NonceLog) follow(msg jetstream.Msg) {
 	k := n.key(msg.Subject())
 	k.last = max(k.last, meta.Sequence.Stream)
 	n.applied = max(n.applied, meta.Sequence.Stream)
+	if meta.NumPending == 0 {
+		n.atEnd = true
+	}
 	close(n.moved)
 	n.moved = make(chan struct{})
 	n.mu.Unlock()

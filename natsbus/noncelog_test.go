@@ -278,3 +278,35 @@ func TestNonceLogStreamConfig(t *testing.T) {
 		t.Fatalf("stream config %+v", c)
 	}
 }
+
+// TestNonceLogOpensWhenTheLastMessagesAreGone: a node opens on a log whose
+// last messages (or all of them) are gone, expired or deleted, without
+// waiting for sequences that will never come, and knows what is left.
+func TestNonceLogOpensWhenTheLastMessagesAreGone(t *testing.T) {
+	b := startBus(t, t.TempDir())
+	first := openNonceLog(t, b, 0)
+	now := time.Now()
+	mustUse(t, first, "key1", "kept", now, true)
+	mustUse(t, first, "key2", "gone", now, true)
+	first.Close()
+	s, err := b.JetStream().Stream(context.Background(), NonceLogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []uint64{1, 0} {
+		// The batches are sequences 1 and 2: delete 2, then 1.
+		if err := s.DeleteMsg(context.Background(), want+1); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := b.OpenNonceLog(ctx, 0)
+		cancel()
+		if err != nil {
+			t.Fatalf("open with %d messages left: %v", want, err)
+		}
+		if got := n.Len(); got != int(want) {
+			t.Errorf("%d nonces known with %d messages left", got, want)
+		}
+		n.Close()
+	}
+}
