@@ -80,11 +80,20 @@ var ErrNonceLogFull = errors.New("natsbus: nonce log full")
 // (one JetStream write per batch, not per request).
 type NonceLog struct {
 	js       jetstream.JetStream
+	cfg      jetstream.StreamConfig
 	stream   jetstream.Stream
-	cc       jetstream.ConsumeContext
 	log      *slog.Logger
 	warn     RateLog
 	capacity int
+
+	// follower serialises starting to follow the log: at open, and again
+	// when the stream was made anew (remake).
+	follower sync.Mutex
+	cc       jetstream.ConsumeContext
+	created  time.Time // the stream's creation time, of the one followed
+
+	stopWatch context.CancelFunc
+	watching  chan struct{} // closed when watch returned
 
 	mu      sync.Mutex
 	keys    map[string]*nonceKey // by subject
@@ -136,26 +145,121 @@ func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: nonce log stream: %w", err)
 	}
-	n := &NonceLog{js: b.js, stream: stream, log: b.log, capacity: capacity,
+	n := &NonceLog{js: b.js, cfg: cfg, stream: stream, log: b.log, capacity: capacity,
 		keys: map[string]*nonceKey{}, seen: newNonceSet(), moved: make(chan struct{})}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{NonceLogSubjects},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	n.follower.Lock()
+	err = n.startFollowing(ctx)
+	n.follower.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: follow the nonce log: %w", err)
+		return nil, err
 	}
-	n.cc, err = cons.Consume(n.follow, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		n.warn.Warn(n.log, "natsbus: following the nonce log", "err", err)
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: follow the nonce log: %w", err)
-	}
+	wctx, stop := context.WithCancel(context.Background())
+	n.stopWatch, n.watching = stop, make(chan struct{})
+	go n.watch(wctx)
 	if err := n.waitFollowed(ctx); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("natsbus: catch up with the nonce log: %w", err)
 	}
 	return n, nil
+}
+
+// remadeCheck is how often a node asks whether the stream it follows is
+// still the one it opened (a variable for the tests).
+var remadeCheck = 5 * time.Second
+
+// watch follows the stream again when it was made anew. An append notices
+// that itself when the stream is gone, or when it is refused and the key's
+// last message is below the one it noted; watch covers the appends that
+// go through on a remade stream because its sequences are below the old
+// ones: its delay (remadeCheck) bounds how long they can miss another
+// node's nonces.
+func (n *NonceLog) watch(ctx context.Context) {
+	defer close(n.watching)
+	tick := time.NewTicker(remadeCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, nonceLogTimeout)
+		info, err := n.stream.Info(cctx)
+		if err == nil {
+			n.follower.Lock()
+			same := info.Created.Equal(n.created)
+			n.follower.Unlock()
+			if !same {
+				err = n.remake(cctx)
+			}
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			n.warn.Warn(n.log, "natsbus: checking the nonce log's stream", "err", err)
+		}
+	}
+}
+
+// startFollowing follows the stream from its first message with a new
+// ordered consumer, and notes which stream that is (its creation time).
+// n.follower is held.
+func (n *NonceLog) startFollowing(ctx context.Context) error {
+	var info *jetstream.StreamInfo
+	err := jsutil.Attempt(ctx, func(actx context.Context) error {
+		var err error
+		info, err = n.stream.Info(actx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: nonce log stream: %w", err)
+	}
+	cons, err := n.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{NonceLogSubjects},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: follow the nonce log: %w", err)
+	}
+	cc, err := cons.Consume(n.follow, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		n.warn.Warn(n.log, "natsbus: following the nonce log", "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("natsbus: follow the nonce log: %w", err)
+	}
+	n.cc, n.created = cc, info.Created
+	return nil
+}
+
+// remake follows the stream again from its start when it is not the one
+// followed: it was lost and made anew (every server of an external NATS
+// restarted, or an operator removed it), and its sequences started over.
+// The sequences noted for the old stream say nothing of the new one, so
+// every key's last drops to 0 (an append then catches up first); the
+// nonces remembered stay. When the stream is gone, it is made again.
+func (n *NonceLog) remake(ctx context.Context) error {
+	n.follower.Lock()
+	defer n.follower.Unlock()
+	if _, err := jsutil.EnsureStream(ctx, n.js, n.cfg); err != nil {
+		return fmt.Errorf("natsbus: nonce log stream: %w", err)
+	}
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("natsbus: nonce log stream: %w", err)
+	}
+	if info.Created.Equal(n.created) {
+		return nil // the stream followed (another batch remade it first)
+	}
+	n.log.Warn("natsbus: the nonce log's stream was made anew; following it from its start",
+		"created", info.Created, "followed", n.created)
+	n.cc.Stop()
+	<-n.cc.Closed()
+	n.mu.Lock()
+	for _, k := range n.keys {
+		k.last = 0
+	}
+	n.applied, n.atEnd = 0, false
+	n.mu.Unlock()
+	return n.startFollowing(ctx)
 }
 
 // followPoll is how often waitFollowed asks the stream where it ends.
@@ -208,6 +312,12 @@ func (n *NonceLog) Close() {
 	n.mu.Lock()
 	n.closed = true
 	n.mu.Unlock()
+	if n.stopWatch != nil {
+		n.stopWatch()
+		<-n.watching
+	}
+	n.follower.Lock()
+	defer n.follower.Unlock()
 	n.cc.Stop()
 	<-n.cc.Closed()
 }
@@ -282,6 +392,7 @@ func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
 	defer cancel()
 	buf := make([]byte, 0, 1+len(batch)*nonceRecord)
 	var after *uint64 // the subject's last message, as the stream said after a refusal
+	remade := false   // the stream was made again during this write
 	for {
 		// Drop what is used meanwhile (by another node, or twice in the
 		// batch), then append the rest after k's last message.
@@ -322,6 +433,16 @@ func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
 			}
 			return
 		}
+		if errors.Is(err, jetstream.ErrNoStreamResponse) && !remade {
+			// The stream is gone: make it again and follow it.
+			remade = true
+			if err := n.remake(ctx); err != nil {
+				n.fail(batch, err)
+				return
+			}
+			after = nil
+			continue
+		}
 		if !wrongLastSequence(err) {
 			n.fail(batch, fmt.Errorf("natsbus: nonce log append: %w", err))
 			return
@@ -331,6 +452,10 @@ func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
 		// its last message, then append after that one without what the
 		// other batches used.
 		last, err := n.catchUp(ctx, k)
+		if errors.Is(err, errRemade) {
+			after = nil
+			continue
+		}
 		if err != nil {
 			n.fail(batch, fmt.Errorf("natsbus: nonce log catch-up: %w", err))
 			return
@@ -338,6 +463,10 @@ func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
 		after = &last
 	}
 }
+
+// errRemade tells write that catchUp found the stream made anew and the
+// log now follows the new one: the append starts over.
+var errRemade = errors.New("natsbus: nonce log stream made anew")
 
 // catchUp returns the stream sequence of the last message of k's subject (0
 // when it has none: every one expired) once k is followed up to it. Every
@@ -353,6 +482,27 @@ func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
 		return 0, err
 	default:
 		last = m.Sequence
+	}
+	n.mu.Lock()
+	below := last < k.last
+	n.mu.Unlock()
+	if below {
+		// The key's later messages expired, or the stream is not the one
+		// followed (made anew, its sequences started over): only the
+		// stream's creation time tells the two apart.
+		info, err := n.stream.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		n.follower.Lock()
+		same := info.Created.Equal(n.created)
+		n.follower.Unlock()
+		if !same {
+			if err := n.remake(ctx); err != nil {
+				return 0, err
+			}
+			return 0, errRemade
+		}
 	}
 	for {
 		n.mu.Lock()
