@@ -131,12 +131,35 @@ func (c *clusterServer) restart() {
 // process, each with routes to every other; with fixedClients, their
 // client ports are fixed too (a restart keeps the clients' URL), else the
 // kernel picks them as each server binds.
+//
+// The ports are picked free before the servers start: another program can
+// take one in between, and that server then never gets ready. The set is
+// then stopped and started again on other ports, three times at most.
 func startClusterServers(t testing.TB, n int, fixedClients bool) []*clusterServer {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		servers, ready := tryClusterServers(t, n, fixedClients)
+		if ready {
+			return servers
+		}
+		for _, ns := range servers {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+		if attempt == 3 {
+			t.Fatal("nats-server not ready (a port in use?), three times")
+		}
+		t.Logf("attempt %d: a nats-server did not get ready (a port in use?); again on other ports", attempt)
+	}
+}
+
+// tryClusterServers is one attempt of startClusterServers: the servers
+// started, and whether all of them got ready.
+func tryClusterServers(t testing.TB, n int, fixedClients bool) ([]*clusterServer, bool) {
 	addrs := make([]string, n)
 	routes := make([]*url.URL, n)
 	for i := range n {
-		addrs[i] = testutil.FreeAddr(t)
+		addrs[i] = pickAddr(t)
 		routes[i] = &url.URL{Scheme: "nats", Host: addrs[i]}
 	}
 	servers := make([]*clusterServer, n)
@@ -148,7 +171,7 @@ func startClusterServers(t testing.TB, n int, fixedClients bool) []*clusterServe
 		p, _ := strconv.Atoi(port)
 		cp := server.RANDOM_PORT
 		if fixedClients {
-			_, cport, _ := net.SplitHostPort(testutil.FreeAddr(t))
+			_, cport, _ := net.SplitHostPort(pickAddr(t))
 			cp, _ = strconv.Atoi(cport)
 		}
 		var opts server.Options
@@ -162,11 +185,48 @@ func startClusterServers(t testing.TB, n int, fixedClients bool) []*clusterServe
 		servers[i] = &clusterServer{Server: ns, t: t, opts: opts}
 	}
 	for _, ns := range servers {
-		if !ns.ReadyForConnections(20 * time.Second) {
-			t.Fatal("nats-server not ready")
+		if !ns.ReadyForConnections(clusterReady) {
+			return servers, false
 		}
 	}
-	return servers
+	return servers, true
 }
 
+// pickAddr picks the cluster servers' addresses; clusterReady bounds the
+// wait for each to get ready (variables for TestClusterServersOnAPortInUse).
+var (
+	pickAddr     = testutil.FreeAddr
+	clusterReady = 20 * time.Second
+)
+
 var _ persistence.Store = (*Store)(nil)
+
+// TestClusterServersOnAPortInUse: when a route port picked free is taken
+// before its server starts, the helper starts the set again on other
+// ports and every server of it gets ready.
+func TestClusterServersOnAPortInUse(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	defer func(p func(testing.TB) string, d time.Duration) { pickAddr, clusterReady = p, d }(pickAddr, clusterReady)
+	first := true
+	pickAddr = func(t testing.TB) string {
+		if first {
+			first = false
+			return held.Addr().String()
+		}
+		return testutil.FreeAddr(t)
+	}
+	clusterReady = 3 * time.Second
+	servers := startClusterServers(t, 3, false)
+	for _, ns := range servers {
+		if ns.ClusterAddr().String() == held.Addr().String() {
+			t.Fatalf("a server has the held route address %s", held.Addr())
+		}
+		if !ns.Running() {
+			t.Fatalf("server %s not running", ns.Name())
+		}
+	}
+}
