@@ -52,16 +52,23 @@ func (n *NonceLog) watch(ctx context.Context) {
 	}
 }
 
-// startFollowing follows the stream from its first message with a new
-// ordered consumer, and notes which stream that is (its creation time).
-// n.follower is held.
-func (n *NonceLog) startFollowing(ctx context.Context) error {
+// streamInfo asks for the stream's state in short attempts (a stream
+// whose leader is being elected answers nothing at first).
+func (n *NonceLog) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
 	var info *jetstream.StreamInfo
 	err := jsutil.Attempt(ctx, func(actx context.Context) error {
 		var err error
 		info, err = n.stream.Info(actx)
 		return err
 	})
+	return info, err
+}
+
+// startFollowing follows the stream from its first message with a new
+// ordered consumer, and notes which stream that is (its creation time).
+// n.follower is held.
+func (n *NonceLog) startFollowing(ctx context.Context) error {
+	info, err := n.streamInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("natsbus: nonce log stream: %w", err)
 	}
@@ -127,12 +134,7 @@ func (n *NonceLog) waitFollowed(ctx context.Context) error {
 	check := true
 	for {
 		if check {
-			var info *jetstream.StreamInfo
-			err := jsutil.Attempt(ctx, func(actx context.Context) error {
-				var err error
-				info, err = n.stream.Info(actx)
-				return err
-			})
+			info, err := n.streamInfo(ctx)
 			if err != nil {
 				return err
 			}
