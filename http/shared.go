@@ -15,7 +15,8 @@ import (
 // SharedKV is a key-value map every node of a cluster reads and writes
 // alike (natsbus.SharedKV keeps it in a replicated JetStream KV bucket).
 // Keys are what SharedIdempotency makes of its own: hex digests. (The
-// cluster's nonces are in natsbus.NonceLog, a NonceCache of its own.) Implementations are safe for concurrent use.
+// cluster's nonces are in natsbus.NonceLog, a NonceCache of its own.)
+// Implementations are safe for concurrent use.
 type SharedKV interface {
 	// Create stores value under key unless the key holds a value;
 	// created reports which.

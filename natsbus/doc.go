@@ -16,8 +16,13 @@
 // Packages prompts and events build their streams and consumers on a Bus;
 // docs/NATS.md describes them.
 //
+// Cluster mode's client API shares two things through the Bus: its nonces
+// in the nonce log (NonceLog: batches per API key appended on the
+// condition that the node has followed the key's last one, docs/CLUSTER.md
+// "The nonce log") and its idempotency answers in a KV bucket (SharedKV).
+//
 // # Concurrency
 //
-// Bus, Runner and RateLog are safe for concurrent use. Close a Bus last,
-// after everything built on it.
+// Bus, Runner, RateLog, NonceLog and SharedKV are safe for concurrent use.
+// Close a Bus last, after everything built on it.
 package natsbus

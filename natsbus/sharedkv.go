@@ -12,27 +12,15 @@ import (
 )
 
 // SharedKV is a key-value map on a JetStream KV bucket that every node of
-// a cluster sees: the client API's nonces and idempotency answers
-// (httpapi.SharedNonces, httpapi.SharedIdempotency), so that a replayed
-// request or a retried Idempotency-Key is recognised on whichever node it
-// reaches. Entries live the bucket's MaxAge. Safe for concurrent use.
+// a cluster sees: the client API's idempotency answers
+// (httpapi.SharedIdempotency), so that a retried Idempotency-Key is
+// recognised on whichever node it reaches. (The nonces are in the nonce
+// log, NonceLog.) Entries live the bucket's MaxAge. Safe for concurrent use.
 type SharedKV struct{ kv jetstream.KeyValue }
 
-// Buckets of the shared maps, how long they keep an entry and where.
-//
-// The nonces live in memory, replicated like every bucket (R3 in cluster
-// mode): a file-backed bucket fsyncs each nonce on its own (nats-server
-// stores a stream's messages one at a time with sync_always), which held
-// the signed API to about a tenth of its throughput. In memory a nonce
-// survives any one node's death (its replicas hold it) and is forgotten
-// only when every node stops at once, which is what a single node's
-// in-memory nonce cache does on each restart; the signature's ±5 min
-// window still bounds what a replay can reach. The idempotency answers
-// must outlive a restart of the whole cluster (24 h): they are on file.
+// The idempotency answers' bucket and how long it keeps an entry. They must
+// outlive a restart of the whole cluster (24 h): they are on file.
 const (
-	NoncesBucket       = "etaxd_nonces"
-	NoncesMaxAge       = 15 * time.Minute // beyond a signature's ±5 min window
-	NoncesStorage      = jetstream.MemoryStorage
 	IdempotencyBucket  = "etaxd_idempotency"
 	IdempotencyMaxAge  = 24*time.Hour + time.Hour
 	IdempotencyStorage = jetstream.FileStorage

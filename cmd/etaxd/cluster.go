@@ -58,7 +58,7 @@ func (s *stack) openClusterStore() error {
 	}
 	// The client API's nonces and idempotency answers, shared: a replay or
 	// a retry is recognised on any node. The node is not ready before it
-	// has followed the nonce log up to its state at start.
+	// has followed the nonce log to its end.
 	if s.nonces, err = s.bus.OpenNonceLog(ctx, 0); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
