@@ -57,10 +57,13 @@ func startCluster(t testing.TB, lastLater ...time.Duration) *cluster {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	env := []string{"ETAXD_MASTER_KEYS=v1:" + base64.StdEncoding.EncodeToString(key)}
+	// The nodes' ports are bound only when each starts, some after it
+	// connected to NATS: picked below the ephemeral range (fixedAddr), no
+	// outgoing connection can take one meanwhile.
 	var routes []string
 	for i := 1; i <= 3; i++ {
 		n := &node{t: t, name: fmt.Sprintf("n%d", i), dir: dir, bin: etaxd, env: env,
-			http: testutil.FreeAddr(t), route: testutil.FreeAddr(t)}
+			http: fixedAddr(t), route: fixedAddr(t)}
 		routes = append(routes, n.route)
 		c.nodes = append(c.nodes, n)
 	}
@@ -91,7 +94,7 @@ func startCluster(t testing.TB, lastLater ...time.Duration) *cluster {
 			"--node-name", n.name, "--cluster-listen", n.route, "--cluster-peers", strings.Join(routes, ","),
 			"--taxbureau-url", "http://" + c.sim, "--log-level", "warn", "--sms-per-account-interval", "0s"}
 		if n.name == "n3" { // ERPs may use the NATS API on a node's own server
-			n.natsAddr = testutil.FreeAddr(t)
+			n.natsAddr = fixedAddr(t)
 			n.args = append(n.args, "--nats-listen", n.natsAddr)
 			n.env = append(slices.Clone(n.env), "ETAXD_NATS_TOKEN="+natsERPToken)
 		}

@@ -73,7 +73,7 @@ cluster {
 // node binds its actor port after it connected to NATS) must not be taken
 // meanwhile as the source port of some outgoing connection, which ports
 // of FreeAddr (from the ephemeral range) can be.
-func fixedAddr(t *testing.T) string {
+func fixedAddr(t testing.TB) string {
 	t.Helper()
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
