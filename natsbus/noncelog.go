@@ -146,7 +146,7 @@ func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error)
 	n := &NonceLog{js: b.js, cfg: cfg, stream: stream, log: b.log, capacity: capacity,
 		keys: map[string]*nonceKey{}, seen: newNonceSet(), moved: make(chan struct{})}
 	n.follower.Lock()
-	err = n.startFollowing(ctx)
+	err = n.startFollowing(ctx, stream.CachedInfo().Created)
 	n.follower.Unlock()
 	if err != nil {
 		return nil, err
@@ -344,17 +344,11 @@ func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
 		// The key's later messages expired, or the stream is not the one
 		// followed (made anew, its sequences started over): only the
 		// stream's creation time tells the two apart.
-		info, err := n.stream.Info(ctx)
+		renewed, err := n.followNew(ctx)
 		if err != nil {
 			return 0, err
 		}
-		n.follower.Lock()
-		same := info.Created.Equal(n.created)
-		n.follower.Unlock()
-		if !same {
-			if err := n.remake(ctx); err != nil {
-				return 0, err
-			}
+		if renewed {
 			return 0, errRemade
 		}
 	}

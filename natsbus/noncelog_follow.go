@@ -36,15 +36,7 @@ func (n *NonceLog) watch(ctx context.Context) {
 		case <-tick.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, nonceLogTimeout)
-		info, err := n.stream.Info(cctx)
-		if err == nil {
-			n.follower.Lock()
-			same := info.Created.Equal(n.created)
-			n.follower.Unlock()
-			if !same {
-				err = n.remake(cctx)
-			}
-		}
+		_, err := n.followNew(cctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			n.warn.Warn(n.log, "natsbus: checking the nonce log's stream", "err", err)
@@ -65,13 +57,9 @@ func (n *NonceLog) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error
 }
 
 // startFollowing follows the stream from its first message with a new
-// ordered consumer, and notes which stream that is (its creation time).
-// n.follower is held.
-func (n *NonceLog) startFollowing(ctx context.Context) error {
-	info, err := n.streamInfo(ctx)
-	if err != nil {
-		return fmt.Errorf("natsbus: nonce log stream: %w", err)
-	}
+// ordered consumer, and notes which stream that is (created, its creation
+// time). n.follower is held.
+func (n *NonceLog) startFollowing(ctx context.Context, created time.Time) error {
 	cons, err := n.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{NonceLogSubjects},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -85,28 +73,26 @@ func (n *NonceLog) startFollowing(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsbus: follow the nonce log: %w", err)
 	}
-	n.cc, n.created = cc, info.Created
+	n.cc, n.created = cc, created
 	return nil
 }
 
-// remake follows the stream again from its start when it is not the one
-// followed: it was lost and made anew (every server of an external NATS
-// restarted, or an operator removed it), and its sequences started over.
-// The sequences noted for the old stream say nothing of the new one, so
-// every key's last drops to 0 (an append then catches up first); the
-// nonces remembered stay. When the stream is gone, it is made again.
-func (n *NonceLog) remake(ctx context.Context) error {
+// followNew follows the stream again from its start when it is not the one
+// followed, and reports whether it did. Such a stream was lost and made
+// anew (every server of an external NATS restarted, or an operator removed
+// it): its creation time differs and its sequences started over. The
+// sequences noted for the old stream say nothing of the new one, so every
+// key's last drops to 0 (an append then catches up first); the nonces
+// remembered stay.
+func (n *NonceLog) followNew(ctx context.Context) (bool, error) {
 	n.follower.Lock()
 	defer n.follower.Unlock()
-	if _, err := jsutil.EnsureStream(ctx, n.js, n.cfg); err != nil {
-		return fmt.Errorf("natsbus: nonce log stream: %w", err)
-	}
 	info, err := n.stream.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("natsbus: nonce log stream: %w", err)
+		return false, fmt.Errorf("natsbus: nonce log stream: %w", err)
 	}
 	if info.Created.Equal(n.created) {
-		return nil // the stream followed (another batch remade it first)
+		return false, nil
 	}
 	n.log.Warn("natsbus: the nonce log's stream was made anew; following it from its start",
 		"created", info.Created, "followed", n.created)
@@ -118,7 +104,16 @@ func (n *NonceLog) remake(ctx context.Context) error {
 	}
 	n.applied, n.atEnd = 0, false
 	n.mu.Unlock()
-	return n.startFollowing(ctx)
+	return true, n.startFollowing(ctx, info.Created)
+}
+
+// remake makes the stream again when it is gone, and follows it (followNew).
+func (n *NonceLog) remake(ctx context.Context) error {
+	if _, err := jsutil.EnsureStream(ctx, n.js, n.cfg); err != nil {
+		return fmt.Errorf("natsbus: nonce log stream: %w", err)
+	}
+	_, err := n.followNew(ctx)
+	return err
 }
 
 // followPoll is how often waitFollowed asks the stream where it ends.
