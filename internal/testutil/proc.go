@@ -1,13 +1,13 @@
 package testutil
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +32,30 @@ func BuildBinary(t testing.TB, dir, pkg string, race bool) string {
 	return bin
 }
 
-// raceBanner starts each report of the race detector.
-const raceBanner = "WARNING: DATA RACE"
+// raceBanner starts each report of the race detector, raceEnd ends it.
+const (
+	raceBanner = "WARNING: DATA RACE"
+	raceEnd    = "=================="
+)
+
+// RaceReports returns the race detector's reports in a race-built
+// program's output, each from its banner to the line that ends it.
+func RaceReports(output string) []string {
+	var reports []string
+	for {
+		at := strings.Index(output, raceBanner)
+		if at < 0 {
+			return reports
+		}
+		output = output[at:]
+		r := output
+		if end := strings.Index(output, raceEnd); end > 0 {
+			r = output[:end]
+		}
+		reports = append(reports, r)
+		output = output[len(raceBanner):]
+	}
+}
 
 // FreeAddr returns a 127.0.0.1 address with a port free a moment ago.
 func FreeAddr(t testing.TB) string {
@@ -77,9 +99,9 @@ func StartProcess(t testing.TB, dir, bin string, env []string, args ...string) {
 		f.Close()
 		b, _ := os.ReadFile(logPath)
 		// A binary built with -race reports a race on its stderr and goes
-		// on: that fails the test here, with the report.
-		if i := bytes.Index(b, []byte(raceBanner)); i >= 0 {
-			t.Errorf("%s: the race detector found a data race:\n%s", filepath.Base(bin), b[i:min(len(b), i+12000)])
+		// on: that fails the test here, with the reports.
+		if races := strings.Join(RaceReports(string(b)), "\n"); races != "" {
+			t.Errorf("%s: the race detector found a data race:\n%s", filepath.Base(bin), races[:min(len(races), 12000)])
 		}
 		if t.Failed() {
 			if len(b) > 6000 {

@@ -59,3 +59,23 @@ func TestStartProcessFailsOnARace(t *testing.T) {
 		}
 	}
 }
+
+// TestRaceReports: each report runs from its banner to the line that ends
+// it; text around and between reports is not part of any.
+func TestRaceReports(t *testing.T) {
+	out := "start\n" +
+		"==================\nWARNING: DATA RACE\nWrite at 0x1 by goroutine 7:\n  main.a()\n==================\n" +
+		"between\n" +
+		"==================\nWARNING: DATA RACE\nRead at 0x2 by goroutine 8:\n  main.b()\n"
+	got := RaceReports(out)
+	want := []string{
+		"WARNING: DATA RACE\nWrite at 0x1 by goroutine 7:\n  main.a()\n",
+		"WARNING: DATA RACE\nRead at 0x2 by goroutine 8:\n  main.b()\n",
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("RaceReports = %q, want %q", got, want)
+	}
+	if got := RaceReports("no race here\n"); got != nil {
+		t.Fatalf("RaceReports of clean output = %q", got)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/etaxd/etaxd/internal/sign"
+	"github.com/etaxd/etaxd/internal/testutil"
 )
 
 // node is one etaxd process of the cluster: its addresses stay the same
@@ -152,18 +153,7 @@ func do(req *http.Request, timeout time.Duration) (answer, error) {
 func (n *node) raceReports() (ours, library []string) {
 	for i := 1; i <= n.starts; i++ {
 		b, _ := os.ReadFile(filepath.Join(n.dir, fmt.Sprintf("%s.%d.log", n.name, i)))
-		s := string(b)
-		for {
-			at := strings.Index(s, "WARNING: DATA RACE")
-			if at < 0 {
-				break
-			}
-			s = s[at:]
-			r := s
-			if end := strings.Index(s, "=================="); end > 0 {
-				r = s[:end]
-			}
-			s = s[len("WARNING: DATA RACE"):]
+		for _, r := range testutil.RaceReports(string(b)) {
 			if raceInOurCode(r) {
 				ours = append(ours, r)
 			} else {
