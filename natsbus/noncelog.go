@@ -69,9 +69,9 @@ var ErrNonceLogFull = errors.New("natsbus: nonce log full")
 // subject on the condition that the subject's last message is the last one
 // it has seen (Nats-Expected-Last-Subject-Sequence): JetStream's stream
 // leader checks that, so of two nodes that would accept the same nonce the
-// second one's append is refused; it then waits until it has seen the
-// first one's batch, drops what is used, and appends again. A nonce's Use
-// returns true only after its batch is stored.
+// second one's append is refused; it then reads the key's messages it has
+// not seen from the stream's leader, drops what is used, and appends again.
+// A nonce's Use returns true only after its batch is stored.
 //
 // Concurrent uses of one key share one append: while a batch is being
 // written, the next uses queue and go out together in the following one
@@ -137,7 +137,9 @@ func (b *Bus) OpenNonceLog(ctx context.Context, capacity int) (*NonceLog, error)
 		Replicas:    b.replicas,
 		MaxAge:      NonceLogMaxAge,
 		Discard:     jetstream.DiscardNew,
-		AllowDirect: true,
+		// catchUp's reads must see what the leader has: no direct gets,
+		// which any replica answers.
+		AllowDirect: false,
 	}
 	stream, err := jsutil.EnsureStream(ctx, b.js, cfg)
 	if err != nil {
@@ -323,10 +325,12 @@ func (n *NonceLog) write(k *nonceKey, batch []*nonceUse) {
 var errRemade = errors.New("natsbus: nonce log stream made anew")
 
 // catchUp returns the stream sequence of the last message of k's subject (0
-// when it has none: every one expired) once k is followed up to it. Every
-// message up to k.last is in seen, so when that last is below k.last (the
-// later ones expired) there is nothing to wait for, and an append after it
-// is as safe as one after k.last.
+// when it has none: every one expired) once k has taken every message up
+// to it. Every message up to k.last is in seen, so when that last is below
+// k.last (the later ones expired) there is nothing to take, and an append
+// after it is as safe as one after k.last. The stream answers these reads
+// from its leader (no direct gets): a replica that lags could say a message
+// is not there that the leader has.
 func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
 	var last uint64
 	m, err := n.stream.GetLastMsgForSubject(ctx, k.subject)
@@ -352,18 +356,28 @@ func (n *NonceLog) catchUp(ctx context.Context, k *nonceKey) (uint64, error) {
 			return 0, errRemade
 		}
 	}
+	// Read the key's messages after k.last from the stream, in order: the
+	// follower may be behind or resetting (its server died), and the
+	// append must not wait for it.
 	for {
 		n.mu.Lock()
-		if k.last >= last {
-			n.mu.Unlock()
+		from := k.last
+		n.mu.Unlock()
+		if from >= last {
 			return last, nil
 		}
-		moved := n.moved
+		m, err := n.stream.GetMsg(ctx, from+1, jetstream.WithGetMsgSubject(k.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return last, nil // expired meanwhile: nothing left to take
+		}
+		if err != nil {
+			return 0, err
+		}
+		n.mu.Lock()
+		ok := n.take(k, m.Sequence, m.Data)
 		n.mu.Unlock()
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return 0, ctx.Err()
+		if !ok {
+			n.log.Warn("natsbus: nonce log message is not a batch of nonces; skipped", "subject", k.subject, "bytes", len(m.Data))
 		}
 	}
 }

@@ -163,19 +163,8 @@ func (n *NonceLog) follow(msg jetstream.Msg) {
 		n.log.Warn("natsbus: nonce log message without metadata", "err", err)
 		return
 	}
-	data := msg.Data()
-	ok := len(data) >= 1 && data[0] == nonceBatchV1 && (len(data)-1)%nonceRecord == 0
-	now := time.Now().Unix()
 	n.mu.Lock()
-	if ok {
-		for r := data[1:]; len(r) > 0; r = r[nonceRecord:] {
-			var d [nonceDigestLen]byte
-			copy(d[:], r)
-			n.seen.add(d, int64(binary.BigEndian.Uint64(r[nonceDigestLen:])), now)
-		}
-	}
-	k := n.key(msg.Subject())
-	k.last = max(k.last, meta.Sequence.Stream)
+	ok := n.take(n.key(msg.Subject()), meta.Sequence.Stream, msg.Data())
 	n.applied = max(n.applied, meta.Sequence.Stream)
 	if meta.NumPending == 0 {
 		n.atEnd = true
@@ -184,6 +173,24 @@ func (n *NonceLog) follow(msg jetstream.Msg) {
 	n.moved = make(chan struct{})
 	n.mu.Unlock()
 	if !ok {
-		n.log.Warn("natsbus: nonce log message is not a batch of nonces; skipped", "subject", msg.Subject(), "bytes", len(data))
+		n.log.Warn("natsbus: nonce log message is not a batch of nonces; skipped", "subject", msg.Subject(), "bytes", len(msg.Data()))
 	}
+}
+
+// take puts the nonces of k's message seq (its data) into seen and moves
+// k.last to it, and reports whether the data is a batch; a message that is
+// not is skipped, and k.last moves all the same. The messages of a subject
+// must be taken in their order. n.mu is held.
+func (n *NonceLog) take(k *nonceKey, seq uint64, data []byte) bool {
+	ok := len(data) >= 1 && data[0] == nonceBatchV1 && (len(data)-1)%nonceRecord == 0
+	if ok {
+		now := time.Now().Unix()
+		for r := data[1:]; len(r) > 0; r = r[nonceRecord:] {
+			var d [nonceDigestLen]byte
+			copy(d[:], r)
+			n.seen.add(d, int64(binary.BigEndian.Uint64(r[nonceDigestLen:])), now)
+		}
+	}
+	k.last = max(k.last, seq)
+	return ok
 }

@@ -264,7 +264,7 @@ func TestNonceLogWithoutNATS(t *testing.T) {
 
 // TestNonceLogStreamConfig: the stream is in memory with the bus's
 // replicas, never drops a batch to make room, reserves no memory up front,
-// and keeps messages NonceLogMaxAge.
+// keeps messages NonceLogMaxAge, and answers reads from its leader only.
 func TestNonceLogStreamConfig(t *testing.T) {
 	b := startBus(t, t.TempDir())
 	openNonceLog(t, b, 0)
@@ -274,7 +274,7 @@ func TestNonceLogStreamConfig(t *testing.T) {
 	}
 	c := s.CachedInfo().Config
 	if c.Storage != jetstream.MemoryStorage || c.Discard != jetstream.DiscardNew || c.MaxAge != NonceLogMaxAge ||
-		c.MaxBytes > 0 || c.Replicas != b.Replicas() {
+		c.MaxBytes > 0 || c.Replicas != b.Replicas() || c.AllowDirect {
 		t.Fatalf("stream config %+v", c)
 	}
 }
@@ -309,4 +309,27 @@ func TestNonceLogOpensWhenTheLastMessagesAreGone(t *testing.T) {
 		}
 		n.Close()
 	}
+}
+
+// TestNonceLogCatchesUpWithoutItsFollower: a node whose follower has
+// stopped (its server died and the ordered consumer is resetting) still
+// refuses, at once, a nonce another node used: its refused append reads
+// the key's new messages from the stream itself.
+func TestNonceLogCatchesUpWithoutItsFollower(t *testing.T) {
+	b := startBus(t, t.TempDir())
+	node1, node2 := openNonceLog(t, b, 0), openNonceLog(t, b, 0)
+	now := time.Now()
+	mustUse(t, node2, "key", "before", now, true)
+	node2.follower.Lock()
+	node2.cc.Stop()
+	<-node2.cc.Closed()
+	node2.follower.Unlock()
+	for i := range 5 {
+		mustUse(t, node1, "key", fmt.Sprintf("n%d", i), now, true)
+	}
+	for i := range 5 {
+		mustUse(t, node2, "key", fmt.Sprintf("n%d", i), now, false)
+	}
+	mustUse(t, node2, "key", "after", now, true)
+	mustUse(t, node1, "key", "after", now, false)
 }
